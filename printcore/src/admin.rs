@@ -1,0 +1,229 @@
+//! The four admin actions of the monitor page: reprint, cancel, reset_state and force_printed. Each needs
+//! an admin identity and a reason, is checked against the state table, and writes exactly one log entry
+//! atomically with its change. A refused action writes nothing.
+
+use crate::audit::{Actor, AdminIdentity, Entry};
+use crate::core::PrintCore;
+use crate::error::{Error, Result};
+use crate::model::{Order, PrintStatus};
+use crate::queue::{unset_attempt_fields, validate_order_id};
+use crate::state::Action;
+use bson::{doc, Bson, Document};
+
+/// How many times an admin action re-reads an order that changed under it before giving up with
+/// `Conflict`.
+const ADMIN_RETRIES: usize = 3;
+
+/// What an admin action did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminOutcome {
+    pub order_id: String,
+    pub action: Action,
+    pub previous_status: Option<PrintStatus>,
+    pub new_status: PrintStatus,
+    /// The order had been sent to a printer (or printed): it may already be on paper. The person deciding
+    /// should check the printer's output before printing it again.
+    pub may_have_printed: bool,
+    /// The `printJobId` the order had when the action was taken.
+    pub print_job_id: Option<String>,
+}
+
+/// Checks a reason: required, at most 1000 characters.
+fn validate_reason(reason: &str) -> Result<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::InvalidArgument(
+            "an admin action needs a reason; none was given".into(),
+        ));
+    }
+    if reason.chars().count() > 1000 {
+        return Err(Error::InvalidArgument(
+            "the reason is longer than 1000 characters; shorten it".into(),
+        ));
+    }
+    Ok(reason)
+}
+
+/// The update an admin action makes (besides its log entry).
+fn admin_update(action: Action, now: bson::DateTime) -> Document {
+    match action {
+        Action::Reprint => {
+            let mut unset = unset_attempt_fields();
+            for f in [
+                "printError",
+                "printNotBefore",
+                "printCompletedAt",
+                "printStartedAt",
+            ] {
+                unset.insert(f, "");
+            }
+            doc! { "$set": { "printStatus": PrintStatus::Pending.as_str(), "printAttempt": 0 }, "$unset": unset }
+        }
+        Action::Cancel => doc! {
+            "$set": { "printStatus": PrintStatus::Cancelled.as_str() },
+            "$unset": { "printNotBefore": "", "printLeaseUntil": "" },
+        },
+        Action::ResetState => doc! {
+            "$set": { "printStatus": PrintStatus::Pending.as_str() },
+            "$unset": unset_attempt_fields(),
+        },
+        Action::ForcePrinted => doc! {
+            "$set": { "printStatus": PrintStatus::Printed.as_str(), "printCompletedAt": now },
+            "$unset": { "printLeaseUntil": "", "printNotBefore": "", "printError": "" },
+        },
+        other => unreachable!("{other} is not an admin action"),
+    }
+}
+
+impl PrintCore {
+    /// Print a printed, failed or cancelled order again (fresh attempts).
+    pub async fn reprint(
+        &self,
+        order_id: &str,
+        admin: &AdminIdentity,
+        reason: &str,
+    ) -> Result<AdminOutcome> {
+        self.admin_action(Action::Reprint, order_id, admin, reason)
+            .await
+    }
+
+    /// Never print a pending or failed order.
+    pub async fn cancel(
+        &self,
+        order_id: &str,
+        admin: &AdminIdentity,
+        reason: &str,
+    ) -> Result<AdminOutcome> {
+        self.admin_action(Action::Cancel, order_id, admin, reason)
+            .await
+    }
+
+    /// Take a printing order back from its worker (stuck). The worker's next write finds it lost.
+    pub async fn reset_state(
+        &self,
+        order_id: &str,
+        admin: &AdminIdentity,
+        reason: &str,
+    ) -> Result<AdminOutcome> {
+        self.admin_action(Action::ResetState, order_id, admin, reason)
+            .await
+    }
+
+    /// Record that an order is on paper (printed by hand, or confirmed at the printer).
+    pub async fn force_printed(
+        &self,
+        order_id: &str,
+        admin: &AdminIdentity,
+        reason: &str,
+    ) -> Result<AdminOutcome> {
+        self.admin_action(Action::ForcePrinted, order_id, admin, reason)
+            .await
+    }
+
+    /// Applies one of the four admin actions. `InvalidArgument` before any read when the action, order id
+    /// or reason is malformed; `NotFound`; `InvalidTransition` naming the current state, with no write and
+    /// no log; `Conflict` when the order kept changing under it.
+    pub async fn admin_action(
+        &self,
+        action: Action,
+        order_id: &str,
+        admin: &AdminIdentity,
+        reason: &str,
+    ) -> Result<AdminOutcome> {
+        if !action.is_admin() {
+            return Err(Error::InvalidArgument(format!(
+                "{action} is not an admin action"
+            )));
+        }
+        validate_order_id(order_id)?;
+        // Re-validate: the identity may have been built without `AdminIdentity::new`.
+        let admin = AdminIdentity::new(admin.admin_id.clone(), admin.admin_email.clone())?;
+        let reason = validate_reason(reason)?;
+        let actor = Actor::Admin(admin);
+        let mut last = None;
+        for _ in 0..ADMIN_RETRIES {
+            let order = self.order(order_id).await?;
+            let current = order.print_status;
+            if !action.allowed_from(current) {
+                return Err(Error::InvalidTransition {
+                    order_id: order_id.to_owned(),
+                    action,
+                    current,
+                });
+            }
+            let now = self.now();
+            let may_have_printed = current == Some(PrintStatus::Printed) || order.was_sent();
+            let entry = Entry {
+                action,
+                order_id,
+                print_job_id: order.print_job_id.as_deref(),
+                previous: current,
+                new: action.to_state(),
+                actor: &actor,
+                reason: Some(reason),
+                metadata: admin_metadata(&order, may_have_printed),
+            }
+            .build(now);
+            // Fenced on what was read: the same state and the same print job.
+            let fence = doc! {
+                "_id": order.id,
+                "printStatus": current.map(Bson::from).unwrap_or(Bson::Null),
+                "printJobId": order.print_job_id.clone().map(Bson::String).unwrap_or(Bson::Null),
+            };
+            if self.apply(fence, admin_update(action, now), entry).await? {
+                tracing::info!(order_id, %action, previous = ?current, may_have_printed, "admin action applied");
+                return Ok(AdminOutcome {
+                    order_id: order_id.to_owned(),
+                    action,
+                    previous_status: current,
+                    new_status: action.to_state(),
+                    may_have_printed,
+                    print_job_id: order.print_job_id.clone(),
+                });
+            }
+            last = current;
+        }
+        Err(Error::Conflict {
+            order_id: order_id.to_owned(),
+            action,
+            current: last,
+        })
+    }
+}
+
+fn admin_metadata(order: &Order, may_have_printed: bool) -> Document {
+    let mut m = doc! { "mayHavePrinted": may_have_printed };
+    if let Some(w) = &order.printing_by {
+        m.insert("printingBy", w.as_str());
+    }
+    if let Some(r) = &order.printer_job_ref {
+        m.insert("printerJobRef", r.as_str());
+    }
+    if let Some(p) = &order.printer_id {
+        m.insert("printerId", p.as_str());
+    }
+    if may_have_printed && order.print_status != Some(PrintStatus::Printed) {
+        m.insert("warning", "this order was sent to a printer and may already be on paper; check the printer before printing it again");
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_required_and_bounded() {
+        assert!(validate_reason("  ").is_err());
+        assert_eq!(validate_reason(" jammed ").unwrap(), "jammed");
+        assert!(validate_reason(&"x".repeat(1001)).is_err());
+    }
+
+    #[test]
+    fn admin_identity_requires_id_and_email() {
+        assert!(AdminIdentity::new("", "a@b.c").is_err());
+        assert!(AdminIdentity::new("42", "").is_err());
+        assert!(AdminIdentity::new("42", "not-an-email").is_err());
+        assert!(AdminIdentity::new("42", "boss@shop.example").is_ok());
+    }
+}

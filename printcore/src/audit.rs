@@ -1,0 +1,405 @@
+//! The audit log: one `print_logs` entry per state transition, never lost, never doubled.
+//!
+//! A transition and its log entry must be atomic. printcore gets that from MongoDB's single-document
+//! atomicity instead of a multi-document transaction: the update that changes `printStatus` also pushes the
+//! log entry, with its final `_id`, into the order's `printLogOutbox` array. The entry is then copied into
+//! `print_logs` (an insert with that `_id`, so a second copy is refused as a duplicate key) and pulled out
+//! of the outbox. A crash between the two steps leaves the entry in the outbox, where
+//! [`PrintCore::flush_log_outbox`] finds it through an index and finishes the copy. This works the same on a
+//! replica set and on a standalone server, costs the claim no extra round trip in background mode, and
+//! cannot abort with write conflicts under many concurrent claimers. ARCHITECTURE.md explains the choice.
+
+use crate::core::PrintCore;
+use crate::error::{Error, Result};
+use crate::model::{PrintLog, PrintStatus};
+use crate::state::Action;
+use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
+use mongodb::error::ErrorKind;
+use mongodb::Collection;
+use tokio::sync::{mpsc, oneshot};
+
+/// The field of an order that holds its log entries until they are in `print_logs`.
+pub const OUTBOX_FIELD: &str = "printLogOutbox";
+
+/// How log entries get from the order's outbox into `print_logs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogDelivery {
+    /// Before the call that made the transition returns (two extra round trips per transition). What the
+    /// website and admin actions use: the entry is readable as soon as the call returns.
+    Inline,
+    /// By a background task in batches, so the hot path (the claim) costs one round trip. Call
+    /// [`PrintCore::flush_logs`] to wait until everything so far is delivered.
+    Background,
+}
+
+/// Who made a transition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Actor {
+    /// A print worker (its worker id).
+    Worker(String),
+    /// An admin on the website.
+    Admin(AdminIdentity),
+    /// The website's own code (mark paid) or the migration.
+    System(&'static str),
+}
+
+/// The person behind an admin action: both fields required and non-empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminIdentity {
+    pub admin_id: String,
+    pub admin_email: String,
+}
+
+impl AdminIdentity {
+    /// Checks that both are given; `email` must look like an email address.
+    pub fn new(
+        admin_id: impl Into<String>,
+        admin_email: impl Into<String>,
+    ) -> Result<AdminIdentity> {
+        let admin_id = admin_id.into().trim().to_owned();
+        let admin_email = admin_email.into().trim().to_owned();
+        if admin_id.is_empty() {
+            return Err(Error::InvalidArgument(
+                "an admin action needs the admin's id (adminId); none was given".into(),
+            ));
+        }
+        if admin_email.is_empty() || !admin_email.contains('@') || admin_email.len() > 320 {
+            return Err(Error::InvalidArgument(format!(
+                "an admin action needs the admin's email address (adminEmail); got {admin_email:?}"
+            )));
+        }
+        Ok(AdminIdentity {
+            admin_id,
+            admin_email,
+        })
+    }
+}
+
+/// What one transition records.
+pub(crate) struct Entry<'a> {
+    pub action: Action,
+    pub order_id: &'a str,
+    pub print_job_id: Option<&'a str>,
+    pub previous: Option<PrintStatus>,
+    pub new: PrintStatus,
+    pub actor: &'a Actor,
+    pub reason: Option<&'a str>,
+    pub metadata: Document,
+}
+
+impl Entry<'_> {
+    /// The `print_logs` document, with its `_id` fixed now so every copy of it is the same entry.
+    pub(crate) fn build(self, at: DateTime) -> Document {
+        let mut metadata = self.metadata;
+        let mut log = PrintLog {
+            id: ObjectId::new(),
+            action: self.action.as_str().to_owned(),
+            order_id: self.order_id.to_owned(),
+            print_job_id: self.print_job_id.map(str::to_owned),
+            admin_id: None,
+            admin_email: None,
+            previous_status: self.previous.map(|s| s.as_str().to_owned()),
+            new_status: Some(self.new.as_str().to_owned()),
+            reason: self.reason.map(str::to_owned),
+            timestamp: at,
+            metadata: None,
+        };
+        match self.actor {
+            Actor::Worker(w) => {
+                metadata.insert("workerId", w.as_str());
+            }
+            Actor::Admin(a) => {
+                log.admin_id = Some(a.admin_id.clone());
+                log.admin_email = Some(a.admin_email.clone());
+            }
+            Actor::System(who) => {
+                metadata.insert("by", *who);
+            }
+        }
+        if !metadata.is_empty() {
+            log.metadata = Some(metadata);
+        }
+        bson::to_document(&log).expect("a PrintLog always serialises")
+    }
+}
+
+/// Adds `$push: { printLogOutbox: entry }` to an update document.
+pub(crate) fn push_entry(update: &mut Document, entry: &Document) {
+    update.insert("$push", doc! { OUTBOX_FIELD: entry.clone() });
+}
+
+enum Msg {
+    Deliver(Vec<Document>),
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The delivery of entries from outboxes into `print_logs`.
+pub(crate) struct Delivery {
+    mode: LogDelivery,
+    orders: Collection<Document>,
+    logs: Collection<Document>,
+    tx: Option<mpsc::UnboundedSender<Msg>>,
+}
+
+impl Delivery {
+    pub(crate) fn new(
+        mode: LogDelivery,
+        orders: Collection<Document>,
+        logs: Collection<Document>,
+    ) -> Delivery {
+        let tx = match mode {
+            LogDelivery::Inline => None,
+            LogDelivery::Background => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(background(rx, orders.clone(), logs.clone()));
+                Some(tx)
+            }
+        };
+        Delivery {
+            mode,
+            orders,
+            logs,
+            tx,
+        }
+    }
+
+    /// Hands entries already committed in their orders' outboxes to `print_logs`.
+    pub(crate) async fn deliver(&self, entries: Vec<Document>) {
+        if entries.is_empty() {
+            return;
+        }
+        match (&self.mode, &self.tx) {
+            (LogDelivery::Background, Some(tx))
+                if tx.send(Msg::Deliver(entries.clone())).is_ok() => {}
+            _ => {
+                if let Err(e) = copy_and_pull(&self.orders, &self.logs, entries).await {
+                    // The entries stay in their outboxes; the next flush delivers them.
+                    tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox");
+                }
+            }
+        }
+    }
+
+    /// Waits until every entry handed to the background task so far is delivered.
+    pub(crate) async fn barrier(&self) {
+        if let Some(tx) = &self.tx {
+            let (done, wait) = oneshot::channel();
+            if tx.send(Msg::Barrier(done)).is_ok() {
+                let _ = wait.await;
+            }
+        }
+    }
+}
+
+async fn background(
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    orders: Collection<Document>,
+    logs: Collection<Document>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = Vec::new();
+        let mut barriers = Vec::new();
+        let mut next = Some(first);
+        // Take everything already queued, so concurrent transitions share one insert and one pull.
+        while let Some(msg) = next {
+            match msg {
+                Msg::Deliver(entries) => batch.extend(entries),
+                Msg::Barrier(done) => barriers.push(done),
+            }
+            if batch.len() >= 500 {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = copy_and_pull(&orders, &logs, batch).await {
+            tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox");
+        }
+        for done in barriers {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Copies entries into `print_logs` (a duplicate `_id` means an earlier copy got there: fine) and pulls them
+/// out of their orders' outboxes.
+async fn copy_and_pull(
+    orders: &Collection<Document>,
+    logs: &Collection<Document>,
+    entries: Vec<Document>,
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Bson> = entries
+        .iter()
+        .filter_map(|e| e.get("_id").cloned())
+        .collect();
+    if let Err(e) = logs.insert_many(entries).ordered(false).await {
+        if !only_duplicates(&e) {
+            return Err(Error::db("writing print_logs")(e));
+        }
+    }
+    orders
+        .update_many(
+            doc! { format!("{OUTBOX_FIELD}._id"): { "$in": ids.clone() } },
+            doc! { "$pull": { OUTBOX_FIELD: { "_id": { "$in": ids } } } },
+        )
+        .await
+        .map_err(Error::db("clearing the print log outbox"))?;
+    Ok(())
+}
+
+fn only_duplicates(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::InsertMany(im) => {
+            im.write_concern_error.is_none()
+                && im
+                    .write_errors
+                    .as_ref()
+                    .is_some_and(|w| !w.is_empty() && w.iter().all(|w| w.code == 11000))
+        }
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => w.code == 11000,
+        _ => false,
+    }
+}
+
+impl PrintCore {
+    /// Waits until every log entry of this process's transitions so far is in `print_logs`.
+    pub async fn flush_logs(&self) {
+        self.inner.delivery.barrier().await
+    }
+
+    /// Delivers log entries left in order outboxes for longer than `older_than` (their writer died between
+    /// the transition and the copy). Returns how many entries were delivered. The recovery sweep calls it.
+    pub async fn flush_log_outbox(
+        &self,
+        older_than: std::time::Duration,
+        limit: i64,
+    ) -> Result<usize> {
+        let cutoff = crate::clock::sub(DateTime::now(), older_than);
+        let cutoff_id = ObjectId::from_parts(
+            (cutoff.timestamp_millis() / 1000).max(0) as u32,
+            [0; 5],
+            [0; 3],
+        );
+        let path = format!("{OUTBOX_FIELD}._id");
+        let mut cursor = self
+            .inner
+            .orders
+            .find(doc! { &path: { "$lt": cutoff_id, "$gte": ObjectId::from_bytes([0; 12]) } })
+            .projection(doc! { OUTBOX_FIELD: 1, "orderId": 1 })
+            .limit(limit)
+            .await
+            .map_err(Error::db("reading print log outboxes"))?;
+        let mut entries = Vec::new();
+        use futures::TryStreamExt;
+        while let Some(order) = cursor
+            .try_next()
+            .await
+            .map_err(Error::db("reading print log outboxes"))?
+        {
+            let order_id = order.get_str("orderId").unwrap_or("(no orderId)");
+            if let Ok(outbox) = order.get_array(OUTBOX_FIELD) {
+                for mut entry in outbox.iter().filter_map(|b| b.as_document().cloned()) {
+                    if !entry.contains_key("orderId") {
+                        // A claim's entry: the claim learns which order it took only after the write.
+                        entry.insert("orderId", order_id);
+                    }
+                    entries.push(entry);
+                }
+            }
+        }
+        let n = entries.len();
+        copy_and_pull(&self.inner.orders, &self.inner.logs, entries).await?;
+        Ok(n)
+    }
+
+    /// Reads an order's history, newest first.
+    pub async fn logs_for_order(&self, order_id: &str, limit: i64) -> Result<Vec<PrintLog>> {
+        self.read_logs(doc! { "orderId": order_id }, limit).await
+    }
+
+    /// Reads log entries matching the given `orderId` and/or `action`, newest first, at most `limit`
+    /// (capped at 1000).
+    pub async fn logs(
+        &self,
+        order_id: Option<&str>,
+        action: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PrintLog>> {
+        let mut filter = Document::new();
+        if let Some(o) = order_id {
+            filter.insert("orderId", o);
+        }
+        if let Some(a) = action {
+            filter.insert("action", a);
+        }
+        self.read_logs(filter, limit).await
+    }
+
+    async fn read_logs(&self, filter: Document, limit: i64) -> Result<Vec<PrintLog>> {
+        use futures::TryStreamExt;
+        let limit = limit.clamp(1, 1000);
+        let docs: Vec<Document> = self
+            .inner
+            .logs
+            .find(filter)
+            .sort(doc! { "timestamp": -1, "_id": -1 })
+            .limit(limit)
+            .await
+            .map_err(Error::db("reading print_logs"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("reading print_logs"))?;
+        docs.into_iter()
+            .map(|d| {
+                bson::from_document(d).map_err(|e| Error::InvalidDocument {
+                    order_id: "(print_logs)".into(),
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl PrintCore {
+    /// Stores one metrics sample (a worker writes one every few minutes).
+    pub async fn insert_metrics(&self, sample: &crate::model::Metrics) -> Result<()> {
+        let doc = bson::to_document(sample)
+            .map_err(|e| Error::InvalidArgument(format!("metrics sample: {e}")))?;
+        self.inner
+            .metrics
+            .insert_one(doc)
+            .await
+            .map_err(Error::db("writing metrics"))?;
+        Ok(())
+    }
+
+    /// Metrics samples since `since` (all workers), newest first, at most `limit` (capped at 10,000).
+    pub async fn metrics_since(
+        &self,
+        since: DateTime,
+        limit: i64,
+    ) -> Result<Vec<crate::model::Metrics>> {
+        use futures::TryStreamExt;
+        let docs: Vec<Document> = self
+            .inner
+            .metrics
+            .find(doc! { "timestamp": { "$gte": since } })
+            .sort(doc! { "timestamp": -1 })
+            .limit(limit.clamp(1, 10_000))
+            .await
+            .map_err(Error::db("reading metrics"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("reading metrics"))?;
+        docs.into_iter()
+            .map(|d| {
+                bson::from_document(d).map_err(|e| Error::InvalidDocument {
+                    order_id: "(metrics)".into(),
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,164 @@
+//! [`PrintCore`]: the handle every operation hangs off. It holds the database, the settings, the server
+//! clock and the audit log's delivery.
+
+use crate::audit::LogDelivery;
+use crate::clock::ServerClock;
+use crate::error::{Error, Result};
+use crate::model::collections;
+use bson::Document;
+use mongodb::{Client, Collection, Database};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of the queue rules. [`CoreConfig::default`] is what a shop gets without configuring anything.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// How long a claim holds an order before another worker may recover it. The owner renews it well
+    /// before it runs out (see [`CoreConfig::lease_renew_every`]). Times are taken from the database
+    /// server's clock, so print PCs with wrong clocks do not steal each other's orders.
+    pub lease: Duration,
+    /// Transient failures allowed before an order is failed for good.
+    pub max_attempts: i64,
+    /// Backoff after the first transient failure; doubles per attempt up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// The backstop for a live owner whose print hangs: its own orders printing longer than this are
+    /// taken back (the design's 30 minutes).
+    pub stuck_after: Duration,
+    /// Whether the audit log is copied to `print_logs` inline (before the call returns) or by a background
+    /// task in batches. Either way the entry is stored atomically with the state change first.
+    pub log_delivery: LogDelivery,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            lease: Duration::from_secs(120),
+            max_attempts: 5,
+            backoff_base: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(15 * 60),
+            stuck_after: Duration::from_secs(30 * 60),
+            log_delivery: LogDelivery::Inline,
+        }
+    }
+}
+
+impl CoreConfig {
+    /// How often an owner should renew its lease: a third of it, so two renewals may fail in a row.
+    pub fn lease_renew_every(&self) -> Duration {
+        self.lease / 3
+    }
+
+    /// Checks the settings; a zero lease or zero attempts would break the queue.
+    pub fn validate(&self) -> Result<()> {
+        if self.lease < Duration::from_secs(1) {
+            return Err(Error::InvalidArgument(
+                "the lease must be at least 1 second (default 120 s)".into(),
+            ));
+        }
+        if self.max_attempts < 1 {
+            return Err(Error::InvalidArgument(
+                "max_attempts must be at least 1 (default 5)".into(),
+            ));
+        }
+        if self.backoff_max < self.backoff_base {
+            return Err(Error::InvalidArgument(
+                "backoff_max must not be below backoff_base".into(),
+            ));
+        }
+        if self.stuck_after <= self.lease {
+            return Err(Error::InvalidArgument(
+                "stuck_after must be longer than the lease (default 30 minutes)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The wait before attempt `attempt + 1`, after `attempt` failed (1-based).
+    pub fn backoff(&self, attempt: i64) -> Duration {
+        let shift = attempt.clamp(1, 20) - 1;
+        self.backoff_base
+            .saturating_mul(1u32 << shift)
+            .min(self.backoff_max)
+    }
+}
+
+/// The shared handle to the print queue. Cheap to clone; one per process is enough.
+#[derive(Clone)]
+pub struct PrintCore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Database,
+    pub(crate) orders: Collection<Document>,
+    pub(crate) printers: Collection<Document>,
+    pub(crate) logs: Collection<Document>,
+    pub(crate) metrics: Collection<Document>,
+    pub(crate) config: CoreConfig,
+    pub(crate) clock: ServerClock,
+    pub(crate) delivery: crate::audit::Delivery,
+}
+
+impl PrintCore {
+    /// Connects to `uri` and uses database `db_name`. Reads the server's clock once; fails with a
+    /// `Database` error when the server cannot be reached.
+    pub async fn connect(uri: &str, db_name: &str, config: CoreConfig) -> Result<PrintCore> {
+        let mut options = mongodb::options::ClientOptions::parse(uri)
+            .await
+            .map_err(Error::db("parsing the connection string"))?;
+        if options.app_name.is_none() {
+            options.app_name = Some("printcore".into());
+        }
+        let client = Client::with_options(options).map_err(Error::db("creating the client"))?;
+        PrintCore::with_database(client.database(db_name), config).await
+    }
+
+    /// Uses an existing database handle (and its client's pool).
+    pub async fn with_database(db: Database, config: CoreConfig) -> Result<PrintCore> {
+        config.validate()?;
+        let clock = ServerClock::default();
+        clock.sync(&db).await?;
+        let orders = db.collection(collections::ORDERS);
+        let delivery = crate::audit::Delivery::new(
+            config.log_delivery,
+            orders.clone(),
+            db.collection(collections::PRINT_LOGS),
+        );
+        Ok(PrintCore {
+            inner: Arc::new(Inner {
+                orders,
+                printers: db.collection(collections::PRINTERS),
+                logs: db.collection(collections::PRINT_LOGS),
+                metrics: db.collection(collections::METRICS),
+                db,
+                config,
+                clock,
+                delivery,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.inner.config
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// The database server's current time (as this process estimates it from its last sync).
+    pub fn now(&self) -> bson::DateTime {
+        self.inner.clock.now()
+    }
+
+    /// The estimate of the database server's clock that leases and backoffs are measured with.
+    pub fn clock(&self) -> &ServerClock {
+        &self.inner.clock
+    }
+
+    /// Re-reads the database server's clock (the recovery sweep does this on every pass).
+    pub async fn sync_clock(&self) -> Result<()> {
+        self.inner.clock.sync(&self.inner.db).await
+    }
+}

@@ -1,0 +1,132 @@
+//! One error type for every printcore operation. Each variant is something a caller can act on, and each
+//! message names the order and says what to do next.
+
+use crate::model::PrintStatus;
+use crate::state::Action;
+
+/// The result of a printcore operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No order with this `orderId` exists.
+    #[error("order {order_id} was not found; check the order id")]
+    NotFound { order_id: String },
+
+    /// The action is not allowed from the order's current state. Nothing was written.
+    #[error("order {order_id}: cannot {action} an order that is {}; {}", status_name(.current), allowed_hint(*.action))]
+    InvalidTransition {
+        order_id: String,
+        action: Action,
+        current: Option<PrintStatus>,
+    },
+
+    /// A worker's fenced write matched nothing: the order is no longer this worker's print job (its lease
+    /// expired and another worker took it, or an admin reset it). The worker must stop working on it.
+    #[error("order {order_id}: print job {print_job_id} is no longer owned by worker {worker_id} (lease expired, reset or reassigned); stop working on it")]
+    OwnershipLost {
+        order_id: String,
+        print_job_id: String,
+        worker_id: String,
+    },
+
+    /// The order changed between reading it and writing it (another admin or a worker acted first).
+    #[error("order {order_id} changed while {action} was being applied (now {}); reload it and try again", status_name(.current))]
+    Conflict {
+        order_id: String,
+        action: Action,
+        current: Option<PrintStatus>,
+    },
+
+    /// An argument was malformed. Nothing was written.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// A stored document could not be read as expected (for example an unknown `printStatus`).
+    #[error("order {order_id}: stored document is not valid: {message}; fix the document in the database")]
+    InvalidDocument { order_id: String, message: String },
+
+    /// The database could not be reached or refused the operation. Usually transient: try again.
+    #[error("database error{}: {source}", context_suffix(.context))]
+    Database {
+        context: String,
+        #[source]
+        source: mongodb::error::Error,
+    },
+}
+
+fn status_name(s: &Option<PrintStatus>) -> &'static str {
+    s.map(PrintStatus::as_str)
+        .unwrap_or("not in the print queue (no printStatus)")
+}
+
+fn context_suffix(c: &str) -> String {
+    if c.is_empty() {
+        String::new()
+    } else {
+        format!(" while {c}")
+    }
+}
+
+fn allowed_hint(action: Action) -> String {
+    let from: Vec<&str> = action
+        .from_states()
+        .iter()
+        .map(|s| s.map(PrintStatus::as_str).unwrap_or("not yet queued"))
+        .collect();
+    format!("{action} is allowed only from: {}", from.join(", "))
+}
+
+impl Error {
+    /// A stable code for callers in other languages (the Node binding passes it on as `error.code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "NOT_FOUND",
+            Error::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Error::OwnershipLost { .. } => "OWNERSHIP_LOST",
+            Error::Conflict { .. } => "CONFLICT",
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::InvalidDocument { .. } => "INVALID_DOCUMENT",
+            Error::Database { .. } => "DATABASE",
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Database { .. } | Error::Conflict { .. })
+    }
+
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(mongodb::error::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Database { context, source }
+    }
+}
+
+impl From<mongodb::error::Error> for Error {
+    fn from(source: mongodb::error::Error) -> Self {
+        Error::Database {
+            context: String::new(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_transition_names_order_state_and_what_is_allowed() {
+        let e = Error::InvalidTransition {
+            order_id: "1234".into(),
+            action: Action::Cancel,
+            current: Some(PrintStatus::Printing),
+        };
+        let m = e.to_string();
+        assert!(m.contains("order 1234"), "{m}");
+        assert!(m.contains("printing"), "{m}");
+        assert!(m.contains("pending, failed"), "{m}");
+        assert_eq!(e.code(), "INVALID_TRANSITION");
+    }
+}

@@ -1,0 +1,651 @@
+//! The queue: paying an order into it, the atomic claim, and the owner's fenced operations on a claimed
+//! order ([`PrintJob`]).
+
+use crate::audit::{push_entry, Actor, Entry};
+use crate::clock;
+use crate::core::PrintCore;
+use crate::error::{Error, Result};
+use crate::model::{Order, PrintStatus, PrinterCapabilities};
+use crate::state::Action;
+use bson::{doc, Bson, DateTime, Document};
+use mongodb::options::ReturnDocument;
+use std::fmt;
+
+/// Print fields cleared whenever an order goes back to the queue, so the next claim starts clean.
+pub(crate) const ATTEMPT_FIELDS: [&str; 5] = [
+    "printingBy",
+    "printJobId",
+    "printLeaseUntil",
+    "printSubmittedAt",
+    "printerJobRef",
+];
+
+/// A worker's identity: a UUID, the host name and the start time, so two processes on one PC (or a
+/// restarted one) never share an id and a person reading `printingBy` knows which PC it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkerId(String);
+
+impl WorkerId {
+    /// A fresh id for this process: `<hostname>/<start time>/<uuid>`.
+    pub fn generate() -> WorkerId {
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "unknown-host".into());
+        let started = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+        WorkerId(format!("{host}/{started}/{}", uuid::Uuid::new_v4()))
+    }
+
+    /// An id given by the caller (for example read back from `printingBy`). Must be non-empty.
+    pub fn from_string(id: impl Into<String>) -> Result<WorkerId> {
+        let id = id.into();
+        if id.trim().is_empty() || id.len() > 512 {
+            return Err(Error::InvalidArgument(
+                "a worker id must be 1 to 512 characters".into(),
+            ));
+        }
+        Ok(WorkerId(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks a website order id before it reaches a filter: non-empty, at most 200 characters, no control
+/// characters, and not an operator (`$...`).
+pub fn validate_order_id(order_id: &str) -> Result<()> {
+    if order_id.trim().is_empty() {
+        return Err(Error::InvalidArgument(
+            "the order id is empty; pass the order's orderId".into(),
+        ));
+    }
+    if order_id.len() > 200 || order_id.chars().any(char::is_control) || order_id.starts_with('$') {
+        return Err(Error::InvalidArgument(format!(
+            "{:?} is not a valid order id (1-200 printable characters, not starting with '$')",
+            order_id.chars().take(60).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
+/// The printer a claim is for, and what it can take.
+#[derive(Debug, Clone)]
+pub struct ClaimTarget {
+    pub printer_id: String,
+    pub printer_name: String,
+    /// When given, only orders this printer can take are claimed (page size, colour, duplex, copies).
+    pub capabilities: Option<PrinterCapabilities>,
+}
+
+/// Options of [`PrintCore::mark_paid`].
+#[derive(Debug, Clone, Default)]
+pub struct MarkPaid {
+    /// Higher prints first; default 0.
+    pub priority: Option<i64>,
+    /// Do not print before this time (scheduled printing).
+    pub not_before: Option<DateTime>,
+}
+
+/// What [`PrintCore::mark_paid`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkPaidOutcome {
+    /// The order entered the print queue.
+    Queued,
+    /// It was already waiting in the queue; its priority and schedule were updated.
+    AlreadyQueued,
+    /// It is past the queue (printing, printed, failed or cancelled); nothing changed.
+    Unchanged(PrintStatus),
+}
+
+/// The claim filter for `target` at server time `now`: pending, paid, with a file, due, and within the
+/// printer's capabilities. The index `{printStatus, paymentStatus, printPriority, createdAt}` serves it.
+pub(crate) fn claim_filter(now: DateTime, caps: Option<&PrinterCapabilities>) -> Document {
+    let mut and = vec![
+        doc! { "$or": [
+            { "fileURL": { "$type": "string", "$gt": "" } },
+            { "fileURLs.0": { "$type": "string", "$gt": "" } },
+        ] },
+        doc! { "$or": [ { "printNotBefore": Bson::Null }, { "printNotBefore": { "$lte": now } } ] },
+    ];
+    if let Some(caps) = caps {
+        let mut sizes: Vec<Bson> = Vec::new();
+        for s in &caps.page_sizes {
+            for v in [s.clone(), s.to_uppercase(), s.to_lowercase()] {
+                if !sizes.contains(&Bson::String(v.clone())) {
+                    sizes.push(Bson::String(v));
+                }
+            }
+        }
+        sizes.push(Bson::Null);
+        and.push(doc! { "printingOptions.pageSize": { "$in": sizes } });
+        if !caps.color {
+            and.push(doc! { "printingOptions.color": { "$ne": true } });
+        }
+        if !caps.duplex {
+            and.push(doc! { "printingOptions.duplex": { "$ne": true } });
+        }
+        and.push(doc! { "printingOptions.copies": { "$not": { "$gt": caps.max_copies } } });
+    }
+    doc! {
+        "printStatus": PrintStatus::Pending.as_str(),
+        "paymentStatus": "completed",
+        "$and": and,
+    }
+}
+
+pub(crate) fn parse_order(doc: Document) -> Result<Order> {
+    let order_id = doc.get_str("orderId").unwrap_or("(no orderId)").to_owned();
+    bson::from_document(doc).map_err(|e| Error::InvalidDocument {
+        order_id,
+        message: e.to_string(),
+    })
+}
+
+impl PrintCore {
+    /// Applies a state change whose filter and update the caller built, with its log entry pushed into the
+    /// outbox in the same atomic write. Returns false (and writes nothing) when the filter matched nothing.
+    pub(crate) async fn apply(
+        &self,
+        filter: Document,
+        mut update: Document,
+        entry: Document,
+    ) -> Result<bool> {
+        push_entry(&mut update, &entry);
+        let result = self
+            .inner
+            .orders
+            .update_one(filter, update)
+            .await
+            .map_err(Error::db("updating an order"))?;
+        if result.matched_count == 0 {
+            return Ok(false);
+        }
+        self.inner.delivery.deliver(vec![entry]).await;
+        Ok(true)
+    }
+
+    /// Records the website's payment: `paymentStatus: 'completed'`, `paidAt` and `printStatus: 'pending'`
+    /// in one atomic write. On an order already in the queue it only updates priority and schedule; on an
+    /// order that is printing, printed, failed or cancelled it changes nothing.
+    pub async fn mark_paid(&self, order_id: &str, options: &MarkPaid) -> Result<MarkPaidOutcome> {
+        validate_order_id(order_id)?;
+        let now = self.now();
+        let mut set = doc! {
+            "paymentStatus": "completed",
+            "printPriority": options.priority.unwrap_or(0),
+        };
+        let mut unset = Document::new();
+        match options.not_before {
+            Some(t) => {
+                set.insert("printNotBefore", t);
+            }
+            None => {
+                unset.insert("printNotBefore", "");
+            }
+        }
+        // Paid while queued (the website set pending first, or paid twice): refresh, no transition.
+        let mut queued_set = set.clone();
+        queued_set.insert("printStatus", PrintStatus::Pending.as_str());
+        let mut refresh = doc! { "$set": queued_set.clone() };
+        if !unset.is_empty() {
+            refresh.insert("$unset", unset.clone());
+        }
+
+        let mut fresh_set = queued_set;
+        fresh_set.insert("paidAt", now);
+        fresh_set.insert("printAttempt", 0);
+        let mut update = doc! { "$set": fresh_set };
+        if !unset.is_empty() {
+            update.insert("$unset", unset);
+        }
+        let entry = Entry {
+            action: Action::MarkPaid,
+            order_id,
+            print_job_id: None,
+            previous: None,
+            new: PrintStatus::Pending,
+            actor: &Actor::System("website"),
+            reason: Some("payment completed"),
+            metadata: Document::new(),
+        }
+        .build(now);
+        if self
+            .apply(
+                doc! { "orderId": order_id, "printStatus": Bson::Null },
+                update,
+                entry,
+            )
+            .await?
+        {
+            return Ok(MarkPaidOutcome::Queued);
+        }
+        let r = self
+            .inner
+            .orders
+            .update_one(
+                doc! { "orderId": order_id, "printStatus": PrintStatus::Pending.as_str() },
+                refresh,
+            )
+            .await
+            .map_err(Error::db("marking an order paid"))?;
+        if r.matched_count > 0 {
+            return Ok(MarkPaidOutcome::AlreadyQueued);
+        }
+        match self.status_of(order_id).await? {
+            Some(status) => Ok(MarkPaidOutcome::Unchanged(status)),
+            // Not found, or found with a status that is no longer pending: read says which.
+            None => Err(Error::NotFound {
+                order_id: order_id.to_owned(),
+            }),
+        }
+    }
+
+    /// An order by its website `orderId`.
+    pub async fn order(&self, order_id: &str) -> Result<Order> {
+        validate_order_id(order_id)?;
+        let doc = self
+            .inner
+            .orders
+            .find_one(doc! { "orderId": order_id })
+            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+            .await
+            .map_err(Error::db("reading an order"))?
+            .ok_or_else(|| Error::NotFound {
+                order_id: order_id.to_owned(),
+            })?;
+        parse_order(doc)
+    }
+
+    /// The order's `printStatus` (None when it has none yet); `NotFound` if there is no such order.
+    async fn status_of(&self, order_id: &str) -> Result<Option<PrintStatus>> {
+        Ok(self.order(order_id).await?.print_status)
+    }
+
+    /// Claims the next order `target` can print, in one atomic `findOneAndUpdate`: highest `printPriority`
+    /// first, then oldest. Returns `None` when there is nothing to print.
+    pub async fn claim(&self, worker: &WorkerId, target: &ClaimTarget) -> Result<Option<PrintJob>> {
+        let now = self.now();
+        let print_job_id = uuid::Uuid::new_v4().to_string();
+        let lease_until = clock::add(now, self.inner.config.lease);
+        let actor = Actor::Worker(worker.to_string());
+        // Which order is claimed is known only after the update, so the outbox entry goes in without its
+        // orderId; delivery (here, or the outbox sweep after a crash) fills it in from the order.
+        let mut entry = Entry {
+            action: Action::Claim,
+            order_id: "",
+            print_job_id: Some(&print_job_id),
+            previous: Some(PrintStatus::Pending),
+            new: PrintStatus::Printing,
+            actor: &actor,
+            reason: None,
+            metadata: doc! { "printerId": &target.printer_id },
+        }
+        .build(now);
+        entry.remove("orderId");
+        let update = doc! {
+            "$set": {
+                "printStatus": PrintStatus::Printing.as_str(),
+                "printJobId": &print_job_id,
+                "printingBy": worker.as_str(),
+                "printStartedAt": now,
+                "printLeaseUntil": lease_until,
+                "printerId": &target.printer_id,
+                "printerName": &target.printer_name,
+            },
+            "$unset": { "printSubmittedAt": "", "printerJobRef": "", "printCompletedAt": "", "printNotBefore": "" },
+            "$inc": { "printAttempt": 1 },
+            "$push": { crate::audit::OUTBOX_FIELD: &entry },
+        };
+        let claimed = self
+            .inner
+            .orders
+            .find_one_and_update(claim_filter(now, target.capabilities.as_ref()), update)
+            .sort(doc! { "printPriority": -1, "createdAt": 1 })
+            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(Error::db("claiming an order"))?;
+        let Some(doc) = claimed else { return Ok(None) };
+        let order = parse_order(doc)?;
+        entry.insert("orderId", order.order_id.as_str());
+        self.inner.delivery.deliver(vec![entry]).await;
+        let attempt = order.print_attempt.unwrap_or(1);
+        Ok(Some(PrintJob {
+            core: self.clone(),
+            worker: worker.clone(),
+            print_job_id,
+            attempt,
+            order,
+        }))
+    }
+}
+
+/// An order this worker owns while it prints it. Every write through it is fenced: its filter holds the
+/// order's `_id`, `printStatus: 'printing'`, `printingBy` and `printJobId`. When the order is no longer this
+/// worker's (lease expired and recovered, or reset by an admin), the write matches nothing, changes
+/// nothing, and returns [`Error::OwnershipLost`]: stop working on the order.
+#[derive(Clone)]
+pub struct PrintJob {
+    pub(crate) core: PrintCore,
+    pub(crate) worker: WorkerId,
+    pub(crate) print_job_id: String,
+    pub(crate) attempt: i64,
+    /// The order as it was when claimed (or adopted).
+    pub order: Order,
+}
+
+impl fmt::Debug for PrintJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrintJob")
+            .field("order_id", &self.order.order_id)
+            .field("print_job_id", &self.print_job_id)
+            .field("worker", &self.worker)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+/// What [`PrintJob::fail_transient`] did with the order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryOutcome {
+    /// Back to pending, not before the given time.
+    Retrying { not_before: DateTime, attempt: i64 },
+    /// The attempts are used up: failed.
+    Failed,
+}
+
+impl PrintJob {
+    /// Rebuilds the handle for an order this worker already owns (read back from the database).
+    pub fn resume(core: &PrintCore, worker: &WorkerId, order: Order) -> Result<PrintJob> {
+        let print_job_id = order.print_job_id.clone().unwrap_or_default();
+        if order.print_status != Some(PrintStatus::Printing)
+            || order.printing_by.as_deref() != Some(worker.as_str())
+        {
+            return Err(Error::OwnershipLost {
+                order_id: order.order_id.clone(),
+                print_job_id,
+                worker_id: worker.to_string(),
+            });
+        }
+        Ok(PrintJob {
+            core: core.clone(),
+            worker: worker.clone(),
+            attempt: order.print_attempt.unwrap_or(1),
+            print_job_id,
+            order,
+        })
+    }
+
+    /// The `printJobId` of this attempt: the job name at the printer.
+    pub fn print_job_id(&self) -> &str {
+        &self.print_job_id
+    }
+
+    pub fn order_id(&self) -> &str {
+        &self.order.order_id
+    }
+
+    pub fn attempt(&self) -> i64 {
+        self.attempt
+    }
+
+    pub fn worker(&self) -> &WorkerId {
+        &self.worker
+    }
+
+    fn fence(&self) -> Document {
+        doc! {
+            "_id": self.order.id,
+            "printStatus": PrintStatus::Printing.as_str(),
+            "printingBy": self.worker.as_str(),
+            "printJobId": &self.print_job_id,
+        }
+    }
+
+    fn lost(&self) -> Error {
+        Error::OwnershipLost {
+            order_id: self.order.order_id.clone(),
+            print_job_id: self.print_job_id.clone(),
+            worker_id: self.worker.to_string(),
+        }
+    }
+
+    /// A fenced write with no state change (no log entry).
+    async fn fenced_set(&self, set: Document) -> Result<()> {
+        let r = self
+            .core
+            .inner
+            .orders
+            .update_one(self.fence(), doc! { "$set": set })
+            .await
+            .map_err(Error::db(format!("updating order {}", self.order.order_id)))?;
+        if r.matched_count == 0 {
+            tracing::warn!(order_id = %self.order.order_id, print_job_id = %self.print_job_id, "ownership lost");
+            return Err(self.lost());
+        }
+        Ok(())
+    }
+
+    /// A fenced transition with its log entry.
+    async fn transition(
+        &self,
+        action: Action,
+        new: PrintStatus,
+        reason: Option<&str>,
+        metadata: Document,
+        update: Document,
+    ) -> Result<()> {
+        let actor = Actor::Worker(self.worker.to_string());
+        let entry = Entry {
+            action,
+            order_id: &self.order.order_id,
+            print_job_id: Some(&self.print_job_id),
+            previous: Some(PrintStatus::Printing),
+            new,
+            actor: &actor,
+            reason,
+            metadata,
+        }
+        .build(self.core.now());
+        if !self.core.apply(self.fence(), update, entry).await? {
+            tracing::warn!(order_id = %self.order.order_id, print_job_id = %self.print_job_id, %action, "ownership lost");
+            return Err(self.lost());
+        }
+        Ok(())
+    }
+
+    /// Extends the lease by the configured length from now.
+    pub async fn renew_lease(&self) -> Result<DateTime> {
+        let until = clock::add(self.core.now(), self.core.inner.config.lease);
+        self.fenced_set(doc! { "printLeaseUntil": until }).await?;
+        Ok(until)
+    }
+
+    /// Records the file's checksum and page count (after download and validation).
+    pub async fn record_file(&self, sha256: &str, pages: i64) -> Result<()> {
+        self.fenced_set(doc! { "fileSha256": sha256, "filePages": pages })
+            .await
+    }
+
+    /// Marks that the job is about to be sent to the printer. From here on, recovery asks the printer
+    /// before it would print the order again. Call it before sending.
+    pub async fn mark_sending(&self) -> Result<()> {
+        let until = clock::add(self.core.now(), self.core.inner.config.lease);
+        self.fenced_set(doc! { "printSubmittedAt": self.core.now(), "printLeaseUntil": until })
+            .await
+    }
+
+    /// Records that the printer accepted the job, with its reference for the job (logged as `submitted`).
+    pub async fn mark_submitted(&self, printer_job_ref: &str) -> Result<()> {
+        let now = self.core.now();
+        let update = doc! { "$set": {
+            "printerJobRef": printer_job_ref,
+            "printSubmittedAt": now,
+            "printLeaseUntil": clock::add(now, self.core.inner.config.lease),
+        } };
+        let meta =
+            doc! { "printerJobRef": printer_job_ref, "printerId": self.order.printer_id.clone() };
+        self.transition(Action::Submitted, PrintStatus::Printing, None, meta, update)
+            .await
+    }
+
+    /// The printer reported the job completed: `printed`.
+    pub async fn complete(&self) -> Result<()> {
+        let now = self.core.now();
+        let update = doc! {
+            "$set": { "printStatus": PrintStatus::Printed.as_str(), "printCompletedAt": now },
+            "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "" },
+        };
+        self.transition(
+            Action::Printed,
+            PrintStatus::Printed,
+            None,
+            Document::new(),
+            update,
+        )
+        .await?;
+        if let Some(printer_id) = &self.order.printer_id {
+            // Printer health, not order state: a failure here must not undo the print.
+            if let Err(e) = self
+                .core
+                .inner
+                .printers
+                .update_one(
+                    doc! { "printer_id": printer_id },
+                    doc! { "$max": { "last_successful_print_at": now } },
+                )
+                .await
+            {
+                tracing::warn!(error = %e, printer_id, "could not record the printer's last successful print");
+            }
+        }
+        Ok(())
+    }
+
+    /// A transient error (printer busy, download timed out...): back to pending with `printError` and a
+    /// backoff in `printNotBefore`, or `failed` once the attempts are used up.
+    pub async fn fail_transient(&self, error: &str) -> Result<RetryOutcome> {
+        let config = &self.core.inner.config;
+        if self.attempt >= config.max_attempts {
+            let message = format!(
+                "gave up after {} attempts; last error: {error}",
+                self.attempt
+            );
+            self.fail_permanent(&message).await?;
+            return Ok(RetryOutcome::Failed);
+        }
+        let not_before = clock::add(self.core.now(), config.backoff(self.attempt));
+        let update = doc! {
+            "$set": { "printStatus": PrintStatus::Pending.as_str(), "printError": error, "printNotBefore": not_before },
+            "$unset": unset_attempt_fields(),
+        };
+        let meta = doc! { "attempt": self.attempt, "retryAt": not_before };
+        self.transition(
+            Action::Retry,
+            PrintStatus::Pending,
+            Some(error),
+            meta,
+            update,
+        )
+        .await?;
+        Ok(RetryOutcome::Retrying {
+            not_before,
+            attempt: self.attempt,
+        })
+    }
+
+    /// A permanent error (bad file, no printer can take it, may have printed...): `failed` with the message.
+    /// `printSubmittedAt` and `printerJobRef` are kept, so an admin can see the job was sent.
+    pub async fn fail_permanent(&self, error: &str) -> Result<()> {
+        let update = doc! {
+            "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": error },
+            "$unset": { "printLeaseUntil": "", "printNotBefore": "" },
+        };
+        let meta = doc! { "attempt": self.attempt };
+        self.transition(Action::Fail, PrintStatus::Failed, Some(error), meta, update)
+            .await
+    }
+
+    /// Gives the order back to the queue because this worker is shutting down before it was sent (logged
+    /// as `server_shutdown`). The attempt is not counted.
+    pub async fn release(&self, reason: &str) -> Result<()> {
+        self.back_to_queue(Action::ServerShutdown, reason, -1).await
+    }
+
+    /// Gives the order back to the queue because the printer aborted or cancelled the job, or never got it
+    /// (reconciliation). The attempt counts.
+    pub async fn return_to_queue(&self, reason: &str) -> Result<()> {
+        self.back_to_queue(Action::ReturnedByPrinter, reason, 0)
+            .await
+    }
+
+    async fn back_to_queue(&self, action: Action, reason: &str, attempt_delta: i32) -> Result<()> {
+        let mut update = doc! {
+            "$set": { "printStatus": PrintStatus::Pending.as_str() },
+            "$unset": unset_attempt_fields(),
+        };
+        if attempt_delta != 0 {
+            update.insert("$inc", doc! { "printAttempt": attempt_delta });
+        }
+        self.transition(
+            action,
+            PrintStatus::Pending,
+            Some(reason),
+            Document::new(),
+            update,
+        )
+        .await
+    }
+}
+
+pub(crate) fn unset_attempt_fields() -> Document {
+    ATTEMPT_FIELDS
+        .iter()
+        .map(|f| (f.to_string(), Bson::String(String::new())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_ids_are_checked_before_any_query() {
+        assert!(validate_order_id("ORD-1234").is_ok());
+        assert!(validate_order_id("").is_err());
+        assert!(validate_order_id("  ").is_err());
+        assert!(validate_order_id("$where").is_err());
+        assert!(validate_order_id("a\u{0}b").is_err());
+        assert!(validate_order_id(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn worker_ids_name_host_time_and_are_unique() {
+        let a = WorkerId::generate();
+        let b = WorkerId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().split('/').count(), 3);
+    }
+
+    #[test]
+    fn claim_filter_without_colour_excludes_colour_orders() {
+        let caps = PrinterCapabilities {
+            page_sizes: vec!["A4".into()],
+            color: false,
+            duplex: true,
+            max_copies: 5,
+        };
+        let f = claim_filter(DateTime::now(), Some(&caps));
+        let s = format!("{f}");
+        assert!(s.contains("printingOptions.color"));
+        assert!(!s.contains("printingOptions.duplex"));
+        assert!(s.contains("\"A4\""));
+    }
+}

@@ -1,0 +1,42 @@
+//! `pc-harness db [--standalone] [--storage DIR]`: starts the test database server (or uses `MONGODB_URI`)
+//! and prints `MONGODB_URI=<uri>` on one line, then runs until it is killed.
+//! The Node tests, CI and the demo start the database through it, so there is one harness.
+
+use printcore_tests::db::{server, start_secantus, Mode};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("db") {
+        eprintln!("usage: pc-harness db [--standalone] [--storage DIR]");
+        std::process::exit(2);
+    }
+    let mode = if args.iter().any(|a| a == "--standalone") {
+        Mode::Standalone
+    } else {
+        Mode::ReplicaSet
+    };
+    let storage = args
+        .iter()
+        .position(|a| a == "--storage")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let uri = match storage {
+        Some(dir) => match start_secantus(mode, dir) {
+            Ok(s) => {
+                let uri = s.uri.clone();
+                std::mem::forget(s);
+                uri
+            }
+            Err(e) => {
+                eprintln!("pc-harness: {e}");
+                std::process::exit(1);
+            }
+        },
+        None => server(mode).uri.clone(),
+    };
+    println!("MONGODB_URI={uri}");
+    // Run until a signal ends us; the server dies with us (PR_SET_PDEATHSIG).
+    loop {
+        std::thread::park();
+    }
+}

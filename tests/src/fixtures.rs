@@ -1,0 +1,89 @@
+//! Orders and cores for tests: documents shaped like the website's, with fields printcore does not know.
+
+use bson::{doc, oid::ObjectId, DateTime, Document};
+use mongodb::Database;
+use printcore::{CoreConfig, PrintCore};
+
+/// A core on `db` with the default rules and inline log delivery (entries readable when a call returns).
+pub async fn core(db: &Database) -> PrintCore {
+    core_with(db, CoreConfig::default()).await
+}
+
+pub async fn core_with(db: &Database, config: CoreConfig) -> PrintCore {
+    PrintCore::with_database(db.clone(), config)
+        .await
+        .expect("printcore on the test database")
+}
+
+/// The website's own fields on an order, which printcore must keep as they are.
+pub fn website_fields() -> Document {
+    doc! {
+        "customer": { "name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 0000 0000" },
+        "items": [ { "sku": "FLYER-A4", "qty": 2, "price": 4.5 }, { "sku": "POSTER-A3", "qty": 1, "price": 12.0 } ],
+        "total": 21.0,
+        "currency": "GBP",
+        "status": "processing",
+        "notes": "leave at the front desk",
+    }
+}
+
+/// A paid, pending order with a file, created `age_ms` milliseconds before `base`.
+pub fn paid_order(order_id: &str, base: DateTime, age_ms: i64) -> Document {
+    let mut d = doc! {
+        "_id": ObjectId::new(),
+        "orderId": order_id,
+        "paymentStatus": "completed",
+        "printStatus": "pending",
+        "fileURL": format!("https://res.cloudinary.com/shop/raw/upload/{order_id}.pdf"),
+        "printingOptions": { "pageSize": "A4", "color": false, "duplex": false, "copies": 1 },
+        "createdAt": DateTime::from_millis(base.timestamp_millis() - age_ms),
+        "printPriority": 0,
+        "printAttempt": 0,
+    };
+    d.extend(website_fields());
+    d
+}
+
+/// Inserts documents into `orders`.
+pub async fn insert_orders(db: &Database, docs: Vec<Document>) {
+    if !docs.is_empty() {
+        db.collection::<Document>("orders")
+            .insert_many(docs)
+            .await
+            .expect("insert test orders");
+    }
+}
+
+/// The stored order by `orderId`, as a raw document.
+pub async fn raw_order(db: &Database, order_id: &str) -> Document {
+    db.collection::<Document>("orders")
+        .find_one(doc! { "orderId": order_id })
+        .await
+        .unwrap()
+        .expect("order exists")
+}
+
+/// How many print_logs entries an order has.
+pub async fn log_count(db: &Database, order_id: &str) -> u64 {
+    db.collection::<Document>("print_logs")
+        .count_documents(doc! { "orderId": order_id })
+        .await
+        .unwrap()
+}
+
+/// The order's log actions, oldest first.
+pub async fn log_actions(db: &Database, order_id: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let docs: Vec<Document> = db
+        .collection::<Document>("print_logs")
+        .find(doc! { "orderId": order_id })
+        .sort(doc! { "timestamp": 1, "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    docs.iter()
+        .map(|d| d.get_str("action").unwrap().to_owned())
+        .collect()
+}
