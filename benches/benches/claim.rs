@@ -1,1 +1,152 @@
-fn main() {}
+//! Claims per second with 1, 4 and 8 concurrent claimers: printcore's claim (with its audit entry and log
+//! delivery in background mode) against a plain mongodb-driver `findOneAndUpdate` loop doing the seed's
+//! claim, on the same server in the same run. Prints the ratio (goal: at least 0.9).
+//!
+//! `cargo bench -p printcore-benches --bench claim` (ORDERS=1000 RUNS=3 by default).
+
+use bson::{doc, DateTime, Document};
+use mongodb::Database;
+use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, WorkerId};
+use printcore_tests::db::{fresh_database, server, Mode};
+use printcore_tests::fixtures::{insert_orders, paid_order};
+use std::time::Instant;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn seeded(orders: usize) -> Database {
+    let db = fresh_database(Mode::ReplicaSet, "bench").await;
+    let core = PrintCore::with_database(db.clone(), CoreConfig::default())
+        .await
+        .unwrap();
+    core.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    let docs: Vec<Document> = (0..orders)
+        .map(|i| paid_order(&format!("B{i}"), base, (orders - i) as i64))
+        .collect();
+    for chunk in docs.chunks(1000) {
+        insert_orders(&db, chunk.to_vec()).await;
+    }
+    db
+}
+
+/// Claims until the queue is empty with `claimers` tasks; returns claims per second.
+async fn printcore_run(orders: usize, claimers: usize) -> f64 {
+    let db = seeded(orders).await;
+    let config = CoreConfig {
+        log_delivery: LogDelivery::Background,
+        ..CoreConfig::default()
+    };
+    let core = PrintCore::with_database(db.clone(), config).await.unwrap();
+    let target = ClaimTarget {
+        printer_id: "p".into(),
+        printer_name: "P".into(),
+        capabilities: None,
+    };
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..claimers {
+        let (core, target) = (core.clone(), target.clone());
+        tasks.push(tokio::spawn(async move {
+            let w = WorkerId::generate();
+            let mut n = 0usize;
+            while core.claim(&w, &target).await.unwrap().is_some() {
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    core.flush_logs().await;
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(total, orders);
+    let _ = db.drop().await;
+    total as f64 / secs
+}
+
+/// The same claim with the plain driver: one findOneAndUpdate per order with printcore's filter, sort and
+/// fields, but no audit entry, no log delivery, no parsing into an `Order`.
+async fn baseline_run(orders: usize, claimers: usize) -> f64 {
+    let db = seeded(orders).await;
+    let coll = db.collection::<Document>("orders");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..claimers {
+        let coll = coll.clone();
+        tasks.push(tokio::spawn(async move {
+            let w = uuid::Uuid::new_v4().to_string();
+            let mut n = 0usize;
+            loop {
+                let got = coll
+                    .find_one_and_update(
+                        printcore::queue::claim_filter(DateTime::now(), None),
+                        doc! { "$set": {
+                            "printStatus": "printing",
+                            "printStartedAt": DateTime::now(),
+                            "printJobId": uuid::Uuid::new_v4().to_string(),
+                            "printingBy": &w,
+                            "printLeaseUntil": DateTime::now(),
+                            "printerId": "p",
+                            "printerName": "P",
+                        }, "$inc": { "printAttempt": 1 } },
+                    )
+                    .sort(printcore::queue::claim_sort())
+                    .return_document(mongodb::options::ReturnDocument::After)
+                    .await
+                    .unwrap();
+                if got.is_none() {
+                    break;
+                }
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(total, orders);
+    let _ = db.drop().await;
+    total as f64 / secs
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: run small then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let orders = env_or("ORDERS", if quick { 200 } else { 1000 });
+    let runs = env_or("RUNS", if quick { 1 } else { 3 });
+    println!(
+        "claim throughput: {orders} orders, median of {runs} runs, server {}",
+        server(Mode::ReplicaSet).uri
+    );
+    println!(
+        "{:>9} | {:>14} | {:>14} | {:>6}",
+        "claimers", "printcore/s", "plain driver/s", "ratio"
+    );
+    for claimers in [1, 4, 8] {
+        let mut ours = Vec::new();
+        let mut base = Vec::new();
+        for _ in 0..runs {
+            // Alternate so drift in the server (cache, compaction) hits both sides alike.
+            base.push(baseline_run(orders, claimers).await);
+            ours.push(printcore_run(orders, claimers).await);
+        }
+        let (o, b) = (median(ours), median(base));
+        println!("{claimers:>9} | {o:>14.0} | {b:>14.0} | {:>6.2}", o / b);
+    }
+}

@@ -128,6 +128,9 @@ pub(crate) fn push_entry(update: &mut Document, entry: &Document) {
     update.insert("$push", doc! { OUTBOX_FIELD: entry.clone() });
 }
 
+/// How long the background delivery waits to gather a batch.
+const BACKGROUND_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
 enum Msg {
     Deliver(Vec<Document>),
     Barrier(oneshot::Sender<()>),
@@ -197,6 +200,11 @@ async fn background(
     logs: Collection<Document>,
 ) {
     while let Some(first) = rx.recv().await {
+        // Linger briefly so a burst of transitions shares one insert and one pull: fewer round trips
+        // competing with the claims. The entries are already durable in their outboxes meanwhile.
+        if matches!(first, Msg::Deliver(_)) {
+            tokio::time::sleep(BACKGROUND_LINGER).await;
+        }
         let mut batch = Vec::new();
         let mut barriers = Vec::new();
         let mut next = Some(first);

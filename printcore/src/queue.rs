@@ -105,8 +105,9 @@ pub enum MarkPaidOutcome {
 }
 
 /// The claim filter for `target` at server time `now`: pending, paid, with a file, due, and within the
-/// printer's capabilities. The index `{printStatus, paymentStatus, printPriority, createdAt}` serves it.
-pub(crate) fn claim_filter(now: DateTime, caps: Option<&PrinterCapabilities>) -> Document {
+/// printer's capabilities. The index `{printStatus, paymentStatus, printPriority, createdAt}` serves it,
+/// with [`claim_sort`]. Public for the benchmarks, which compare the claim with the bare driver.
+pub fn claim_filter(now: DateTime, caps: Option<&PrinterCapabilities>) -> Document {
     let mut and = vec![
         doc! { "$or": [
             { "fileURL": { "$type": "string", "$gt": "" } },
@@ -138,6 +139,11 @@ pub(crate) fn claim_filter(now: DateTime, caps: Option<&PrinterCapabilities>) ->
         "paymentStatus": "completed",
         "$and": and,
     }
+}
+
+/// The claim's order: highest `printPriority` first, then oldest.
+pub fn claim_sort() -> Document {
+    doc! { "printPriority": -1, "createdAt": 1 }
 }
 
 pub(crate) fn parse_order(doc: Document) -> Result<Order> {
@@ -307,7 +313,7 @@ impl PrintCore {
             .inner
             .orders
             .find_one_and_update(claim_filter(now, target.capabilities.as_ref()), update)
-            .sort(doc! { "printPriority": -1, "createdAt": 1 })
+            .sort(claim_sort())
             .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
             .return_document(ReturnDocument::After)
             .await
