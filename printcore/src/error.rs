@@ -43,6 +43,20 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// An order's file could not be downloaded or is not printable. `transient`: try again later (the
+    /// server or network failed); otherwise the order should fail with this message.
+    #[error("order {order_id}: file {url}: {message}")]
+    File {
+        order_id: String,
+        url: String,
+        message: String,
+        transient: bool,
+    },
+
+    /// The order asks for something the printer cannot do. Permanent for that printer.
+    #[error("{message}")]
+    Capability { order_id: String, message: String },
+
     /// A stored document could not be read as expected (for example an unknown `printStatus`).
     #[error("order {order_id}: stored document is not valid: {message}; fix the document in the database")]
     InvalidDocument { order_id: String, message: String },
@@ -88,13 +102,28 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::InvalidDocument { .. } => "INVALID_DOCUMENT",
+            Error::File {
+                transient: true, ..
+            } => "FILE_UNAVAILABLE",
+            Error::File {
+                transient: false, ..
+            } => "FILE_INVALID",
+            Error::Capability { .. } => "CAPABILITY_MISMATCH",
             Error::Database { .. } => "DATABASE",
         }
     }
 
     /// Whether trying the same thing again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Database { .. } | Error::Conflict { .. })
+        matches!(
+            self,
+            Error::Database { .. }
+                | Error::Conflict { .. }
+                | Error::File {
+                    transient: true,
+                    ..
+                }
+        )
     }
 
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(mongodb::error::Error) -> Error {

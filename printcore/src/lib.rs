@@ -11,6 +11,8 @@
 //! - Admin actions ([`PrintCore::reprint`], [`PrintCore::cancel`], [`PrintCore::reset_state`],
 //!   [`PrintCore::force_printed`]), each with an [`AdminIdentity`] and a reason.
 //! - Every transition writes exactly one `print_logs` entry, atomically with the change ([`audit`]).
+//! - [`files`]: download an order's file (allowlist, size cap, timeouts, retries), validate the PDF, and
+//!   check it against the printer's capabilities.
 //! - [`PrintCore::migrate`]: indexes, backfill, printers; safe to run twice.
 //!
 //! ```no_run
@@ -36,6 +38,7 @@ pub mod audit;
 pub mod clock;
 mod core;
 pub mod error;
+pub mod files;
 pub mod migrate;
 pub mod model;
 pub mod queue;

@@ -424,7 +424,7 @@ impl PrintJob {
     }
 
     /// A fenced write with no state change (no log entry).
-    async fn fenced_set(&self, set: Document) -> Result<()> {
+    pub(crate) async fn fenced_set(&self, set: Document) -> Result<()> {
         let r = self
             .core
             .inner

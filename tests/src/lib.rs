@@ -9,7 +9,9 @@
 //! test run leaves nothing behind.
 
 pub mod db;
+pub mod fileserver;
 pub mod fixtures;
+pub mod pdfgen;
 pub mod process;
 
 /// Waits until `check` returns `Some`, polling every `every` until `deadline` passes. The way tests wait

@@ -1,0 +1,422 @@
+//! Downloading an order's file: only https, only allowed hosts (Cloudinary by default), never to private
+//! or loopback addresses unless allowed, streamed under a size cap, with timeouts and retries for what is
+//! worth retrying.
+
+use crate::error::{Error, Result};
+use crate::files::display_url;
+use futures::StreamExt;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Where files may come from and how they are fetched. [`FilePolicy::default`] is production's.
+#[derive(Debug, Clone)]
+pub struct FilePolicy {
+    /// Hosts files may come from; each entry allows itself and its subdomains. Default: `res.cloudinary.com`.
+    pub allowed_hosts: Vec<String>,
+    /// Allow plain `http://` (tests only; production is https only).
+    pub allow_http: bool,
+    /// Allow hosts that resolve to loopback addresses (tests serve files from 127.0.0.1).
+    pub allow_loopback: bool,
+    /// Allow private, link-local and unique-local addresses (a file server on the shop's own network).
+    pub allow_private: bool,
+    /// The largest file accepted, in bytes. Default 100 MB.
+    pub max_bytes: u64,
+    pub connect_timeout: Duration,
+    /// The longest wait for the next bytes of a response (a stalled download fails after this).
+    pub read_timeout: Duration,
+    /// The longest a whole download may take.
+    pub total_timeout: Duration,
+    /// Extra tries after a transient failure (5xx, 429, timeouts, resets).
+    pub retries: u32,
+    /// Wait before the first retry; doubles after each.
+    pub retry_backoff: Duration,
+}
+
+impl Default for FilePolicy {
+    fn default() -> Self {
+        FilePolicy {
+            allowed_hosts: vec!["res.cloudinary.com".into()],
+            allow_http: false,
+            allow_loopback: false,
+            allow_private: false,
+            max_bytes: 100 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(300),
+            retries: 3,
+            retry_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+impl FilePolicy {
+    /// Whether `host` is on the allowlist (itself or a subdomain of an entry). Case-insensitive.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allowed_hosts.iter().any(|a| {
+            let a = a.trim_end_matches('.').to_ascii_lowercase();
+            host == a || host.ends_with(&format!(".{a}"))
+        })
+    }
+
+    /// Whether connecting to `ip` is allowed.
+    pub fn address_allowed(&self, ip: IpAddr) -> bool {
+        match classify(ip) {
+            AddressClass::Public => true,
+            AddressClass::Loopback => self.allow_loopback,
+            AddressClass::Private => self.allow_private,
+            AddressClass::Never => false,
+        }
+    }
+
+    /// Checks a URL before any connection: scheme, host on the allowlist, literal addresses allowed.
+    /// Returns the reason it is refused.
+    pub fn check_url(&self, url: &Url) -> std::result::Result<(), String> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            s => return Err(format!("only https downloads are allowed, not {s}://")),
+        }
+        let host = url.host_str().ok_or("the URL has no host")?;
+        if !self.host_allowed(host) {
+            return Err(format!(
+                "host {host} is not on the allowed list ({}); upload the file there or add the host to the allowed hosts",
+                self.allowed_hosts.join(", ")
+            ));
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            if !self.address_allowed(ip) {
+                return Err(format!(
+                    "address {ip} is a private, loopback or link-local address; refused"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum AddressClass {
+    Public,
+    Loopback,
+    Private,
+    /// Unspecified, multicast, broadcast, documentation: never a file server.
+    Never,
+}
+
+fn classify(ip: IpAddr) -> AddressClass {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            if v4.is_loopback() {
+                AddressClass::Loopback
+            } else if v4.is_private() || v4.is_link_local() || (o[0] == 100 && (o[1] & 0xC0) == 64)
+            {
+                // 10/8, 172.16/12, 192.168/16, 169.254/16 (cloud metadata lives here), 100.64/10 (CGNAT)
+                AddressClass::Private
+            } else if v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || o[0] == 0
+            {
+                AddressClass::Never
+            } else {
+                AddressClass::Public
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return classify(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            if v6.is_loopback() {
+                AddressClass::Loopback
+            } else if (seg[0] & 0xfe00) == 0xfc00 || (seg[0] & 0xffc0) == 0xfe80 {
+                AddressClass::Private
+            } else if v6.is_unspecified() || v6.is_multicast() {
+                AddressClass::Never
+            } else {
+                AddressClass::Public
+            }
+        }
+    }
+}
+
+/// Resolves names and drops addresses the policy refuses, so a hostname that points at the shop's network
+/// (or at 127.0.0.1) is refused at connection time too, whatever it resolved to.
+struct GuardedResolver {
+    policy: FilePolicy,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| policy.address_allowed(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let list: Vec<String> = all.iter().map(|a| a.ip().to_string()).collect();
+                return Err(format!("host {host} resolves only to refused addresses ({}): private, loopback or link-local", list.join(", ")).into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Downloads order files under a [`FilePolicy`]. Build one and reuse it (it holds a connection pool).
+#[derive(Clone)]
+pub struct FileFetcher {
+    policy: Arc<FilePolicy>,
+    client: reqwest::Client,
+}
+
+impl FileFetcher {
+    pub fn new(policy: FilePolicy) -> Result<FileFetcher> {
+        if policy.allowed_hosts.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the file host allowlist is empty; no file could be downloaded".into(),
+            ));
+        }
+        let redirect_policy = policy.clone();
+        let client = reqwest::Client::builder()
+            .connect_timeout(policy.connect_timeout)
+            .read_timeout(policy.read_timeout)
+            .timeout(policy.total_timeout)
+            .no_proxy()
+            .user_agent(concat!("printcore/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    return attempt.error("more than 5 redirects");
+                }
+                match redirect_policy.check_url(attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(why) => {
+                        let to = display_url(attempt.url().as_str());
+                        attempt.error(format!("redirected to {to}: {why}"))
+                    }
+                }
+            }))
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("cannot build the HTTP client: {e}")))?;
+        Ok(FileFetcher {
+            policy: Arc::new(policy),
+            client,
+        })
+    }
+
+    pub fn policy(&self) -> &FilePolicy {
+        &self.policy
+    }
+
+    /// Downloads `url` for order `order_id`. Transient failures (5xx, 429, timeouts, connection resets)
+    /// are retried with backoff; what is left is an `Error::File` saying whether to retry later.
+    pub async fn fetch(&self, order_id: &str, url: &str) -> Result<Vec<u8>> {
+        let shown = display_url(url);
+        let fail = |message: String, transient: bool| Error::File {
+            order_id: order_id.to_owned(),
+            url: shown.clone(),
+            message,
+            transient,
+        };
+        let parsed = Url::parse(url).map_err(|e| {
+            fail(
+                format!("the file URL is not valid ({e}); fix fileURL on the order"),
+                false,
+            )
+        })?;
+        self.policy
+            .check_url(&parsed)
+            .map_err(|why| fail(why, false))?;
+        let mut wait = self.policy.retry_backoff;
+        let mut attempt = 0;
+        loop {
+            match self.fetch_once(parsed.clone()).await {
+                Ok(bytes) => return Ok(bytes),
+                Err((message, transient)) => {
+                    if transient && attempt < self.policy.retries {
+                        attempt += 1;
+                        tracing::info!(order_id, url = %shown, attempt, "download failed ({message}); retrying in {wait:?}");
+                        tokio::time::sleep(wait).await;
+                        wait = wait.saturating_mul(2);
+                        continue;
+                    }
+                    let message = if transient {
+                        format!("{message} (after {} tries; will retry later)", attempt + 1)
+                    } else {
+                        message
+                    };
+                    return Err(fail(message, transient));
+                }
+            }
+        }
+    }
+
+    /// One try. Err((message, transient)).
+    async fn fetch_once(&self, url: Url) -> std::result::Result<Vec<u8>, (String, bool)> {
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let transient =
+                status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
+            let hint = if transient {
+                "the file server had a problem"
+            } else {
+                "check that the file still exists at this URL"
+            };
+            return Err((
+                format!("the file server answered {status}; {hint}"),
+                transient,
+            ));
+        }
+        let cap = self.policy.max_bytes;
+        if let Some(len) = response.content_length() {
+            if len > cap {
+                return Err((
+                    format!("the file is {} MB, over the {} MB limit", mb(len), mb(cap)),
+                    false,
+                ));
+            }
+        }
+        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(cap) as usize);
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| describe(&e))?;
+            if body.len() as u64 + chunk.len() as u64 > cap {
+                return Err((format!("the file is over the {} MB limit", mb(cap)), false));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1_048_576.0)
+}
+
+/// A reqwest error as (message, transient).
+fn describe(e: &reqwest::Error) -> (String, bool) {
+    // The full chain says what happened (refused address, redirect refusal, reset...).
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !chain.iter().any(|c: &String| c.contains(&text)) {
+            chain.push(text);
+        }
+        source = s.source();
+    }
+    let detail = strip_urls(&chain.join(": ").replace(|c: char| c.is_control(), " "));
+    // A refusal by the redirect policy or the resolver is ours: its own words say it all.
+    let innermost = chain.last().cloned().unwrap_or_default();
+    if e.is_redirect() || innermost.contains("refused addresses") {
+        return (format!("refused: {}", strip_urls(&innermost)), false);
+    }
+    if e.is_timeout() {
+        return (format!("the download timed out ({detail})"), true);
+    }
+    if e.is_connect() {
+        return (
+            format!("could not connect to the file server ({detail})"),
+            true,
+        );
+    }
+    // Body read errors (reset, closed early) and the rest are worth another try.
+    (format!("the download failed ({detail})"), true)
+}
+
+/// Removes query strings from any URL in an error text (signatures and tokens stay out of messages).
+fn strip_urls(text: &str) -> String {
+    text.split(' ')
+        .map(|w| {
+            if w.contains("://") {
+                display_url(w.trim_matches(|c| c == '(' || c == ')'))
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allowlist_takes_subdomains_but_not_lookalikes() {
+        let p = FilePolicy::default();
+        assert!(p.host_allowed("res.cloudinary.com"));
+        assert!(p.host_allowed("eu.res.cloudinary.com"));
+        assert!(p.host_allowed("RES.Cloudinary.com."));
+        assert!(!p.host_allowed("res.cloudinary.com.evil.example"));
+        assert!(!p.host_allowed("evilres.cloudinary.com"));
+        assert!(!p.host_allowed("cloudinary.com"));
+    }
+
+    #[test]
+    fn private_loopback_and_link_local_addresses_are_refused_by_default() {
+        let p = FilePolicy::default();
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(
+                !p.address_allowed(ip.parse().unwrap()),
+                "{ip} should be refused"
+            );
+        }
+        assert!(p.address_allowed("151.101.1.1".parse().unwrap()));
+        let open = FilePolicy {
+            allow_loopback: true,
+            ..FilePolicy::default()
+        };
+        assert!(open.address_allowed("127.0.0.1".parse().unwrap()));
+        assert!(!open.address_allowed("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn only_https_unless_allowed() {
+        let p = FilePolicy::default();
+        assert!(p
+            .check_url(&Url::parse("http://res.cloudinary.com/a.pdf").unwrap())
+            .is_err());
+        assert!(p
+            .check_url(&Url::parse("ftp://res.cloudinary.com/a.pdf").unwrap())
+            .is_err());
+        assert!(p
+            .check_url(&Url::parse("https://res.cloudinary.com/a.pdf").unwrap())
+            .is_ok());
+    }
+}

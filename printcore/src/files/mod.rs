@@ -1,0 +1,256 @@
+//! The file pipeline before printing: download ([`fetch`]), validate ([`pdf`]), and check against the
+//! printer's capabilities ([`check_capabilities`]). Every failure is an [`Error::File`] or
+//! [`Error::Capability`] that says whether to retry later (transient) or fail the order (permanent).
+
+pub mod fetch;
+pub mod pdf;
+
+use crate::error::{Error, Result};
+use crate::model::{Order, PrinterCapabilities};
+use crate::queue::PrintJob;
+pub use fetch::{FileFetcher, FilePolicy};
+pub use pdf::{validate_pdf, FileReport, PageSize};
+
+/// A URL as it may appear in messages and logs: no query string or fragment (signed URLs carry tokens
+/// there), no user info.
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect(),
+    }
+}
+
+/// One downloaded and validated file of an order.
+#[derive(Debug, Clone)]
+pub struct ValidatedFile {
+    pub report: FileReport,
+    pub bytes: Vec<u8>,
+}
+
+/// Downloads and validates every file of `order`, in order. Stops at the first problem.
+pub async fn fetch_and_validate(
+    fetcher: &FileFetcher,
+    order: &Order,
+) -> Result<Vec<ValidatedFile>> {
+    let urls = order.files();
+    if urls.is_empty() {
+        return Err(Error::File {
+            order_id: order.order_id.clone(),
+            url: String::new(),
+            message: "the order has no file (fileURL is empty); attach the file and reprint".into(),
+            transient: false,
+        });
+    }
+    let mut out = Vec::with_capacity(urls.len());
+    for url in urls {
+        let bytes = fetcher.fetch(&order.order_id, url).await?;
+        // Parsing a large PDF is CPU work: keep it off the async threads.
+        let (order_id, owned_url) = (order.order_id.clone(), url.to_owned());
+        let (report, bytes) = tokio::task::spawn_blocking(move || {
+            let report = validate_pdf(&order_id, &owned_url, &bytes);
+            (report, bytes)
+        })
+        .await
+        .map_err(|e| Error::File {
+            order_id: order.order_id.clone(),
+            url: display_url(url),
+            message: format!("validation stopped unexpectedly ({e}); will retry"),
+            transient: true,
+        })?;
+        out.push(ValidatedFile {
+            report: report?,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+fn same_size(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Checks an order's `printingOptions` and its files against a printer's capabilities. The message of a
+/// mismatch says exactly what the order asks and what the printer offers, e.g. "order 1234 asks for A3 in
+/// colour; printer 'Front desk' supports A4, Letter, mono only".
+pub fn check_capabilities(
+    order: &Order,
+    reports: &[FileReport],
+    printer_name: &str,
+    caps: &PrinterCapabilities,
+) -> Result<()> {
+    let options = order.options();
+    let mut asks = Vec::new();
+    let mut offers = Vec::new();
+    let size_ok = |s: &str| caps.page_sizes.iter().any(|c| same_size(c, s));
+    match &options.page_size {
+        Some(size) if !size_ok(size) => asks.push(size.clone()),
+        Some(_) => {}
+        None => {
+            // No size asked: the file's own page sizes must fit (custom sizes are scaled by the printer).
+            let mut unfit: Vec<String> = Vec::new();
+            for r in reports {
+                for p in &r.page_sizes {
+                    if let Some(n) = p.name {
+                        if !size_ok(n) && !unfit.iter().any(|u| u == n) {
+                            unfit.push(n.to_owned());
+                        }
+                    }
+                }
+            }
+            if !unfit.is_empty() {
+                asks.push(format!("{} pages", unfit.join(", ")));
+            }
+        }
+    }
+    if !asks.is_empty() {
+        offers.push(caps.page_sizes.join(", "));
+    }
+    if options.color == Some(true) && !caps.color {
+        asks.push("in colour".into());
+        offers.push("mono only".into());
+    }
+    if options.duplex == Some(true) && !caps.duplex {
+        asks.push("two-sided".into());
+        offers.push("one-sided only".into());
+    }
+    if let Some(copies) = options.copies {
+        if copies < 1 {
+            return Err(Error::Capability {
+                order_id: order.order_id.clone(),
+                message: format!(
+                    "order {} asks for {copies} copies; fix printingOptions.copies (at least 1)",
+                    order.order_id
+                ),
+            });
+        }
+        if copies > caps.max_copies {
+            asks.push(format!("{copies} copies"));
+            offers.push(format!("at most {} copies", caps.max_copies));
+        }
+    }
+    if asks.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Capability {
+        order_id: order.order_id.clone(),
+        message: format!(
+            "order {} asks for {}; printer '{printer_name}' supports {}",
+            order.order_id,
+            asks.join(" "),
+            offers.join(", ")
+        ),
+    })
+}
+
+impl PrintJob {
+    /// Records the files' checksum and page count on the order (fenced). One file: its sha256. Several:
+    /// their sha256s joined with commas, in file order. `filePages` is the total.
+    pub async fn record_reports(&self, reports: &[FileReport]) -> Result<()> {
+        let sha = reports
+            .iter()
+            .map(|r| r.sha256.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let pages: i64 = reports.iter().map(|r| r.pages as i64).sum();
+        self.record_file(&sha, pages).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PrintingOptions;
+
+    fn order(opts: PrintingOptions) -> Order {
+        bson::from_document(bson::doc! {
+            "_id": bson::oid::ObjectId::new(), "orderId": "1234",
+            "printingOptions": bson::to_bson(&opts).unwrap(),
+        })
+        .unwrap()
+    }
+
+    fn front_desk() -> PrinterCapabilities {
+        PrinterCapabilities {
+            page_sizes: vec!["A4".into(), "Letter".into()],
+            color: false,
+            duplex: false,
+            max_copies: 10,
+        }
+    }
+
+    #[test]
+    fn a_mismatch_says_what_the_order_asks_and_what_the_printer_offers() {
+        let o = order(PrintingOptions {
+            page_size: Some("A3".into()),
+            color: Some(true),
+            ..Default::default()
+        });
+        let e = check_capabilities(&o, &[], "Front desk", &front_desk()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "order 1234 asks for A3 in colour; printer 'Front desk' supports A4, Letter, mono only"
+        );
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn duplex_and_copies_are_checked() {
+        let o = order(PrintingOptions {
+            duplex: Some(true),
+            copies: Some(50),
+            ..Default::default()
+        });
+        let m = check_capabilities(&o, &[], "Front desk", &front_desk())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("two-sided") && m.contains("50 copies") && m.contains("at most 10 copies"),
+            "{m}"
+        );
+        let ok = order(PrintingOptions {
+            page_size: Some("a4".into()),
+            copies: Some(2),
+            ..Default::default()
+        });
+        assert!(check_capabilities(&ok, &[], "Front desk", &front_desk()).is_ok());
+    }
+
+    #[test]
+    fn without_a_requested_size_the_files_pages_must_fit() {
+        let o = order(PrintingOptions::default());
+        let report = FileReport {
+            url: "u".into(),
+            bytes: 1,
+            pages: 2,
+            page_sizes: vec![
+                PageSize::from_points(595.0, 842.0),
+                PageSize::from_points(842.0, 1191.0),
+            ],
+            sha256: String::new(),
+        };
+        let m = check_capabilities(&o, &[report], "Front desk", &front_desk())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("A3 pages"), "{m}");
+    }
+
+    #[test]
+    fn display_url_hides_tokens_and_credentials() {
+        assert_eq!(
+            display_url("https://u:p@res.cloudinary.com/a/b.pdf?sig=1#x"),
+            "https://res.cloudinary.com/a/b.pdf"
+        );
+    }
+}
