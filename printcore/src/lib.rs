@@ -41,6 +41,7 @@ pub mod error;
 pub mod files;
 pub mod migrate;
 pub mod model;
+pub mod printers;
 pub mod queue;
 pub mod recovery;
 pub mod state;
@@ -53,6 +54,7 @@ pub use crate::migrate::{MigrateOptions, MigrationReport, PrinterRegistration};
 pub use crate::model::{
     Order, PrintLog, PrintStatus, Printer, PrinterCapabilities, PrinterStatus, PrintingOptions,
 };
+pub use crate::printers::PrinterHealth;
 pub use crate::queue::{ClaimTarget, MarkPaid, MarkPaidOutcome, PrintJob, RetryOutcome, WorkerId};
 pub use crate::recovery::RecoveryReport;
 pub use crate::state::Action;

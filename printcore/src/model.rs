@@ -240,6 +240,9 @@ pub struct Printer {
     pub capabilities: Option<PrinterCapabilities>,
     #[serde(default, rename = "workerId")]
     pub worker_id: Option<String>,
+    /// Since when the printer has not been online (unset while it is).
+    #[serde(default)]
+    pub offline_since: Option<DateTime>,
 }
 
 /// A `print_logs` entry: one per state transition, whoever made it.

@@ -75,7 +75,7 @@ pub fn start_secantus(mode: Mode, storage: PathBuf) -> Result<DbServer, String> 
     if mode == Mode::Standalone {
         cmd.arg("--standalone");
     }
-    let service = spawn_until_ready(cmd, "listening on", Duration::from_secs(60))?;
+    let service = spawn_until_ready(cmd, Some("listening on"), Duration::from_secs(60))?;
     let addr = service
         .ready_line
         .rsplit(' ')

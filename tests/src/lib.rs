@@ -11,6 +11,7 @@
 pub mod db;
 pub mod fileserver;
 pub mod fixtures;
+pub mod ippeve;
 pub mod pdfgen;
 pub mod process;
 

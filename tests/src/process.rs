@@ -13,13 +13,13 @@ pub struct Service {
 
 /// Starts `cmd` from a thread that lives as long as the process, so `PR_SET_PDEATHSIG` (which fires when the
 /// spawning *thread* ends) kills the child exactly when the test process ends. Waits until a line of its
-/// stdout or stderr contains `ready_marker`, for at most `timeout`.
+/// stdout or stderr contains `ready_marker`, for at most `timeout`; with no marker, returns once started.
 pub fn spawn_until_ready(
     mut cmd: Command,
-    ready_marker: &str,
+    ready_marker: Option<&str>,
     timeout: Duration,
 ) -> Result<Service, String> {
-    let marker = ready_marker.to_owned();
+    let marker = ready_marker.map(str::to_owned);
     let program = format!("{:?}", cmd.get_program());
     let (tx, rx) = mpsc::channel::<Result<Service, String>>();
     std::thread::spawn(move || {
@@ -68,6 +68,15 @@ pub fn spawn_until_ready(
         }
         let start = Instant::now();
         let mut seen = Vec::new();
+        let Some(marker) = marker else {
+            let _ = tx.send(Ok(Service {
+                child,
+                ready_line: String::new(),
+            }));
+            loop {
+                std::thread::park();
+            }
+        };
         let ready = loop {
             let left = timeout.saturating_sub(start.elapsed());
             match line_rx.recv_timeout(left.max(Duration::from_millis(1))) {

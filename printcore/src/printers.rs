@@ -1,0 +1,134 @@
+//! The `printers` collection: health written by the worker's health loop, read by the claim loop (only
+//! online printers with auto-print enabled take orders) and by the monitor.
+
+use crate::core::PrintCore;
+use crate::error::{Error, Result};
+use crate::model::{Printer, PrinterCapabilities, PrinterStatus};
+use bson::{doc, Bson, Document};
+use futures::TryStreamExt;
+use mongodb::options::ReturnDocument;
+
+/// One reading of a printer's health, as the worker's health loop takes it.
+#[derive(Debug, Clone)]
+pub struct PrinterHealth {
+    pub printer_id: String,
+    /// The shop's name for it ("Front desk").
+    pub name: String,
+    /// The printer's name on the print PC (CUPS queue, Windows printer name, IPP URI).
+    pub printer_name: String,
+    pub status: PrinterStatus,
+    pub queue_length: Option<i64>,
+    /// Why it is not online (the printer's own reasons, or why it could not be reached).
+    pub error_message: Option<String>,
+    pub driver_name: Option<String>,
+    pub system_name: Option<String>,
+    pub connection_type: Option<String>,
+    pub capabilities: Option<PrinterCapabilities>,
+    pub worker_id: String,
+    /// Whether the printer answered at all (`last_seen_at` moves only then).
+    pub reachable: bool,
+}
+
+fn parse_printer(d: Document) -> Result<Printer> {
+    let id = d
+        .get_str("printer_id")
+        .unwrap_or("(no printer_id)")
+        .to_owned();
+    bson::from_document(d).map_err(|e| Error::InvalidDocument {
+        order_id: format!("(printer {id})"),
+        message: e.to_string(),
+    })
+}
+
+impl PrintCore {
+    /// Writes a health reading into the printer's document (created if missing, active and auto-printing
+    /// by default). `last_successful_print_at`, `isActive` and `autoPrintEnabled` are kept;
+    /// `offline_since` is set when the printer stops being online and cleared when it is back. Returns the
+    /// document as written, so the caller sees the shop's `isActive`/`autoPrintEnabled` switches.
+    pub async fn record_printer_health(&self, h: &PrinterHealth) -> Result<Printer> {
+        if h.printer_id.trim().is_empty() {
+            return Err(Error::InvalidArgument(
+                "a printer needs a printer_id".into(),
+            ));
+        }
+        let now = self.now();
+        let online = h.status == PrinterStatus::Online || h.status == PrinterStatus::Busy;
+        let opt = |v: &Option<String>| v.clone().map(Bson::String).unwrap_or(Bson::Null);
+        let mut set = doc! {
+            "name": &h.name,
+            "printer_name": &h.printer_name,
+            "status": h.status.as_str(),
+            "queue_length": h.queue_length.map(Bson::Int64).unwrap_or(Bson::Null),
+            "error_message": opt(&h.error_message),
+            "workerId": &h.worker_id,
+            "isActive": { "$ifNull": ["$isActive", true] },
+            "autoPrintEnabled": { "$ifNull": ["$autoPrintEnabled", true] },
+            "offline_since": if online { Bson::Null } else { Bson::Document(doc! { "$ifNull": ["$offline_since", now] }) },
+            "health_checked_at": now,
+        };
+        for (k, v) in [
+            ("driver_name", &h.driver_name),
+            ("system_name", &h.system_name),
+            ("connectionType", &h.connection_type),
+        ] {
+            if v.is_some() {
+                set.insert(k, opt(v));
+            }
+        }
+        if let Some(c) = &h.capabilities {
+            set.insert(
+                "capabilities",
+                doc! { "$literal": bson::to_bson(c).expect("capabilities serialise") },
+            );
+        }
+        if h.reachable {
+            set.insert("last_seen_at", now);
+        }
+        // A pipeline update, so "keep it if set" ($ifNull) is decided by the server in the same write.
+        let written = self
+            .inner
+            .printers
+            .find_one_and_update(
+                doc! { "printer_id": &h.printer_id },
+                vec![doc! { "$set": set }],
+            )
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(Error::db(format!(
+                "recording the health of printer {}",
+                h.printer_id
+            )))?
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("printer {} could not be written", h.printer_id))
+            })?;
+        parse_printer(written)
+    }
+
+    /// One printer by its `printer_id`.
+    pub async fn printer(&self, printer_id: &str) -> Result<Option<Printer>> {
+        let d = self
+            .inner
+            .printers
+            .find_one(doc! { "printer_id": printer_id })
+            .await
+            .map_err(Error::db(format!("reading printer {printer_id}")))?;
+        d.map(parse_printer).transpose()
+    }
+
+    /// Every printer, by `printer_id`.
+    pub async fn printers(&self) -> Result<Vec<Printer>> {
+        let docs: Vec<Document> = self
+            .inner
+            .printers
+            .find(doc! {})
+            .sort(doc! { "printer_id": 1 })
+            .limit(1000)
+            .await
+            .map_err(Error::db("reading printers"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("reading printers"))?;
+        docs.into_iter().map(parse_printer).collect()
+    }
+}

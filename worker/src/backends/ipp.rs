@@ -1,0 +1,763 @@
+//! IPP: any IPP Everywhere printer or CUPS queue (`ipp://host:631/printers/Queue`, `ipps://...`).
+//!
+//! Print-Job for one document, Create-Job + Send-Document for several; job-name is the `printJobId`.
+//! Get-Printer-Attributes for state, reasons, queue and capabilities; Get-Job-Attributes and Get-Jobs
+//! (completed and not-completed) for job state and lookup by name.
+
+use crate::printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};
+use async_trait::async_trait;
+use ipp::operation::IppOperation;
+use ipp::prelude::*;
+use printcore::files::pdf::nearest_named;
+use printcore::{PrinterCapabilities, PrinterStatus};
+use std::time::Duration;
+
+/// An IPP printer or CUPS queue.
+pub struct IppPrinter {
+    uri: Uri,
+    shown: String,
+    timeout: Duration,
+    /// How long to keep offering the later documents of a job to a printer busy with its earlier ones.
+    busy_wait: Duration,
+    /// Sent as requesting-user-name.
+    user: String,
+}
+
+const STATUS_ATTRIBUTES: [&str; 5] = [
+    "printer-state",
+    "printer-state-reasons",
+    "printer-state-message",
+    "queued-job-count",
+    "printer-is-accepting-jobs",
+];
+const CAPABILITY_ATTRIBUTES: [&str; 4] = [
+    "media-supported",
+    "sides-supported",
+    "color-supported",
+    "copies-supported",
+];
+
+/// Combines the states of the jobs that carry one print job's documents (a printer without multi-document
+/// jobs gets one IPP job per document, all with the same name).
+fn combine(states: &[JobState]) -> JobState {
+    let any = |s: JobState| states.contains(&s);
+    if states.is_empty() || any(JobState::Unknown) {
+        JobState::Unknown
+    } else if any(JobState::Aborted) {
+        JobState::Aborted
+    } else if any(JobState::Cancelled) {
+        JobState::Cancelled
+    } else if states.iter().all(|s| *s == JobState::Completed) {
+        JobState::Completed
+    } else if any(JobState::Processing) || any(JobState::Completed) {
+        JobState::Processing
+    } else {
+        JobState::Pending
+    }
+}
+
+/// The IPP job ids in a job reference ("12" or "12,13").
+fn job_ids(job_ref: &str) -> Result<Vec<i32>, PrinterError> {
+    job_ref
+        .split(',')
+        .map(|p| {
+            p.trim().parse::<i32>().map_err(|_| {
+                PrinterError::Rejected(format!("{job_ref:?} is not an IPP job reference"))
+            })
+        })
+        .collect()
+}
+
+impl IppPrinter {
+    /// `uri`: `ipp://` or `ipps://` (http/https are accepted too). `timeout` bounds every request.
+    pub fn new(uri: &str, timeout: Duration) -> Result<IppPrinter, PrinterError> {
+        let parsed: Uri = uri.parse().map_err(|e| {
+            PrinterError::Rejected(format!("printer URI {uri:?} is not valid: {e}"))
+        })?;
+        match parsed.scheme_str() {
+            Some("ipp" | "ipps" | "http" | "https") => {}
+            _ => {
+                return Err(PrinterError::Rejected(format!(
+                    "printer URI {uri:?} must start with ipp:// or ipps://"
+                )))
+            }
+        }
+        Ok(IppPrinter {
+            shown: redact(uri),
+            uri: parsed,
+            timeout,
+            busy_wait: Duration::from_secs(300),
+            user: "printcore".into(),
+        })
+    }
+
+    fn client(&self) -> AsyncIppClient {
+        AsyncIppClient::builder(self.uri.clone())
+            .request_timeout(self.timeout)
+            .build()
+    }
+
+    async fn send(
+        &self,
+        request: IppRequestResponse,
+        what: &str,
+    ) -> Result<IppRequestResponse, PrinterError> {
+        let response = tokio::time::timeout(
+            self.timeout + Duration::from_secs(1),
+            self.client().send(request),
+        )
+        .await
+        .map_err(|_| {
+            PrinterError::Transient(format!(
+                "printer {} did not answer {what} within {:?}",
+                self.shown, self.timeout
+            ))
+        })?
+        .map_err(|e| {
+            let detail = ipp_error(&e);
+            if detail.contains("timed out") {
+                PrinterError::Transient(format!(
+                    "printer {} did not answer {what} within {:?}",
+                    self.shown, self.timeout
+                ))
+            } else {
+                PrinterError::Transient(format!(
+                    "printer {} could not be reached for {what}: {detail}",
+                    self.shown
+                ))
+            }
+        })?;
+        Ok(response)
+    }
+
+    /// Sends and requires a successful status, classifying failures.
+    async fn send_ok(
+        &self,
+        request: IppRequestResponse,
+        what: &str,
+    ) -> Result<IppRequestResponse, PrinterError> {
+        let response = self.send(request, what).await?;
+        let status = response.header().status_code();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let code = response.header().operation_or_status;
+        let message = format!(
+            "printer {} refused {what}: {status} (0x{code:04x}){}",
+            self.shown,
+            status_message(&response)
+        );
+        // 0x05xx are server errors (busy, temporarily unavailable...): try again later.
+        if code >= 0x0500 || code == 0x0400 {
+            Err(PrinterError::Transient(message))
+        } else {
+            Err(PrinterError::Rejected(message))
+        }
+    }
+
+    fn request(&self, operation: Operation) -> IppRequestResponse {
+        let mut r = IppRequestResponse::new(IppVersion::v1_1(), operation, Some(self.uri.clone()));
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            IppAttribute::new(
+                IppAttribute::REQUESTING_USER_NAME,
+                IppValue::NameWithoutLanguage(self.user.clone()),
+            ),
+        );
+        r
+    }
+
+    async fn printer_attributes(&self, names: &[&str]) -> Result<IppRequestResponse, PrinterError> {
+        let mut r = self.request(Operation::GetPrinterAttributes);
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            keywords("requested-attributes", names),
+        );
+        self.send_ok(r, "Get-Printer-Attributes").await
+    }
+
+    /// The job template attributes for `job`, with media chosen from what the printer supports.
+    async fn job_attributes(&self, job: &JobSpec) -> Result<Vec<IppAttribute>, PrinterError> {
+        let mut attrs = vec![
+            IppAttribute::new(
+                "copies",
+                IppValue::Integer(job.copies.clamp(1, i32::MAX as i64) as i32),
+            ),
+            IppAttribute::new(
+                "sides",
+                IppValue::Keyword(
+                    if job.duplex {
+                        "two-sided-long-edge"
+                    } else {
+                        "one-sided"
+                    }
+                    .into(),
+                ),
+            ),
+            IppAttribute::new(
+                "print-color-mode",
+                IppValue::Keyword(if job.color { "color" } else { "monochrome" }.into()),
+            ),
+        ];
+        if let Some(size) = &job.page_size {
+            let media = self.printer_attributes(&["media-supported"]).await?;
+            let supported = strings(printer_group(&media).and_then(|g| g.get("media-supported")));
+            let keyword = supported
+                .iter()
+                .find(|m| media_name(m).is_some_and(|n| n.eq_ignore_ascii_case(size)))
+                .cloned()
+                .ok_or_else(|| {
+                    PrinterError::Rejected(format!(
+                        "printer {} has no {size} media (it has {})",
+                        self.shown,
+                        supported.join(", ")
+                    ))
+                })?;
+            attrs.push(IppAttribute::new("media", IppValue::Keyword(keyword)));
+        }
+        Ok(attrs)
+    }
+
+    async fn multiple_documents_supported(&self) -> Result<bool, PrinterError> {
+        let r = self
+            .printer_attributes(&["multiple-document-jobs-supported"])
+            .await?;
+        Ok(printer_group(&r)
+            .and_then(|g| g.get("multiple-document-jobs-supported"))
+            .and_then(|a| a.value().as_boolean().copied())
+            .unwrap_or(false))
+    }
+
+    async fn one_job_state(&self, id: i32) -> Result<JobState, PrinterError> {
+        let mut r = self.request(Operation::GetJobAttributes);
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            IppAttribute::new(IppAttribute::JOB_ID, IppValue::Integer(id)),
+        );
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            keywords("requested-attributes", &["job-state"]),
+        );
+        let response = self.send(r, "Get-Job-Attributes").await?;
+        let code = response.header().operation_or_status;
+        if code == 0x0406 {
+            // client-error-not-found: the printer does not know the job (restarted or purged).
+            return Ok(JobState::Unknown);
+        }
+        if !response.header().status_code().is_success() {
+            return Err(PrinterError::Transient(format!(
+                "printer {} refused Get-Job-Attributes: 0x{code:04x}",
+                self.shown
+            )));
+        }
+        let state = response
+            .attributes()
+            .groups_of(DelimiterTag::JobAttributes)
+            .find_map(|g| {
+                g.attributes()
+                    .get("job-state")
+                    .and_then(|a| a.value().as_enum().copied())
+            });
+        Ok(state.map(job_state).unwrap_or(JobState::Unknown))
+    }
+
+    async fn jobs(&self, which: &str) -> Result<Vec<(i32, String, JobState)>, PrinterError> {
+        let mut r = self.request(Operation::GetJobs);
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            IppAttribute::new("which-jobs", IppValue::Keyword(which.into())),
+        );
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            IppAttribute::new("my-jobs", IppValue::Boolean(false)),
+        );
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            keywords("requested-attributes", &["job-id", "job-name", "job-state"]),
+        );
+        let response = self.send_ok(r, "Get-Jobs").await?;
+        let mut out = Vec::new();
+        for group in response.attributes().groups_of(DelimiterTag::JobAttributes) {
+            let a = group.attributes();
+            let id = a
+                .get("job-id")
+                .and_then(|v| v.value().as_integer().copied());
+            let name = a
+                .get("job-name")
+                .map(|v| text(v.value()))
+                .unwrap_or_default();
+            let state = a
+                .get("job-state")
+                .and_then(|v| v.value().as_enum().copied())
+                .map(job_state)
+                .unwrap_or(JobState::Unknown);
+            if let Some(id) = id {
+                out.push((id, name, state));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn redact(uri: &str) -> String {
+    // ipp://user:password@host/... -> ipp://user:****@host/...
+    match (uri.find("://"), uri.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &uri[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:****{}", &uri[..s + 3], &uri[at..]),
+                None => uri.to_owned(),
+            }
+        }
+        _ => uri.to_owned(),
+    }
+}
+
+fn ipp_error(e: &IppError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn keywords(name: &str, values: &[&str]) -> IppAttribute {
+    IppAttribute::new(
+        name,
+        IppValue::Array(
+            values
+                .iter()
+                .map(|v| IppValue::Keyword((*v).into()))
+                .collect(),
+        ),
+    )
+}
+
+fn status_message(r: &IppRequestResponse) -> String {
+    r.attributes()
+        .groups_of(DelimiterTag::OperationAttributes)
+        .find_map(|g| {
+            g.attributes()
+                .get("status-message")
+                .map(|a| text(a.value()))
+        })
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default()
+}
+
+fn printer_group(
+    r: &IppRequestResponse,
+) -> Option<&std::collections::HashMap<String, IppAttribute>> {
+    r.attributes()
+        .groups_of(DelimiterTag::PrinterAttributes)
+        .next()
+        .map(|g| g.attributes())
+}
+
+fn text(v: &IppValue) -> String {
+    match v {
+        IppValue::TextWithoutLanguage(s)
+        | IppValue::NameWithoutLanguage(s)
+        | IppValue::Keyword(s)
+        | IppValue::Uri(s)
+        | IppValue::MimeMediaType(s) => s.clone(),
+        IppValue::TextWithLanguage { text, .. } => text.clone(),
+        IppValue::NameWithLanguage { name, .. } => name.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn strings(a: Option<&IppAttribute>) -> Vec<String> {
+    match a.map(|a| a.value()) {
+        Some(IppValue::Array(values)) => values.iter().map(text).collect(),
+        Some(v) => vec![text(v)],
+        None => Vec::new(),
+    }
+}
+
+/// The named size of a PWG media keyword (`iso_a4_210x297mm` -> A4, `na_letter_8.5x11in` -> Letter).
+pub fn media_name(keyword: &str) -> Option<&'static str> {
+    let dims = keyword.rsplit('_').next()?;
+    let (unit_mm, body) = if let Some(b) = dims.strip_suffix("mm") {
+        (1.0, b)
+    } else if let Some(b) = dims.strip_suffix("in") {
+        (25.4, b)
+    } else {
+        return None;
+    };
+    let (w, h) = body.split_once('x')?;
+    let (w, h): (f64, f64) = (w.parse().ok()?, h.parse().ok()?);
+    nearest_named(w * unit_mm, h * unit_mm)
+}
+
+fn job_state(code: i32) -> JobState {
+    match code {
+        3 | 4 => JobState::Pending,
+        5 | 6 => JobState::Processing,
+        7 => JobState::Cancelled,
+        8 => JobState::Aborted,
+        9 => JobState::Completed,
+        _ => JobState::Unknown,
+    }
+}
+
+/// Maps IPP printer-state and printer-state-reasons onto the four statuses, keeping the reason.
+pub fn map_status(
+    state: i32,
+    reasons: &[String],
+    accepting: bool,
+) -> (PrinterStatus, Option<String>) {
+    // "-report" and "-warning" reasons are information; "-error" (or no suffix) ones are real.
+    let serious: Vec<&str> = reasons
+        .iter()
+        .map(String::as_str)
+        .filter(|r| *r != "none" && !r.ends_with("-report") && !r.ends_with("-warning"))
+        .map(|r| r.trim_end_matches("-error"))
+        .collect();
+    let has = |names: &[&str]| {
+        serious
+            .iter()
+            .find(|r| names.contains(r))
+            .map(|r| r.to_string())
+    };
+    let offline_reasons = [
+        "offline",
+        "shutdown",
+        "connecting-to-device",
+        "timed-out",
+        "paused",
+        "moving-to-paused",
+    ];
+    let error_reasons = [
+        "media-empty",
+        "media-needed",
+        "media-jam",
+        "toner-empty",
+        "marker-supply-empty",
+        "door-open",
+        "cover-open",
+        "input-tray-missing",
+        "output-area-full",
+        "other",
+        "spool-area-full",
+        "interpreter-resource-unavailable",
+    ];
+    let offline_report = reasons.iter().any(|r| r == "offline-report");
+    if let Some(r) = has(&offline_reasons).or_else(|| offline_report.then(|| "offline".to_owned()))
+    {
+        return (PrinterStatus::Offline, Some(format!("printer reports {r}")));
+    }
+    if let Some(r) = has(&error_reasons) {
+        return (PrinterStatus::Error, Some(format!("printer reports {r}")));
+    }
+    if !accepting {
+        return (
+            PrinterStatus::Error,
+            Some("printer is not accepting jobs".into()),
+        );
+    }
+    match state {
+        3 => (PrinterStatus::Online, None),
+        4 => (PrinterStatus::Busy, None),
+        5 => (
+            PrinterStatus::Error,
+            Some(format!(
+                "printer is stopped{}",
+                if serious.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", serious.join(", "))
+                }
+            )),
+        ),
+        other => (
+            PrinterStatus::Error,
+            Some(format!("printer is in an unknown state ({other})")),
+        ),
+    }
+}
+
+#[async_trait]
+impl Printer for IppPrinter {
+    fn describe(&self) -> String {
+        format!("IPP printer {}", self.shown)
+    }
+
+    async fn status(&self) -> Result<PrinterState, PrinterError> {
+        let response = match self.printer_attributes(&STATUS_ATTRIBUTES).await {
+            Ok(r) => r,
+            Err(PrinterError::Transient(m)) => {
+                return Ok(PrinterState {
+                    status: PrinterStatus::Offline,
+                    queue_length: None,
+                    reasons: vec![],
+                    message: Some(m),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let g = printer_group(&response);
+        let get = |n: &str| g.and_then(|g| g.get(n));
+        let state = get("printer-state")
+            .and_then(|a| a.value().as_enum().copied())
+            .unwrap_or(0);
+        let reasons = strings(get("printer-state-reasons"));
+        let accepting = get("printer-is-accepting-jobs")
+            .and_then(|a| a.value().as_boolean().copied())
+            .unwrap_or(true);
+        let queue = get("queued-job-count")
+            .and_then(|a| a.value().as_integer().copied())
+            .map(i64::from);
+        let own_message = get("printer-state-message")
+            .map(|a| text(a.value()))
+            .filter(|m| !m.is_empty());
+        let (status, why) = map_status(state, &reasons, accepting);
+        let message = match (why, own_message) {
+            (Some(w), Some(m)) => Some(format!("{w}: {m}")),
+            (Some(w), None) => Some(w),
+            (None, _) => None,
+        };
+        Ok(PrinterState {
+            status,
+            queue_length: queue,
+            reasons,
+            message,
+        })
+    }
+
+    async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError> {
+        let response = self.printer_attributes(&CAPABILITY_ATTRIBUTES).await?;
+        let g = printer_group(&response);
+        let get = |n: &str| g.and_then(|g| g.get(n));
+        let mut page_sizes: Vec<String> = Vec::new();
+        for m in strings(get("media-supported")) {
+            if let Some(n) = media_name(&m) {
+                if !page_sizes.iter().any(|p| p == n) {
+                    page_sizes.push(n.to_owned());
+                }
+            }
+        }
+        let duplex = strings(get("sides-supported"))
+            .iter()
+            .any(|s| s.starts_with("two-sided"));
+        let color = get("color-supported")
+            .and_then(|a| a.value().as_boolean().copied())
+            .unwrap_or(false);
+        let max_copies = match get("copies-supported").map(|a| a.value()) {
+            Some(IppValue::RangeOfInteger { max, .. }) => i64::from(*max),
+            Some(IppValue::Integer(n)) => i64::from(*n),
+            _ => 1,
+        };
+        Ok(PrinterCapabilities {
+            page_sizes,
+            color,
+            duplex,
+            max_copies,
+        })
+    }
+
+    async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
+        if job.documents.is_empty() {
+            return Err(PrinterError::Rejected(format!(
+                "order {}: nothing to print",
+                job.order_id
+            )));
+        }
+        let attrs = self.job_attributes(job).await?;
+        if job.documents.len() == 1 || !self.multiple_documents_supported().await? {
+            // One Print-Job per document, all named after the print job.
+            let mut ids: Vec<String> = Vec::new();
+            for doc in &job.documents {
+                let started = std::time::Instant::now();
+                let response = loop {
+                    let op = IppOperationBuilder::print_job(
+                        self.uri.clone(),
+                        IppPayload::new(std::io::Cursor::new(doc.clone())),
+                    )
+                    .job_title(&job.job_name)
+                    .user_name(&self.user)
+                    .document_format("application/pdf")
+                    .attributes(attrs.clone())
+                    .build();
+                    match self.send_ok(op.into_ipp_request(), "Print-Job").await {
+                        Ok(r) => break r,
+                        // The first document failing leaves nothing sent: the caller retries later. A later
+                        // one must not give up while the printer is only busy with the earlier ones, or the
+                        // retry would print those again.
+                        Err(e)
+                            if e.is_transient()
+                                && !ids.is_empty()
+                                && started.elapsed() < self.busy_wait =>
+                        {
+                            tracing::debug!(order_id = %job.order_id, "printer busy with the earlier documents: {e}");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        Err(e) => {
+                            if !ids.is_empty() {
+                                tracing::warn!(order_id = %job.order_id, print_job_id = %job.job_name, sent = %ids.join(","), "only part of the documents reached the printer: {e}");
+                            }
+                            return Err(e);
+                        }
+                    }
+                };
+                ids.push(job_id_of(&response)?.to_string());
+            }
+            return Ok(ids.join(","));
+        }
+        let create = IppOperationBuilder::create_job(self.uri.clone())
+            .job_name(&job.job_name)
+            .attributes(attrs)
+            .build();
+        let response = self
+            .send_ok(create.into_ipp_request(), "Create-Job")
+            .await?;
+        let id = job_id_of(&response)?;
+        let last = job.documents.len() - 1;
+        for (i, doc) in job.documents.iter().enumerate() {
+            let op = IppOperationBuilder::send_document(
+                self.uri.clone(),
+                id,
+                IppPayload::new(std::io::Cursor::new(doc.clone())),
+            )
+            .user_name(&self.user)
+            .document_format("application/pdf")
+            .last(i == last)
+            .build();
+            if let Err(e) = self.send_ok(op.into_ipp_request(), "Send-Document").await {
+                // Do not leave a half-sent job waiting for documents.
+                let _ = self.cancel(&id.to_string()).await;
+                return Err(e);
+            }
+        }
+        Ok(id.to_string())
+    }
+
+    async fn job_state(&self, job_ref: &str) -> Result<JobState, PrinterError> {
+        let mut states = Vec::new();
+        for id in job_ids(job_ref)? {
+            states.push(self.one_job_state(id).await?);
+        }
+        Ok(combine(&states))
+    }
+
+    async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
+        let mut found: Vec<(i32, JobState)> = Vec::new();
+        for which in ["not-completed", "completed"] {
+            for (id, name, state) in self.jobs(which).await? {
+                if name == job_name && !found.iter().any(|(f, _)| *f == id) {
+                    found.push((id, state));
+                }
+            }
+        }
+        if found.is_empty() {
+            return Ok(None);
+        }
+        found.sort_by_key(|(id, _)| *id);
+        let states: Vec<JobState> = found.iter().map(|(_, s)| *s).collect();
+        let job_ref = found
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Some(FoundJob {
+            job_ref,
+            state: combine(&states),
+        }))
+    }
+
+    async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {
+        for id in job_ids(job_ref)? {
+            let op = IppOperationBuilder::cancel_job(self.uri.clone(), id)
+                .user_name(&self.user)
+                .build();
+            self.send_ok(op.into_ipp_request(), "Cancel-Job").await?;
+        }
+        Ok(())
+    }
+
+    fn can_look_up_jobs(&self) -> bool {
+        true
+    }
+}
+
+fn job_id_of(r: &IppRequestResponse) -> Result<i32, PrinterError> {
+    r.attributes()
+        .groups_of(DelimiterTag::JobAttributes)
+        .find_map(|g| {
+            g.attributes()
+                .get("job-id")
+                .and_then(|a| a.value().as_integer().copied())
+        })
+        .ok_or_else(|| {
+            PrinterError::Transient("the printer accepted the job but sent no job-id".into())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pwg_media_names_map_to_named_sizes() {
+        assert_eq!(media_name("iso_a4_210x297mm"), Some("A4"));
+        assert_eq!(media_name("na_letter_8.5x11in"), Some("Letter"));
+        assert_eq!(media_name("na_legal_8.5x14in"), Some("Legal"));
+        assert_eq!(media_name("iso_a3_297x420mm"), Some("A3"));
+        assert_eq!(media_name("na_index-4x6_4x6in"), None);
+        assert_eq!(media_name("garbage"), None);
+    }
+
+    #[test]
+    fn reasons_map_onto_the_four_statuses() {
+        let r = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(map_status(3, &r(&["none"]), true).0, PrinterStatus::Online);
+        assert_eq!(map_status(4, &r(&["none"]), true).0, PrinterStatus::Busy);
+        assert_eq!(
+            map_status(3, &r(&["toner-low-warning"]), true).0,
+            PrinterStatus::Online
+        );
+        let (s, m) = map_status(5, &r(&["media-empty-error"]), true);
+        assert_eq!(s, PrinterStatus::Error);
+        assert!(m.unwrap().contains("media-empty"));
+        assert_eq!(
+            map_status(3, &r(&["offline-report"]), true).0,
+            PrinterStatus::Offline
+        );
+        assert_eq!(
+            map_status(5, &r(&["paused"]), true).0,
+            PrinterStatus::Offline
+        );
+        assert_eq!(map_status(3, &r(&["none"]), false).0, PrinterStatus::Error);
+    }
+
+    #[test]
+    fn the_documents_of_one_print_job_combine_into_one_state() {
+        use JobState::*;
+        assert_eq!(combine(&[Completed, Completed]), Completed);
+        assert_eq!(combine(&[Completed, Processing]), Processing);
+        assert_eq!(combine(&[Completed, Pending]), Processing);
+        assert_eq!(combine(&[Pending, Pending]), Pending);
+        assert_eq!(combine(&[Completed, Aborted]), Aborted);
+        assert_eq!(combine(&[Completed, Unknown]), Unknown);
+        assert_eq!(job_ids("12,13").unwrap(), [12, 13]);
+        assert!(job_ids("abc").is_err());
+    }
+
+    #[test]
+    fn credentials_in_printer_uris_are_hidden() {
+        assert_eq!(
+            redact("ipps://shop:s3cret@printer.local/ipp/print"),
+            "ipps://shop:****@printer.local/ipp/print"
+        );
+        assert_eq!(
+            redact("ipp://printer.local/ipp/print"),
+            "ipp://printer.local/ipp/print"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The printer backends behind [`crate::printer::Printer`].
+
+pub mod command;
+pub mod file;
+pub mod ipp;
+
+pub use command::CommandPrinter;
+pub use file::FilePrinter;
+pub use ipp::IppPrinter;

@@ -1,0 +1,135 @@
+//! Printer health: read a backend's status and capabilities and record them in `printers` through
+//! printcore, and keep count of how long each printer has been offline (for the metrics).
+
+use crate::printer::Printer;
+use printcore::{PrintCore, PrinterHealth, PrinterStatus, WorkerId};
+use std::time::{Duration, Instant};
+
+/// Static facts about a printer the health check reports with every reading.
+#[derive(Debug, Clone)]
+pub struct PrinterIdentity {
+    pub printer_id: String,
+    pub name: String,
+    pub printer_name: String,
+    pub driver_name: Option<String>,
+    pub system_name: Option<String>,
+    pub connection_type: Option<String>,
+}
+
+/// The health of one printer over time.
+pub struct PrinterHealthTracker {
+    pub identity: PrinterIdentity,
+    offline_since: Option<Instant>,
+    /// Offline time not yet taken by [`PrinterHealthTracker::take_offline_duration`].
+    offline_accumulated: Duration,
+    last_status: Option<PrinterStatus>,
+}
+
+/// What one health check found and recorded.
+#[derive(Debug, Clone)]
+pub struct HealthReading {
+    pub status: PrinterStatus,
+    pub message: Option<String>,
+    /// The shop's switches as stored: claim only when both are on and the printer is online.
+    pub active: bool,
+    pub auto_print: bool,
+    pub capabilities: Option<printcore::PrinterCapabilities>,
+}
+
+impl HealthReading {
+    /// Whether the worker may claim orders for this printer now.
+    pub fn may_claim(&self) -> bool {
+        self.active && self.auto_print && self.status == PrinterStatus::Online
+    }
+}
+
+impl PrinterHealthTracker {
+    pub fn new(identity: PrinterIdentity) -> PrinterHealthTracker {
+        PrinterHealthTracker {
+            identity,
+            offline_since: None,
+            offline_accumulated: Duration::ZERO,
+            last_status: None,
+        }
+    }
+
+    /// One health check: reads the printer, writes the reading into `printers`, updates the offline clock.
+    pub async fn check(
+        &mut self,
+        printer: &dyn Printer,
+        core: &PrintCore,
+        worker: &WorkerId,
+    ) -> printcore::Result<HealthReading> {
+        let (state, reachable) = match printer.status().await {
+            Ok(s) => {
+                let reachable = s.status != PrinterStatus::Offline || !s.reasons.is_empty();
+                (s, reachable)
+            }
+            Err(e) => (
+                crate::printer::PrinterState {
+                    status: PrinterStatus::Error,
+                    queue_length: None,
+                    reasons: vec![],
+                    message: Some(e.to_string()),
+                },
+                false,
+            ),
+        };
+        let capabilities = if state.status == PrinterStatus::Offline {
+            None
+        } else {
+            printer.capabilities().await.ok()
+        };
+        self.observe(state.status);
+        let id = &self.identity;
+        let written = core
+            .record_printer_health(&PrinterHealth {
+                printer_id: id.printer_id.clone(),
+                name: id.name.clone(),
+                printer_name: id.printer_name.clone(),
+                status: state.status,
+                queue_length: state.queue_length,
+                error_message: state.message.clone(),
+                driver_name: id.driver_name.clone(),
+                system_name: id.system_name.clone(),
+                connection_type: id.connection_type.clone(),
+                capabilities: capabilities.clone(),
+                worker_id: worker.to_string(),
+                reachable,
+            })
+            .await?;
+        if self.last_status != Some(state.status) {
+            tracing::info!(printer_id = %id.printer_id, status = state.status.as_str(), message = ?state.message, "printer status changed");
+        }
+        self.last_status = Some(state.status);
+        Ok(HealthReading {
+            status: state.status,
+            message: state.message,
+            active: written.is_active.unwrap_or(true),
+            auto_print: written.auto_print_enabled.unwrap_or(true),
+            capabilities: capabilities.or(written.capabilities),
+        })
+    }
+
+    fn observe(&mut self, status: PrinterStatus) {
+        let offline = status == PrinterStatus::Offline || status == PrinterStatus::Error;
+        match (offline, self.offline_since) {
+            (true, None) => self.offline_since = Some(Instant::now()),
+            (false, Some(since)) => {
+                self.offline_accumulated += since.elapsed();
+                self.offline_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Offline (or error) time since the last call, including the current outage so far.
+    pub fn take_offline_duration(&mut self) -> Duration {
+        let mut total = std::mem::take(&mut self.offline_accumulated);
+        if let Some(since) = self.offline_since {
+            total += since.elapsed();
+            self.offline_since = Some(Instant::now());
+        }
+        total
+    }
+}

@@ -1,0 +1,9 @@
+//! The print worker's library: printer backends behind one trait, and printer health. The binary
+//! (`src/main.rs`) adds configuration, the loops and signal handling. Every database rule it follows is
+//! printcore's; nothing here builds a MongoDB filter.
+
+pub mod backends;
+pub mod health;
+pub mod printer;
+
+pub use printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};

@@ -1,0 +1,127 @@
+//! One trait for every kind of printer the worker drives: IPP (network printers and CUPS queues), a
+//! command (SumatraPDF on Windows, `lp`), or a folder (demos and tests).
+
+use async_trait::async_trait;
+use printcore::{PrinterCapabilities, PrinterStatus};
+use std::fmt;
+
+/// A printer's state as its backend reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrinterState {
+    pub status: PrinterStatus,
+    /// Jobs waiting or printing, when the backend knows.
+    pub queue_length: Option<i64>,
+    /// The printer's own reason keywords (IPP `printer-state-reasons`, Windows status names).
+    pub reasons: Vec<String>,
+    /// A sentence for the monitor: why it is not online, or the printer's own message.
+    pub message: Option<String>,
+}
+
+/// A job to print.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// The job name at the printer: always the order's `printJobId`, so reconciliation can find it.
+    pub job_name: String,
+    /// The order, for logs.
+    pub order_id: String,
+    /// The PDF documents, in order.
+    pub documents: Vec<Vec<u8>>,
+    pub copies: i64,
+    pub duplex: bool,
+    pub color: bool,
+    /// A named size ("A4", "Letter"); `None` uses the printer's default.
+    pub page_size: Option<String>,
+}
+
+/// Where a job is at the printer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Pending,
+    Processing,
+    Completed,
+    Aborted,
+    Cancelled,
+    /// The printer does not know the job (never got it, restarted, or purged its history).
+    Unknown,
+}
+
+impl JobState {
+    /// The job will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Aborted | JobState::Cancelled
+        )
+    }
+}
+
+/// A job found by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundJob {
+    pub job_ref: String,
+    pub state: JobState,
+}
+
+/// What went wrong talking to a printer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrinterError {
+    /// Busy, unreachable, timed out: try again later.
+    Transient(String),
+    /// The printer refused this job for good (unsupported document or attributes).
+    Rejected(String),
+    /// The backend cannot do this (for example look jobs up by name).
+    Unsupported(String),
+}
+
+impl PrinterError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PrinterError::Transient(_))
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            PrinterError::Transient(m)
+            | PrinterError::Rejected(m)
+            | PrinterError::Unsupported(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for PrinterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for PrinterError {}
+
+/// A printer the worker can drive.
+#[async_trait]
+pub trait Printer: Send + Sync {
+    /// What the printer is, for logs and messages ("ipp://host/ipp/print", "command SumatraPDF").
+    fn describe(&self) -> String;
+
+    /// The printer's state now. A printer that cannot be reached is `Ok` with status offline and a
+    /// message; `Err` is for a backend that cannot tell at all.
+    async fn status(&self) -> Result<PrinterState, PrinterError>;
+
+    /// Page sizes, colour, duplex and copies the printer takes.
+    async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError>;
+
+    /// Sends a job; returns the printer's reference for it once the printer accepted it.
+    async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError>;
+
+    /// Where the job with this reference is.
+    async fn job_state(&self, job_ref: &str) -> Result<JobState, PrinterError>;
+
+    /// The job with this name (the newest, if several), completed or not; `None` when the printer does not
+    /// know one. `Err(Unsupported)` when the backend cannot look jobs up.
+    async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError>;
+
+    /// Cancels a job.
+    async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError>;
+
+    /// Whether `job_state` and `find_job` work. A backend that cannot look jobs up reports a job
+    /// completed when `submit` returns, and recovery cannot ask it about a job sent before a crash.
+    fn can_look_up_jobs(&self) -> bool;
+}
