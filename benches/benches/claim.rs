@@ -12,22 +12,15 @@ use printcore_tests::fixtures::{insert_orders, paid_order};
 use std::time::Instant;
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 async fn seeded(orders: usize) -> Database {
     let db = fresh_database(Mode::ReplicaSet, "bench").await;
-    let core = PrintCore::with_database(db.clone(), CoreConfig::default())
-        .await
-        .unwrap();
+    let core = PrintCore::with_database(db.clone(), CoreConfig::default()).await.unwrap();
     core.migrate(&Default::default()).await.unwrap();
     let base = DateTime::now();
-    let docs: Vec<Document> = (0..orders)
-        .map(|i| paid_order(&format!("B{i}"), base, (orders - i) as i64))
-        .collect();
+    let docs: Vec<Document> = (0..orders).map(|i| paid_order(&format!("B{i}"), base, (orders - i) as i64)).collect();
     for chunk in docs.chunks(1000) {
         insert_orders(&db, chunk.to_vec()).await;
     }
@@ -37,16 +30,9 @@ async fn seeded(orders: usize) -> Database {
 /// Claims until the queue is empty with `claimers` tasks; returns claims per second.
 async fn printcore_run(orders: usize, claimers: usize) -> f64 {
     let db = seeded(orders).await;
-    let config = CoreConfig {
-        log_delivery: LogDelivery::Background,
-        ..CoreConfig::default()
-    };
+    let config = CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() };
     let core = PrintCore::with_database(db.clone(), config).await.unwrap();
-    let target = ClaimTarget {
-        printer_id: "p".into(),
-        printer_name: "P".into(),
-        capabilities: None,
-    };
+    let target = ClaimTarget { printer_id: "p".into(), printer_name: "P".into(), capabilities: None };
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..claimers {
@@ -130,14 +116,8 @@ async fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let orders = env_or("ORDERS", if quick { 200 } else { 1000 });
     let runs = env_or("RUNS", if quick { 1 } else { 3 });
-    println!(
-        "claim throughput: {orders} orders, median of {runs} runs, server {}",
-        server(Mode::ReplicaSet).uri
-    );
-    println!(
-        "{:>9} | {:>14} | {:>14} | {:>6}",
-        "claimers", "printcore/s", "plain driver/s", "ratio"
-    );
+    println!("claim throughput: {orders} orders, median of {runs} runs, server {}", server(Mode::ReplicaSet).uri);
+    println!("{:>9} | {:>14} | {:>14} | {:>6}", "claimers", "printcore/s", "plain driver/s", "ratio");
     for claimers in [1, 4, 8] {
         let mut ours = Vec::new();
         let mut base = Vec::new();

@@ -45,14 +45,6 @@ fn main() {
     let (o, s, p) = (median(ours), median(sha), median(parse));
     println!("{:>22} | {:>8}", "", "MB/s");
     println!("{:>22} | {o:>8.1}", "validate_pdf");
-    println!(
-        "{:>22} | {p:>8.1} | validate/parse = {:.2}",
-        "lopdf parse only",
-        o / p
-    );
-    println!(
-        "{:>22} | {s:>8.1} | validate/sha256 = {:.2}",
-        "sha256 only",
-        o / s
-    );
+    println!("{:>22} | {p:>8.1} | validate/parse = {:.2}", "lopdf parse only", o / p);
+    println!("{:>22} | {s:>8.1} | validate/sha256 = {:.2}", "sha256 only", o / s);
 }

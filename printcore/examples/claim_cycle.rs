@@ -8,14 +8,10 @@ use printcore::{ClaimTarget, CoreConfig, MarkPaid, PrintCore, WorkerId};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let uri = std::env::var("MONGODB_URI")
-        .map_err(|_| "set MONGODB_URI to a MongoDB connection string")?;
+    let uri = std::env::var("MONGODB_URI").map_err(|_| "set MONGODB_URI to a MongoDB connection string")?;
     let db_name = std::env::var("PRINTCORE_DB").unwrap_or_else(|_| "printcore_example".into());
     let core = PrintCore::connect(&uri, &db_name, CoreConfig::default()).await?;
-    core.database()
-        .collection::<Document>("orders")
-        .delete_many(doc! { "orderId": { "$regex": "^EX-" } })
-        .await?;
+    core.database().collection::<Document>("orders").delete_many(doc! { "orderId": { "$regex": "^EX-" } }).await?;
     let report = core.migrate(&Default::default()).await?;
     println!("migration: {} indexes in place", report.indexes.len());
 
@@ -31,46 +27,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .collect();
-    core.database()
-        .collection::<Document>("orders")
-        .insert_many(orders)
-        .await?;
+    core.database().collection::<Document>("orders").insert_many(orders).await?;
     for (id, priority) in [("EX-1", 0), ("EX-2", 5), ("EX-3", 0)] {
-        core.mark_paid(
-            id,
-            &MarkPaid {
-                priority: Some(priority),
-                not_before: None,
-            },
-        )
-        .await?;
+        core.mark_paid(id, &MarkPaid { priority: Some(priority), not_before: None }).await?;
     }
 
     let worker = WorkerId::generate();
-    let target = ClaimTarget {
-        printer_id: "example".into(),
-        printer_name: "Example printer".into(),
-        capabilities: None,
-    };
+    let target =
+        ClaimTarget { printer_id: "example".into(), printer_name: "Example printer".into(), capabilities: None };
     while let Some(job) = core.claim(&worker, &target).await? {
-        println!(
-            "claimed {} as print job {} (attempt {})",
-            job.order_id(),
-            job.print_job_id(),
-            job.attempt()
-        );
+        println!("claimed {} as print job {} (attempt {})", job.order_id(), job.print_job_id(), job.attempt());
         job.mark_sending().await?;
         job.mark_submitted("example-job").await?;
         job.complete().await?;
     }
     for id in ["EX-1", "EX-2", "EX-3"] {
-        let actions: Vec<String> = core
-            .logs_for_order(id, 10)
-            .await?
-            .into_iter()
-            .rev()
-            .map(|l| l.action)
-            .collect();
+        let actions: Vec<String> = core.logs_for_order(id, 10).await?.into_iter().rev().map(|l| l.action).collect();
         println!("{id}: {}", actions.join(" -> "));
     }
     Ok(())

@@ -32,14 +32,10 @@ pub struct AdminOutcome {
 fn validate_reason(reason: &str) -> Result<&str> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(Error::InvalidArgument(
-            "an admin action needs a reason; none was given".into(),
-        ));
+        return Err(Error::InvalidArgument("an admin action needs a reason; none was given".into()));
     }
     if reason.chars().count() > 1000 {
-        return Err(Error::InvalidArgument(
-            "the reason is longer than 1000 characters; shorten it".into(),
-        ));
+        return Err(Error::InvalidArgument("the reason is longer than 1000 characters; shorten it".into()));
     }
     Ok(reason)
 }
@@ -49,12 +45,7 @@ fn admin_update(action: Action, now: bson::DateTime) -> Document {
     match action {
         Action::Reprint => {
             let mut unset = unset_attempt_fields();
-            for f in [
-                "printError",
-                "printNotBefore",
-                "printCompletedAt",
-                "printStartedAt",
-            ] {
+            for f in ["printError", "printNotBefore", "printCompletedAt", "printStartedAt"] {
                 unset.insert(f, "");
             }
             doc! { "$set": { "printStatus": PrintStatus::Pending.as_str(), "printAttempt": 0 }, "$unset": unset }
@@ -77,47 +68,23 @@ fn admin_update(action: Action, now: bson::DateTime) -> Document {
 
 impl PrintCore {
     /// Print a printed, failed or cancelled order again (fresh attempts).
-    pub async fn reprint(
-        &self,
-        order_id: &str,
-        admin: &AdminIdentity,
-        reason: &str,
-    ) -> Result<AdminOutcome> {
-        self.admin_action(Action::Reprint, order_id, admin, reason)
-            .await
+    pub async fn reprint(&self, order_id: &str, admin: &AdminIdentity, reason: &str) -> Result<AdminOutcome> {
+        self.admin_action(Action::Reprint, order_id, admin, reason).await
     }
 
     /// Never print a pending or failed order.
-    pub async fn cancel(
-        &self,
-        order_id: &str,
-        admin: &AdminIdentity,
-        reason: &str,
-    ) -> Result<AdminOutcome> {
-        self.admin_action(Action::Cancel, order_id, admin, reason)
-            .await
+    pub async fn cancel(&self, order_id: &str, admin: &AdminIdentity, reason: &str) -> Result<AdminOutcome> {
+        self.admin_action(Action::Cancel, order_id, admin, reason).await
     }
 
     /// Take a printing order back from its worker (stuck). The worker's next write finds it lost.
-    pub async fn reset_state(
-        &self,
-        order_id: &str,
-        admin: &AdminIdentity,
-        reason: &str,
-    ) -> Result<AdminOutcome> {
-        self.admin_action(Action::ResetState, order_id, admin, reason)
-            .await
+    pub async fn reset_state(&self, order_id: &str, admin: &AdminIdentity, reason: &str) -> Result<AdminOutcome> {
+        self.admin_action(Action::ResetState, order_id, admin, reason).await
     }
 
     /// Record that an order is on paper (printed by hand, or confirmed at the printer).
-    pub async fn force_printed(
-        &self,
-        order_id: &str,
-        admin: &AdminIdentity,
-        reason: &str,
-    ) -> Result<AdminOutcome> {
-        self.admin_action(Action::ForcePrinted, order_id, admin, reason)
-            .await
+    pub async fn force_printed(&self, order_id: &str, admin: &AdminIdentity, reason: &str) -> Result<AdminOutcome> {
+        self.admin_action(Action::ForcePrinted, order_id, admin, reason).await
     }
 
     /// Applies one of the four admin actions. `InvalidArgument` before any read when the action, order id
@@ -131,9 +98,7 @@ impl PrintCore {
         reason: &str,
     ) -> Result<AdminOutcome> {
         if !action.is_admin() {
-            return Err(Error::InvalidArgument(format!(
-                "{action} is not an admin action"
-            )));
+            return Err(Error::InvalidArgument(format!("{action} is not an admin action")));
         }
         validate_order_id(order_id)?;
         // Re-validate: the identity may have been built without `AdminIdentity::new`.
@@ -145,11 +110,7 @@ impl PrintCore {
             let order = self.order(order_id).await?;
             let current = order.print_status;
             if !action.allowed_from(current) {
-                return Err(Error::InvalidTransition {
-                    order_id: order_id.to_owned(),
-                    action,
-                    current,
-                });
+                return Err(Error::InvalidTransition { order_id: order_id.to_owned(), action, current });
             }
             let now = self.now();
             let may_have_printed = current == Some(PrintStatus::Printed) || order.was_sent();
@@ -183,11 +144,7 @@ impl PrintCore {
             }
             last = current;
         }
-        Err(Error::Conflict {
-            order_id: order_id.to_owned(),
-            action,
-            current: last,
-        })
+        Err(Error::Conflict { order_id: order_id.to_owned(), action, current: last })
     }
 }
 
@@ -203,7 +160,10 @@ fn admin_metadata(order: &Order, may_have_printed: bool) -> Document {
         m.insert("printerId", p.as_str());
     }
     if may_have_printed && order.print_status != Some(PrintStatus::Printed) {
-        m.insert("warning", "this order was sent to a printer and may already be on paper; check the printer before printing it again");
+        m.insert(
+            "warning",
+            "this order was sent to a printer and may already be on paper; check the printer before printing it again",
+        );
     }
     m
 }

@@ -52,10 +52,7 @@ pub struct AdminIdentity {
 
 impl AdminIdentity {
     /// Checks that both are given; `email` must look like an email address.
-    pub fn new(
-        admin_id: impl Into<String>,
-        admin_email: impl Into<String>,
-    ) -> Result<AdminIdentity> {
+    pub fn new(admin_id: impl Into<String>, admin_email: impl Into<String>) -> Result<AdminIdentity> {
         let admin_id = admin_id.into().trim().to_owned();
         let admin_email = admin_email.into().trim().to_owned();
         if admin_id.is_empty() {
@@ -68,10 +65,7 @@ impl AdminIdentity {
                 "an admin action needs the admin's email address (adminEmail); got {admin_email:?}"
             )));
         }
-        Ok(AdminIdentity {
-            admin_id,
-            admin_email,
-        })
+        Ok(AdminIdentity { admin_id, admin_email })
     }
 }
 
@@ -145,11 +139,7 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    pub(crate) fn new(
-        mode: LogDelivery,
-        orders: Collection<Document>,
-        logs: Collection<Document>,
-    ) -> Delivery {
+    pub(crate) fn new(mode: LogDelivery, orders: Collection<Document>, logs: Collection<Document>) -> Delivery {
         let tx = match mode {
             LogDelivery::Inline => None,
             LogDelivery::Background => {
@@ -158,12 +148,7 @@ impl Delivery {
                 Some(tx)
             }
         };
-        Delivery {
-            mode,
-            orders,
-            logs,
-            tx,
-        }
+        Delivery { mode, orders, logs, tx }
     }
 
     /// Hands entries already committed in their orders' outboxes to `print_logs`.
@@ -172,8 +157,7 @@ impl Delivery {
             return;
         }
         match (&self.mode, &self.tx) {
-            (LogDelivery::Background, Some(tx))
-                if tx.send(Msg::Deliver(entries.clone())).is_ok() => {}
+            (LogDelivery::Background, Some(tx)) if tx.send(Msg::Deliver(entries.clone())).is_ok() => {}
             _ => {
                 if let Err(e) = copy_and_pull(&self.orders, &self.logs, entries).await {
                     // The entries stay in their outboxes; the next flush delivers them.
@@ -194,11 +178,7 @@ impl Delivery {
     }
 }
 
-async fn background(
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-    orders: Collection<Document>,
-    logs: Collection<Document>,
-) {
+async fn background(mut rx: mpsc::UnboundedReceiver<Msg>, orders: Collection<Document>, logs: Collection<Document>) {
     while let Some(first) = rx.recv().await {
         // Linger briefly so a burst of transitions shares one insert and one pull: fewer round trips
         // competing with the claims. The entries are already durable in their outboxes meanwhile.
@@ -238,10 +218,7 @@ async fn copy_and_pull(
     if entries.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Bson> = entries
-        .iter()
-        .filter_map(|e| e.get("_id").cloned())
-        .collect();
+    let ids: Vec<Bson> = entries.iter().filter_map(|e| e.get("_id").cloned()).collect();
     if let Err(e) = logs.insert_many(entries).ordered(false).await {
         if !only_duplicates(&e) {
             return Err(Error::db("writing print_logs")(e));
@@ -261,10 +238,7 @@ fn only_duplicates(e: &mongodb::error::Error) -> bool {
     match e.kind.as_ref() {
         ErrorKind::InsertMany(im) => {
             im.write_concern_error.is_none()
-                && im
-                    .write_errors
-                    .as_ref()
-                    .is_some_and(|w| !w.is_empty() && w.iter().all(|w| w.code == 11000))
+                && im.write_errors.as_ref().is_some_and(|w| !w.is_empty() && w.iter().all(|w| w.code == 11000))
         }
         ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => w.code == 11000,
         _ => false,
@@ -279,17 +253,9 @@ impl PrintCore {
 
     /// Delivers log entries left in order outboxes for longer than `older_than` (their writer died between
     /// the transition and the copy). Returns how many entries were delivered. The recovery sweep calls it.
-    pub async fn flush_log_outbox(
-        &self,
-        older_than: std::time::Duration,
-        limit: i64,
-    ) -> Result<usize> {
+    pub async fn flush_log_outbox(&self, older_than: std::time::Duration, limit: i64) -> Result<usize> {
         let cutoff = crate::clock::sub(DateTime::now(), older_than);
-        let cutoff_id = ObjectId::from_parts(
-            (cutoff.timestamp_millis() / 1000).max(0) as u32,
-            [0; 5],
-            [0; 3],
-        );
+        let cutoff_id = ObjectId::from_parts((cutoff.timestamp_millis() / 1000).max(0) as u32, [0; 5], [0; 3]);
         let path = format!("{OUTBOX_FIELD}._id");
         let mut cursor = self
             .inner
@@ -301,11 +267,7 @@ impl PrintCore {
             .map_err(Error::db("reading print log outboxes"))?;
         let mut entries = Vec::new();
         use futures::TryStreamExt;
-        while let Some(order) = cursor
-            .try_next()
-            .await
-            .map_err(Error::db("reading print log outboxes"))?
-        {
+        while let Some(order) = cursor.try_next().await.map_err(Error::db("reading print log outboxes"))? {
             let order_id = order.get_str("orderId").unwrap_or("(no orderId)");
             if let Ok(outbox) = order.get_array(OUTBOX_FIELD) {
                 for mut entry in outbox.iter().filter_map(|b| b.as_document().cloned()) {
@@ -329,12 +291,7 @@ impl PrintCore {
 
     /// Reads log entries matching the given `orderId` and/or `action`, newest first, at most `limit`
     /// (capped at 1000).
-    pub async fn logs(
-        &self,
-        order_id: Option<&str>,
-        action: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<PrintLog>> {
+    pub async fn logs(&self, order_id: Option<&str>, action: Option<&str>, limit: i64) -> Result<Vec<PrintLog>> {
         let mut filter = Document::new();
         if let Some(o) = order_id {
             filter.insert("orderId", o);
@@ -361,10 +318,8 @@ impl PrintCore {
             .map_err(Error::db("reading print_logs"))?;
         docs.into_iter()
             .map(|d| {
-                bson::from_document(d).map_err(|e| Error::InvalidDocument {
-                    order_id: "(print_logs)".into(),
-                    message: e.to_string(),
-                })
+                bson::from_document(d)
+                    .map_err(|e| Error::InvalidDocument { order_id: "(print_logs)".into(), message: e.to_string() })
             })
             .collect()
     }
@@ -373,22 +328,13 @@ impl PrintCore {
 impl PrintCore {
     /// Stores one metrics sample (a worker writes one every few minutes).
     pub async fn insert_metrics(&self, sample: &crate::model::Metrics) -> Result<()> {
-        let doc = bson::to_document(sample)
-            .map_err(|e| Error::InvalidArgument(format!("metrics sample: {e}")))?;
-        self.inner
-            .metrics
-            .insert_one(doc)
-            .await
-            .map_err(Error::db("writing metrics"))?;
+        let doc = bson::to_document(sample).map_err(|e| Error::InvalidArgument(format!("metrics sample: {e}")))?;
+        self.inner.metrics.insert_one(doc).await.map_err(Error::db("writing metrics"))?;
         Ok(())
     }
 
     /// Metrics samples since `since` (all workers), newest first, at most `limit` (capped at 10,000).
-    pub async fn metrics_since(
-        &self,
-        since: DateTime,
-        limit: i64,
-    ) -> Result<Vec<crate::model::Metrics>> {
+    pub async fn metrics_since(&self, since: DateTime, limit: i64) -> Result<Vec<crate::model::Metrics>> {
         use futures::TryStreamExt;
         let docs: Vec<Document> = self
             .inner
@@ -403,10 +349,8 @@ impl PrintCore {
             .map_err(Error::db("reading metrics"))?;
         docs.into_iter()
             .map(|d| {
-                bson::from_document(d).map_err(|e| Error::InvalidDocument {
-                    order_id: "(metrics)".into(),
-                    message: e.to_string(),
-                })
+                bson::from_document(d)
+                    .map_err(|e| Error::InvalidDocument { order_id: "(metrics)".into(), message: e.to_string() })
             })
             .collect()
     }

@@ -18,24 +18,18 @@ impl ServerClock {
     /// Measures the offset with one `hello`. A server that does not report `localTime` leaves it at zero.
     pub async fn sync(&self, db: &Database) -> Result<()> {
         let before = DateTime::now().timestamp_millis();
-        let reply = db
-            .run_command(doc! { "hello": 1 })
-            .await
-            .map_err(Error::db("reading the server clock"))?;
+        let reply = db.run_command(doc! { "hello": 1 }).await.map_err(Error::db("reading the server clock"))?;
         let after = DateTime::now().timestamp_millis();
         if let Ok(server) = reply.get_datetime("localTime") {
             let local = before + (after - before) / 2;
-            self.offset_ms
-                .store(server.timestamp_millis() - local, Ordering::Relaxed);
+            self.offset_ms.store(server.timestamp_millis() - local, Ordering::Relaxed);
         }
         Ok(())
     }
 
     /// The server's time now, as estimated from the last sync.
     pub fn now(&self) -> DateTime {
-        DateTime::from_millis(
-            DateTime::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed),
-        )
+        DateTime::from_millis(DateTime::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// The measured offset (server minus local), in milliseconds.

@@ -52,19 +52,13 @@ impl CoreConfig {
     /// Checks the settings; a zero lease or zero attempts would break the queue.
     pub fn validate(&self) -> Result<()> {
         if self.lease < Duration::from_secs(1) {
-            return Err(Error::InvalidArgument(
-                "the lease must be at least 1 second (default 120 s)".into(),
-            ));
+            return Err(Error::InvalidArgument("the lease must be at least 1 second (default 120 s)".into()));
         }
         if self.max_attempts < 1 {
-            return Err(Error::InvalidArgument(
-                "max_attempts must be at least 1 (default 5)".into(),
-            ));
+            return Err(Error::InvalidArgument("max_attempts must be at least 1 (default 5)".into()));
         }
         if self.backoff_max < self.backoff_base {
-            return Err(Error::InvalidArgument(
-                "backoff_max must not be below backoff_base".into(),
-            ));
+            return Err(Error::InvalidArgument("backoff_max must not be below backoff_base".into()));
         }
         if self.stuck_after <= self.lease {
             return Err(Error::InvalidArgument(
@@ -77,9 +71,7 @@ impl CoreConfig {
     /// The wait before attempt `attempt + 1`, after `attempt` failed (1-based).
     pub fn backoff(&self, attempt: i64) -> Duration {
         let shift = attempt.clamp(1, 20) - 1;
-        self.backoff_base
-            .saturating_mul(1u32 << shift)
-            .min(self.backoff_max)
+        self.backoff_base.saturating_mul(1u32 << shift).min(self.backoff_max)
     }
 }
 
@@ -104,9 +96,8 @@ impl PrintCore {
     /// Connects to `uri` and uses database `db_name`. Reads the server's clock once; fails with a
     /// `Database` error when the server cannot be reached.
     pub async fn connect(uri: &str, db_name: &str, config: CoreConfig) -> Result<PrintCore> {
-        let mut options = mongodb::options::ClientOptions::parse(uri)
-            .await
-            .map_err(Error::db("parsing the connection string"))?;
+        let mut options =
+            mongodb::options::ClientOptions::parse(uri).await.map_err(Error::db("parsing the connection string"))?;
         if options.app_name.is_none() {
             options.app_name = Some("printcore".into());
         }
@@ -120,11 +111,8 @@ impl PrintCore {
         let clock = ServerClock::default();
         clock.sync(&db).await?;
         let orders = db.collection(collections::ORDERS);
-        let delivery = crate::audit::Delivery::new(
-            config.log_delivery,
-            orders.clone(),
-            db.collection(collections::PRINT_LOGS),
-        );
+        let delivery =
+            crate::audit::Delivery::new(config.log_delivery, orders.clone(), db.collection(collections::PRINT_LOGS));
         Ok(PrintCore {
             inner: Arc::new(Inner {
                 orders,

@@ -16,28 +16,16 @@ pub enum Error {
 
     /// The action is not allowed from the order's current state. Nothing was written.
     #[error("order {order_id}: cannot {action} an order that is {}; {}", status_name(.current), allowed_hint(*.action))]
-    InvalidTransition {
-        order_id: String,
-        action: Action,
-        current: Option<PrintStatus>,
-    },
+    InvalidTransition { order_id: String, action: Action, current: Option<PrintStatus> },
 
     /// A worker's fenced write matched nothing: the order is no longer this worker's print job (its lease
     /// expired and another worker took it, or an admin reset it). The worker must stop working on it.
     #[error("order {order_id}: print job {print_job_id} is no longer owned by worker {worker_id} (lease expired, reset or reassigned); stop working on it")]
-    OwnershipLost {
-        order_id: String,
-        print_job_id: String,
-        worker_id: String,
-    },
+    OwnershipLost { order_id: String, print_job_id: String, worker_id: String },
 
     /// The order changed between reading it and writing it (another admin or a worker acted first).
     #[error("order {order_id} changed while {action} was being applied (now {}); reload it and try again", status_name(.current))]
-    Conflict {
-        order_id: String,
-        action: Action,
-        current: Option<PrintStatus>,
-    },
+    Conflict { order_id: String, action: Action, current: Option<PrintStatus> },
 
     /// An argument was malformed. Nothing was written.
     #[error("{0}")]
@@ -46,16 +34,15 @@ pub enum Error {
     /// An order's file could not be downloaded or is not printable. `transient`: try again later (the
     /// server or network failed); otherwise the order should fail with this message.
     #[error("order {order_id}: file {url}: {message}")]
-    File {
-        order_id: String,
-        url: String,
-        message: String,
-        transient: bool,
-    },
+    File { order_id: String, url: String, message: String, transient: bool },
 
     /// The order asks for something the printer cannot do. Permanent for that printer.
     #[error("{message}")]
     Capability { order_id: String, message: String },
+
+    /// The deployment cannot do this (for example change streams on a standalone server).
+    #[error("{0}")]
+    Unsupported(String),
 
     /// A stored document could not be read as expected (for example an unknown `printStatus`).
     #[error("order {order_id}: stored document is not valid: {message}; fix the document in the database")]
@@ -71,8 +58,7 @@ pub enum Error {
 }
 
 fn status_name(s: &Option<PrintStatus>) -> &'static str {
-    s.map(PrintStatus::as_str)
-        .unwrap_or("not in the print queue (no printStatus)")
+    s.map(PrintStatus::as_str).unwrap_or("not in the print queue (no printStatus)")
 }
 
 fn context_suffix(c: &str) -> String {
@@ -84,11 +70,8 @@ fn context_suffix(c: &str) -> String {
 }
 
 fn allowed_hint(action: Action) -> String {
-    let from: Vec<&str> = action
-        .from_states()
-        .iter()
-        .map(|s| s.map(PrintStatus::as_str).unwrap_or("not yet queued"))
-        .collect();
+    let from: Vec<&str> =
+        action.from_states().iter().map(|s| s.map(PrintStatus::as_str).unwrap_or("not yet queued")).collect();
     format!("{action} is allowed only from: {}", from.join(", "))
 }
 
@@ -102,28 +85,17 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::InvalidDocument { .. } => "INVALID_DOCUMENT",
-            Error::File {
-                transient: true, ..
-            } => "FILE_UNAVAILABLE",
-            Error::File {
-                transient: false, ..
-            } => "FILE_INVALID",
+            Error::File { transient: true, .. } => "FILE_UNAVAILABLE",
+            Error::File { transient: false, .. } => "FILE_INVALID",
             Error::Capability { .. } => "CAPABILITY_MISMATCH",
+            Error::Unsupported(_) => "UNSUPPORTED",
             Error::Database { .. } => "DATABASE",
         }
     }
 
     /// Whether trying the same thing again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Error::Database { .. }
-                | Error::Conflict { .. }
-                | Error::File {
-                    transient: true,
-                    ..
-                }
-        )
+        matches!(self, Error::Database { .. } | Error::Conflict { .. } | Error::File { transient: true, .. })
     }
 
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(mongodb::error::Error) -> Error {
@@ -134,10 +106,7 @@ impl Error {
 
 impl From<mongodb::error::Error> for Error {
     fn from(source: mongodb::error::Error) -> Self {
-        Error::Database {
-            context: String::new(),
-            source,
-        }
+        Error::Database { context: String::new(), source }
     }
 }
 

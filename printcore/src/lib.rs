@@ -39,21 +39,21 @@ pub mod clock;
 mod core;
 pub mod error;
 pub mod files;
+pub mod metrics;
 pub mod migrate;
 pub mod model;
 pub mod printers;
 pub mod queue;
 pub mod recovery;
 pub mod state;
+pub mod watch;
 
 pub use crate::admin::AdminOutcome;
 pub use crate::audit::{Actor, AdminIdentity, LogDelivery};
 pub use crate::core::{CoreConfig, PrintCore};
 pub use crate::error::{Error, Result};
 pub use crate::migrate::{MigrateOptions, MigrationReport, PrinterRegistration};
-pub use crate::model::{
-    Order, PrintLog, PrintStatus, Printer, PrinterCapabilities, PrinterStatus, PrintingOptions,
-};
+pub use crate::model::{Order, PrintLog, PrintStatus, Printer, PrinterCapabilities, PrinterStatus, PrintingOptions};
 pub use crate::printers::PrinterHealth;
 pub use crate::queue::{ClaimTarget, MarkPaid, MarkPaidOutcome, PrintJob, RetryOutcome, WorkerId};
 pub use crate::recovery::RecoveryReport;

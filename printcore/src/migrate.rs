@@ -59,10 +59,7 @@ pub struct MigrationReport {
 }
 
 fn index(keys: Document, name: &str) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(IndexOptions::builder().name(name.to_owned()).build())
-        .build()
+    IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_owned()).build()).build()
 }
 
 fn with(keys: Document, name: &str, options: IndexOptions) -> IndexModel {
@@ -78,110 +75,39 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
     vec![
         (
             collections::ORDERS,
-            index(
-                doc! { "printStatus": 1, "paymentStatus": 1, "createdAt": 1 },
-                "printStatus_paymentStatus_createdAt",
-            ),
+            index(doc! { "printStatus": 1, "paymentStatus": 1, "createdAt": 1 }, "printStatus_paymentStatus_createdAt"),
         ),
-        (
-            collections::ORDERS,
-            index(
-                doc! { "printStatus": 1, "createdAt": -1 },
-                "printStatus_createdAt_desc",
-            ),
-        ),
-        (
-            collections::ORDERS,
-            index(
-                doc! { "printerId": 1, "printStatus": 1 },
-                "printerId_printStatus",
-            ),
-        ),
-        (
-            collections::ORDERS,
-            with(doc! { "printJobId": 1 }, "printJobId_unique", unique_sparse),
-        ),
-        (
-            collections::ORDERS,
-            index(
-                doc! { "printingBy": 1, "printStatus": 1 },
-                "printingBy_printStatus",
-            ),
-        ),
+        (collections::ORDERS, index(doc! { "printStatus": 1, "createdAt": -1 }, "printStatus_createdAt_desc")),
+        (collections::ORDERS, index(doc! { "printerId": 1, "printStatus": 1 }, "printerId_printStatus")),
+        (collections::ORDERS, with(doc! { "printJobId": 1 }, "printJobId_unique", unique_sparse)),
+        (collections::ORDERS, index(doc! { "printingBy": 1, "printStatus": 1 }, "printingBy_printStatus")),
         // The claim: equality on status and payment, sorted by priority then age.
         (
             collections::ORDERS,
-            index(
-                doc! { "printStatus": 1, "paymentStatus": 1, "printPriority": -1, "createdAt": 1 },
-                "claim_order",
-            ),
+            index(doc! { "printStatus": 1, "paymentStatus": 1, "printPriority": -1, "createdAt": 1 }, "claim_order"),
         ),
         // Recovery: printing orders by lease end.
-        (
-            collections::ORDERS,
-            index(
-                doc! { "printStatus": 1, "printLeaseUntil": 1 },
-                "printStatus_printLeaseUntil",
-            ),
-        ),
+        (collections::ORDERS, index(doc! { "printStatus": 1, "printLeaseUntil": 1 }, "printStatus_printLeaseUntil")),
         // The monitor: printed in the last 24 hours.
-        (
-            collections::ORDERS,
-            index(
-                doc! { "printStatus": 1, "printCompletedAt": -1 },
-                "printStatus_printCompletedAt",
-            ),
-        ),
+        (collections::ORDERS, index(doc! { "printStatus": 1, "printCompletedAt": -1 }, "printStatus_printCompletedAt")),
         // Admin actions and mark_paid address orders by the website's orderId.
         (collections::ORDERS, index(doc! { "orderId": 1 }, "orderId")),
         // Audit entries not yet copied to print_logs.
         (
             collections::ORDERS,
-            with(
-                doc! { "printLogOutbox._id": 1 },
-                "printLogOutbox_id",
-                IndexOptions::builder().sparse(true).build(),
-            ),
+            with(doc! { "printLogOutbox._id": 1 }, "printLogOutbox_id", IndexOptions::builder().sparse(true).build()),
         ),
+        (collections::PRINTERS, index(doc! { "status": 1, "isActive": 1 }, "status_isActive")),
         (
             collections::PRINTERS,
-            index(doc! { "status": 1, "isActive": 1 }, "status_isActive"),
+            with(doc! { "printer_id": 1 }, "printer_id_unique", IndexOptions::builder().unique(true).build()),
         ),
-        (
-            collections::PRINTERS,
-            with(
-                doc! { "printer_id": 1 },
-                "printer_id_unique",
-                IndexOptions::builder().unique(true).build(),
-            ),
-        ),
-        (
-            collections::PRINTERS,
-            index(doc! { "last_seen_at": -1 }, "last_seen_at_desc"),
-        ),
-        (
-            collections::PRINT_LOGS,
-            index(doc! { "orderId": 1, "timestamp": -1 }, "orderId_timestamp"),
-        ),
-        (
-            collections::PRINT_LOGS,
-            index(doc! { "timestamp": -1 }, "timestamp_desc"),
-        ),
-        (
-            collections::PRINT_LOGS,
-            index(doc! { "action": 1, "timestamp": -1 }, "action_timestamp"),
-        ),
-        (
-            collections::METRICS,
-            index(doc! { "timestamp": -1 }, "timestamp_desc"),
-        ),
-        (
-            collections::METRICS,
-            index(
-                doc! { "workerId": 1, "timestamp": -1 },
-                "workerId_timestamp",
-            ),
-        ),
+        (collections::PRINTERS, index(doc! { "last_seen_at": -1 }, "last_seen_at_desc")),
+        (collections::PRINT_LOGS, index(doc! { "orderId": 1, "timestamp": -1 }, "orderId_timestamp")),
+        (collections::PRINT_LOGS, index(doc! { "timestamp": -1 }, "timestamp_desc")),
+        (collections::PRINT_LOGS, index(doc! { "action": 1, "timestamp": -1 }, "action_timestamp")),
+        (collections::METRICS, index(doc! { "timestamp": -1 }, "timestamp_desc")),
+        (collections::METRICS, index(doc! { "workerId": 1, "timestamp": -1 }, "workerId_timestamp")),
     ]
 }
 
@@ -191,11 +117,7 @@ impl PrintCore {
         let mut report = MigrationReport::default();
         let db = &self.inner.db;
         for (collection, model) in required_indexes() {
-            let name = model
-                .options
-                .as_ref()
-                .and_then(|o| o.name.clone())
-                .unwrap_or_default();
+            let name = model.options.as_ref().and_then(|o| o.name.clone()).unwrap_or_default();
             db.collection::<Document>(collection).create_index(model).await.map_err(|e| Error::Database {
                 context: format!(
                     "creating index {name} on {collection} (if it is the unique printJobId index, two orders share a printJobId: fix them and run the migration again)"
@@ -246,11 +168,7 @@ impl PrintCore {
                     "ordersMarkedPrinted": report.orders_marked_printed as i64,
                 },
             };
-            self.inner
-                .logs
-                .insert_one(entry)
-                .await
-                .map_err(Error::db("logging the migration"))?;
+            self.inner.logs.insert_one(entry).await.map_err(Error::db("logging the migration"))?;
         }
         Ok(report)
     }
@@ -259,9 +177,7 @@ impl PrintCore {
     /// left to the health loop; an existing printer keeps its status and history.
     pub async fn register_printer(&self, p: &PrinterRegistration) -> Result<(bool, bool)> {
         if p.printer_id.trim().is_empty() {
-            return Err(Error::InvalidArgument(
-                "a printer needs a printer_id".into(),
-            ));
+            return Err(Error::InvalidArgument("a printer needs a printer_id".into()));
         }
         let mut set = doc! { "name": &p.name, "printer_name": &p.printer_name };
         let optional = [
@@ -276,10 +192,7 @@ impl PrintCore {
             }
         }
         if let Some(c) = &p.capabilities {
-            set.insert(
-                "capabilities",
-                bson::to_bson(c).expect("capabilities serialise"),
-            );
+            set.insert("capabilities", bson::to_bson(c).expect("capabilities serialise"));
         }
         let r = self
             .inner
@@ -300,9 +213,6 @@ impl PrintCore {
             .upsert(true)
             .await
             .map_err(Error::db(format!("registering printer {}", p.printer_id)))?;
-        Ok((
-            r.upserted_id.is_some(),
-            r.upserted_id.is_none() && r.modified_count > 0,
-        ))
+        Ok((r.upserted_id.is_some(), r.upserted_id.is_none() && r.modified_count > 0))
     }
 }

@@ -142,12 +142,7 @@ impl Order {
     pub fn files(&self) -> Vec<&str> {
         match &self.file_urls {
             Some(urls) if !urls.is_empty() => urls.iter().map(String::as_str).collect(),
-            _ => self
-                .file_url
-                .as_deref()
-                .filter(|u| !u.is_empty())
-                .into_iter()
-                .collect(),
+            _ => self.file_url.as_deref().filter(|u| !u.is_empty()).into_iter().collect(),
         }
     }
 
@@ -175,12 +170,7 @@ pub struct PrinterCapabilities {
 
 impl Default for PrinterCapabilities {
     fn default() -> Self {
-        PrinterCapabilities {
-            page_sizes: vec!["A4".into()],
-            color: false,
-            duplex: false,
-            max_copies: 99,
-        }
+        PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: false, max_copies: 99 }
     }
 }
 

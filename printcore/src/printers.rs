@@ -30,14 +30,9 @@ pub struct PrinterHealth {
 }
 
 fn parse_printer(d: Document) -> Result<Printer> {
-    let id = d
-        .get_str("printer_id")
-        .unwrap_or("(no printer_id)")
-        .to_owned();
-    bson::from_document(d).map_err(|e| Error::InvalidDocument {
-        order_id: format!("(printer {id})"),
-        message: e.to_string(),
-    })
+    let id = d.get_str("printer_id").unwrap_or("(no printer_id)").to_owned();
+    bson::from_document(d)
+        .map_err(|e| Error::InvalidDocument { order_id: format!("(printer {id})"), message: e.to_string() })
 }
 
 impl PrintCore {
@@ -47,9 +42,7 @@ impl PrintCore {
     /// document as written, so the caller sees the shop's `isActive`/`autoPrintEnabled` switches.
     pub async fn record_printer_health(&self, h: &PrinterHealth) -> Result<Printer> {
         if h.printer_id.trim().is_empty() {
-            return Err(Error::InvalidArgument(
-                "a printer needs a printer_id".into(),
-            ));
+            return Err(Error::InvalidArgument("a printer needs a printer_id".into()));
         }
         let now = self.now();
         let online = h.status == PrinterStatus::Online || h.status == PrinterStatus::Busy;
@@ -66,20 +59,15 @@ impl PrintCore {
             "offline_since": if online { Bson::Null } else { Bson::Document(doc! { "$ifNull": ["$offline_since", now] }) },
             "health_checked_at": now,
         };
-        for (k, v) in [
-            ("driver_name", &h.driver_name),
-            ("system_name", &h.system_name),
-            ("connectionType", &h.connection_type),
-        ] {
+        for (k, v) in
+            [("driver_name", &h.driver_name), ("system_name", &h.system_name), ("connectionType", &h.connection_type)]
+        {
             if v.is_some() {
                 set.insert(k, opt(v));
             }
         }
         if let Some(c) = &h.capabilities {
-            set.insert(
-                "capabilities",
-                doc! { "$literal": bson::to_bson(c).expect("capabilities serialise") },
-            );
+            set.insert("capabilities", doc! { "$literal": bson::to_bson(c).expect("capabilities serialise") });
         }
         if h.reachable {
             set.insert("last_seen_at", now);
@@ -88,20 +76,12 @@ impl PrintCore {
         let written = self
             .inner
             .printers
-            .find_one_and_update(
-                doc! { "printer_id": &h.printer_id },
-                vec![doc! { "$set": set }],
-            )
+            .find_one_and_update(doc! { "printer_id": &h.printer_id }, vec![doc! { "$set": set }])
             .upsert(true)
             .return_document(ReturnDocument::After)
             .await
-            .map_err(Error::db(format!(
-                "recording the health of printer {}",
-                h.printer_id
-            )))?
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!("printer {} could not be written", h.printer_id))
-            })?;
+            .map_err(Error::db(format!("recording the health of printer {}", h.printer_id)))?
+            .ok_or_else(|| Error::InvalidArgument(format!("printer {} could not be written", h.printer_id)))?;
         parse_printer(written)
     }
 

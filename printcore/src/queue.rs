@@ -12,13 +12,8 @@ use mongodb::options::ReturnDocument;
 use std::fmt;
 
 /// Print fields cleared whenever an order goes back to the queue, so the next claim starts clean.
-pub(crate) const ATTEMPT_FIELDS: [&str; 5] = [
-    "printingBy",
-    "printJobId",
-    "printLeaseUntil",
-    "printSubmittedAt",
-    "printerJobRef",
-];
+pub(crate) const ATTEMPT_FIELDS: [&str; 5] =
+    ["printingBy", "printJobId", "printLeaseUntil", "printSubmittedAt", "printerJobRef"];
 
 /// A worker's identity: a UUID, the host name and the start time, so two processes on one PC (or a
 /// restarted one) never share an id and a person reading `printingBy` knows which PC it is.
@@ -28,10 +23,7 @@ pub struct WorkerId(String);
 impl WorkerId {
     /// A fresh id for this process: `<hostname>/<start time>/<uuid>`.
     pub fn generate() -> WorkerId {
-        let host = hostname::get()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "unknown-host".into());
+        let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown-host".into());
         let started = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
         WorkerId(format!("{host}/{started}/{}", uuid::Uuid::new_v4()))
     }
@@ -40,9 +32,7 @@ impl WorkerId {
     pub fn from_string(id: impl Into<String>) -> Result<WorkerId> {
         let id = id.into();
         if id.trim().is_empty() || id.len() > 512 {
-            return Err(Error::InvalidArgument(
-                "a worker id must be 1 to 512 characters".into(),
-            ));
+            return Err(Error::InvalidArgument("a worker id must be 1 to 512 characters".into()));
         }
         Ok(WorkerId(id))
     }
@@ -62,9 +52,7 @@ impl fmt::Display for WorkerId {
 /// characters, and not an operator (`$...`).
 pub fn validate_order_id(order_id: &str) -> Result<()> {
     if order_id.trim().is_empty() {
-        return Err(Error::InvalidArgument(
-            "the order id is empty; pass the order's orderId".into(),
-        ));
+        return Err(Error::InvalidArgument("the order id is empty; pass the order's orderId".into()));
     }
     if order_id.len() > 200 || order_id.chars().any(char::is_control) || order_id.starts_with('$') {
         return Err(Error::InvalidArgument(format!(
@@ -108,37 +96,47 @@ pub enum MarkPaidOutcome {
 /// printer's capabilities. The index `{printStatus, paymentStatus, printPriority, createdAt}` serves it,
 /// with [`claim_sort`]. Public for the benchmarks, which compare the claim with the bare driver.
 pub fn claim_filter(now: DateTime, caps: Option<&PrinterCapabilities>) -> Document {
-    let mut and = vec![
-        doc! { "$or": [
-            { "fileURL": { "$type": "string", "$gt": "" } },
-            { "fileURLs.0": { "$type": "string", "$gt": "" } },
-        ] },
-        doc! { "$or": [ { "printNotBefore": Bson::Null }, { "printNotBefore": { "$lte": now } } ] },
-    ];
+    let mut and =
+        vec![has_file(), doc! { "$or": [ { "printNotBefore": Bson::Null }, { "printNotBefore": { "$lte": now } } ] }];
     if let Some(caps) = caps {
-        let mut sizes: Vec<Bson> = Vec::new();
-        for s in &caps.page_sizes {
-            for v in [s.clone(), s.to_uppercase(), s.to_lowercase()] {
-                if !sizes.contains(&Bson::String(v.clone())) {
-                    sizes.push(Bson::String(v));
-                }
-            }
-        }
-        sizes.push(Bson::Null);
-        and.push(doc! { "printingOptions.pageSize": { "$in": sizes } });
-        if !caps.color {
-            and.push(doc! { "printingOptions.color": { "$ne": true } });
-        }
-        if !caps.duplex {
-            and.push(doc! { "printingOptions.duplex": { "$ne": true } });
-        }
-        and.push(doc! { "printingOptions.copies": { "$not": { "$gt": caps.max_copies } } });
+        and.extend(capability_filter(caps));
     }
     doc! {
         "printStatus": PrintStatus::Pending.as_str(),
         "paymentStatus": "completed",
         "$and": and,
     }
+}
+
+fn has_file() -> Document {
+    doc! { "$or": [
+        { "fileURL": { "$type": "string", "$gt": "" } },
+        { "fileURLs.0": { "$type": "string", "$gt": "" } },
+    ] }
+}
+
+/// The conditions under which a printer with `caps` can take an order: its page size (any case, or none
+/// asked), colour, duplex and copies.
+pub fn capability_filter(caps: &PrinterCapabilities) -> Vec<Document> {
+    let mut and = Vec::new();
+    let mut sizes: Vec<Bson> = Vec::new();
+    for s in &caps.page_sizes {
+        for v in [s.clone(), s.to_uppercase(), s.to_lowercase()] {
+            if !sizes.contains(&Bson::String(v.clone())) {
+                sizes.push(Bson::String(v));
+            }
+        }
+    }
+    sizes.push(Bson::Null);
+    and.push(doc! { "printingOptions.pageSize": { "$in": sizes } });
+    if !caps.color {
+        and.push(doc! { "printingOptions.color": { "$ne": true } });
+    }
+    if !caps.duplex {
+        and.push(doc! { "printingOptions.duplex": { "$ne": true } });
+    }
+    and.push(doc! { "printingOptions.copies": { "$not": { "$gt": caps.max_copies } } });
+    and
 }
 
 /// The claim's order: highest `printPriority` first, then oldest.
@@ -148,28 +146,15 @@ pub fn claim_sort() -> Document {
 
 pub(crate) fn parse_order(doc: Document) -> Result<Order> {
     let order_id = doc.get_str("orderId").unwrap_or("(no orderId)").to_owned();
-    bson::from_document(doc).map_err(|e| Error::InvalidDocument {
-        order_id,
-        message: e.to_string(),
-    })
+    bson::from_document(doc).map_err(|e| Error::InvalidDocument { order_id, message: e.to_string() })
 }
 
 impl PrintCore {
     /// Applies a state change whose filter and update the caller built, with its log entry pushed into the
     /// outbox in the same atomic write. Returns false (and writes nothing) when the filter matched nothing.
-    pub(crate) async fn apply(
-        &self,
-        filter: Document,
-        mut update: Document,
-        entry: Document,
-    ) -> Result<bool> {
+    pub(crate) async fn apply(&self, filter: Document, mut update: Document, entry: Document) -> Result<bool> {
         push_entry(&mut update, &entry);
-        let result = self
-            .inner
-            .orders
-            .update_one(filter, update)
-            .await
-            .map_err(Error::db("updating an order"))?;
+        let result = self.inner.orders.update_one(filter, update).await.map_err(Error::db("updating an order"))?;
         if result.matched_count == 0 {
             return Ok(false);
         }
@@ -222,23 +207,13 @@ impl PrintCore {
             metadata: Document::new(),
         }
         .build(now);
-        if self
-            .apply(
-                doc! { "orderId": order_id, "printStatus": Bson::Null },
-                update,
-                entry,
-            )
-            .await?
-        {
+        if self.apply(doc! { "orderId": order_id, "printStatus": Bson::Null }, update, entry).await? {
             return Ok(MarkPaidOutcome::Queued);
         }
         let r = self
             .inner
             .orders
-            .update_one(
-                doc! { "orderId": order_id, "printStatus": PrintStatus::Pending.as_str() },
-                refresh,
-            )
+            .update_one(doc! { "orderId": order_id, "printStatus": PrintStatus::Pending.as_str() }, refresh)
             .await
             .map_err(Error::db("marking an order paid"))?;
         if r.matched_count > 0 {
@@ -247,9 +222,7 @@ impl PrintCore {
         match self.status_of(order_id).await? {
             Some(status) => Ok(MarkPaidOutcome::Unchanged(status)),
             // Not found, or found with a status that is no longer pending: read says which.
-            None => Err(Error::NotFound {
-                order_id: order_id.to_owned(),
-            }),
+            None => Err(Error::NotFound { order_id: order_id.to_owned() }),
         }
     }
 
@@ -263,9 +236,7 @@ impl PrintCore {
             .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
             .await
             .map_err(Error::db("reading an order"))?
-            .ok_or_else(|| Error::NotFound {
-                order_id: order_id.to_owned(),
-            })?;
+            .ok_or_else(|| Error::NotFound { order_id: order_id.to_owned() })?;
         parse_order(doc)
     }
 
@@ -323,13 +294,92 @@ impl PrintCore {
         entry.insert("orderId", order.order_id.as_str());
         self.inner.delivery.deliver(vec![entry]).await;
         let attempt = order.print_attempt.unwrap_or(1);
-        Ok(Some(PrintJob {
-            core: self.clone(),
-            worker: worker.clone(),
-            print_job_id,
-            attempt,
-            order,
-        }))
+        Ok(Some(PrintJob { core: self.clone(), worker: worker.clone(), print_job_id, attempt, order }))
+    }
+}
+
+impl PrintCore {
+    /// Fails paid, pending orders that no active printer can take, with a message that says what each
+    /// printer offers. Printers come from `printers` (all workers'), so an order waits while any active
+    /// printer anywhere fits it; a printer whose capabilities are not known yet counts as fitting anything.
+    /// Returns (orderId, message) per rejected order, at most `limit`.
+    pub async fn reject_unprintable(&self, worker: &WorkerId, limit: i64) -> Result<Vec<(String, String)>> {
+        let printers: Vec<crate::model::Printer> =
+            self.printers().await?.into_iter().filter(|p| p.is_active != Some(false)).collect();
+        if printers.is_empty() || printers.iter().any(|p| p.capabilities.is_none()) {
+            return Ok(Vec::new());
+        }
+        let nor: Vec<Document> = printers
+            .iter()
+            .map(|p| doc! { "$and": capability_filter(p.capabilities.as_ref().expect("checked above")) })
+            .collect();
+        let filter = doc! {
+            "printStatus": PrintStatus::Pending.as_str(),
+            "paymentStatus": "completed",
+            "$and": [ has_file(), { "$nor": nor } ],
+        };
+        use futures::TryStreamExt;
+        let candidates: Vec<Document> = self
+            .inner
+            .orders
+            .find(filter)
+            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+            .limit(limit.max(1))
+            .await
+            .map_err(Error::db("looking for orders no printer can take"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("looking for orders no printer can take"))?;
+        let actor = Actor::Worker(worker.to_string());
+        let mut rejected = Vec::new();
+        for d in candidates {
+            let order = parse_order(d)?;
+            let reasons: Vec<String> = printers
+                .iter()
+                .filter_map(|p| {
+                    let name = if p.name.is_empty() { p.printer_id.as_str() } else { p.name.as_str() };
+                    crate::files::check_capabilities(&order, &[], name, p.capabilities.as_ref()?)
+                        .err()
+                        .map(|e| e.to_string())
+                })
+                .collect();
+            let message = format!("no active printer can take this order: {}", reasons.join("; "));
+            let entry = Entry {
+                action: Action::Reject,
+                order_id: &order.order_id,
+                print_job_id: None,
+                previous: Some(PrintStatus::Pending),
+                new: PrintStatus::Failed,
+                actor: &actor,
+                reason: Some(&message),
+                metadata: Document::new(),
+            }
+            .build(self.now());
+            let update = doc! { "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": &message } };
+            let fence =
+                doc! { "_id": order.id, "printStatus": PrintStatus::Pending.as_str(), "paymentStatus": "completed" };
+            if self.apply(fence, update, entry).await? {
+                tracing::warn!(order_id = %order.order_id, "{message}");
+                rejected.push((order.order_id, message));
+            }
+        }
+        Ok(rejected)
+    }
+
+    /// This worker's orders that are printing, as handles (for the shutdown sweep and the stuck check).
+    pub async fn own_jobs(&self, worker: &WorkerId) -> Result<Vec<PrintJob>> {
+        use futures::TryStreamExt;
+        let docs: Vec<Document> = self
+            .inner
+            .orders
+            .find(doc! { "printingBy": worker.as_str(), "printStatus": PrintStatus::Printing.as_str() })
+            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+            .await
+            .map_err(Error::db("reading this worker's orders"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("reading this worker's orders"))?;
+        docs.into_iter().map(|d| PrintJob::resume(self, worker, parse_order(d)?)).collect()
     }
 }
 
@@ -371,9 +421,7 @@ impl PrintJob {
     /// Rebuilds the handle for an order this worker already owns (read back from the database).
     pub fn resume(core: &PrintCore, worker: &WorkerId, order: Order) -> Result<PrintJob> {
         let print_job_id = order.print_job_id.clone().unwrap_or_default();
-        if order.print_status != Some(PrintStatus::Printing)
-            || order.printing_by.as_deref() != Some(worker.as_str())
-        {
+        if order.print_status != Some(PrintStatus::Printing) || order.printing_by.as_deref() != Some(worker.as_str()) {
             return Err(Error::OwnershipLost {
                 order_id: order.order_id.clone(),
                 print_job_id,
@@ -476,16 +524,14 @@ impl PrintJob {
 
     /// Records the file's checksum and page count (after download and validation).
     pub async fn record_file(&self, sha256: &str, pages: i64) -> Result<()> {
-        self.fenced_set(doc! { "fileSha256": sha256, "filePages": pages })
-            .await
+        self.fenced_set(doc! { "fileSha256": sha256, "filePages": pages }).await
     }
 
     /// Marks that the job is about to be sent to the printer. From here on, recovery asks the printer
     /// before it would print the order again. Call it before sending.
     pub async fn mark_sending(&self) -> Result<()> {
         let until = clock::add(self.core.now(), self.core.inner.config.lease);
-        self.fenced_set(doc! { "printSubmittedAt": self.core.now(), "printLeaseUntil": until })
-            .await
+        self.fenced_set(doc! { "printSubmittedAt": self.core.now(), "printLeaseUntil": until }).await
     }
 
     /// Records that the printer accepted the job, with its reference for the job (logged as `submitted`).
@@ -496,10 +542,8 @@ impl PrintJob {
             "printSubmittedAt": now,
             "printLeaseUntil": clock::add(now, self.core.inner.config.lease),
         } };
-        let meta =
-            doc! { "printerJobRef": printer_job_ref, "printerId": self.order.printer_id.clone() };
-        self.transition(Action::Submitted, PrintStatus::Printing, None, meta, update)
-            .await
+        let meta = doc! { "printerJobRef": printer_job_ref, "printerId": self.order.printer_id.clone() };
+        self.transition(Action::Submitted, PrintStatus::Printing, None, meta, update).await
     }
 
     /// The printer reported the job completed: `printed`.
@@ -509,24 +553,14 @@ impl PrintJob {
             "$set": { "printStatus": PrintStatus::Printed.as_str(), "printCompletedAt": now },
             "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "" },
         };
-        self.transition(
-            Action::Printed,
-            PrintStatus::Printed,
-            None,
-            Document::new(),
-            update,
-        )
-        .await?;
+        self.transition(Action::Printed, PrintStatus::Printed, None, Document::new(), update).await?;
         if let Some(printer_id) = &self.order.printer_id {
             // Printer health, not order state: a failure here must not undo the print.
             if let Err(e) = self
                 .core
                 .inner
                 .printers
-                .update_one(
-                    doc! { "printer_id": printer_id },
-                    doc! { "$max": { "last_successful_print_at": now } },
-                )
+                .update_one(doc! { "printer_id": printer_id }, doc! { "$max": { "last_successful_print_at": now } })
                 .await
             {
                 tracing::warn!(error = %e, printer_id, "could not record the printer's last successful print");
@@ -540,10 +574,7 @@ impl PrintJob {
     pub async fn fail_transient(&self, error: &str) -> Result<RetryOutcome> {
         let config = &self.core.inner.config;
         if self.attempt >= config.max_attempts {
-            let message = format!(
-                "gave up after {} attempts; last error: {error}",
-                self.attempt
-            );
+            let message = format!("gave up after {} attempts; last error: {error}", self.attempt);
             self.fail_permanent(&message).await?;
             return Ok(RetryOutcome::Failed);
         }
@@ -553,18 +584,8 @@ impl PrintJob {
             "$unset": unset_attempt_fields(),
         };
         let meta = doc! { "attempt": self.attempt, "retryAt": not_before };
-        self.transition(
-            Action::Retry,
-            PrintStatus::Pending,
-            Some(error),
-            meta,
-            update,
-        )
-        .await?;
-        Ok(RetryOutcome::Retrying {
-            not_before,
-            attempt: self.attempt,
-        })
+        self.transition(Action::Retry, PrintStatus::Pending, Some(error), meta, update).await?;
+        Ok(RetryOutcome::Retrying { not_before, attempt: self.attempt })
     }
 
     /// A permanent error (bad file, no printer can take it, may have printed...): `failed` with the message.
@@ -575,8 +596,7 @@ impl PrintJob {
             "$unset": { "printLeaseUntil": "", "printNotBefore": "" },
         };
         let meta = doc! { "attempt": self.attempt };
-        self.transition(Action::Fail, PrintStatus::Failed, Some(error), meta, update)
-            .await
+        self.transition(Action::Fail, PrintStatus::Failed, Some(error), meta, update).await
     }
 
     /// Gives the order back to the queue because this worker is shutting down before it was sent (logged
@@ -588,8 +608,7 @@ impl PrintJob {
     /// Gives the order back to the queue because the printer aborted or cancelled the job, or never got it
     /// (reconciliation). The attempt counts.
     pub async fn return_to_queue(&self, reason: &str) -> Result<()> {
-        self.back_to_queue(Action::ReturnedByPrinter, reason, 0)
-            .await
+        self.back_to_queue(Action::ReturnedByPrinter, reason, 0).await
     }
 
     async fn back_to_queue(&self, action: Action, reason: &str, attempt_delta: i32) -> Result<()> {
@@ -600,22 +619,12 @@ impl PrintJob {
         if attempt_delta != 0 {
             update.insert("$inc", doc! { "printAttempt": attempt_delta });
         }
-        self.transition(
-            action,
-            PrintStatus::Pending,
-            Some(reason),
-            Document::new(),
-            update,
-        )
-        .await
+        self.transition(action, PrintStatus::Pending, Some(reason), Document::new(), update).await
     }
 }
 
 pub(crate) fn unset_attempt_fields() -> Document {
-    ATTEMPT_FIELDS
-        .iter()
-        .map(|f| (f.to_string(), Bson::String(String::new())))
-        .collect()
+    ATTEMPT_FIELDS.iter().map(|f| (f.to_string(), Bson::String(String::new()))).collect()
 }
 
 #[cfg(test)]
@@ -642,12 +651,7 @@ mod tests {
 
     #[test]
     fn claim_filter_without_colour_excludes_colour_orders() {
-        let caps = PrinterCapabilities {
-            page_sizes: vec!["A4".into()],
-            color: false,
-            duplex: true,
-            max_copies: 5,
-        };
+        let caps = PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: true, max_copies: 5 };
         let f = claim_filter(DateTime::now(), Some(&caps));
         let s = format!("{f}");
         assert!(s.contains("printingOptions.color"));

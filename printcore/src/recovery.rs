@@ -39,17 +39,10 @@ impl PrintCore {
                 { "printLeaseUntil": Bson::Null, "printStartedAt": { "$lt": legacy_cutoff } },
             ],
         };
-        let report = self
-            .recover_matching(
-                worker,
-                filter,
-                batch,
-                "lease expired with nothing sent to the printer",
-            )
-            .await?;
+        let report =
+            self.recover_matching(worker, filter, batch, "lease expired with nothing sent to the printer").await?;
         // The writer of an entry normally delivers it within milliseconds; a minute means it died.
-        self.flush_log_outbox(std::time::Duration::from_secs(60), batch)
-            .await?;
+        self.flush_log_outbox(std::time::Duration::from_secs(60), batch).await?;
         Ok(report)
     }
 
@@ -99,22 +92,8 @@ impl PrintCore {
             // Fenced by what was read: same owner, same job, still matching, and still unsent.
             let mut fence = filter.clone();
             fence.insert("_id", order.id);
-            fence.insert(
-                "printingBy",
-                order
-                    .printing_by
-                    .clone()
-                    .map(Bson::String)
-                    .unwrap_or(Bson::Null),
-            );
-            fence.insert(
-                "printJobId",
-                order
-                    .print_job_id
-                    .clone()
-                    .map(Bson::String)
-                    .unwrap_or(Bson::Null),
-            );
+            fence.insert("printingBy", order.printing_by.clone().map(Bson::String).unwrap_or(Bson::Null));
+            fence.insert("printJobId", order.print_job_id.clone().map(Bson::String).unwrap_or(Bson::Null));
             fence.insert("printSubmittedAt", Bson::Null);
             fence.insert("printerJobRef", Bson::Null);
             let update = doc! {
@@ -165,10 +144,7 @@ impl PrintCore {
             // Someone else's order: only once its lease ran out.
             fence.insert(
                 "$or",
-                vec![
-                    doc! { "printLeaseUntil": { "$lt": now } },
-                    doc! { "printLeaseUntil": Bson::Null },
-                ],
+                vec![doc! { "printLeaseUntil": { "$lt": now } }, doc! { "printLeaseUntil": Bson::Null }],
             );
         }
         let update = doc! { "$set": {

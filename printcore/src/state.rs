@@ -26,6 +26,8 @@ pub enum Action {
     Adopt,
     /// The printer reported the job completed.
     Printed,
+    /// No active printer can take the order (size, colour, duplex, copies): failed without a claim.
+    Reject,
     /// A transient error: back to the queue after a backoff.
     Retry,
     /// A permanent error, or the attempts are used up.
@@ -55,6 +57,7 @@ impl Action {
             Action::Submitted => "submitted",
             Action::Adopt => "adopt",
             Action::Printed => "printed",
+            Action::Reject => "rejected",
             Action::Retry => "retry",
             Action::Fail => "failed",
             Action::ServerShutdown => "server_shutdown",
@@ -71,7 +74,7 @@ impl Action {
     pub fn from_states(self) -> &'static [Option<PrintStatus>] {
         match self {
             Action::MarkPaid => &[None],
-            Action::Claim => &[Some(Pending)],
+            Action::Claim | Action::Reject => &[Some(Pending)],
             Action::Cancel => &[Some(Pending), Some(Failed)],
             Action::Submitted
             | Action::Adopt
@@ -83,13 +86,7 @@ impl Action {
             | Action::ReturnedByPrinter
             | Action::ResetState => &[Some(Printing)],
             Action::Reprint => &[Some(Printed), Some(Failed), Some(Cancelled)],
-            Action::ForcePrinted => &[
-                None,
-                Some(Pending),
-                Some(Printing),
-                Some(Failed),
-                Some(Cancelled),
-            ],
+            Action::ForcePrinted => &[None, Some(Pending), Some(Printing), Some(Failed), Some(Cancelled)],
         }
     }
 
@@ -106,7 +103,7 @@ impl Action {
             | Action::ResetState => Pending,
             Action::Claim | Action::Submitted | Action::Adopt => Printing,
             Action::Printed | Action::ForcePrinted => Printed,
-            Action::Fail => Failed,
+            Action::Fail | Action::Reject => Failed,
             Action::Cancel => Cancelled,
         }
     }
@@ -118,10 +115,7 @@ impl Action {
 
     /// Whether an admin may take this action (the four admin actions of the design).
     pub fn is_admin(self) -> bool {
-        matches!(
-            self,
-            Action::Reprint | Action::Cancel | Action::ResetState | Action::ForcePrinted
-        )
+        matches!(self, Action::Reprint | Action::Cancel | Action::ResetState | Action::ForcePrinted)
     }
 }
 

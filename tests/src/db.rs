@@ -56,22 +56,12 @@ pub fn secantus_binary() -> Result<PathBuf, String> {
 /// missing, reopened intact when it exists: the way to restart a server with its data kept).
 pub fn start_secantus(mode: Mode, storage: PathBuf) -> Result<DbServer, String> {
     let bin = secantus_binary()?;
-    std::fs::create_dir_all(&storage)
-        .map_err(|e| format!("creating {}: {e}", storage.display()))?;
+    std::fs::create_dir_all(&storage).map_err(|e| format!("creating {}: {e}", storage.display()))?;
     let mut cmd = Command::new(bin);
-    cmd.args([
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--log-level",
-        "WARNING",
-        "--cache-size",
-        "256M",
-    ])
-    .args(["--log-file-max", "16MB"])
-    .arg("--storage-path")
-    .arg(&storage);
+    cmd.args(["--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING", "--cache-size", "256M"])
+        .args(["--log-file-max", "16MB"])
+        .arg("--storage-path")
+        .arg(&storage);
     if mode == Mode::Standalone {
         cmd.arg("--standalone");
     }
@@ -95,11 +85,7 @@ fn storage_dir(tag: &str) -> PathBuf {
     let base = std::env::temp_dir().join("printcore-test-db");
     let _ = std::fs::create_dir_all(&base);
     clean_stale(&base);
-    base.join(format!(
-        "{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ))
+    base.join(format!("{}-{tag}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
 }
 
 /// Removes storage left by test processes that no longer run.
@@ -127,17 +113,9 @@ pub fn server(mode: Mode) -> &'static DbServer {
         Mode::Standalone => (&SA, "MONGODB_STANDALONE_URI"),
     };
     cell.get_or_init(|| match std::env::var(var) {
-        Ok(uri) if !uri.is_empty() => DbServer {
-            uri,
-            mode,
-            service: Mutex::new(None),
-            storage: None,
-        },
-        _ => start_secantus(
-            mode,
-            storage_dir(if mode == Mode::Standalone { "sa" } else { "rs" }),
-        )
-        .unwrap_or_else(|e| panic!("could not start the test database server: {e}")),
+        Ok(uri) if !uri.is_empty() => DbServer { uri, mode, service: Mutex::new(None), storage: None },
+        _ => start_secantus(mode, storage_dir(if mode == Mode::Standalone { "sa" } else { "rs" }))
+            .unwrap_or_else(|e| panic!("could not start the test database server: {e}")),
     })
 }
 
@@ -145,14 +123,8 @@ pub fn server(mode: Mode) -> &'static DbServer {
 pub async fn fresh_database(mode: Mode, prefix: &str) -> Database {
     static N: AtomicU64 = AtomicU64::new(0);
     let server = server(mode);
-    let client = Client::with_uri_str(&server.uri)
-        .await
-        .expect("a client for the test server");
-    let name = format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
+    let client = Client::with_uri_str(&server.uri).await.expect("a client for the test server");
+    let name = format!("{prefix}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
     let db = client.database(&name);
     let _ = db.drop().await;
     db

@@ -12,22 +12,11 @@ use tokio::net::TcpListener;
 #[derive(Clone, Debug)]
 pub enum Route {
     /// 200 with this body.
-    Ok {
-        body: Arc<Vec<u8>>,
-        content_type: &'static str,
-    },
+    Ok { body: Arc<Vec<u8>>, content_type: &'static str },
     /// 200 announcing `total` bytes, sends the first `sent` of `body`, then stalls for `stall`.
-    Stall {
-        body: Arc<Vec<u8>>,
-        sent: usize,
-        stall: Duration,
-    },
+    Stall { body: Arc<Vec<u8>>, sent: usize, stall: Duration },
     /// Answers `status` the first `times` requests, then serves `body`.
-    FailThenOk {
-        status: u16,
-        times: usize,
-        body: Arc<Vec<u8>>,
-    },
+    FailThenOk { status: u16, times: usize, body: Arc<Vec<u8>> },
     /// Always this status with a short text body.
     Status(u16),
     /// 302 to this location.
@@ -38,10 +27,7 @@ pub enum Route {
 
 impl Route {
     pub fn pdf(body: Vec<u8>) -> Route {
-        Route::Ok {
-            body: Arc::new(body),
-            content_type: "application/pdf",
-        }
+        Route::Ok { body: Arc::new(body), content_type: "application/pdf" }
     }
 }
 
@@ -62,9 +48,7 @@ impl Drop for FileServer {
 impl FileServer {
     /// Starts on 127.0.0.1 and a free port.
     pub async fn start() -> FileServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the file server");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the file server");
         let port = listener.local_addr().unwrap().port();
         let routes: Arc<Mutex<HashMap<String, Route>>> = Arc::default();
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -89,14 +73,8 @@ impl FileServer {
                         }
                     }
                     let head = String::from_utf8_lossy(&buf[..len]).to_string();
-                    let path = head
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or("/")
-                        .split('?')
-                        .next()
-                        .unwrap_or("/")
-                        .to_owned();
+                    let path =
+                        head.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_owned();
                     let hit = {
                         let mut hits = h.lock().unwrap();
                         let n = hits.entry(path.clone()).or_insert(0);
@@ -108,12 +86,7 @@ impl FileServer {
                 });
             }
         });
-        FileServer {
-            port,
-            routes,
-            hits,
-            task,
-        }
+        FileServer { port, routes, hits, task }
     }
 
     /// Serves `route` at `path` (starting with '/').
@@ -132,14 +105,9 @@ impl FileServer {
     }
 }
 
-async fn respond(
-    socket: &mut tokio::net::TcpStream,
-    route: Option<Route>,
-    hit: usize,
-) -> std::io::Result<()> {
+async fn respond(socket: &mut tokio::net::TcpStream, route: Option<Route>, hit: usize) -> std::io::Result<()> {
     let head = |status: u16, reason: &str, ctype: &str, len: Option<usize>| {
-        let mut h =
-            format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nConnection: close\r\n");
+        let mut h = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nConnection: close\r\n");
         if let Some(l) = len {
             h.push_str(&format!("Content-Length: {l}\r\n"));
         }
@@ -148,56 +116,39 @@ async fn respond(
     };
     match route {
         None => {
-            socket
-                .write_all(head(404, "Not Found", "text/plain", Some(9)).as_bytes())
-                .await?;
+            socket.write_all(head(404, "Not Found", "text/plain", Some(9)).as_bytes()).await?;
             socket.write_all(b"not found").await?;
         }
         Some(Route::Ok { body, content_type }) => {
-            socket
-                .write_all(head(200, "OK", content_type, Some(body.len())).as_bytes())
-                .await?;
+            socket.write_all(head(200, "OK", content_type, Some(body.len())).as_bytes()).await?;
             socket.write_all(&body).await?;
         }
         Some(Route::Stall { body, sent, stall }) => {
-            socket
-                .write_all(head(200, "OK", "application/pdf", Some(body.len())).as_bytes())
-                .await?;
+            socket.write_all(head(200, "OK", "application/pdf", Some(body.len())).as_bytes()).await?;
             socket.write_all(&body[..sent.min(body.len())]).await?;
             socket.flush().await?;
             tokio::time::sleep(stall).await;
         }
-        Some(Route::FailThenOk {
-            status,
-            times,
-            body,
-        }) => {
+        Some(Route::FailThenOk { status, times, body }) => {
             if hit <= times {
-                socket
-                    .write_all(head(status, "Error", "text/plain", Some(5)).as_bytes())
-                    .await?;
+                socket.write_all(head(status, "Error", "text/plain", Some(5)).as_bytes()).await?;
                 socket.write_all(b"error").await?;
             } else {
-                socket
-                    .write_all(head(200, "OK", "application/pdf", Some(body.len())).as_bytes())
-                    .await?;
+                socket.write_all(head(200, "OK", "application/pdf", Some(body.len())).as_bytes()).await?;
                 socket.write_all(&body).await?;
             }
         }
         Some(Route::Status(code)) => {
-            socket
-                .write_all(head(code, "Status", "text/plain", Some(6)).as_bytes())
-                .await?;
+            socket.write_all(head(code, "Status", "text/plain", Some(6)).as_bytes()).await?;
             socket.write_all(b"status").await?;
         }
         Some(Route::Redirect(location)) => {
-            let h = format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let h =
+                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             socket.write_all(h.as_bytes()).await?;
         }
         Some(Route::Huge { len }) => {
-            socket
-                .write_all(head(200, "OK", "application/pdf", None).as_bytes())
-                .await?;
+            socket.write_all(head(200, "OK", "application/pdf", None).as_bytes()).await?;
             let chunk = vec![b'%'; 64 * 1024];
             let mut left = len;
             while left > 0 {

@@ -10,9 +10,7 @@ pub async fn core(db: &Database) -> PrintCore {
 }
 
 pub async fn core_with(db: &Database, config: CoreConfig) -> PrintCore {
-    PrintCore::with_database(db.clone(), config)
-        .await
-        .expect("printcore on the test database")
+    PrintCore::with_database(db.clone(), config).await.expect("printcore on the test database")
 }
 
 /// The website's own fields on an order, which printcore must keep as they are.
@@ -47,28 +45,18 @@ pub fn paid_order(order_id: &str, base: DateTime, age_ms: i64) -> Document {
 /// Inserts documents into `orders`.
 pub async fn insert_orders(db: &Database, docs: Vec<Document>) {
     if !docs.is_empty() {
-        db.collection::<Document>("orders")
-            .insert_many(docs)
-            .await
-            .expect("insert test orders");
+        db.collection::<Document>("orders").insert_many(docs).await.expect("insert test orders");
     }
 }
 
 /// The stored order by `orderId`, as a raw document.
 pub async fn raw_order(db: &Database, order_id: &str) -> Document {
-    db.collection::<Document>("orders")
-        .find_one(doc! { "orderId": order_id })
-        .await
-        .unwrap()
-        .expect("order exists")
+    db.collection::<Document>("orders").find_one(doc! { "orderId": order_id }).await.unwrap().expect("order exists")
 }
 
 /// How many print_logs entries an order has.
 pub async fn log_count(db: &Database, order_id: &str) -> u64 {
-    db.collection::<Document>("print_logs")
-        .count_documents(doc! { "orderId": order_id })
-        .await
-        .unwrap()
+    db.collection::<Document>("print_logs").count_documents(doc! { "orderId": order_id }).await.unwrap()
 }
 
 /// The order's log actions, oldest first.
@@ -83,7 +71,5 @@ pub async fn log_actions(db: &Database, order_id: &str) -> Vec<String> {
         .try_collect()
         .await
         .unwrap();
-    docs.iter()
-        .map(|d| d.get_str("action").unwrap().to_owned())
-        .collect()
+    docs.iter().map(|d| d.get_str("action").unwrap().to_owned()).collect()
 }

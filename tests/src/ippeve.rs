@@ -19,11 +19,7 @@ pub struct IppEveOptions {
 
 impl Default for IppEveOptions {
     fn default() -> Self {
-        IppEveOptions {
-            duplex: true,
-            color: true,
-            job_seconds: 1.0,
-        }
+        IppEveOptions { duplex: true, color: true, job_seconds: 1.0 }
     }
 }
 
@@ -50,15 +46,11 @@ pub fn ensure_mdns() {
         if !alive("/run/dbus/pid") {
             let _ = std::fs::create_dir_all("/run/dbus");
             let _ = std::fs::remove_file("/run/dbus/pid");
-            let _ = Command::new("dbus-daemon")
-                .args(["--system", "--fork"])
-                .status();
+            let _ = Command::new("dbus-daemon").args(["--system", "--fork"]).status();
         }
         if !alive("/run/avahi-daemon/pid") {
             let _ = std::fs::remove_file("/run/avahi-daemon/pid");
-            let _ = Command::new("avahi-daemon")
-                .args(["-D", "--no-chroot"])
-                .status();
+            let _ = Command::new("avahi-daemon").args(["-D", "--no-chroot"]).status();
         }
     });
 }
@@ -82,58 +74,24 @@ impl IppEve {
         std::fs::create_dir_all(&spool).unwrap();
         // The print command: record the job's IPP attributes next to its file, then "print" for a while.
         let script = dir.path().join("print.sh");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\nenv | grep '^IPP_' > \"$1.env\"\nsleep {}\n",
-                options.job_seconds
-            ),
-        )
-        .unwrap();
+        std::fs::write(&script, format!("#!/bin/sh\nenv | grep '^IPP_' > \"$1.env\"\nsleep {}\n", options.job_seconds))
+            .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let port = free_port();
-        let name = format!(
-            "printcore-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut args = vec![
-            "-k".into(),
-            "-d".into(),
-            spool.to_string_lossy().to_string(),
-            "-p".into(),
-            port.to_string(),
-        ];
-        args.extend([
-            "-f".into(),
-            "application/pdf".into(),
-            "-c".into(),
-            script.to_string_lossy().to_string(),
-        ]);
+        let name = format!("printcore-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let mut args =
+            vec!["-k".into(), "-d".into(), spool.to_string_lossy().to_string(), "-p".into(), port.to_string()];
+        args.extend(["-f".into(), "application/pdf".into(), "-c".into(), script.to_string_lossy().to_string()]);
         if options.duplex {
             args.push("-2".into());
         }
-        args.extend([
-            "-s".into(),
-            if options.color {
-                "10,5".into()
-            } else {
-                "10,0".into()
-            },
-        ]);
+        args.extend(["-s".into(), if options.color { "10,5".into() } else { "10,0".into() }]);
         args.push(name.clone());
-        let printer = IppEve {
-            port,
-            spool,
-            name,
-            args,
-            service: Mutex::new(None),
-            _dir: dir,
-        };
+        let printer = IppEve { port, spool, name, args, service: Mutex::new(None), _dir: dir };
         printer.start_again();
         printer
     }
@@ -148,8 +106,8 @@ impl IppEve {
     pub fn start_again(&self) {
         let mut cmd = Command::new(ippeveprinter());
         cmd.args(&self.args);
-        let service = spawn_until_ready(cmd, None, Duration::ZERO)
-            .unwrap_or_else(|e| panic!("ippeveprinter did not start: {e}"));
+        let service =
+            spawn_until_ready(cmd, None, Duration::ZERO).unwrap_or_else(|e| panic!("ippeveprinter did not start: {e}"));
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
@@ -211,19 +169,13 @@ impl IppEve {
     /// How many kept files carry this job name (`<id>-<job-name>.pdf`).
     pub fn copies_of(&self, job_name: &str) -> usize {
         let suffix = format!("-{}.pdf", job_name.to_lowercase());
-        self.spooled()
-            .iter()
-            .filter(|n| n.to_lowercase().ends_with(&suffix))
-            .count()
+        self.spooled().iter().filter(|n| n.to_lowercase().ends_with(&suffix)).count()
     }
 
     /// The IPP attributes the printer received for the kept file of `job_name`.
     pub fn job_env(&self, job_name: &str) -> Option<String> {
         let suffix = format!("-{}.pdf", job_name.to_lowercase());
-        let file = self
-            .spooled()
-            .into_iter()
-            .find(|n| n.to_lowercase().ends_with(&suffix))?;
+        let file = self.spooled().into_iter().find(|n| n.to_lowercase().ends_with(&suffix))?;
         std::fs::read_to_string(self.spool.join(format!("{file}.env"))).ok()
     }
 }

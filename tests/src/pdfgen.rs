@@ -13,43 +13,20 @@ pub const LETTER: (f64, f64) = (612.0, 792.0);
 pub fn pdf_with_pages(sizes: &[(f64, f64)]) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(
-        dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" },
-    );
+    let font_id = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" });
     let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
     let inherited = sizes.first().copied().unwrap_or(A4);
     let mut kids = Vec::new();
     for (i, (w, h)) in sizes.iter().enumerate() {
-        let text = format!(
-            "BT /F1 24 Tf 72 720 Td (printcore test page {}) Tj ET\n",
-            i + 1
-        );
+        let text = format!("BT /F1 24 Tf 72 720 Td (printcore test page {}) Tj ET\n", i + 1);
         // Some bulk so a 50-page file is a realistic few hundred KB.
         let filler: String = (0..40)
-            .map(|l| {
-                format!(
-                    "BT /F1 8 Tf 72 {} Td (line {l} of page {}) Tj ET\n",
-                    700 - l * 12,
-                    i + 1
-                )
-            })
+            .map(|l| format!("BT /F1 8 Tf 72 {} Td (line {l} of page {}) Tj ET\n", 700 - l * 12, i + 1))
             .collect();
-        let content_id = doc.add_object(Stream::new(
-            dictionary! {},
-            format!("{text}{filler}").into_bytes(),
-        ));
-        let mut page =
-            dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content_id };
+        let content_id = doc.add_object(Stream::new(dictionary! {}, format!("{text}{filler}").into_bytes()));
+        let mut page = dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content_id };
         if (*w, *h) != inherited {
-            page.set(
-                "MediaBox",
-                vec![
-                    0.into(),
-                    0.into(),
-                    Object::Real(*w as f32),
-                    Object::Real(*h as f32),
-                ],
-            );
+            page.set("MediaBox", vec![0.into(), 0.into(), Object::Real(*w as f32), Object::Real(*h as f32)]);
         }
         kids.push(doc.add_object(page).into());
     }
@@ -93,13 +70,7 @@ pub fn encrypted_pdf() -> Vec<u8> {
         "P" => -44,
     });
     doc.trailer.set("Encrypt", encrypt_id);
-    doc.trailer.set(
-        "ID",
-        vec![
-            Object::string_literal(vec![1u8; 16]),
-            Object::string_literal(vec![1u8; 16]),
-        ],
-    );
+    doc.trailer.set("ID", vec![Object::string_literal(vec![1u8; 16]), Object::string_literal(vec![1u8; 16])]);
     let mut out = Vec::new();
     doc.save_to(&mut out).unwrap();
     out

@@ -14,18 +14,12 @@ pub struct Service {
 /// Starts `cmd` from a thread that lives as long as the process, so `PR_SET_PDEATHSIG` (which fires when the
 /// spawning *thread* ends) kills the child exactly when the test process ends. Waits until a line of its
 /// stdout or stderr contains `ready_marker`, for at most `timeout`; with no marker, returns once started.
-pub fn spawn_until_ready(
-    mut cmd: Command,
-    ready_marker: Option<&str>,
-    timeout: Duration,
-) -> Result<Service, String> {
+pub fn spawn_until_ready(mut cmd: Command, ready_marker: Option<&str>, timeout: Duration) -> Result<Service, String> {
     let marker = ready_marker.map(str::to_owned);
     let program = format!("{:?}", cmd.get_program());
     let (tx, rx) = mpsc::channel::<Result<Service, String>>();
     std::thread::spawn(move || {
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
         #[cfg(target_os = "linux")]
         unsafe {
             use std::os::unix::process::CommandExt;
@@ -43,14 +37,8 @@ pub fn spawn_until_ready(
         };
         let (line_tx, line_rx) = mpsc::channel::<String>();
         for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -69,10 +57,7 @@ pub fn spawn_until_ready(
         let start = Instant::now();
         let mut seen = Vec::new();
         let Some(marker) = marker else {
-            let _ = tx.send(Ok(Service {
-                child,
-                ready_line: String::new(),
-            }));
+            let _ = tx.send(Ok(Service { child, ready_line: String::new() }));
             loop {
                 std::thread::park();
             }
@@ -89,17 +74,11 @@ pub fn spawn_until_ready(
                 }
                 Err(_) => {
                     if let Ok(Some(status)) = child.try_wait() {
-                        break Err(format!(
-                            "{program} exited ({status}) before it was ready:\n{}",
-                            seen.join("\n")
-                        ));
+                        break Err(format!("{program} exited ({status}) before it was ready:\n{}", seen.join("\n")));
                     }
                     if start.elapsed() >= timeout {
                         let _ = child.kill();
-                        break Err(format!(
-                            "{program} was not ready within {timeout:?}:\n{}",
-                            seen.join("\n")
-                        ));
+                        break Err(format!("{program} was not ready within {timeout:?}:\n{}", seen.join("\n")));
                     }
                 }
             }
@@ -117,8 +96,7 @@ pub fn spawn_until_ready(
             }
         }
     });
-    rx.recv()
-        .map_err(|_| "service thread ended unexpectedly".to_owned())?
+    rx.recv().map_err(|_| "service thread ended unexpectedly".to_owned())?
 }
 
 /// A free TCP port on loopback (bound and released; good enough for a test service to take next).

@@ -2,8 +2,8 @@
 
 use bson::{doc, Bson, DateTime, Document};
 use printcore::{
-    Action, AdminIdentity, ClaimTarget, Error, MarkPaid, MigrateOptions, PrintStatus,
-    PrinterCapabilities, PrinterRegistration, WorkerId,
+    Action, AdminIdentity, ClaimTarget, Error, MarkPaid, MigrateOptions, PrintStatus, PrinterCapabilities,
+    PrinterRegistration, WorkerId,
 };
 use printcore_tests::db::{fresh_database, Mode};
 use printcore_tests::fixtures::*;
@@ -13,11 +13,7 @@ fn admin() -> AdminIdentity {
 }
 
 fn target() -> ClaimTarget {
-    ClaimTarget {
-        printer_id: "front".into(),
-        printer_name: "Front desk".into(),
-        capabilities: None,
-    }
+    ClaimTarget { printer_id: "front".into(), printer_name: "Front desk".into(), capabilities: None }
 }
 
 fn without_outbox(mut d: Document) -> Document {
@@ -54,21 +50,13 @@ fn order_in(order_id: &str, state: Option<PrintStatus>) -> Document {
 async fn every_admin_action_from_every_state_succeeds_with_one_log_or_is_refused_without_a_trace() {
     let db = fresh_database(Mode::ReplicaSet, "adminall").await;
     let core = core(&db).await;
-    let actions = [
-        Action::Reprint,
-        Action::Cancel,
-        Action::ResetState,
-        Action::ForcePrinted,
-    ];
+    let actions = [Action::Reprint, Action::Cancel, Action::ResetState, Action::ForcePrinted];
     let mut states: Vec<Option<PrintStatus>> = vec![None];
     states.extend(PrintStatus::ALL.into_iter().map(Some));
     let mut docs = Vec::new();
     for a in actions {
         for s in &states {
-            docs.push(order_in(
-                &format!("{a}-{}", s.map(|s| s.as_str()).unwrap_or("none")),
-                *s,
-            ));
+            docs.push(order_in(&format!("{a}-{}", s.map(|s| s.as_str()).unwrap_or("none")), *s));
         }
     }
     insert_orders(&db, docs).await;
@@ -78,13 +66,10 @@ async fn every_admin_action_from_every_state_succeeds_with_one_log_or_is_refused
         for s in &states {
             let id = format!("{a}-{}", s.map(|s| s.as_str()).unwrap_or("none"));
             let before = without_outbox(raw_order(&db, &id).await);
-            let result = core
-                .admin_action(a, &id, &admin(), "checked with the customer")
-                .await;
+            let result = core.admin_action(a, &id, &admin(), "checked with the customer").await;
             if a.allowed_from(*s) {
                 allowed_count += 1;
-                let out =
-                    result.unwrap_or_else(|e| panic!("{a} from {s:?} should be allowed: {e}"));
+                let out = result.unwrap_or_else(|e| panic!("{a} from {s:?} should be allowed: {e}"));
                 assert_eq!(out.previous_status, *s);
                 assert_eq!(out.new_status, a.to_state());
                 let after = raw_order(&db, &id).await;
@@ -100,41 +85,22 @@ async fn every_admin_action_from_every_state_succeeds_with_one_log_or_is_refused
                 assert_eq!(log.reason.as_deref(), Some("checked with the customer"));
                 let sent = *s == Some(PrintStatus::Printing) || *s == Some(PrintStatus::Printed);
                 assert_eq!(out.may_have_printed, sent, "{a} from {s:?}");
-                assert_eq!(
-                    log.metadata
-                        .as_ref()
-                        .unwrap()
-                        .get_bool("mayHavePrinted")
-                        .unwrap(),
-                    sent
-                );
+                assert_eq!(log.metadata.as_ref().unwrap().get_bool("mayHavePrinted").unwrap(), sent);
             } else {
                 match result {
-                    Err(Error::InvalidTransition {
-                        order_id,
-                        action,
-                        current,
-                    }) => {
+                    Err(Error::InvalidTransition { order_id, action, current }) => {
                         assert_eq!(order_id, id);
                         assert_eq!(action, a);
                         assert_eq!(current, *s);
                     }
                     other => panic!("{a} from {s:?} should be refused, got {other:?}"),
                 }
-                assert_eq!(
-                    without_outbox(raw_order(&db, &id).await),
-                    before,
-                    "{a} from {s:?} changed the order"
-                );
+                assert_eq!(without_outbox(raw_order(&db, &id).await), before, "{a} from {s:?} changed the order");
                 assert_eq!(log_count(&db, &id).await, 0, "{a} from {s:?} wrote a log");
             }
         }
     }
-    assert_eq!(
-        allowed_count,
-        3 + 2 + 1 + 5,
-        "the design's table: 11 allowed pairs"
-    );
+    assert_eq!(allowed_count, 3 + 2 + 1 + 5, "the design's table: 11 allowed pairs");
 }
 
 #[tokio::test]
@@ -142,30 +108,12 @@ async fn admin_actions_need_an_identity_and_a_reason_and_say_what_is_wrong() {
     let db = fresh_database(Mode::ReplicaSet, "adminargs").await;
     let core = core(&db).await;
     insert_orders(&db, vec![order_in("A1", Some(PrintStatus::Failed))]).await;
-    let nobody = AdminIdentity {
-        admin_id: String::new(),
-        admin_email: "x@y.z".into(),
-    };
-    assert!(matches!(
-        core.reprint("A1", &nobody, "why").await,
-        Err(Error::InvalidArgument(_))
-    ));
-    let no_email = AdminIdentity {
-        admin_id: "1".into(),
-        admin_email: " ".into(),
-    };
-    assert!(matches!(
-        core.reprint("A1", &no_email, "why").await,
-        Err(Error::InvalidArgument(_))
-    ));
-    assert!(matches!(
-        core.reprint("A1", &admin(), "  ").await,
-        Err(Error::InvalidArgument(_))
-    ));
-    assert!(matches!(
-        core.reprint("$gt", &admin(), "why").await,
-        Err(Error::InvalidArgument(_))
-    ));
+    let nobody = AdminIdentity { admin_id: String::new(), admin_email: "x@y.z".into() };
+    assert!(matches!(core.reprint("A1", &nobody, "why").await, Err(Error::InvalidArgument(_))));
+    let no_email = AdminIdentity { admin_id: "1".into(), admin_email: " ".into() };
+    assert!(matches!(core.reprint("A1", &no_email, "why").await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(core.reprint("A1", &admin(), "  ").await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(core.reprint("$gt", &admin(), "why").await, Err(Error::InvalidArgument(_))));
     match core.reprint("missing", &admin(), "why").await {
         Err(e @ Error::NotFound { .. }) => assert!(e.to_string().contains("order missing")),
         other => panic!("expected NotFound, got {other:?}"),
@@ -173,10 +121,7 @@ async fn admin_actions_need_an_identity_and_a_reason_and_say_what_is_wrong() {
     assert_eq!(log_count(&db, "A1").await, 0);
     let e = core.reset_state("A1", &admin(), "stuck").await.unwrap_err();
     assert_eq!(e.code(), "INVALID_TRANSITION");
-    assert!(
-        e.to_string().contains("order A1") && e.to_string().contains("failed"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("order A1") && e.to_string().contains("failed"), "{e}");
 }
 
 #[tokio::test]
@@ -186,30 +131,16 @@ async fn a_reset_order_is_lost_to_its_worker_and_reprint_gives_fresh_attempts() 
     insert_orders(&db, vec![paid_order("R1", DateTime::now(), 10)]).await;
     let w = WorkerId::generate();
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
-    let out = core
-        .reset_state("R1", &admin(), "printer jammed, job cleared")
-        .await
-        .unwrap();
+    let out = core.reset_state("R1", &admin(), "printer jammed, job cleared").await.unwrap();
     assert!(!out.may_have_printed, "nothing was sent yet");
     assert_eq!(out.print_job_id.as_deref(), Some(job.print_job_id()));
-    assert!(matches!(
-        job.complete().await,
-        Err(Error::OwnershipLost { .. })
-    ));
+    assert!(matches!(job.complete().await, Err(Error::OwnershipLost { .. })));
     let job2 = core.claim(&w, &target()).await.unwrap().unwrap();
     job2.fail_permanent("file is corrupt").await.unwrap();
-    core.reprint("R1", &admin(), "customer re-uploaded the file")
-        .await
-        .unwrap();
+    core.reprint("R1", &admin(), "customer re-uploaded the file").await.unwrap();
     let o = raw_order(&db, "R1").await;
     assert_eq!(o.get_str("printStatus").unwrap(), "pending");
-    assert_eq!(
-        o.get_i32("printAttempt")
-            .map(i64::from)
-            .or_else(|_| o.get_i64("printAttempt"))
-            .unwrap(),
-        0
-    );
+    assert_eq!(o.get_i32("printAttempt").map(i64::from).or_else(|_| o.get_i64("printAttempt")).unwrap(), 0);
     assert!(o.get("printError").is_none());
 }
 
@@ -261,39 +192,20 @@ async fn the_migration_run_twice_gives_the_same_indexes_and_counts() {
     let status_counts = |db: mongodb::Database| async move {
         let mut counts = Vec::new();
         for s in ["pending", "printed", "failed"] {
-            counts.push(
-                db.collection::<Document>("orders")
-                    .count_documents(doc! { "printStatus": s })
-                    .await
-                    .unwrap(),
-            );
+            counts.push(db.collection::<Document>("orders").count_documents(doc! { "printStatus": s }).await.unwrap());
         }
         counts.push(
-            db.collection::<Document>("orders")
-                .count_documents(doc! { "printStatus": Bson::Null })
-                .await
-                .unwrap(),
+            db.collection::<Document>("orders").count_documents(doc! { "printStatus": Bson::Null }).await.unwrap(),
         );
         counts
     };
     let after_first = status_counts(db.clone()).await;
-    assert_eq!(
-        after_first,
-        [2, 2, 1, 2],
-        "unpaid and failed-payment orders stay untouched"
-    );
+    assert_eq!(after_first, [2, 2, 1, 2], "unpaid and failed-payment orders stay untouched");
     let indexes_first = all_indexes(&db).await;
 
     let second = core.migrate(&options).await.unwrap();
     assert_eq!(second.indexes, first.indexes);
-    assert_eq!(
-        (
-            second.orders_marked_pending,
-            second.orders_marked_printed,
-            second.printers_registered
-        ),
-        (0, 0, 0)
-    );
+    assert_eq!((second.orders_marked_pending, second.orders_marked_printed, second.printers_registered), (0, 0, 0));
     assert_eq!(status_counts(db.clone()).await, after_first);
     assert_eq!(all_indexes(&db).await, indexes_first);
     for name in [
@@ -303,17 +215,10 @@ async fn the_migration_run_twice_gives_the_same_indexes_and_counts() {
         "print_logs.orderId_timestamp",
         "metrics.workerId_timestamp",
     ] {
-        assert!(
-            indexes_first.iter().any(|i| i == name),
-            "missing index {name}: {indexes_first:?}"
-        );
+        assert!(indexes_first.iter().any(|i| i == name), "missing index {name}: {indexes_first:?}");
     }
-    let printer = db
-        .collection::<Document>("printers")
-        .find_one(doc! { "printer_id": "front" })
-        .await
-        .unwrap()
-        .unwrap();
+    let printer =
+        db.collection::<Document>("printers").find_one(doc! { "printer_id": "front" }).await.unwrap().unwrap();
     assert_eq!(
         printer.get_str("status").unwrap(),
         "offline",
@@ -322,21 +227,13 @@ async fn the_migration_run_twice_gives_the_same_indexes_and_counts() {
     assert_eq!(printer.get_str("system_name").unwrap(), "Windows");
     // The website's fields are still there.
     let m0 = raw_order(&db, "M0").await;
-    assert_eq!(
-        m0.get_document("customer").unwrap(),
-        website_fields().get_document("customer").unwrap()
-    );
+    assert_eq!(m0.get_document("customer").unwrap(), website_fields().get_document("customer").unwrap());
 }
 
 async fn all_indexes(db: &mongodb::Database) -> Vec<String> {
     let mut names = Vec::new();
     for c in ["orders", "printers", "print_logs", "metrics"] {
-        for n in db
-            .collection::<Document>(c)
-            .list_index_names()
-            .await
-            .unwrap()
-        {
+        for n in db.collection::<Document>(c).list_index_names().await.unwrap() {
             names.push(format!("{c}.{n}"));
         }
     }
@@ -351,11 +248,8 @@ async fn the_websites_fields_survive_every_operation() {
     let mut d = paid_order("W1", DateTime::now(), 10);
     d.remove("printStatus");
     d.insert("paymentStatus", "pending");
-    let website: Document = d
-        .iter()
-        .filter(|(k, _)| website_fields().contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let website: Document =
+        d.iter().filter(|(k, _)| website_fields().contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
     insert_orders(&db, vec![d]).await;
     let check = |stage: &'static str| {
         let db = db.clone();
@@ -387,25 +281,18 @@ async fn the_websites_fields_survive_every_operation() {
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     job.fail_transient("busy").await.unwrap();
     check("retry").await;
-    core.clock()
-        .set_offset_ms(core.clock().offset_ms() + 3_600_000);
+    core.clock().set_offset_ms(core.clock().offset_ms() + 3_600_000);
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     job.release("shutting down").await.unwrap();
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     job.fail_permanent("bad file").await.unwrap();
     check("failed").await;
-    core.cancel("W1", &admin, "customer cancelled")
-        .await
-        .unwrap();
-    core.reprint("W1", &admin, "customer changed their mind")
-        .await
-        .unwrap();
+    core.cancel("W1", &admin, "customer cancelled").await.unwrap();
+    core.reprint("W1", &admin, "customer changed their mind").await.unwrap();
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     core.reset_state("W1", &admin, "stuck").await.unwrap();
     assert!(job.complete().await.is_err());
-    core.force_printed("W1", &admin, "printed by hand")
-        .await
-        .unwrap();
+    core.force_printed("W1", &admin, "printed by hand").await.unwrap();
     check("force_printed").await;
     core.migrate(&Default::default()).await.unwrap();
     check("migrate").await;

@@ -15,11 +15,7 @@ fn check(bytes: &[u8]) {
             assert_eq!(report.page_sizes.len(), report.pages as usize);
             assert_eq!(report.bytes, bytes.len() as u64);
         }
-        Err(
-            e @ Error::File {
-                transient: false, ..
-            },
-        ) => assert!(e.to_string().contains("order FUZZ-1")),
+        Err(e @ Error::File { transient: false, .. }) => assert!(e.to_string().contains("order FUZZ-1")),
         Err(other) => panic!("unexpected error kind: {other:?}"),
     }
 }
@@ -73,10 +69,7 @@ fn corpus_files_validate_or_are_refused_as_their_names_say() {
             ("bad-truncated.pdf", truncated_pdf()),
             ("bad-corrupt.pdf", corrupt_pdf()),
             ("bad-zero-pages.pdf", zero_page_pdf()),
-            (
-                "bad-html.pdf",
-                b"<!DOCTYPE html><html><body>Sign in</body></html>".to_vec(),
-            ),
+            ("bad-html.pdf", b"<!DOCTYPE html><html><body>Sign in</body></html>".to_vec()),
         ] {
             std::fs::write(dir.join(name), bytes).unwrap();
         }
@@ -91,13 +84,7 @@ fn corpus_files_validate_or_are_refused_as_their_names_say() {
             assert!(result.is_ok(), "{name} should validate: {result:?}");
         } else if name.starts_with("bad-") {
             assert!(
-                matches!(
-                    result,
-                    Err(Error::File {
-                        transient: false,
-                        ..
-                    })
-                ),
+                matches!(result, Err(Error::File { transient: false, .. })),
                 "{name} should be refused: {result:?}"
             );
         }

@@ -24,12 +24,10 @@ fn job(name: &str, documents: Vec<Vec<u8>>) -> JobSpec {
     }
 }
 
-async fn wait_for_state(p: &dyn Printer, job_ref: &str, want: JobState) {
-    wait_for(
-        &format!("job {job_ref} to reach {want:?}"),
-        Duration::from_secs(30),
-        || async { (p.job_state(job_ref).await.ok() == Some(want)).then_some(()) },
-    )
+async fn wait_for_state(p: &dyn Printer, job_ref: &str, name: &str, want: JobState) {
+    wait_for(&format!("job {job_ref} to reach {want:?}"), Duration::from_secs(30), || async {
+        (p.job_state(job_ref, name).await.ok() == Some(want)).then_some(())
+    })
     .await
 }
 
@@ -38,29 +36,11 @@ async fn ipp_job_lands_in_the_spool_under_its_print_job_id_and_completes() {
     let eve = IppEve::start(IppEveOptions::default());
     let printer = IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap();
     let name = uuid::Uuid::new_v4().to_string();
-    let job_ref = printer
-        .submit(&job(&name, vec![pdf(2, A4)]))
-        .await
-        .expect("the printer accepts the job");
-    wait_for_state(&printer, &job_ref, JobState::Completed).await;
-    assert_eq!(
-        eve.copies_of(&name),
-        1,
-        "exactly one file under the job name: {:?}",
-        eve.spooled()
-    );
-    let found = printer
-        .find_job(&name)
-        .await
-        .unwrap()
-        .expect("found by name after completion");
-    assert_eq!(
-        found,
-        printworker::FoundJob {
-            job_ref: job_ref.clone(),
-            state: JobState::Completed
-        }
-    );
+    let job_ref = printer.submit(&job(&name, vec![pdf(2, A4)])).await.expect("the printer accepts the job");
+    wait_for_state(&printer, &job_ref, &name, JobState::Completed).await;
+    assert_eq!(eve.copies_of(&name), 1, "exactly one file under the job name: {:?}", eve.spooled());
+    let found = printer.find_job(&name).await.unwrap().expect("found by name after completion");
+    assert_eq!(found, printworker::FoundJob { job_ref: job_ref.clone(), state: JobState::Completed });
     assert_eq!(printer.find_job("no-such-job").await.unwrap(), None);
     assert!(printer.can_look_up_jobs());
 }
@@ -70,18 +50,11 @@ async fn ipp_sends_duplex_colour_copies_and_media_as_asked() {
     let eve = IppEve::start(IppEveOptions::default());
     let printer = IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap();
     let name = uuid::Uuid::new_v4().to_string();
-    let spec = JobSpec {
-        copies: 3,
-        duplex: true,
-        color: true,
-        page_size: Some("A4".into()),
-        ..job(&name, vec![pdf(1, A4)])
-    };
+    let spec =
+        JobSpec { copies: 3, duplex: true, color: true, page_size: Some("A4".into()), ..job(&name, vec![pdf(1, A4)]) };
     let job_ref = printer.submit(&spec).await.unwrap();
-    wait_for_state(&printer, &job_ref, JobState::Completed).await;
-    let env = eve
-        .job_env(&name)
-        .expect("the print command recorded the job's attributes");
+    wait_for_state(&printer, &job_ref, &name, JobState::Completed).await;
+    let env = eve.job_env(&name).expect("the print command recorded the job's attributes");
     assert!(env.contains("IPP_SIDES=two-sided-long-edge"), "{env}");
     assert!(env.contains("IPP_PRINT_COLOR_MODE=color"), "{env}");
     assert!(env.contains("IPP_COPIES=3"), "{env}");
@@ -89,17 +62,11 @@ async fn ipp_sends_duplex_colour_copies_and_media_as_asked() {
 
     let mono = uuid::Uuid::new_v4().to_string();
     let job_ref = printer.submit(&job(&mono, vec![pdf(1, A4)])).await.unwrap();
-    wait_for_state(&printer, &job_ref, JobState::Completed).await;
+    wait_for_state(&printer, &job_ref, &mono, JobState::Completed).await;
     let env = eve.job_env(&mono).unwrap();
-    assert!(
-        env.contains("IPP_SIDES=one-sided") && env.contains("IPP_PRINT_COLOR_MODE=monochrome"),
-        "{env}"
-    );
+    assert!(env.contains("IPP_SIDES=one-sided") && env.contains("IPP_PRINT_COLOR_MODE=monochrome"), "{env}");
 
-    let a3 = JobSpec {
-        page_size: Some("A3".into()),
-        ..job(&uuid::Uuid::new_v4().to_string(), vec![pdf(1, A4)])
-    };
+    let a3 = JobSpec { page_size: Some("A3".into()), ..job(&uuid::Uuid::new_v4().to_string(), vec![pdf(1, A4)]) };
     match printer.submit(&a3).await {
         Err(PrinterError::Rejected(m)) => assert!(m.contains("no A3 media"), "{m}"),
         other => panic!("A3 on a printer without A3 media should be rejected, got {other:?}"),
@@ -113,52 +80,24 @@ async fn ipp_multi_document_jobs_become_one_ipp_job_per_document_on_printers_wit
     let printer = IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap();
     let name = uuid::Uuid::new_v4().to_string();
     // The second document waits while the printer is busy with the first.
-    let job_ref = printer
-        .submit(&job(&name, vec![pdf(1, A4), pdf(2, A4)]))
-        .await
-        .unwrap();
-    assert_eq!(
-        job_ref.split(',').count(),
-        2,
-        "one IPP job per document: {job_ref}"
-    );
-    wait_for_state(&printer, &job_ref, JobState::Completed).await;
+    let job_ref = printer.submit(&job(&name, vec![pdf(1, A4), pdf(2, A4)])).await.unwrap();
+    assert_eq!(job_ref.split(',').count(), 2, "one IPP job per document: {job_ref}");
+    wait_for_state(&printer, &job_ref, &name, JobState::Completed).await;
     assert_eq!(eve.copies_of(&name), 2);
     let found = printer.find_job(&name).await.unwrap().unwrap();
-    assert_eq!(
-        found,
-        printworker::FoundJob {
-            job_ref,
-            state: JobState::Completed
-        }
-    );
+    assert_eq!(found, printworker::FoundJob { job_ref, state: JobState::Completed });
 }
 
 #[tokio::test]
 async fn ipp_capabilities_are_read_from_the_printer() {
     let full = IppEve::start(IppEveOptions::default());
-    let caps = IppPrinter::new(&full.uri(), Duration::from_secs(5))
-        .unwrap()
-        .capabilities()
-        .await
-        .unwrap();
-    assert!(
-        caps.page_sizes.iter().any(|s| s == "A4") && caps.page_sizes.iter().any(|s| s == "Letter"),
-        "{caps:?}"
-    );
+    let caps = IppPrinter::new(&full.uri(), Duration::from_secs(5)).unwrap().capabilities().await.unwrap();
+    assert!(caps.page_sizes.iter().any(|s| s == "A4") && caps.page_sizes.iter().any(|s| s == "Letter"), "{caps:?}");
     assert!(caps.color && caps.duplex);
     assert_eq!(caps.max_copies, 999);
 
-    let plain = IppEve::start(IppEveOptions {
-        duplex: false,
-        color: false,
-        ..IppEveOptions::default()
-    });
-    let caps = IppPrinter::new(&plain.uri(), Duration::from_secs(5))
-        .unwrap()
-        .capabilities()
-        .await
-        .unwrap();
+    let plain = IppEve::start(IppEveOptions { duplex: false, color: false, ..IppEveOptions::default() });
+    let caps = IppPrinter::new(&plain.uri(), Duration::from_secs(5)).unwrap().capabilities().await.unwrap();
     assert!(!caps.color && !caps.duplex, "{caps:?}");
 }
 
@@ -173,39 +112,22 @@ async fn an_ipp_printer_killed_or_frozen_reads_as_offline_with_a_message_and_com
     eve.freeze();
     let s = printer.status().await.unwrap();
     assert_eq!(s.status, PrinterStatus::Offline);
-    assert!(
-        s.message
-            .as_deref()
-            .unwrap_or("")
-            .contains("did not answer"),
-        "{s:?}"
-    );
+    assert!(s.message.as_deref().unwrap_or("").contains("did not answer"), "{s:?}");
     eve.thaw();
 
     eve.kill();
     let s = printer.status().await.unwrap();
     assert_eq!(s.status, PrinterStatus::Offline);
-    assert!(
-        s.message
-            .as_deref()
-            .unwrap_or("")
-            .contains("could not be reached"),
-        "{s:?}"
-    );
+    assert!(s.message.as_deref().unwrap_or("").contains("could not be reached"), "{s:?}");
     match printer.submit(&job("x", vec![pdf(1, A4)])).await {
-        Err(e) => assert!(
-            e.is_transient(),
-            "an unreachable printer is a transient failure: {e}"
-        ),
+        Err(e) => assert!(e.is_transient(), "an unreachable printer is a transient failure: {e}"),
         Ok(r) => panic!("a dead printer accepted job {r}"),
     }
 
     eve.start_again();
-    wait_for(
-        "the printer back online",
-        Duration::from_secs(10),
-        || async { (printer.status().await.ok()?.status == PrinterStatus::Online).then_some(()) },
-    )
+    wait_for("the printer back online", Duration::from_secs(10), || async {
+        (printer.status().await.ok()?.status == PrinterStatus::Online).then_some(())
+    })
     .await;
 }
 
@@ -219,33 +141,26 @@ fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
 }
 
 fn caps() -> PrinterCapabilities {
-    PrinterCapabilities {
-        page_sizes: vec!["A4".into()],
-        color: true,
-        duplex: true,
-        max_copies: 10,
-    }
+    PrinterCapabilities { page_sizes: vec!["A4".into()], color: true, duplex: true, max_copies: 10 }
 }
 
 #[tokio::test]
 async fn the_command_backend_runs_the_command_with_placeholders_and_reports_failures() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("args.txt");
-    let ok = script(dir.path(), "ok.sh", &format!("echo \"$@\" >> {}\ncp \"$1\" {}/printed.pdf\necho 'request id is Front-17 (1 file(s))'", out.display(), dir.path().display()));
-    let template = [
-        "{file}",
-        "{printer}",
-        "{copies}",
-        "{duplex}",
-        "{sides}",
-        "{color}",
-        "{pageSize}",
-        "{jobName}",
-    ];
+    let ok = script(
+        dir.path(),
+        "ok.sh",
+        &format!(
+            "echo \"$@\" >> {}\ncp \"$1\" {}/printed.pdf\necho 'request id is Front-17 (1 file(s))'",
+            out.display(),
+            dir.path().display()
+        ),
+    );
+    let template = ["{file}", "{printer}", "{copies}", "{duplex}", "{sides}", "{color}", "{pageSize}", "{jobName}"];
     let mut cmd = vec![ok];
     cmd.extend(template.iter().map(|s| s.to_string()));
-    let printer =
-        CommandPrinter::new("Front Desk", cmd, None, Duration::from_secs(5), caps()).unwrap();
+    let printer = CommandPrinter::new("Front Desk", cmd, None, Duration::from_secs(5), caps()).unwrap();
     let spec = JobSpec {
         copies: 2,
         duplex: true,
@@ -256,65 +171,30 @@ async fn the_command_backend_runs_the_command_with_placeholders_and_reports_fail
     let job_ref = printer.submit(&spec).await.unwrap();
     assert_eq!(job_ref, "Front-17", "the reference lp printed");
     let args = std::fs::read_to_string(&out).unwrap();
-    assert!(
-        args.ends_with("Front Desk 2 duplex two-sided-long-edge monochrome A4 job-1\n"),
-        "{args}"
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join("printed.pdf")).unwrap(),
-        pdf(1, A4),
-        "the command got the PDF"
-    );
+    assert!(args.ends_with("Front Desk 2 duplex two-sided-long-edge monochrome A4 job-1\n"), "{args}");
+    assert_eq!(std::fs::read(dir.path().join("printed.pdf")).unwrap(), pdf(1, A4), "the command got the PDF");
     assert!(!printer.can_look_up_jobs());
-    assert!(matches!(
-        printer.find_job("job-1").await,
-        Err(PrinterError::Unsupported(_))
-    ));
+    assert!(matches!(printer.find_job("job-1").await, Err(PrinterError::Unsupported(_))));
 
-    let fail = script(
-        dir.path(),
-        "fail.sh",
-        "echo 'lp: The printer or class does not exist.' >&2\nexit 3",
-    );
-    let printer = CommandPrinter::new(
-        "Front",
-        vec![fail, "{file}".into()],
-        None,
-        Duration::from_secs(5),
-        caps(),
-    )
-    .unwrap();
+    let fail = script(dir.path(), "fail.sh", "echo 'lp: The printer or class does not exist.' >&2\nexit 3");
+    let printer =
+        CommandPrinter::new("Front", vec![fail, "{file}".into()], None, Duration::from_secs(5), caps()).unwrap();
     match printer.submit(&job("job-2", vec![pdf(1, A4)])).await {
-        Err(PrinterError::Transient(m)) => assert!(
-            m.contains("exited with 3") && m.contains("does not exist"),
-            "{m}"
-        ),
+        Err(PrinterError::Transient(m)) => assert!(m.contains("exited with 3") && m.contains("does not exist"), "{m}"),
         other => panic!("expected a failure, got {other:?}"),
     }
 
     let hang = script(dir.path(), "hang.sh", "sleep 30");
-    let printer = CommandPrinter::new(
-        "Front",
-        vec![hang, "{file}".into()],
-        None,
-        Duration::from_millis(300),
-        caps(),
-    )
-    .unwrap();
+    let printer =
+        CommandPrinter::new("Front", vec![hang, "{file}".into()], None, Duration::from_millis(300), caps()).unwrap();
     let started = std::time::Instant::now();
     match printer.submit(&job("job-3", vec![pdf(1, A4)])).await {
         Err(PrinterError::Transient(m)) => assert!(m.contains("did not finish within"), "{m}"),
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "the hung command was stopped at its timeout"
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "the hung command was stopped at its timeout");
 
-    assert!(
-        CommandPrinter::new("x", vec!["lp".into()], None, Duration::from_secs(1), caps()).is_err(),
-        "no {{file}}"
-    );
+    assert!(CommandPrinter::new("x", vec!["lp".into()], None, Duration::from_secs(1), caps()).is_err(), "no {{file}}");
 }
 
 #[tokio::test]
@@ -322,33 +202,13 @@ async fn the_command_backend_maps_status_json() {
     let dir = tempfile::tempdir().unwrap();
     let print = vec!["true".to_string(), "{file}".to_string()];
     let cases = [
-        (
-            r#"{"Name":"HP","PrinterStatus":0,"JobCount":3}"#,
-            PrinterStatus::Online,
-            Some(3),
-        ),
-        (
-            r#"{"Name":"HP","PrinterStatus":8,"JobCount":0}"#,
-            PrinterStatus::Offline,
-            Some(0),
-        ),
-        (
-            r#"{"Name":"HP","PrinterStatus":4}"#,
-            PrinterStatus::Error,
-            None,
-        ),
-        (
-            r#"{"status":"busy","queue_length":2,"message":"warming up"}"#,
-            PrinterStatus::Busy,
-            Some(2),
-        ),
+        (r#"{"Name":"HP","PrinterStatus":0,"JobCount":3}"#, PrinterStatus::Online, Some(3)),
+        (r#"{"Name":"HP","PrinterStatus":8,"JobCount":0}"#, PrinterStatus::Offline, Some(0)),
+        (r#"{"Name":"HP","PrinterStatus":4}"#, PrinterStatus::Error, None),
+        (r#"{"status":"busy","queue_length":2,"message":"warming up"}"#, PrinterStatus::Busy, Some(2)),
     ];
     for (i, (json, want, queue)) in cases.iter().enumerate() {
-        let status = script(
-            dir.path(),
-            &format!("status{i}.sh"),
-            &format!("echo '{json}'"),
-        );
+        let status = script(dir.path(), &format!("status{i}.sh"), &format!("echo '{json}'"));
         let p = CommandPrinter::new(
             "HP",
             print.clone(),
@@ -361,26 +221,12 @@ async fn the_command_backend_maps_status_json() {
         assert_eq!((s.status, s.queue_length), (*want, *queue), "{json}");
     }
     let broken = script(dir.path(), "broken.sh", "echo 'not json'");
-    let p = CommandPrinter::new(
-        "HP",
-        print.clone(),
-        Some(vec![broken]),
-        Duration::from_secs(5),
-        caps(),
-    )
-    .unwrap();
+    let p = CommandPrinter::new("HP", print.clone(), Some(vec![broken]), Duration::from_secs(5), caps()).unwrap();
     let s = p.status().await.unwrap();
     assert_eq!(s.status, PrinterStatus::Error);
     assert!(s.message.unwrap().contains("did not print JSON"));
     let failing = script(dir.path(), "failing.sh", "exit 1");
-    let p = CommandPrinter::new(
-        "HP",
-        print,
-        Some(vec![failing]),
-        Duration::from_secs(5),
-        caps(),
-    )
-    .unwrap();
+    let p = CommandPrinter::new("HP", print, Some(vec![failing]), Duration::from_secs(5), caps()).unwrap();
     assert_eq!(p.status().await.unwrap().status, PrinterStatus::Offline);
 }
 
@@ -388,48 +234,22 @@ async fn the_command_backend_maps_status_json() {
 async fn the_file_backend_writes_each_job_once_into_a_folder_named_by_its_job() {
     let dir = tempfile::tempdir().unwrap();
     let printer = FilePrinter::new(dir.path().join("out"), caps());
-    assert_eq!(
-        printer.status().await.unwrap().status,
-        PrinterStatus::Online
-    );
+    assert_eq!(printer.status().await.unwrap().status, PrinterStatus::Online);
     let name = uuid::Uuid::new_v4().to_string();
     let spec = job(&name, vec![pdf(1, A4), pdf(2, A4)]);
     assert_eq!(printer.submit(&spec).await.unwrap(), name);
-    assert_eq!(
-        printer.submit(&spec).await.unwrap(),
-        name,
-        "a second submit of the same job is a no-op"
-    );
+    assert_eq!(printer.submit(&spec).await.unwrap(), name, "a second submit of the same job is a no-op");
     let folder = dir.path().join("out").join(&name);
-    let mut files: Vec<String> = std::fs::read_dir(&folder)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(&folder).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     files.sort();
     assert_eq!(files, ["1.pdf", "2.pdf", "job.json"]);
     assert_eq!(std::fs::read(folder.join("2.pdf")).unwrap(), pdf(2, A4));
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("out")).unwrap().count(),
-        1,
-        "no temporary folder left"
-    );
-    assert_eq!(printer.job_state(&name).await.unwrap(), JobState::Completed);
-    assert_eq!(
-        printer.find_job(&name).await.unwrap().unwrap().state,
-        JobState::Completed
-    );
-    assert_eq!(
-        printer
-            .find_job(&uuid::Uuid::new_v4().to_string())
-            .await
-            .unwrap(),
-        None
-    );
-    assert!(printer
-        .submit(&job("../escape", vec![pdf(1, A4)]))
-        .await
-        .is_err());
+    assert_eq!(std::fs::read_dir(dir.path().join("out")).unwrap().count(), 1, "no temporary folder left");
+    assert_eq!(printer.job_state(&name, &name).await.unwrap(), JobState::Completed);
+    assert_eq!(printer.find_job(&name).await.unwrap().unwrap().state, JobState::Completed);
+    assert_eq!(printer.find_job(&uuid::Uuid::new_v4().to_string()).await.unwrap(), None);
+    assert!(printer.submit(&job("../escape", vec![pdf(1, A4)])).await.is_err());
 }
 
 #[tokio::test]
@@ -458,7 +278,10 @@ async fn health_is_recorded_in_printers_and_offline_time_is_counted() {
 
     // The shop switches auto-print off: health keeps the switch; a successful print time is kept too.
     db.collection::<bson::Document>("printers")
-        .update_one(bson::doc! { "printer_id": "front" }, bson::doc! { "$set": { "autoPrintEnabled": false, "last_successful_print_at": bson::DateTime::now() } })
+        .update_one(
+            bson::doc! { "printer_id": "front" },
+            bson::doc! { "$set": { "autoPrintEnabled": false, "last_successful_print_at": bson::DateTime::now() } },
+        )
         .await
         .unwrap();
     eve.kill();
@@ -468,29 +291,14 @@ async fn health_is_recorded_in_printers_and_offline_time_is_counted() {
     let p = core.printer("front").await.unwrap().unwrap();
     assert_eq!(p.status, Some(PrinterStatus::Offline));
     assert!(p.error_message.unwrap().contains("could not be reached"));
-    assert_eq!(
-        p.last_seen_at,
-        Some(seen),
-        "last_seen_at does not move while unreachable"
-    );
-    assert!(
-        p.offline_since.is_some()
-            && p.last_successful_print_at.is_some()
-            && p.auto_print_enabled == Some(false)
-    );
+    assert_eq!(p.last_seen_at, Some(seen), "last_seen_at does not move while unreachable");
+    assert!(p.offline_since.is_some() && p.last_successful_print_at.is_some() && p.auto_print_enabled == Some(false));
 
     eve.start_again();
     tracker.check(&printer, &core, &worker).await.unwrap();
     let p = core.printer("front").await.unwrap().unwrap();
     assert_eq!(p.status, Some(PrinterStatus::Online));
     assert!(p.offline_since.is_none() && p.error_message.is_none());
-    assert!(
-        tracker.take_offline_duration() > Duration::ZERO,
-        "the outage was counted"
-    );
-    assert_eq!(
-        tracker.take_offline_duration(),
-        Duration::ZERO,
-        "and taken once"
-    );
+    assert!(tracker.take_offline_duration() > Duration::ZERO, "the outage was counted");
+    assert_eq!(tracker.take_offline_duration(), Duration::ZERO, "and taken once");
 }

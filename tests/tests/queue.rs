@@ -11,11 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 fn target() -> ClaimTarget {
-    ClaimTarget {
-        printer_id: "front".into(),
-        printer_name: "Front desk".into(),
-        capabilities: None,
-    }
+    ClaimTarget { printer_id: "front".into(), printer_name: "Front desk".into(), capabilities: None }
 }
 
 fn without_outbox(mut d: Document) -> Document {
@@ -26,10 +22,7 @@ fn without_outbox(mut d: Document) -> Document {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_claimers_take_each_of_2000_orders_exactly_once_in_priority_then_age_order() {
     let db = fresh_database(Mode::ReplicaSet, "claim8").await;
-    let config = CoreConfig {
-        log_delivery: LogDelivery::Background,
-        ..CoreConfig::default()
-    };
+    let config = CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() };
     let core = core_with(&db, config).await;
     core.migrate(&Default::default()).await.unwrap();
     let base = DateTime::now();
@@ -64,10 +57,7 @@ async fn eight_claimers_take_each_of_2000_orders_exactly_once_in_priority_then_a
         let taken = t.await.unwrap();
         // Each claimer takes the best order left, so its own sequence never goes back in sort order.
         let keys: Vec<_> = taken.iter().map(|id| key_of[id]).collect();
-        assert!(
-            keys.windows(2).all(|w| w[0] <= w[1]),
-            "a claimer took orders out of priority/age order"
-        );
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "a claimer took orders out of priority/age order");
         all.extend(taken);
     }
     assert_eq!(all.len(), 2000, "every order claimed");
@@ -76,37 +66,13 @@ async fn eight_claimers_take_each_of_2000_orders_exactly_once_in_priority_then_a
 
     core.flush_logs().await;
     let orders = db.collection::<Document>("orders");
-    assert_eq!(
-        orders
-            .count_documents(doc! { "printStatus": "printing" })
-            .await
-            .unwrap(),
-        2000
-    );
-    assert_eq!(
-        orders
-            .count_documents(doc! { "printLogOutbox.0": { "$exists": true } })
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(orders.count_documents(doc! { "printStatus": "printing" }).await.unwrap(), 2000);
+    assert_eq!(orders.count_documents(doc! { "printLogOutbox.0": { "$exists": true } }).await.unwrap(), 0);
     let logs = db.collection::<Document>("print_logs");
-    assert_eq!(
-        logs.count_documents(doc! { "action": "claim" })
-            .await
-            .unwrap(),
-        2000,
-        "one claim log per order"
-    );
-    let job_ids: Vec<bson::Bson> = logs
-        .distinct("printJobId", doc! { "action": "claim" })
-        .await
-        .unwrap();
+    assert_eq!(logs.count_documents(doc! { "action": "claim" }).await.unwrap(), 2000, "one claim log per order");
+    let job_ids: Vec<bson::Bson> = logs.distinct("printJobId", doc! { "action": "claim" }).await.unwrap();
     assert_eq!(job_ids.len(), 2000, "every claim has its own printJobId");
-    let orders_logged: Vec<bson::Bson> = logs
-        .distinct("orderId", doc! { "action": "claim" })
-        .await
-        .unwrap();
+    let orders_logged: Vec<bson::Bson> = logs.distinct("orderId", doc! { "action": "claim" }).await.unwrap();
     assert_eq!(orders_logged.len(), 2000, "every claim log names its order");
 }
 
@@ -138,42 +104,23 @@ async fn the_claim_respects_print_not_before_payment_file_and_capabilities() {
     let core = core(&db).await;
     let base = DateTime::now();
     let mut later = paid_order("scheduled", base, 90_000);
-    later.insert(
-        "printNotBefore",
-        DateTime::from_millis(core.now().timestamp_millis() + 3_600_000),
-    );
+    later.insert("printNotBefore", DateTime::from_millis(core.now().timestamp_millis() + 3_600_000));
     let mut unpaid = paid_order("unpaid", base, 80_000);
     unpaid.insert("paymentStatus", "pending");
     let mut nofile = paid_order("nofile", base, 70_000);
     nofile.remove("fileURL");
     let mut a3colour = paid_order("a3colour", base, 60_000);
-    a3colour.insert(
-        "printingOptions",
-        doc! { "pageSize": "A3", "color": true, "duplex": false, "copies": 1 },
-    );
+    a3colour.insert("printingOptions", doc! { "pageSize": "A3", "color": true, "duplex": false, "copies": 1 });
     let mut duplex = paid_order("duplex", base, 50_000);
     duplex.insert("printingOptions", doc! { "pageSize": "A4", "duplex": true });
     let mut many = paid_order("manycopies", base, 40_000);
     many.insert("printingOptions", doc! { "pageSize": "a4", "copies": 500 });
     let mut multi = paid_order("multifile", base, 30_000);
     multi.remove("fileURL");
-    multi.insert(
-        "fileURLs",
-        vec![
-            "https://res.cloudinary.com/x/1.pdf",
-            "https://res.cloudinary.com/x/2.pdf",
-        ],
-    );
+    multi.insert("fileURLs", vec!["https://res.cloudinary.com/x/1.pdf", "https://res.cloudinary.com/x/2.pdf"]);
     let mut past = paid_order("due", base, 20_000);
-    past.insert(
-        "printNotBefore",
-        DateTime::from_millis(core.now().timestamp_millis() - 1_000),
-    );
-    insert_orders(
-        &db,
-        vec![later, unpaid, nofile, a3colour, duplex, many, multi, past],
-    )
-    .await;
+    past.insert("printNotBefore", DateTime::from_millis(core.now().timestamp_millis() - 1_000));
+    insert_orders(&db, vec![later, unpaid, nofile, a3colour, duplex, many, multi, past]).await;
 
     let worker = WorkerId::generate();
     let mono_a4 = ClaimTarget {
@@ -190,11 +137,7 @@ async fn the_claim_respects_print_not_before_payment_file_and_capabilities() {
     while let Some(job) = core.claim(&worker, &mono_a4).await.unwrap() {
         mono_took.push(job.order_id().to_owned());
     }
-    assert_eq!(
-        mono_took,
-        ["multifile", "due"],
-        "the mono A4 printer takes only what it can print, when due"
-    );
+    assert_eq!(mono_took, ["multifile", "due"], "the mono A4 printer takes only what it can print, when due");
 
     let big = ClaimTarget {
         printer_id: "big".into(),
@@ -214,54 +157,31 @@ async fn the_claim_respects_print_not_before_payment_file_and_capabilities() {
     }
     assert_eq!(big_took, ["a3colour", "duplex", "manycopies"]);
     for never in ["scheduled", "unpaid", "nofile"] {
-        assert_eq!(
-            raw_order(&db, never).await.get_str("printStatus").unwrap(),
-            "pending",
-            "{never} stays pending"
-        );
+        assert_eq!(raw_order(&db, never).await.get_str("printStatus").unwrap(), "pending", "{never} stays pending");
     }
 }
 
 #[tokio::test]
 async fn a_stale_owner_cannot_touch_an_order_recovered_and_reclaimed_by_another_worker() {
     let db = fresh_database(Mode::ReplicaSet, "stale").await;
-    let config = CoreConfig {
-        lease: Duration::from_secs(60),
-        ..CoreConfig::default()
-    };
+    let config = CoreConfig { lease: Duration::from_secs(60), ..CoreConfig::default() };
     let core_a = core_with(&db, config.clone()).await;
     let core_b = core_with(&db, config).await;
     insert_orders(&db, vec![paid_order("ORD-1", DateTime::now(), 1000)]).await;
     let (a, b) = (WorkerId::generate(), WorkerId::generate());
-    let stale = core_a
-        .claim(&a, &target())
-        .await
-        .unwrap()
-        .expect("a claims");
+    let stale = core_a.claim(&a, &target()).await.unwrap().expect("a claims");
 
     // 61 s pass for worker b (its view of the server clock moves on): a's lease has run out.
     set_clock_ahead(&core_b, 61_000);
     let report = core_b.recover_expired(&b, 100).await.unwrap();
-    assert_eq!(
-        report.returned,
-        ["ORD-1"],
-        "one sweep returns the expired, unsent order"
-    );
-    let fresh = core_b
-        .claim(&b, &target())
-        .await
-        .unwrap()
-        .expect("b re-claims");
+    assert_eq!(report.returned, ["ORD-1"], "one sweep returns the expired, unsent order");
+    let fresh = core_b.claim(&b, &target()).await.unwrap().expect("b re-claims");
     assert_ne!(fresh.print_job_id(), stale.print_job_id());
 
     let before = without_outbox(raw_order(&db, "ORD-1").await);
     let logs_before = log_count(&db, "ORD-1").await;
     let lost = |r: Result<(), Error>, what: &str| match r {
-        Err(Error::OwnershipLost {
-            order_id,
-            print_job_id,
-            ..
-        }) => {
+        Err(Error::OwnershipLost { order_id, print_job_id, .. }) => {
             assert_eq!(order_id, "ORD-1");
             assert_eq!(print_job_id, stale.print_job_id());
         }
@@ -272,30 +192,16 @@ async fn a_stale_owner_cannot_touch_an_order_recovered_and_reclaimed_by_another_
     lost(stale.mark_sending().await, "mark_sending");
     lost(stale.mark_submitted("job-1").await, "mark_submitted");
     lost(stale.complete().await, "complete");
-    lost(
-        stale.fail_transient("busy").await.map(|_| ()),
-        "fail_transient",
-    );
+    lost(stale.fail_transient("busy").await.map(|_| ()), "fail_transient");
     lost(stale.fail_permanent("bad").await, "fail_permanent");
     lost(stale.release("shutdown").await, "release");
     lost(stale.return_to_queue("aborted").await, "return_to_queue");
-    assert_eq!(
-        without_outbox(raw_order(&db, "ORD-1").await),
-        before,
-        "the stale owner changed nothing"
-    );
-    assert_eq!(
-        log_count(&db, "ORD-1").await,
-        logs_before,
-        "and logged nothing"
-    );
+    assert_eq!(without_outbox(raw_order(&db, "ORD-1").await), before, "the stale owner changed nothing");
+    assert_eq!(log_count(&db, "ORD-1").await, logs_before, "and logged nothing");
 
     // The new owner's writes still work.
     fresh.complete().await.unwrap();
-    assert_eq!(
-        log_actions(&db, "ORD-1").await,
-        ["claim", "lease_expired", "claim", "printed"]
-    );
+    assert_eq!(log_actions(&db, "ORD-1").await, ["claim", "lease_expired", "claim", "printed"]);
 }
 
 fn set_clock_ahead(core: &PrintCore, ms: i64) {
@@ -307,13 +213,7 @@ async fn recovery_returns_unsent_orders_and_hands_sent_ones_back_for_reconciliat
     let db = fresh_database(Mode::ReplicaSet, "recover").await;
     let dead = core(&db).await;
     let base = DateTime::now();
-    insert_orders(
-        &db,
-        (0..5)
-            .map(|i| paid_order(&format!("R{i}"), base, 10_000 - i))
-            .collect(),
-    )
-    .await;
+    insert_orders(&db, (0..5).map(|i| paid_order(&format!("R{i}"), base, 10_000 - i)).collect()).await;
     let dead_worker = WorkerId::generate();
     let mut jobs = Vec::new();
     for _ in 0..5 {
@@ -334,11 +234,7 @@ async fn recovery_returns_unsent_orders_and_hands_sent_ones_back_for_reconciliat
     let mut returned = report.returned.clone();
     returned.sort();
     assert_eq!(returned, ["R2", "R3", "R4"]);
-    let mut sent: Vec<_> = report
-        .to_reconcile
-        .iter()
-        .map(|o| o.order_id.clone())
-        .collect();
+    let mut sent: Vec<_> = report.to_reconcile.iter().map(|o| o.order_id.clone()).collect();
     sent.sort();
     assert_eq!(sent, ["R0", "R1"]);
     for id in ["R2", "R3", "R4"] {
@@ -349,33 +245,16 @@ async fn recovery_returns_unsent_orders_and_hands_sent_ones_back_for_reconciliat
     }
 
     // Reconciliation: the live worker adopts R0, the dead one can no longer write it.
-    let r0 = report
-        .to_reconcile
-        .iter()
-        .find(|o| o.order_id == "R0")
-        .unwrap();
+    let r0 = report.to_reconcile.iter().find(|o| o.order_id == "R0").unwrap();
     let adopted = live.adopt(&live_worker, r0).await.unwrap();
-    assert_eq!(
-        adopted.print_job_id(),
-        jobs[0].print_job_id(),
-        "the printer's job keeps its name"
-    );
-    assert!(matches!(
-        jobs[0].complete().await,
-        Err(Error::OwnershipLost { .. })
-    ));
+    assert_eq!(adopted.print_job_id(), jobs[0].print_job_id(), "the printer's job keeps its name");
+    assert!(matches!(jobs[0].complete().await, Err(Error::OwnershipLost { .. })));
     // A second adopter loses the race.
     let other = core(&db).await;
     set_clock_ahead(&other, 121_000);
-    assert!(matches!(
-        other.adopt(&WorkerId::generate(), r0).await,
-        Err(Error::OwnershipLost { .. })
-    ));
+    assert!(matches!(other.adopt(&WorkerId::generate(), r0).await, Err(Error::OwnershipLost { .. })));
     adopted.complete().await.unwrap();
-    assert_eq!(
-        log_actions(&db, "R0").await,
-        ["claim", "submitted", "adopt", "printed"]
-    );
+    assert_eq!(log_actions(&db, "R0").await, ["claim", "submitted", "adopt", "printed"]);
 }
 
 #[tokio::test]
@@ -386,58 +265,31 @@ async fn the_30_minute_ceiling_takes_back_a_live_owners_hung_orders() {
     let w = WorkerId::generate();
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     job.renew_lease().await.unwrap();
-    assert!(core
-        .recover_stuck(&w, 10)
-        .await
-        .unwrap()
-        .returned
-        .is_empty());
+    assert!(core.recover_stuck(&w, 10).await.unwrap().returned.is_empty());
     set_clock_ahead(&core, 31 * 60 * 1000);
     // Another worker's ceiling does not apply to orders it does not own.
-    assert!(core
-        .recover_stuck(&WorkerId::generate(), 10)
-        .await
-        .unwrap()
-        .returned
-        .is_empty());
+    assert!(core.recover_stuck(&WorkerId::generate(), 10).await.unwrap().returned.is_empty());
     assert_eq!(core.recover_stuck(&w, 10).await.unwrap().returned, ["S1"]);
-    assert_eq!(
-        raw_order(&db, "S1").await.get_str("printStatus").unwrap(),
-        "pending"
-    );
+    assert_eq!(raw_order(&db, "S1").await.get_str("printStatus").unwrap(), "pending");
 }
 
 #[tokio::test]
 async fn transient_failures_back_off_then_fail_when_attempts_are_used_up() {
     let db = fresh_database(Mode::ReplicaSet, "retry").await;
-    let config = CoreConfig {
-        max_attempts: 3,
-        backoff_base: Duration::from_secs(10),
-        ..CoreConfig::default()
-    };
+    let config = CoreConfig { max_attempts: 3, backoff_base: Duration::from_secs(10), ..CoreConfig::default() };
     let core = core_with(&db, config).await;
     insert_orders(&db, vec![paid_order("T1", DateTime::now(), 10)]).await;
     let w = WorkerId::generate();
     let mut waits = Vec::new();
     for attempt in 1..=3 {
-        let job = core
-            .claim(&w, &target())
-            .await
-            .unwrap()
-            .expect("claimable once the backoff passed");
+        let job = core.claim(&w, &target()).await.unwrap().expect("claimable once the backoff passed");
         assert_eq!(job.attempt(), attempt);
         let now = core.now().timestamp_millis();
         match job.fail_transient("printer busy").await.unwrap() {
-            RetryOutcome::Retrying {
-                not_before,
-                attempt: a,
-            } => {
+            RetryOutcome::Retrying { not_before, attempt: a } => {
                 assert_eq!(a, attempt);
                 waits.push(not_before.timestamp_millis() - now);
-                assert!(
-                    core.claim(&w, &target()).await.unwrap().is_none(),
-                    "not before the backoff"
-                );
+                assert!(core.claim(&w, &target()).await.unwrap().is_none(), "not before the backoff");
                 let o = raw_order(&db, "T1").await;
                 assert_eq!(o.get_str("printError").unwrap(), "printer busy");
                 set_clock_ahead(&core, not_before.timestamp_millis() - now + 1000);
@@ -446,27 +298,13 @@ async fn transient_failures_back_off_then_fail_when_attempts_are_used_up() {
                 assert_eq!(attempt, 3);
                 let o = raw_order(&db, "T1").await;
                 assert_eq!(o.get_str("printStatus").unwrap(), "failed");
-                assert!(o
-                    .get_str("printError")
-                    .unwrap()
-                    .contains("gave up after 3 attempts"));
+                assert!(o.get_str("printError").unwrap().contains("gave up after 3 attempts"));
             }
         }
     }
-    assert!(
-        waits[0] >= 9_000 && waits[0] <= 11_000,
-        "first backoff ~10 s, was {} ms",
-        waits[0]
-    );
-    assert!(
-        waits[1] >= 19_000 && waits[1] <= 21_000,
-        "second backoff doubles, was {} ms",
-        waits[1]
-    );
-    assert_eq!(
-        log_actions(&db, "T1").await,
-        ["claim", "retry", "claim", "retry", "claim", "failed"]
-    );
+    assert!(waits[0] >= 9_000 && waits[0] <= 11_000, "first backoff ~10 s, was {} ms", waits[0]);
+    assert!(waits[1] >= 19_000 && waits[1] <= 21_000, "second backoff doubles, was {} ms", waits[1]);
+    assert_eq!(log_actions(&db, "T1").await, ["claim", "retry", "claim", "retry", "claim", "failed"]);
 }
 
 #[tokio::test]
@@ -477,10 +315,7 @@ async fn every_transition_of_a_print_writes_exactly_one_log_entry() {
     o.remove("printStatus");
     o.insert("paymentStatus", "pending");
     insert_orders(&db, vec![o]).await;
-    assert_eq!(
-        core.mark_paid("C1", &MarkPaid::default()).await.unwrap(),
-        MarkPaidOutcome::Queued
-    );
+    assert_eq!(core.mark_paid("C1", &MarkPaid::default()).await.unwrap(), MarkPaidOutcome::Queued);
     let w = WorkerId::generate();
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     job.renew_lease().await.unwrap();
@@ -488,32 +323,17 @@ async fn every_transition_of_a_print_writes_exactly_one_log_entry() {
     job.mark_sending().await.unwrap();
     job.mark_submitted("ipp://printer/jobs/5").await.unwrap();
     job.complete().await.unwrap();
-    assert_eq!(
-        log_actions(&db, "C1").await,
-        ["mark_paid", "claim", "submitted", "printed"]
-    );
+    assert_eq!(log_actions(&db, "C1").await, ["mark_paid", "claim", "submitted", "printed"]);
     let logs = core.logs_for_order("C1", 10).await.unwrap();
     let printed = &logs[0];
     assert_eq!(printed.previous_status.as_deref(), Some("printing"));
     assert_eq!(printed.new_status.as_deref(), Some("printed"));
     assert_eq!(printed.print_job_id.as_deref(), Some(job.print_job_id()));
-    assert_eq!(
-        printed
-            .metadata
-            .as_ref()
-            .unwrap()
-            .get_str("workerId")
-            .unwrap(),
-        w.as_str()
-    );
+    assert_eq!(printed.metadata.as_ref().unwrap().get_str("workerId").unwrap(), w.as_str());
     let stored = raw_order(&db, "C1").await;
     assert_eq!(stored.get_str("printStatus").unwrap(), "printed");
     assert_eq!(stored.get_str("fileSha256").unwrap(), "a".repeat(64));
-    assert_eq!(
-        stored.get_array("printLogOutbox").unwrap().len(),
-        0,
-        "outbox emptied once delivered"
-    );
+    assert_eq!(stored.get_array("printLogOutbox").unwrap().len(), 0, "outbox emptied once delivered");
 }
 
 #[tokio::test]
@@ -524,50 +344,25 @@ async fn mark_paid_queues_once_and_leaves_orders_past_the_queue_alone() {
     fresh.remove("printStatus");
     fresh.insert("paymentStatus", "pending");
     insert_orders(&db, vec![fresh]).await;
-    let opts = MarkPaid {
-        priority: Some(3),
-        not_before: None,
-    };
-    assert_eq!(
-        core.mark_paid("P1", &opts).await.unwrap(),
-        MarkPaidOutcome::Queued
-    );
+    let opts = MarkPaid { priority: Some(3), not_before: None };
+    assert_eq!(core.mark_paid("P1", &opts).await.unwrap(), MarkPaidOutcome::Queued);
     let o = raw_order(&db, "P1").await;
     assert_eq!(o.get_str("paymentStatus").unwrap(), "completed");
     assert_eq!(o.get_str("printStatus").unwrap(), "pending");
     assert!(o.get_datetime("paidAt").is_ok());
     assert_eq!(o.get_i64("printPriority").unwrap(), 3);
-    assert_eq!(
-        core.mark_paid("P1", &opts).await.unwrap(),
-        MarkPaidOutcome::AlreadyQueued
-    );
+    assert_eq!(core.mark_paid("P1", &opts).await.unwrap(), MarkPaidOutcome::AlreadyQueued);
     assert_eq!(log_count(&db, "P1").await, 1, "paying twice logs once");
 
     let w = WorkerId::generate();
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     let before = without_outbox(raw_order(&db, "P1").await);
-    assert_eq!(
-        core.mark_paid("P1", &opts).await.unwrap(),
-        MarkPaidOutcome::Unchanged(PrintStatus::Printing)
-    );
-    assert_eq!(
-        without_outbox(raw_order(&db, "P1").await),
-        before,
-        "no change to a claimed order"
-    );
+    assert_eq!(core.mark_paid("P1", &opts).await.unwrap(), MarkPaidOutcome::Unchanged(PrintStatus::Printing));
+    assert_eq!(without_outbox(raw_order(&db, "P1").await), before, "no change to a claimed order");
     job.complete().await.unwrap();
-    assert_eq!(
-        core.mark_paid("P1", &opts).await.unwrap(),
-        MarkPaidOutcome::Unchanged(PrintStatus::Printed)
-    );
-    assert!(matches!(
-        core.mark_paid("nope", &opts).await,
-        Err(Error::NotFound { .. })
-    ));
-    assert!(matches!(
-        core.mark_paid("", &opts).await,
-        Err(Error::InvalidArgument(_))
-    ));
+    assert_eq!(core.mark_paid("P1", &opts).await.unwrap(), MarkPaidOutcome::Unchanged(PrintStatus::Printed));
+    assert!(matches!(core.mark_paid("nope", &opts).await, Err(Error::NotFound { .. })));
+    assert!(matches!(core.mark_paid("", &opts).await, Err(Error::InvalidArgument(_))));
 }
 
 #[tokio::test]
@@ -577,29 +372,15 @@ async fn an_entry_left_in_the_outbox_by_a_crash_reaches_print_logs_exactly_once(
     let mut o = paid_order("X1", DateTime::now(), 10);
     // A transition whose writer died after the atomic update and before copying the entry: the claim entry
     // (without orderId, as the claim writes it) from two minutes ago.
-    let old = bson::oid::ObjectId::from_parts(
-        (DateTime::now().timestamp_millis() / 1000 - 120) as u32,
-        [1; 5],
-        [2; 3],
-    );
+    let old = bson::oid::ObjectId::from_parts((DateTime::now().timestamp_millis() / 1000 - 120) as u32, [1; 5], [2; 3]);
     o.insert("printStatus", "printing");
     o.insert(
         "printLogOutbox",
         vec![doc! { "_id": old, "action": "claim", "printJobId": "j-1", "previousStatus": "pending", "newStatus": "printing", "timestamp": DateTime::now() }],
     );
     insert_orders(&db, vec![o]).await;
-    assert_eq!(
-        core.flush_log_outbox(Duration::from_secs(60), 100)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        core.flush_log_outbox(Duration::from_secs(60), 100)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(core.flush_log_outbox(Duration::from_secs(60), 100).await.unwrap(), 1);
+    assert_eq!(core.flush_log_outbox(Duration::from_secs(60), 100).await.unwrap(), 0);
     assert_eq!(log_actions(&db, "X1").await, ["claim"]);
     // A copy that got in before the crash is not doubled.
     let mut again = raw_order(&db, "X1").await;
@@ -611,12 +392,7 @@ async fn an_entry_left_in_the_outbox_by_a_crash_reaches_print_logs_exactly_once(
         )
         .await
         .unwrap();
-    assert_eq!(
-        core.flush_log_outbox(Duration::from_secs(60), 100)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(core.flush_log_outbox(Duration::from_secs(60), 100).await.unwrap(), 1);
     assert_eq!(log_count(&db, "X1").await, 1);
 }
 
@@ -632,13 +408,7 @@ async fn the_whole_cycle_works_on_a_standalone_server() {
     job.mark_submitted("7").await.unwrap();
     job.complete().await.unwrap();
     let admin = printcore::AdminIdentity::new("1", "boss@shop.example").unwrap();
-    let out = core
-        .reprint("SA1", &admin, "customer wants a second copy")
-        .await
-        .unwrap();
+    let out = core.reprint("SA1", &admin, "customer wants a second copy").await.unwrap();
     assert!(out.may_have_printed);
-    assert_eq!(
-        log_actions(&db, "SA1").await,
-        ["claim", "submitted", "printed", "reprint"]
-    );
+    assert_eq!(log_actions(&db, "SA1").await, ["claim", "submitted", "printed", "reprint"]);
 }

@@ -45,12 +45,7 @@ impl HealthReading {
 
 impl PrinterHealthTracker {
     pub fn new(identity: PrinterIdentity) -> PrinterHealthTracker {
-        PrinterHealthTracker {
-            identity,
-            offline_since: None,
-            offline_accumulated: Duration::ZERO,
-            last_status: None,
-        }
+        PrinterHealthTracker { identity, offline_since: None, offline_accumulated: Duration::ZERO, last_status: None }
     }
 
     /// One health check: reads the printer, writes the reading into `printers`, updates the offline clock.
@@ -75,11 +70,8 @@ impl PrinterHealthTracker {
                 false,
             ),
         };
-        let capabilities = if state.status == PrinterStatus::Offline {
-            None
-        } else {
-            printer.capabilities().await.ok()
-        };
+        let capabilities =
+            if state.status == PrinterStatus::Offline { None } else { printer.capabilities().await.ok() };
         self.observe(state.status);
         let id = &self.identity;
         let written = core

@@ -48,10 +48,7 @@ pub enum JobState {
 impl JobState {
     /// The job will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            JobState::Completed | JobState::Aborted | JobState::Cancelled
-        )
+        matches!(self, JobState::Completed | JobState::Aborted | JobState::Cancelled)
     }
 }
 
@@ -80,9 +77,7 @@ impl PrinterError {
 
     pub fn message(&self) -> &str {
         match self {
-            PrinterError::Transient(m)
-            | PrinterError::Rejected(m)
-            | PrinterError::Unsupported(m) => m,
+            PrinterError::Transient(m) | PrinterError::Rejected(m) | PrinterError::Unsupported(m) => m,
         }
     }
 }
@@ -111,8 +106,9 @@ pub trait Printer: Send + Sync {
     /// Sends a job; returns the printer's reference for it once the printer accepted it.
     async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError>;
 
-    /// Where the job with this reference is.
-    async fn job_state(&self, job_ref: &str) -> Result<JobState, PrinterError>;
+    /// Where the job with this reference is. A job under that reference with another name (the printer
+    /// restarted and reused the number) is `Unknown`.
+    async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError>;
 
     /// The job with this name (the newest, if several), completed or not; `None` when the printer does not
     /// know one. `Err(Unsupported)` when the backend cannot look jobs up.

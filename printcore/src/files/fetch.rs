@@ -94,9 +94,7 @@ impl FilePolicy {
         };
         if let Some(ip) = literal {
             if !self.address_allowed(ip) {
-                return Err(format!(
-                    "address {ip} is a private, loopback or link-local address; refused"
-                ));
+                return Err(format!("address {ip} is a private, loopback or link-local address; refused"));
             }
         }
         Ok(())
@@ -118,8 +116,7 @@ fn classify(ip: IpAddr) -> AddressClass {
             let o = v4.octets();
             if v4.is_loopback() {
                 AddressClass::Loopback
-            } else if v4.is_private() || v4.is_link_local() || (o[0] == 100 && (o[1] & 0xC0) == 64)
-            {
+            } else if v4.is_private() || v4.is_link_local() || (o[0] == 100 && (o[1] & 0xC0) == 64) {
                 // 10/8, 172.16/12, 192.168/16, 169.254/16 (cloud metadata lives here), 100.64/10 (CGNAT)
                 AddressClass::Private
             } else if v4.is_unspecified()
@@ -163,14 +160,14 @@ impl Resolve for GuardedResolver {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = all
-                .iter()
-                .copied()
-                .filter(|a| policy.address_allowed(a.ip()))
-                .collect();
+            let allowed: Vec<SocketAddr> = all.iter().copied().filter(|a| policy.address_allowed(a.ip())).collect();
             if allowed.is_empty() {
                 let list: Vec<String> = all.iter().map(|a| a.ip().to_string()).collect();
-                return Err(format!("host {host} resolves only to refused addresses ({}): private, loopback or link-local", list.join(", ")).into());
+                return Err(format!(
+                    "host {host} resolves only to refused addresses ({}): private, loopback or link-local",
+                    list.join(", ")
+                )
+                .into());
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -187,9 +184,7 @@ pub struct FileFetcher {
 impl FileFetcher {
     pub fn new(policy: FilePolicy) -> Result<FileFetcher> {
         if policy.allowed_hosts.is_empty() {
-            return Err(Error::InvalidArgument(
-                "the file host allowlist is empty; no file could be downloaded".into(),
-            ));
+            return Err(Error::InvalidArgument("the file host allowlist is empty; no file could be downloaded".into()));
         }
         let redirect_policy = policy.clone();
         let client = reqwest::Client::builder()
@@ -198,9 +193,7 @@ impl FileFetcher {
             .timeout(policy.total_timeout)
             .no_proxy()
             .user_agent(concat!("printcore/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= 5 {
                     return attempt.error("more than 5 redirects");
@@ -215,10 +208,7 @@ impl FileFetcher {
             }))
             .build()
             .map_err(|e| Error::InvalidArgument(format!("cannot build the HTTP client: {e}")))?;
-        Ok(FileFetcher {
-            policy: Arc::new(policy),
-            client,
-        })
+        Ok(FileFetcher { policy: Arc::new(policy), client })
     }
 
     pub fn policy(&self) -> &FilePolicy {
@@ -235,15 +225,9 @@ impl FileFetcher {
             message,
             transient,
         };
-        let parsed = Url::parse(url).map_err(|e| {
-            fail(
-                format!("the file URL is not valid ({e}); fix fileURL on the order"),
-                false,
-            )
-        })?;
-        self.policy
-            .check_url(&parsed)
-            .map_err(|why| fail(why, false))?;
+        let parsed = Url::parse(url)
+            .map_err(|e| fail(format!("the file URL is not valid ({e}); fix fileURL on the order"), false))?;
+        self.policy.check_url(&parsed).map_err(|why| fail(why, false))?;
         let mut wait = self.policy.retry_backoff;
         let mut attempt = 0;
         loop {
@@ -270,33 +254,21 @@ impl FileFetcher {
 
     /// One try. Err((message, transient)).
     async fn fetch_once(&self, url: Url) -> std::result::Result<Vec<u8>, (String, bool)> {
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
+        let response = self.client.get(url).send().await.map_err(|e| describe(&e))?;
         let status = response.status();
         if !status.is_success() {
-            let transient =
-                status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
+            let transient = status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
             let hint = if transient {
                 "the file server had a problem"
             } else {
                 "check that the file still exists at this URL"
             };
-            return Err((
-                format!("the file server answered {status}; {hint}"),
-                transient,
-            ));
+            return Err((format!("the file server answered {status}; {hint}"), transient));
         }
         let cap = self.policy.max_bytes;
         if let Some(len) = response.content_length() {
             if len > cap {
-                return Err((
-                    format!("the file is {} MB, over the {} MB limit", mb(len), mb(cap)),
-                    false,
-                ));
+                return Err((format!("the file is {} MB, over the {} MB limit", mb(len), mb(cap)), false));
             }
         }
         let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(cap) as usize);
@@ -338,10 +310,7 @@ fn describe(e: &reqwest::Error) -> (String, bool) {
         return (format!("the download timed out ({detail})"), true);
     }
     if e.is_connect() {
-        return (
-            format!("could not connect to the file server ({detail})"),
-            true,
-        );
+        return (format!("could not connect to the file server ({detail})"), true);
     }
     // Body read errors (reset, closed early) and the rest are worth another try.
     (format!("the download failed ({detail})"), true)
@@ -350,13 +319,7 @@ fn describe(e: &reqwest::Error) -> (String, bool) {
 /// Removes query strings from any URL in an error text (signatures and tokens stay out of messages).
 fn strip_urls(text: &str) -> String {
     text.split(' ')
-        .map(|w| {
-            if w.contains("://") {
-                display_url(w.trim_matches(|c| c == '(' || c == ')'))
-            } else {
-                w.to_owned()
-            }
-        })
+        .map(|w| if w.contains("://") { display_url(w.trim_matches(|c| c == '(' || c == ')')) } else { w.to_owned() })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -392,16 +355,10 @@ mod tests {
             "::ffff:10.0.0.1",
             "0.0.0.0",
         ] {
-            assert!(
-                !p.address_allowed(ip.parse().unwrap()),
-                "{ip} should be refused"
-            );
+            assert!(!p.address_allowed(ip.parse().unwrap()), "{ip} should be refused");
         }
         assert!(p.address_allowed("151.101.1.1".parse().unwrap()));
-        let open = FilePolicy {
-            allow_loopback: true,
-            ..FilePolicy::default()
-        };
+        let open = FilePolicy { allow_loopback: true, ..FilePolicy::default() };
         assert!(open.address_allowed("127.0.0.1".parse().unwrap()));
         assert!(!open.address_allowed("10.0.0.1".parse().unwrap()));
     }
@@ -409,14 +366,8 @@ mod tests {
     #[test]
     fn only_https_unless_allowed() {
         let p = FilePolicy::default();
-        assert!(p
-            .check_url(&Url::parse("http://res.cloudinary.com/a.pdf").unwrap())
-            .is_err());
-        assert!(p
-            .check_url(&Url::parse("ftp://res.cloudinary.com/a.pdf").unwrap())
-            .is_err());
-        assert!(p
-            .check_url(&Url::parse("https://res.cloudinary.com/a.pdf").unwrap())
-            .is_ok());
+        assert!(p.check_url(&Url::parse("http://res.cloudinary.com/a.pdf").unwrap()).is_err());
+        assert!(p.check_url(&Url::parse("ftp://res.cloudinary.com/a.pdf").unwrap()).is_err());
+        assert!(p.check_url(&Url::parse("https://res.cloudinary.com/a.pdf").unwrap()).is_ok());
     }
 }

@@ -22,13 +22,7 @@ pub fn display_url(url: &str) -> String {
             let _ = u.set_password(None);
             u.to_string()
         }
-        Err(_) => url
-            .split(['?', '#'])
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect(),
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().chars().take(200).collect(),
     }
 }
 
@@ -40,10 +34,7 @@ pub struct ValidatedFile {
 }
 
 /// Downloads and validates every file of `order`, in order. Stops at the first problem.
-pub async fn fetch_and_validate(
-    fetcher: &FileFetcher,
-    order: &Order,
-) -> Result<Vec<ValidatedFile>> {
+pub async fn fetch_and_validate(fetcher: &FileFetcher, order: &Order) -> Result<Vec<ValidatedFile>> {
     let urls = order.files();
     if urls.is_empty() {
         return Err(Error::File {
@@ -69,10 +60,7 @@ pub async fn fetch_and_validate(
             message: format!("validation stopped unexpectedly ({e}); will retry"),
             transient: true,
         })?;
-        out.push(ValidatedFile {
-            report: report?,
-            bytes,
-        });
+        out.push(ValidatedFile { report: report?, bytes });
     }
     Ok(out)
 }
@@ -158,11 +146,7 @@ impl PrintJob {
     /// Records the files' checksum and page count on the order (fenced). One file: its sha256. Several:
     /// their sha256s joined with commas, in file order. `filePages` is the total.
     pub async fn record_reports(&self, reports: &[FileReport]) -> Result<()> {
-        let sha = reports
-            .iter()
-            .map(|r| r.sha256.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
+        let sha = reports.iter().map(|r| r.sha256.as_str()).collect::<Vec<_>>().join(",");
         let pages: i64 = reports.iter().map(|r| r.pages as i64).sum();
         self.record_file(&sha, pages).await
     }
@@ -192,11 +176,7 @@ mod tests {
 
     #[test]
     fn a_mismatch_says_what_the_order_asks_and_what_the_printer_offers() {
-        let o = order(PrintingOptions {
-            page_size: Some("A3".into()),
-            color: Some(true),
-            ..Default::default()
-        });
+        let o = order(PrintingOptions { page_size: Some("A3".into()), color: Some(true), ..Default::default() });
         let e = check_capabilities(&o, &[], "Front desk", &front_desk()).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -207,23 +187,10 @@ mod tests {
 
     #[test]
     fn duplex_and_copies_are_checked() {
-        let o = order(PrintingOptions {
-            duplex: Some(true),
-            copies: Some(50),
-            ..Default::default()
-        });
-        let m = check_capabilities(&o, &[], "Front desk", &front_desk())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            m.contains("two-sided") && m.contains("50 copies") && m.contains("at most 10 copies"),
-            "{m}"
-        );
-        let ok = order(PrintingOptions {
-            page_size: Some("a4".into()),
-            copies: Some(2),
-            ..Default::default()
-        });
+        let o = order(PrintingOptions { duplex: Some(true), copies: Some(50), ..Default::default() });
+        let m = check_capabilities(&o, &[], "Front desk", &front_desk()).unwrap_err().to_string();
+        assert!(m.contains("two-sided") && m.contains("50 copies") && m.contains("at most 10 copies"), "{m}");
+        let ok = order(PrintingOptions { page_size: Some("a4".into()), copies: Some(2), ..Default::default() });
         assert!(check_capabilities(&ok, &[], "Front desk", &front_desk()).is_ok());
     }
 
@@ -234,23 +201,15 @@ mod tests {
             url: "u".into(),
             bytes: 1,
             pages: 2,
-            page_sizes: vec![
-                PageSize::from_points(595.0, 842.0),
-                PageSize::from_points(842.0, 1191.0),
-            ],
+            page_sizes: vec![PageSize::from_points(595.0, 842.0), PageSize::from_points(842.0, 1191.0)],
             sha256: String::new(),
         };
-        let m = check_capabilities(&o, &[report], "Front desk", &front_desk())
-            .unwrap_err()
-            .to_string();
+        let m = check_capabilities(&o, &[report], "Front desk", &front_desk()).unwrap_err().to_string();
         assert!(m.contains("A3 pages"), "{m}");
     }
 
     #[test]
     fn display_url_hides_tokens_and_credentials() {
-        assert_eq!(
-            display_url("https://u:p@res.cloudinary.com/a/b.pdf?sig=1#x"),
-            "https://res.cloudinary.com/a/b.pdf"
-        );
+        assert_eq!(display_url("https://u:p@res.cloudinary.com/a/b.pdf?sig=1#x"), "https://res.cloudinary.com/a/b.pdf");
     }
 }

@@ -41,11 +41,7 @@ impl PageSize {
     pub fn from_points(width_pt: f64, height_pt: f64) -> PageSize {
         let mm = |pt: f64| (pt.abs() * 25.4 / 72.0 * 10.0).round() / 10.0;
         let (w, h) = (mm(width_pt), mm(height_pt));
-        PageSize {
-            width_mm: w,
-            height_mm: h,
-            name: nearest_named(w, h),
-        }
+        PageSize { width_mm: w, height_mm: h, name: nearest_named(w, h) }
     }
 
     /// The name, or `W×H mm` for a custom size.
@@ -62,9 +58,7 @@ pub fn nearest_named(w: f64, h: f64) -> Option<&'static str> {
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
     NAMED_SIZES
         .iter()
-        .filter(|(_, sw, sh)| {
-            (short - sw).abs() <= NAME_TOLERANCE_MM && (long - sh).abs() <= NAME_TOLERANCE_MM
-        })
+        .filter(|(_, sw, sh)| (short - sw).abs() <= NAME_TOLERANCE_MM && (long - sh).abs() <= NAME_TOLERANCE_MM)
         .min_by(|a, b| {
             let da = (short - a.1).abs() + (long - a.2).abs();
             let db = (short - b.1).abs() + (long - b.2).abs();
@@ -106,12 +100,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn invalid(order_id: &str, url: &str, message: impl Into<String>) -> Error {
-    Error::File {
-        order_id: order_id.to_owned(),
-        url: url.to_owned(),
-        message: message.into(),
-        transient: false,
-    }
+    Error::File { order_id: order_id.to_owned(), url: url.to_owned(), message: message.into(), transient: false }
 }
 
 /// Validates `bytes` as the PDF of order `order_id` (fetched from `url`). Every problem is a permanent
@@ -119,16 +108,11 @@ fn invalid(order_id: &str, url: &str, message: impl Into<String>) -> Error {
 pub fn validate_pdf(order_id: &str, url: &str, bytes: &[u8]) -> Result<FileReport> {
     let url = crate::files::display_url(url);
     if bytes.is_empty() {
-        return Err(invalid(
-            order_id,
-            &url,
-            "the file is empty; ask the customer to upload it again",
-        ));
+        return Err(invalid(order_id, &url, "the file is empty; ask the customer to upload it again"));
     }
     let head = &bytes[..bytes.len().min(1024)];
     if !head.windows(5).any(|w| w == b"%PDF-") {
-        let start = String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
-            .replace(|c: char| c.is_control(), " ");
+        let start = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).replace(|c: char| c.is_control(), " ");
         return Err(invalid(
             order_id,
             &url,
@@ -150,7 +134,11 @@ pub fn validate_pdf(order_id: &str, url: &str, bytes: &[u8]) -> Result<FileRepor
             ));
         }
         Err(_) => {
-            return Err(invalid(order_id, &url, "the PDF could not be read (the parser failed on it); ask the customer to export it again"))
+            return Err(invalid(
+                order_id,
+                &url,
+                "the PDF could not be read (the parser failed on it); ask the customer to export it again",
+            ))
         }
     };
     if doc.trailer.has(b"Encrypt") {
@@ -158,37 +146,33 @@ pub fn validate_pdf(order_id: &str, url: &str, bytes: &[u8]) -> Result<FileRepor
     }
     let pages = doc.get_pages();
     if pages.is_empty() {
-        return Err(invalid(
-            order_id,
-            &url,
-            "the PDF has no pages; ask the customer to upload the right file",
-        ));
+        return Err(invalid(order_id, &url, "the PDF has no pages; ask the customer to upload the right file"));
     }
     let mut page_sizes = Vec::with_capacity(pages.len());
     for (number, id) in &pages {
         let dict = doc.get_dictionary(*id).map_err(|e| {
-            invalid(order_id, &url, format!("page {number} of the PDF cannot be read ({e}); ask the customer to export it again"))
+            invalid(
+                order_id,
+                &url,
+                format!("page {number} of the PDF cannot be read ({e}); ask the customer to export it again"),
+            )
         })?;
         let (w, h) = media_box(&doc, dict).ok_or_else(|| {
-            invalid(order_id, &url, format!("page {number} of the PDF has no valid page size (MediaBox); ask the customer to export it again"))
+            invalid(
+                order_id,
+                &url,
+                format!(
+                    "page {number} of the PDF has no valid page size (MediaBox); ask the customer to export it again"
+                ),
+            )
         })?;
         page_sizes.push(PageSize::from_points(w, h));
     }
-    Ok(FileReport {
-        url,
-        bytes: bytes.len() as u64,
-        pages: pages.len() as u32,
-        page_sizes,
-        sha256: sha256_hex(bytes),
-    })
+    Ok(FileReport { url, bytes: bytes.len() as u64, pages: pages.len() as u32, page_sizes, sha256: sha256_hex(bytes) })
 }
 
 fn encrypted(order_id: &str, url: &str) -> Error {
-    invalid(
-        order_id,
-        url,
-        "the PDF is encrypted or password-protected; ask the customer for an unprotected file",
-    )
+    invalid(order_id, url, "the PDF is encrypted or password-protected; ask the customer for an unprotected file")
 }
 
 fn mentions_encrypt(bytes: &[u8]) -> bool {
@@ -212,12 +196,7 @@ fn media_box(doc: &Document, page: &Dictionary) -> Option<(f64, f64)> {
                 n[i] = number(o)?;
             }
             let (w, h) = ((n[2] - n[0]).abs(), (n[3] - n[1]).abs());
-            if !(w.is_finite() && h.is_finite())
-                || w < 1.0
-                || h < 1.0
-                || w > 14_400.0 * 10.0
-                || h > 14_400.0 * 10.0
-            {
+            if !(w.is_finite() && h.is_finite()) || w < 1.0 || h < 1.0 || w > 14_400.0 * 10.0 || h > 14_400.0 * 10.0 {
                 return None;
             }
             return Some((w, h));
@@ -252,21 +231,10 @@ mod tests {
 
     #[test]
     fn not_a_pdf_says_what_it_is() {
-        let e = validate_pdf(
-            "1234",
-            "https://x/y.pdf?sig=secret",
-            b"<!DOCTYPE html><html>",
-        )
-        .unwrap_err();
+        let e = validate_pdf("1234", "https://x/y.pdf?sig=secret", b"<!DOCTYPE html><html>").unwrap_err();
         let m = e.to_string();
-        assert!(
-            m.contains("order 1234") && m.contains("not a PDF") && m.contains("DOCTYPE"),
-            "{m}"
-        );
-        assert!(
-            !m.contains("secret"),
-            "query strings stay out of messages: {m}"
-        );
+        assert!(m.contains("order 1234") && m.contains("not a PDF") && m.contains("DOCTYPE"), "{m}");
+        assert!(!m.contains("secret"), "query strings stay out of messages: {m}");
         assert!(!e.is_transient());
     }
 }

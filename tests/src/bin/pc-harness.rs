@@ -10,16 +10,9 @@ fn main() {
         eprintln!("usage: pc-harness db [--standalone] [--storage DIR]");
         std::process::exit(2);
     }
-    let mode = if args.iter().any(|a| a == "--standalone") {
-        Mode::Standalone
-    } else {
-        Mode::ReplicaSet
-    };
-    let storage = args
-        .iter()
-        .position(|a| a == "--storage")
-        .and_then(|i| args.get(i + 1))
-        .map(std::path::PathBuf::from);
+    let mode = if args.iter().any(|a| a == "--standalone") { Mode::Standalone } else { Mode::ReplicaSet };
+    let storage =
+        args.iter().position(|a| a == "--storage").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
     let uri = match storage {
         Some(dir) => match start_secantus(mode, dir) {
             Ok(s) => {

@@ -42,27 +42,15 @@ impl CommandPrinter {
         capabilities: PrinterCapabilities,
     ) -> Result<CommandPrinter, PrinterError> {
         if print_command.is_empty() || print_command[0].trim().is_empty() {
-            return Err(PrinterError::Rejected(
-                "the print command is empty; configure print_command".into(),
-            ));
+            return Err(PrinterError::Rejected("the print command is empty; configure print_command".into()));
         }
         if !print_command.iter().any(|a| a.contains("{file}")) {
-            return Err(PrinterError::Rejected(
-                "the print command must contain {file}, where the PDF goes".into(),
-            ));
+            return Err(PrinterError::Rejected("the print command must contain {file}, where the PDF goes".into()));
         }
         if status_command.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err(PrinterError::Rejected(
-                "the status command is empty; remove it or configure it".into(),
-            ));
+            return Err(PrinterError::Rejected("the status command is empty; remove it or configure it".into()));
         }
-        Ok(CommandPrinter {
-            printer: printer.to_owned(),
-            print_command,
-            status_command,
-            timeout,
-            capabilities,
-        })
+        Ok(CommandPrinter { printer: printer.to_owned(), print_command, status_command, timeout, capabilities })
     }
 }
 
@@ -76,14 +64,7 @@ pub fn substitute(args: &[String], job: &JobSpec, printer: &str, file: &str) -> 
                 .replace("{printer}", printer)
                 .replace("{copies}", &copies)
                 .replace("{duplex}", if job.duplex { "duplex" } else { "simplex" })
-                .replace(
-                    "{sides}",
-                    if job.duplex {
-                        "two-sided-long-edge"
-                    } else {
-                        "one-sided"
-                    },
-                )
+                .replace("{sides}", if job.duplex { "two-sided-long-edge" } else { "one-sided" })
                 .replace("{color}", if job.color { "color" } else { "monochrome" })
                 .replace("{pageSize}", &page_size)
                 .replace("{jobName}", &job.job_name)
@@ -94,14 +75,9 @@ pub fn substitute(args: &[String], job: &JobSpec, printer: &str, file: &str) -> 
 /// Runs `args` with a timeout; the child is killed when the timeout passes. Returns stdout.
 async fn run(args: &[String], timeout: Duration, what: &str) -> Result<String, PrinterError> {
     let mut cmd = Command::new(&args[0]);
-    cmd.args(&args[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|e| {
-        PrinterError::Transient(format!("{what} {:?} could not be started: {e}", args[0]))
-    })?;
+    cmd.args(&args[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let child =
+        cmd.spawn().map_err(|e| PrinterError::Transient(format!("{what} {:?} could not be started: {e}", args[0])))?;
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(o) => o.map_err(|e| PrinterError::Transient(format!("{what} failed: {e}")))?,
         Err(_) => {
@@ -114,27 +90,12 @@ async fn run(args: &[String], timeout: Duration, what: &str) -> Result<String, P
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let detail = stderr
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("")
-            .chars()
-            .take(300)
-            .collect::<String>();
-        let code = output
-            .status
-            .code()
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "a signal".into());
+        let detail = stderr.trim().lines().last().unwrap_or("").chars().take(300).collect::<String>();
+        let code = output.status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
         return Err(PrinterError::Transient(format!(
             "{what} {:?} exited with {code}{}",
             args[0],
-            if detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {detail}")
-            }
+            if detail.is_empty() { String::new() } else { format!(": {detail}") }
         )));
     }
     Ok(stdout)
@@ -142,9 +103,8 @@ async fn run(args: &[String], timeout: Duration, what: &str) -> Result<String, P
 
 /// Maps a status command's JSON onto a printer state.
 pub fn parse_status_json(json: &str) -> Result<PrinterState, PrinterError> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| {
-        PrinterError::Transient(format!("the status command did not print JSON ({e})"))
-    })?;
+    let v: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| PrinterError::Transient(format!("the status command did not print JSON ({e})")))?;
     // Get-Printer for several printers prints an array: take the first.
     let v = match v {
         serde_json::Value::Array(mut a) if !a.is_empty() => a.swap_remove(0),
@@ -153,30 +113,23 @@ pub fn parse_status_json(json: &str) -> Result<PrinterState, PrinterError> {
     if let Some(ps) = v.get("PrinterStatus") {
         let (status, name) = windows_printer_status(ps);
         let queue = v.get("JobCount").and_then(|j| j.as_i64());
-        let message = (status != PrinterStatus::Online)
-            .then(|| format!("Windows reports the printer as {name}"));
-        return Ok(PrinterState {
-            status,
-            queue_length: queue,
-            reasons: vec![name],
-            message,
-        });
+        let message = (status != PrinterStatus::Online).then(|| format!("Windows reports the printer as {name}"));
+        return Ok(PrinterState { status, queue_length: queue, reasons: vec![name], message });
     }
     let status = match v.get("status").and_then(|s| s.as_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("online" | "idle" | "ready") => PrinterStatus::Online,
         Some("busy" | "printing" | "processing") => PrinterStatus::Busy,
         Some("offline") => PrinterStatus::Offline,
         Some("error") => PrinterStatus::Error,
-        other => return Err(PrinterError::Transient(format!("the status command printed an unknown status {other:?}; expected online, offline, busy or error"))),
+        other => {
+            return Err(PrinterError::Transient(format!(
+                "the status command printed an unknown status {other:?}; expected online, offline, busy or error"
+            )))
+        }
     };
     let queue = v.get("queue_length").and_then(|q| q.as_i64());
     let message = v.get("message").and_then(|m| m.as_str()).map(str::to_owned);
-    Ok(PrinterState {
-        status,
-        queue_length: queue,
-        reasons: vec![],
-        message,
-    })
+    Ok(PrinterState { status, queue_length: queue, reasons: vec![], message })
 }
 
 /// Windows' `PrinterStatus` (MSFT_Printer / Get-Printer), as a number or a name, onto the four statuses.
@@ -210,23 +163,16 @@ pub fn windows_printer_status(v: &serde_json::Value) -> (PrinterStatus, String) 
         "PowerSave",
     ];
     let name = match v {
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .and_then(|i| NAMES.get(i as usize))
-            .copied()
-            .unwrap_or("Unknown")
-            .to_owned(),
+        serde_json::Value::Number(n) => {
+            n.as_u64().and_then(|i| NAMES.get(i as usize)).copied().unwrap_or("Unknown").to_owned()
+        }
         serde_json::Value::String(s) => s.clone(),
         _ => "Unknown".to_owned(),
     };
     let status = match name.as_str() {
-        "Normal" | "TonerLow" | "PowerSave" | "WarmingUp" | "Initialization" | "Waiting" => {
-            PrinterStatus::Online
-        }
+        "Normal" | "TonerLow" | "PowerSave" | "WarmingUp" | "Initialization" | "Waiting" => PrinterStatus::Online,
         "IOActive" | "Busy" | "Printing" | "Processing" => PrinterStatus::Busy,
-        "Paused" | "Offline" | "NotAvailable" | "PendingDeletion" | "ServerUnknown" => {
-            PrinterStatus::Offline
-        }
+        "Paused" | "Offline" | "NotAvailable" | "PendingDeletion" | "ServerUnknown" => PrinterStatus::Offline,
         _ => PrinterStatus::Error,
     };
     (status, name)
@@ -235,10 +181,7 @@ pub fn windows_printer_status(v: &serde_json::Value) -> (PrinterStatus, String) 
 #[async_trait]
 impl Printer for CommandPrinter {
     fn describe(&self) -> String {
-        format!(
-            "command printer {} ({})",
-            self.printer, self.print_command[0]
-        )
+        format!("command printer {} ({})", self.printer, self.print_command[0])
     }
 
     async fn status(&self) -> Result<PrinterState, PrinterError> {
@@ -251,10 +194,7 @@ impl Printer for CommandPrinter {
                 message: None,
             });
         };
-        let args: Vec<String> = cmd
-            .iter()
-            .map(|a| a.replace("{printer}", &self.printer))
-            .collect();
+        let args: Vec<String> = cmd.iter().map(|a| a.replace("{printer}", &self.printer)).collect();
         match run(&args, self.timeout, "the status command").await {
             Ok(out) => parse_status_json(&out).or_else(|e| {
                 Ok(PrinterState {
@@ -279,22 +219,17 @@ impl Printer for CommandPrinter {
 
     async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
         let dir = std::env::temp_dir().join(format!("printcore-{}", job.job_name));
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| {
-            PrinterError::Transient(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| PrinterError::Transient(format!("cannot create {}: {e}", dir.display())))?;
         let mut last_out = String::new();
         let result = async {
             for (i, doc) in job.documents.iter().enumerate() {
                 let file = dir.join(format!("{}-{}.pdf", job.job_name, i + 1));
-                tokio::fs::write(&file, doc).await.map_err(|e| {
-                    PrinterError::Transient(format!("cannot write {}: {e}", file.display()))
-                })?;
-                let args = substitute(
-                    &self.print_command,
-                    job,
-                    &self.printer,
-                    &file.to_string_lossy(),
-                );
+                tokio::fs::write(&file, doc)
+                    .await
+                    .map_err(|e| PrinterError::Transient(format!("cannot write {}: {e}", file.display())))?;
+                let args = substitute(&self.print_command, job, &self.printer, &file.to_string_lossy());
                 last_out = run(&args, self.timeout, "the print command").await?;
             }
             Ok::<(), PrinterError>(())
@@ -312,25 +247,16 @@ impl Printer for CommandPrinter {
         Ok(reference)
     }
 
-    async fn job_state(&self, _job_ref: &str) -> Result<JobState, PrinterError> {
-        Err(PrinterError::Unsupported(format!(
-            "{} cannot report job states",
-            self.describe()
-        )))
+    async fn job_state(&self, _job_ref: &str, _job_name: &str) -> Result<JobState, PrinterError> {
+        Err(PrinterError::Unsupported(format!("{} cannot report job states", self.describe())))
     }
 
     async fn find_job(&self, _job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
-        Err(PrinterError::Unsupported(format!(
-            "{} cannot look jobs up by name",
-            self.describe()
-        )))
+        Err(PrinterError::Unsupported(format!("{} cannot look jobs up by name", self.describe())))
     }
 
     async fn cancel(&self, _job_ref: &str) -> Result<(), PrinterError> {
-        Err(PrinterError::Unsupported(format!(
-            "{} cannot cancel jobs",
-            self.describe()
-        )))
+        Err(PrinterError::Unsupported(format!("{} cannot cancel jobs", self.describe())))
     }
 
     fn can_look_up_jobs(&self) -> bool {
@@ -349,16 +275,8 @@ mod tests {
         let s = parse_status_json(r#"[{"Name":"HP","PrinterStatus":8,"JobCount":0}]"#).unwrap();
         assert_eq!(s.status, PrinterStatus::Offline);
         assert!(s.message.unwrap().contains("Offline"));
-        assert_eq!(
-            parse_status_json(r#"{"PrinterStatus":"PaperJam"}"#)
-                .unwrap()
-                .status,
-            PrinterStatus::Error
-        );
-        assert_eq!(
-            parse_status_json(r#"{"PrinterStatus":11}"#).unwrap().status,
-            PrinterStatus::Busy
-        );
+        assert_eq!(parse_status_json(r#"{"PrinterStatus":"PaperJam"}"#).unwrap().status, PrinterStatus::Error);
+        assert_eq!(parse_status_json(r#"{"PrinterStatus":11}"#).unwrap().status, PrinterStatus::Busy);
         assert!(parse_status_json("not json").is_err());
     }
 }

@@ -30,12 +30,7 @@ const STATUS_ATTRIBUTES: [&str; 5] = [
     "queued-job-count",
     "printer-is-accepting-jobs",
 ];
-const CAPABILITY_ATTRIBUTES: [&str; 4] = [
-    "media-supported",
-    "sides-supported",
-    "color-supported",
-    "copies-supported",
-];
+const CAPABILITY_ATTRIBUTES: [&str; 4] = ["media-supported", "sides-supported", "color-supported", "copies-supported"];
 
 /// Combines the states of the jobs that carry one print job's documents (a printer without multi-document
 /// jobs gets one IPP job per document, all with the same name).
@@ -61,9 +56,9 @@ fn job_ids(job_ref: &str) -> Result<Vec<i32>, PrinterError> {
     job_ref
         .split(',')
         .map(|p| {
-            p.trim().parse::<i32>().map_err(|_| {
-                PrinterError::Rejected(format!("{job_ref:?} is not an IPP job reference"))
-            })
+            p.trim()
+                .parse::<i32>()
+                .map_err(|_| PrinterError::Rejected(format!("{job_ref:?} is not an IPP job reference")))
         })
         .collect()
 }
@@ -71,16 +66,11 @@ fn job_ids(job_ref: &str) -> Result<Vec<i32>, PrinterError> {
 impl IppPrinter {
     /// `uri`: `ipp://` or `ipps://` (http/https are accepted too). `timeout` bounds every request.
     pub fn new(uri: &str, timeout: Duration) -> Result<IppPrinter, PrinterError> {
-        let parsed: Uri = uri.parse().map_err(|e| {
-            PrinterError::Rejected(format!("printer URI {uri:?} is not valid: {e}"))
-        })?;
+        let parsed: Uri =
+            uri.parse().map_err(|e| PrinterError::Rejected(format!("printer URI {uri:?} is not valid: {e}")))?;
         match parsed.scheme_str() {
             Some("ipp" | "ipps" | "http" | "https") => {}
-            _ => {
-                return Err(PrinterError::Rejected(format!(
-                    "printer URI {uri:?} must start with ipp:// or ipps://"
-                )))
-            }
+            _ => return Err(PrinterError::Rejected(format!("printer URI {uri:?} must start with ipp:// or ipps://"))),
         }
         Ok(IppPrinter {
             shown: redact(uri),
@@ -92,61 +82,42 @@ impl IppPrinter {
     }
 
     fn client(&self) -> AsyncIppClient {
-        AsyncIppClient::builder(self.uri.clone())
-            .request_timeout(self.timeout)
-            .build()
+        AsyncIppClient::builder(self.uri.clone()).request_timeout(self.timeout).build()
     }
 
-    async fn send(
-        &self,
-        request: IppRequestResponse,
-        what: &str,
-    ) -> Result<IppRequestResponse, PrinterError> {
-        let response = tokio::time::timeout(
-            self.timeout + Duration::from_secs(1),
-            self.client().send(request),
-        )
-        .await
-        .map_err(|_| {
-            PrinterError::Transient(format!(
-                "printer {} did not answer {what} within {:?}",
-                self.shown, self.timeout
-            ))
-        })?
-        .map_err(|e| {
-            let detail = ipp_error(&e);
-            if detail.contains("timed out") {
+    async fn send(&self, request: IppRequestResponse, what: &str) -> Result<IppRequestResponse, PrinterError> {
+        let response = tokio::time::timeout(self.timeout + Duration::from_secs(1), self.client().send(request))
+            .await
+            .map_err(|_| {
                 PrinterError::Transient(format!(
                     "printer {} did not answer {what} within {:?}",
                     self.shown, self.timeout
                 ))
-            } else {
-                PrinterError::Transient(format!(
-                    "printer {} could not be reached for {what}: {detail}",
-                    self.shown
-                ))
-            }
-        })?;
+            })?
+            .map_err(|e| {
+                let detail = ipp_error(&e);
+                if detail.contains("timed out") {
+                    PrinterError::Transient(format!(
+                        "printer {} did not answer {what} within {:?}",
+                        self.shown, self.timeout
+                    ))
+                } else {
+                    PrinterError::Transient(format!("printer {} could not be reached for {what}: {detail}", self.shown))
+                }
+            })?;
         Ok(response)
     }
 
     /// Sends and requires a successful status, classifying failures.
-    async fn send_ok(
-        &self,
-        request: IppRequestResponse,
-        what: &str,
-    ) -> Result<IppRequestResponse, PrinterError> {
+    async fn send_ok(&self, request: IppRequestResponse, what: &str) -> Result<IppRequestResponse, PrinterError> {
         let response = self.send(request, what).await?;
         let status = response.header().status_code();
         if status.is_success() {
             return Ok(response);
         }
         let code = response.header().operation_or_status;
-        let message = format!(
-            "printer {} refused {what}: {status} (0x{code:04x}){}",
-            self.shown,
-            status_message(&response)
-        );
+        let message =
+            format!("printer {} refused {what}: {status} (0x{code:04x}){}", self.shown, status_message(&response));
         // 0x05xx are server errors (busy, temporarily unavailable...): try again later.
         if code >= 0x0500 || code == 0x0400 {
             Err(PrinterError::Transient(message))
@@ -159,40 +130,24 @@ impl IppPrinter {
         let mut r = IppRequestResponse::new(IppVersion::v1_1(), operation, Some(self.uri.clone()));
         r.attributes_mut().add(
             DelimiterTag::OperationAttributes,
-            IppAttribute::new(
-                IppAttribute::REQUESTING_USER_NAME,
-                IppValue::NameWithoutLanguage(self.user.clone()),
-            ),
+            IppAttribute::new(IppAttribute::REQUESTING_USER_NAME, IppValue::NameWithoutLanguage(self.user.clone())),
         );
         r
     }
 
     async fn printer_attributes(&self, names: &[&str]) -> Result<IppRequestResponse, PrinterError> {
         let mut r = self.request(Operation::GetPrinterAttributes);
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            keywords("requested-attributes", names),
-        );
+        r.attributes_mut().add(DelimiterTag::OperationAttributes, keywords("requested-attributes", names));
         self.send_ok(r, "Get-Printer-Attributes").await
     }
 
     /// The job template attributes for `job`, with media chosen from what the printer supports.
     async fn job_attributes(&self, job: &JobSpec) -> Result<Vec<IppAttribute>, PrinterError> {
         let mut attrs = vec![
-            IppAttribute::new(
-                "copies",
-                IppValue::Integer(job.copies.clamp(1, i32::MAX as i64) as i32),
-            ),
+            IppAttribute::new("copies", IppValue::Integer(job.copies.clamp(1, i32::MAX as i64) as i32)),
             IppAttribute::new(
                 "sides",
-                IppValue::Keyword(
-                    if job.duplex {
-                        "two-sided-long-edge"
-                    } else {
-                        "one-sided"
-                    }
-                    .into(),
-                ),
+                IppValue::Keyword(if job.duplex { "two-sided-long-edge" } else { "one-sided" }.into()),
             ),
             IppAttribute::new(
                 "print-color-mode",
@@ -219,25 +174,19 @@ impl IppPrinter {
     }
 
     async fn multiple_documents_supported(&self) -> Result<bool, PrinterError> {
-        let r = self
-            .printer_attributes(&["multiple-document-jobs-supported"])
-            .await?;
+        let r = self.printer_attributes(&["multiple-document-jobs-supported"]).await?;
         Ok(printer_group(&r)
             .and_then(|g| g.get("multiple-document-jobs-supported"))
             .and_then(|a| a.value().as_boolean().copied())
             .unwrap_or(false))
     }
 
-    async fn one_job_state(&self, id: i32) -> Result<JobState, PrinterError> {
+    async fn one_job_state(&self, id: i32, job_name: &str) -> Result<JobState, PrinterError> {
         let mut r = self.request(Operation::GetJobAttributes);
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            IppAttribute::new(IppAttribute::JOB_ID, IppValue::Integer(id)),
-        );
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            keywords("requested-attributes", &["job-state"]),
-        );
+        r.attributes_mut()
+            .add(DelimiterTag::OperationAttributes, IppAttribute::new(IppAttribute::JOB_ID, IppValue::Integer(id)));
+        r.attributes_mut()
+            .add(DelimiterTag::OperationAttributes, keywords("requested-attributes", &["job-state", "job-name"]));
         let response = self.send(r, "Get-Job-Attributes").await?;
         let code = response.header().operation_or_status;
         if code == 0x0406 {
@@ -250,27 +199,27 @@ impl IppPrinter {
                 self.shown
             )));
         }
-        let state = response
-            .attributes()
-            .groups_of(DelimiterTag::JobAttributes)
-            .find_map(|g| {
-                g.attributes()
-                    .get("job-state")
-                    .and_then(|a| a.value().as_enum().copied())
-            });
-        Ok(state.map(job_state).unwrap_or(JobState::Unknown))
+        let group = response.attributes().groups_of(DelimiterTag::JobAttributes).next().map(|g| g.attributes().clone());
+        let Some(attrs) = group else { return Ok(JobState::Unknown) };
+        if let Some(name) = attrs.get("job-name").map(|a| text(a.value())) {
+            if name != job_name {
+                // The printer restarted and gave the number to another job: ours is gone.
+                return Ok(JobState::Unknown);
+            }
+        }
+        Ok(attrs
+            .get("job-state")
+            .and_then(|a| a.value().as_enum().copied())
+            .map(job_state)
+            .unwrap_or(JobState::Unknown))
     }
 
     async fn jobs(&self, which: &str) -> Result<Vec<(i32, String, JobState)>, PrinterError> {
         let mut r = self.request(Operation::GetJobs);
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            IppAttribute::new("which-jobs", IppValue::Keyword(which.into())),
-        );
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            IppAttribute::new("my-jobs", IppValue::Boolean(false)),
-        );
+        r.attributes_mut()
+            .add(DelimiterTag::OperationAttributes, IppAttribute::new("which-jobs", IppValue::Keyword(which.into())));
+        r.attributes_mut()
+            .add(DelimiterTag::OperationAttributes, IppAttribute::new("my-jobs", IppValue::Boolean(false)));
         r.attributes_mut().add(
             DelimiterTag::OperationAttributes,
             keywords("requested-attributes", &["job-id", "job-name", "job-state"]),
@@ -279,13 +228,8 @@ impl IppPrinter {
         let mut out = Vec::new();
         for group in response.attributes().groups_of(DelimiterTag::JobAttributes) {
             let a = group.attributes();
-            let id = a
-                .get("job-id")
-                .and_then(|v| v.value().as_integer().copied());
-            let name = a
-                .get("job-name")
-                .map(|v| text(v.value()))
-                .unwrap_or_default();
+            let id = a.get("job-id").and_then(|v| v.value().as_integer().copied());
+            let name = a.get("job-name").map(|v| text(v.value())).unwrap_or_default();
             let state = a
                 .get("job-state")
                 .and_then(|v| v.value().as_enum().copied())
@@ -328,36 +272,19 @@ fn ipp_error(e: &IppError) -> String {
 }
 
 fn keywords(name: &str, values: &[&str]) -> IppAttribute {
-    IppAttribute::new(
-        name,
-        IppValue::Array(
-            values
-                .iter()
-                .map(|v| IppValue::Keyword((*v).into()))
-                .collect(),
-        ),
-    )
+    IppAttribute::new(name, IppValue::Array(values.iter().map(|v| IppValue::Keyword((*v).into())).collect()))
 }
 
 fn status_message(r: &IppRequestResponse) -> String {
     r.attributes()
         .groups_of(DelimiterTag::OperationAttributes)
-        .find_map(|g| {
-            g.attributes()
-                .get("status-message")
-                .map(|a| text(a.value()))
-        })
+        .find_map(|g| g.attributes().get("status-message").map(|a| text(a.value())))
         .map(|m| format!(" ({m})"))
         .unwrap_or_default()
 }
 
-fn printer_group(
-    r: &IppRequestResponse,
-) -> Option<&std::collections::HashMap<String, IppAttribute>> {
-    r.attributes()
-        .groups_of(DelimiterTag::PrinterAttributes)
-        .next()
-        .map(|g| g.attributes())
+fn printer_group(r: &IppRequestResponse) -> Option<&std::collections::HashMap<String, IppAttribute>> {
+    r.attributes().groups_of(DelimiterTag::PrinterAttributes).next().map(|g| g.attributes())
 }
 
 fn text(v: &IppValue) -> String {
@@ -408,11 +335,7 @@ fn job_state(code: i32) -> JobState {
 }
 
 /// Maps IPP printer-state and printer-state-reasons onto the four statuses, keeping the reason.
-pub fn map_status(
-    state: i32,
-    reasons: &[String],
-    accepting: bool,
-) -> (PrinterStatus, Option<String>) {
+pub fn map_status(state: i32, reasons: &[String], accepting: bool) -> (PrinterStatus, Option<String>) {
     // "-report" and "-warning" reasons are information; "-error" (or no suffix) ones are real.
     let serious: Vec<&str> = reasons
         .iter()
@@ -420,20 +343,8 @@ pub fn map_status(
         .filter(|r| *r != "none" && !r.ends_with("-report") && !r.ends_with("-warning"))
         .map(|r| r.trim_end_matches("-error"))
         .collect();
-    let has = |names: &[&str]| {
-        serious
-            .iter()
-            .find(|r| names.contains(r))
-            .map(|r| r.to_string())
-    };
-    let offline_reasons = [
-        "offline",
-        "shutdown",
-        "connecting-to-device",
-        "timed-out",
-        "paused",
-        "moving-to-paused",
-    ];
+    let has = |names: &[&str]| serious.iter().find(|r| names.contains(r)).map(|r| r.to_string());
+    let offline_reasons = ["offline", "shutdown", "connecting-to-device", "timed-out", "paused", "moving-to-paused"];
     let error_reasons = [
         "media-empty",
         "media-needed",
@@ -449,18 +360,14 @@ pub fn map_status(
         "interpreter-resource-unavailable",
     ];
     let offline_report = reasons.iter().any(|r| r == "offline-report");
-    if let Some(r) = has(&offline_reasons).or_else(|| offline_report.then(|| "offline".to_owned()))
-    {
+    if let Some(r) = has(&offline_reasons).or_else(|| offline_report.then(|| "offline".to_owned())) {
         return (PrinterStatus::Offline, Some(format!("printer reports {r}")));
     }
     if let Some(r) = has(&error_reasons) {
         return (PrinterStatus::Error, Some(format!("printer reports {r}")));
     }
     if !accepting {
-        return (
-            PrinterStatus::Error,
-            Some("printer is not accepting jobs".into()),
-        );
+        return (PrinterStatus::Error, Some("printer is not accepting jobs".into()));
     }
     match state {
         3 => (PrinterStatus::Online, None),
@@ -469,17 +376,10 @@ pub fn map_status(
             PrinterStatus::Error,
             Some(format!(
                 "printer is stopped{}",
-                if serious.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", serious.join(", "))
-                }
+                if serious.is_empty() { String::new() } else { format!(" ({})", serious.join(", ")) }
             )),
         ),
-        other => (
-            PrinterStatus::Error,
-            Some(format!("printer is in an unknown state ({other})")),
-        ),
+        other => (PrinterStatus::Error, Some(format!("printer is in an unknown state ({other})"))),
     }
 }
 
@@ -504,31 +404,18 @@ impl Printer for IppPrinter {
         };
         let g = printer_group(&response);
         let get = |n: &str| g.and_then(|g| g.get(n));
-        let state = get("printer-state")
-            .and_then(|a| a.value().as_enum().copied())
-            .unwrap_or(0);
+        let state = get("printer-state").and_then(|a| a.value().as_enum().copied()).unwrap_or(0);
         let reasons = strings(get("printer-state-reasons"));
-        let accepting = get("printer-is-accepting-jobs")
-            .and_then(|a| a.value().as_boolean().copied())
-            .unwrap_or(true);
-        let queue = get("queued-job-count")
-            .and_then(|a| a.value().as_integer().copied())
-            .map(i64::from);
-        let own_message = get("printer-state-message")
-            .map(|a| text(a.value()))
-            .filter(|m| !m.is_empty());
+        let accepting = get("printer-is-accepting-jobs").and_then(|a| a.value().as_boolean().copied()).unwrap_or(true);
+        let queue = get("queued-job-count").and_then(|a| a.value().as_integer().copied()).map(i64::from);
+        let own_message = get("printer-state-message").map(|a| text(a.value())).filter(|m| !m.is_empty());
         let (status, why) = map_status(state, &reasons, accepting);
         let message = match (why, own_message) {
             (Some(w), Some(m)) => Some(format!("{w}: {m}")),
             (Some(w), None) => Some(w),
             (None, _) => None,
         };
-        Ok(PrinterState {
-            status,
-            queue_length: queue,
-            reasons,
-            message,
-        })
+        Ok(PrinterState { status, queue_length: queue, reasons, message })
     }
 
     async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError> {
@@ -543,31 +430,19 @@ impl Printer for IppPrinter {
                 }
             }
         }
-        let duplex = strings(get("sides-supported"))
-            .iter()
-            .any(|s| s.starts_with("two-sided"));
-        let color = get("color-supported")
-            .and_then(|a| a.value().as_boolean().copied())
-            .unwrap_or(false);
+        let duplex = strings(get("sides-supported")).iter().any(|s| s.starts_with("two-sided"));
+        let color = get("color-supported").and_then(|a| a.value().as_boolean().copied()).unwrap_or(false);
         let max_copies = match get("copies-supported").map(|a| a.value()) {
             Some(IppValue::RangeOfInteger { max, .. }) => i64::from(*max),
             Some(IppValue::Integer(n)) => i64::from(*n),
             _ => 1,
         };
-        Ok(PrinterCapabilities {
-            page_sizes,
-            color,
-            duplex,
-            max_copies,
-        })
+        Ok(PrinterCapabilities { page_sizes, color, duplex, max_copies })
     }
 
     async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
         if job.documents.is_empty() {
-            return Err(PrinterError::Rejected(format!(
-                "order {}: nothing to print",
-                job.order_id
-            )));
+            return Err(PrinterError::Rejected(format!("order {}: nothing to print", job.order_id)));
         }
         let attrs = self.job_attributes(job).await?;
         if job.documents.len() == 1 || !self.multiple_documents_supported().await? {
@@ -590,11 +465,7 @@ impl Printer for IppPrinter {
                         // The first document failing leaves nothing sent: the caller retries later. A later
                         // one must not give up while the printer is only busy with the earlier ones, or the
                         // retry would print those again.
-                        Err(e)
-                            if e.is_transient()
-                                && !ids.is_empty()
-                                && started.elapsed() < self.busy_wait =>
-                        {
+                        Err(e) if e.is_transient() && !ids.is_empty() && started.elapsed() < self.busy_wait => {
                             tracing::debug!(order_id = %job.order_id, "printer busy with the earlier documents: {e}");
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }
@@ -610,13 +481,9 @@ impl Printer for IppPrinter {
             }
             return Ok(ids.join(","));
         }
-        let create = IppOperationBuilder::create_job(self.uri.clone())
-            .job_name(&job.job_name)
-            .attributes(attrs)
-            .build();
-        let response = self
-            .send_ok(create.into_ipp_request(), "Create-Job")
-            .await?;
+        let create =
+            IppOperationBuilder::create_job(self.uri.clone()).job_name(&job.job_name).attributes(attrs).build();
+        let response = self.send_ok(create.into_ipp_request(), "Create-Job").await?;
         let id = job_id_of(&response)?;
         let last = job.documents.len() - 1;
         for (i, doc) in job.documents.iter().enumerate() {
@@ -638,10 +505,10 @@ impl Printer for IppPrinter {
         Ok(id.to_string())
     }
 
-    async fn job_state(&self, job_ref: &str) -> Result<JobState, PrinterError> {
+    async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError> {
         let mut states = Vec::new();
         for id in job_ids(job_ref)? {
-            states.push(self.one_job_state(id).await?);
+            states.push(self.one_job_state(id, job_name).await?);
         }
         Ok(combine(&states))
     }
@@ -660,22 +527,13 @@ impl Printer for IppPrinter {
         }
         found.sort_by_key(|(id, _)| *id);
         let states: Vec<JobState> = found.iter().map(|(_, s)| *s).collect();
-        let job_ref = found
-            .iter()
-            .map(|(id, _)| id.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        Ok(Some(FoundJob {
-            job_ref,
-            state: combine(&states),
-        }))
+        let job_ref = found.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(",");
+        Ok(Some(FoundJob { job_ref, state: combine(&states) }))
     }
 
     async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {
         for id in job_ids(job_ref)? {
-            let op = IppOperationBuilder::cancel_job(self.uri.clone(), id)
-                .user_name(&self.user)
-                .build();
+            let op = IppOperationBuilder::cancel_job(self.uri.clone(), id).user_name(&self.user).build();
             self.send_ok(op.into_ipp_request(), "Cancel-Job").await?;
         }
         Ok(())
@@ -689,14 +547,8 @@ impl Printer for IppPrinter {
 fn job_id_of(r: &IppRequestResponse) -> Result<i32, PrinterError> {
     r.attributes()
         .groups_of(DelimiterTag::JobAttributes)
-        .find_map(|g| {
-            g.attributes()
-                .get("job-id")
-                .and_then(|a| a.value().as_integer().copied())
-        })
-        .ok_or_else(|| {
-            PrinterError::Transient("the printer accepted the job but sent no job-id".into())
-        })
+        .find_map(|g| g.attributes().get("job-id").and_then(|a| a.value().as_integer().copied()))
+        .ok_or_else(|| PrinterError::Transient("the printer accepted the job but sent no job-id".into()))
 }
 
 #[cfg(test)]
@@ -718,21 +570,12 @@ mod tests {
         let r = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(map_status(3, &r(&["none"]), true).0, PrinterStatus::Online);
         assert_eq!(map_status(4, &r(&["none"]), true).0, PrinterStatus::Busy);
-        assert_eq!(
-            map_status(3, &r(&["toner-low-warning"]), true).0,
-            PrinterStatus::Online
-        );
+        assert_eq!(map_status(3, &r(&["toner-low-warning"]), true).0, PrinterStatus::Online);
         let (s, m) = map_status(5, &r(&["media-empty-error"]), true);
         assert_eq!(s, PrinterStatus::Error);
         assert!(m.unwrap().contains("media-empty"));
-        assert_eq!(
-            map_status(3, &r(&["offline-report"]), true).0,
-            PrinterStatus::Offline
-        );
-        assert_eq!(
-            map_status(5, &r(&["paused"]), true).0,
-            PrinterStatus::Offline
-        );
+        assert_eq!(map_status(3, &r(&["offline-report"]), true).0, PrinterStatus::Offline);
+        assert_eq!(map_status(5, &r(&["paused"]), true).0, PrinterStatus::Offline);
         assert_eq!(map_status(3, &r(&["none"]), false).0, PrinterStatus::Error);
     }
 
@@ -751,13 +594,7 @@ mod tests {
 
     #[test]
     fn credentials_in_printer_uris_are_hidden() {
-        assert_eq!(
-            redact("ipps://shop:s3cret@printer.local/ipp/print"),
-            "ipps://shop:****@printer.local/ipp/print"
-        );
-        assert_eq!(
-            redact("ipp://printer.local/ipp/print"),
-            "ipp://printer.local/ipp/print"
-        );
+        assert_eq!(redact("ipps://shop:s3cret@printer.local/ipp/print"), "ipps://shop:****@printer.local/ipp/print");
+        assert_eq!(redact("ipp://printer.local/ipp/print"), "ipp://printer.local/ipp/print");
     }
 }

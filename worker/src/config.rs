@@ -1,0 +1,358 @@
+//! The worker's configuration: a TOML file (`worker.example.toml` explains every setting), then
+//! environment variables, then command-line flags, each overriding the one before.
+
+use crate::backends::{CommandPrinter, FilePrinter, IppPrinter};
+use crate::health::PrinterIdentity;
+use crate::printer::Printer;
+use printcore::files::FilePolicy;
+use printcore::{CoreConfig, LogDelivery, PrinterCapabilities};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the worker reads from its file. Every field has a default except the printers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub worker: WorkerConfig,
+    pub files: FilesConfig,
+    pub printers: Vec<PrinterConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { database: DatabaseConfig::default(), worker: WorkerConfig::default(), files: FilesConfig::default(), printers: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// The connection string (also `MONGODB_URI`). Never logged with its password.
+    pub uri: Option<String>,
+    /// The website's database name (also `PRINTCORE_DB`).
+    pub name: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { uri: None, name: "printshop".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Seconds between polls for new orders when change streams are not available (and as a safety net).
+    pub poll_interval_secs: f64,
+    pub health_interval_secs: f64,
+    /// How long a claim holds an order; renewed every third of it while printing.
+    pub lease_secs: f64,
+    pub recovery_interval_secs: f64,
+    pub stuck_check_interval_secs: f64,
+    /// The backstop for a print that hangs (minutes).
+    pub stuck_after_minutes: f64,
+    pub metrics_interval_secs: f64,
+    /// How often a job at the printer is asked for its state.
+    pub job_poll_interval_secs: f64,
+    /// On shutdown, how long a job already at the printer may take to finish.
+    pub shutdown_grace_secs: f64,
+    pub max_attempts: i64,
+    pub backoff_base_secs: f64,
+    pub backoff_max_secs: f64,
+    /// Jobs at once per printer (1: one at a time).
+    pub jobs_per_printer: usize,
+    /// "human" or "json".
+    pub log_format: String,
+    /// Use change streams when the deployment has them.
+    pub change_streams: bool,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            poll_interval_secs: 5.0,
+            health_interval_secs: 30.0,
+            lease_secs: 120.0,
+            recovery_interval_secs: 30.0,
+            stuck_check_interval_secs: 300.0,
+            stuck_after_minutes: 30.0,
+            metrics_interval_secs: 300.0,
+            job_poll_interval_secs: 1.0,
+            shutdown_grace_secs: 60.0,
+            max_attempts: 5,
+            backoff_base_secs: 30.0,
+            backoff_max_secs: 900.0,
+            jobs_per_printer: 1,
+            log_format: "human".into(),
+            change_streams: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    pub allowed_hosts: Vec<String>,
+    pub max_mb: f64,
+    pub connect_timeout_secs: f64,
+    pub read_timeout_secs: f64,
+    pub total_timeout_secs: f64,
+    pub retries: u32,
+    /// For a file server on the shop's own network.
+    pub allow_private_addresses: bool,
+    /// Tests and demos only.
+    pub allow_loopback: bool,
+    /// Tests and demos only.
+    pub allow_http: bool,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        let p = FilePolicy::default();
+        FilesConfig {
+            allowed_hosts: p.allowed_hosts,
+            max_mb: p.max_bytes as f64 / 1_048_576.0,
+            connect_timeout_secs: p.connect_timeout.as_secs_f64(),
+            read_timeout_secs: p.read_timeout.as_secs_f64(),
+            total_timeout_secs: p.total_timeout.as_secs_f64(),
+            retries: p.retries,
+            allow_private_addresses: false,
+            allow_loopback: false,
+            allow_http: false,
+        }
+    }
+}
+
+/// One printer this worker drives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrinterConfig {
+    /// The stable id in `printers.printer_id` and `orders.printerId`.
+    pub id: String,
+    /// The shop's name for it.
+    pub name: String,
+    /// "ipp", "command" or "file".
+    pub backend: String,
+    /// ipp: the printer's or CUPS queue's URI.
+    pub uri: Option<String>,
+    /// command: the printer's name as the command knows it.
+    pub printer_name: Option<String>,
+    /// command: the print command as a list of arguments with placeholders.
+    pub print_command: Option<Vec<String>>,
+    /// command: an optional status command printing JSON.
+    pub status_command: Option<Vec<String>>,
+    /// file: the folder jobs are written into.
+    pub folder: Option<PathBuf>,
+    /// Seconds each request to the printer may take.
+    #[serde(default = "default_printer_timeout")]
+    pub timeout_secs: f64,
+    /// What the printer takes. Read from an IPP printer when not given; required for command printers
+    /// (defaults: A4, mono, one-sided, 99 copies).
+    pub capabilities: Option<PrinterCapabilities>,
+    pub system_name: Option<String>,
+    pub connection_type: Option<String>,
+    pub driver_name: Option<String>,
+}
+
+fn default_printer_timeout() -> f64 {
+    10.0
+}
+
+/// A configuration problem, said so that the person fixing the file knows where.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn secs(v: f64, what: &str) -> Result<Duration, ConfigError> {
+    if !(v.is_finite() && v > 0.0) {
+        return Err(ConfigError(format!("{what} must be a positive number of seconds (got {v})")));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
+        Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(format!("the configuration is not valid: {e}")))
+    }
+
+    /// Checks everything that can be checked without a network: intervals, printers, backends.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database.uri.as_deref().unwrap_or("").trim().is_empty() {
+            return Err(ConfigError("no database: set MONGODB_URI, --mongodb-uri or [database] uri".into()));
+        }
+        if self.database.name.trim().is_empty() {
+            return Err(ConfigError("the database name is empty: set [database] name or PRINTCORE_DB".into()));
+        }
+        self.core_config()?;
+        self.file_policy()?;
+        if self.printers.is_empty() {
+            return Err(ConfigError("no printers configured: add at least one [[printers]] section".into()));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for p in &self.printers {
+            if !ids.insert(p.id.as_str()) {
+                return Err(ConfigError(format!("printer id {:?} is used twice", p.id)));
+            }
+            self.build_printer(p)?;
+        }
+        if self.worker.jobs_per_printer == 0 {
+            return Err(ConfigError("jobs_per_printer must be at least 1".into()));
+        }
+        if !matches!(self.worker.log_format.as_str(), "human" | "json") {
+            return Err(ConfigError(format!("log_format must be \"human\" or \"json\", not {:?}", self.worker.log_format)));
+        }
+        for (v, what) in [
+            (self.worker.poll_interval_secs, "poll_interval_secs"),
+            (self.worker.health_interval_secs, "health_interval_secs"),
+            (self.worker.recovery_interval_secs, "recovery_interval_secs"),
+            (self.worker.stuck_check_interval_secs, "stuck_check_interval_secs"),
+            (self.worker.metrics_interval_secs, "metrics_interval_secs"),
+            (self.worker.job_poll_interval_secs, "job_poll_interval_secs"),
+            (self.worker.shutdown_grace_secs, "shutdown_grace_secs"),
+        ] {
+            secs(v, what)?;
+        }
+        Ok(())
+    }
+
+    /// The queue rules for printcore.
+    pub fn core_config(&self) -> Result<CoreConfig, ConfigError> {
+        let w = &self.worker;
+        let c = CoreConfig {
+            lease: secs(w.lease_secs, "lease_secs")?,
+            max_attempts: w.max_attempts,
+            backoff_base: secs(w.backoff_base_secs, "backoff_base_secs")?,
+            backoff_max: secs(w.backoff_max_secs, "backoff_max_secs")?,
+            stuck_after: secs(w.stuck_after_minutes * 60.0, "stuck_after_minutes")?,
+            log_delivery: LogDelivery::Background,
+        };
+        c.validate().map_err(|e| ConfigError(e.to_string()))?;
+        Ok(c)
+    }
+
+    pub fn file_policy(&self) -> Result<FilePolicy, ConfigError> {
+        let f = &self.files;
+        if f.allowed_hosts.is_empty() {
+            return Err(ConfigError("[files] allowed_hosts is empty: no file could be downloaded".into()));
+        }
+        Ok(FilePolicy {
+            allowed_hosts: f.allowed_hosts.clone(),
+            allow_http: f.allow_http,
+            allow_loopback: f.allow_loopback,
+            allow_private: f.allow_private_addresses,
+            max_bytes: (f.max_mb * 1_048_576.0) as u64,
+            connect_timeout: secs(f.connect_timeout_secs, "connect_timeout_secs")?,
+            read_timeout: secs(f.read_timeout_secs, "read_timeout_secs")?,
+            total_timeout: secs(f.total_timeout_secs, "total_timeout_secs")?,
+            retries: f.retries,
+            retry_backoff: Duration::from_millis(500),
+        })
+    }
+
+    /// The backend for one printer.
+    pub fn build_printer(&self, p: &PrinterConfig) -> Result<Arc<dyn Printer>, ConfigError> {
+        let timeout = secs(p.timeout_secs, &format!("printer {} timeout_secs", p.id))?;
+        let err = |m: String| ConfigError(format!("printer {:?}: {m}", p.id));
+        Ok(match p.backend.as_str() {
+            "ipp" => {
+                let uri = p.uri.as_deref().ok_or_else(|| err("the ipp backend needs uri = \"ipp://host/...\"".into()))?;
+                Arc::new(IppPrinter::new(uri, timeout).map_err(|e| err(e.to_string()))?)
+            }
+            "command" => {
+                let cmd = p.print_command.clone().ok_or_else(|| err("the command backend needs print_command = [...]".into()))?;
+                let name = p.printer_name.clone().unwrap_or_else(|| p.name.clone());
+                let caps = p.capabilities.clone().unwrap_or_default();
+                Arc::new(CommandPrinter::new(&name, cmd, p.status_command.clone(), timeout, caps).map_err(|e| err(e.to_string()))?)
+            }
+            "file" => {
+                let folder = p.folder.clone().ok_or_else(|| err("the file backend needs folder = \"...\"".into()))?;
+                let caps = p.capabilities.clone().unwrap_or(PrinterCapabilities {
+                    page_sizes: ["A4", "A3", "A5", "Letter", "Legal"].map(String::from).to_vec(),
+                    color: true,
+                    duplex: true,
+                    max_copies: 999,
+                });
+                Arc::new(FilePrinter::new(folder, caps))
+            }
+            other => return Err(err(format!("unknown backend {other:?}; use \"ipp\", \"command\" or \"file\""))),
+        })
+    }
+
+    /// The identity reported with the printer's health.
+    pub fn identity(&self, p: &PrinterConfig) -> PrinterIdentity {
+        let printer_name = match p.backend.as_str() {
+            "ipp" => p.uri.clone().map(|u| redact_uri(&u)).unwrap_or_default(),
+            "file" => p.folder.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+            _ => p.printer_name.clone().unwrap_or_else(|| p.name.clone()),
+        };
+        PrinterIdentity {
+            printer_id: p.id.clone(),
+            name: p.name.clone(),
+            printer_name,
+            driver_name: p.driver_name.clone().or_else(|| Some(format!("printcore {} backend", p.backend))),
+            system_name: p.system_name.clone().or_else(|| Some(if cfg!(windows) { "Windows" } else { "Linux" }.into())),
+            connection_type: p.connection_type.clone(),
+        }
+    }
+}
+
+/// A connection string or URI with its password replaced by `****`.
+pub fn redact_uri(uri: &str) -> String {
+    let Some(scheme_end) = uri.find("://") else { return uri.to_owned() };
+    let rest = &uri[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let creds = &authority[..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:****@{}{}", &uri[..scheme_end + 3], &authority[at + 1..], &rest[authority_end..])
+        }
+        None => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(redact_uri("mongodb+srv://shop:p%40ss@cluster0.x.mongodb.net/db?retryWrites=true"), "mongodb+srv://shop:****@cluster0.x.mongodb.net/db?retryWrites=true");
+        assert_eq!(redact_uri("mongodb://127.0.0.1:27017/"), "mongodb://127.0.0.1:27017/");
+        assert_eq!(redact_uri("mongodb://a:b@h1,h2/?x=y@z"), "mongodb://a:****@h1,h2/?x=y@z");
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../worker.example.toml");
+        let mut c = Config::from_toml(text).expect("the example parses");
+        c.database.uri = Some("mongodb://127.0.0.1".into());
+        c.validate().expect("the example validates");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = Config::from_toml("[worker]\npoll_intervall_secs = 5\n").unwrap_err().to_string();
+        assert!(e.contains("poll_intervall_secs"), "{e}");
+        let mut c = Config::from_toml("[[printers]]\nid = \"a\"\nname = \"A\"\nbackend = \"laser\"\n").unwrap();
+        c.database.uri = Some("mongodb://x".into());
+        assert!(c.validate().unwrap_err().to_string().contains("unknown backend"));
+    }
+}
