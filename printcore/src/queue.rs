@@ -534,6 +534,22 @@ impl PrintJob {
         self.fenced_set(doc! { "printSubmittedAt": self.core.now(), "printLeaseUntil": until }).await
     }
 
+    /// Takes back [`PrintJob::mark_sending`] when the printer answered that it did not take the job (busy),
+    /// so the order may be released or retried without asking the printer first.
+    pub async fn unmark_sending(&self) -> Result<()> {
+        let r = self
+            .core
+            .inner
+            .orders
+            .update_one(self.fence(), doc! { "$unset": { "printSubmittedAt": "" } })
+            .await
+            .map_err(Error::db(format!("updating order {}", self.order.order_id)))?;
+        if r.matched_count == 0 {
+            return Err(self.lost());
+        }
+        Ok(())
+    }
+
     /// Records that the printer accepted the job, with its reference for the job (logged as `submitted`).
     pub async fn mark_submitted(&self, printer_job_ref: &str) -> Result<()> {
         let now = self.core.now();

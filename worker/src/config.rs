@@ -23,7 +23,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { database: DatabaseConfig::default(), worker: WorkerConfig::default(), files: FilesConfig::default(), printers: Vec::new() }
+        Config {
+            database: DatabaseConfig::default(),
+            worker: WorkerConfig::default(),
+            files: FilesConfig::default(),
+            printers: Vec::new(),
+        }
     }
 }
 
@@ -183,7 +188,8 @@ fn secs(v: f64, what: &str) -> Result<Duration, ConfigError> {
 impl Config {
     /// Reads a TOML file.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
         Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 
@@ -215,7 +221,10 @@ impl Config {
             return Err(ConfigError("jobs_per_printer must be at least 1".into()));
         }
         if !matches!(self.worker.log_format.as_str(), "human" | "json") {
-            return Err(ConfigError(format!("log_format must be \"human\" or \"json\", not {:?}", self.worker.log_format)));
+            return Err(ConfigError(format!(
+                "log_format must be \"human\" or \"json\", not {:?}",
+                self.worker.log_format
+            )));
         }
         for (v, what) in [
             (self.worker.poll_interval_secs, "poll_interval_secs"),
@@ -271,14 +280,21 @@ impl Config {
         let err = |m: String| ConfigError(format!("printer {:?}: {m}", p.id));
         Ok(match p.backend.as_str() {
             "ipp" => {
-                let uri = p.uri.as_deref().ok_or_else(|| err("the ipp backend needs uri = \"ipp://host/...\"".into()))?;
+                let uri =
+                    p.uri.as_deref().ok_or_else(|| err("the ipp backend needs uri = \"ipp://host/...\"".into()))?;
                 Arc::new(IppPrinter::new(uri, timeout).map_err(|e| err(e.to_string()))?)
             }
             "command" => {
-                let cmd = p.print_command.clone().ok_or_else(|| err("the command backend needs print_command = [...]".into()))?;
+                let cmd = p
+                    .print_command
+                    .clone()
+                    .ok_or_else(|| err("the command backend needs print_command = [...]".into()))?;
                 let name = p.printer_name.clone().unwrap_or_else(|| p.name.clone());
                 let caps = p.capabilities.clone().unwrap_or_default();
-                Arc::new(CommandPrinter::new(&name, cmd, p.status_command.clone(), timeout, caps).map_err(|e| err(e.to_string()))?)
+                Arc::new(
+                    CommandPrinter::new(&name, cmd, p.status_command.clone(), timeout, caps)
+                        .map_err(|e| err(e.to_string()))?,
+                )
             }
             "file" => {
                 let folder = p.folder.clone().ok_or_else(|| err("the file backend needs folder = \"...\"".into()))?;
@@ -334,7 +350,10 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        assert_eq!(redact_uri("mongodb+srv://shop:p%40ss@cluster0.x.mongodb.net/db?retryWrites=true"), "mongodb+srv://shop:****@cluster0.x.mongodb.net/db?retryWrites=true");
+        assert_eq!(
+            redact_uri("mongodb+srv://shop:p%40ss@cluster0.x.mongodb.net/db?retryWrites=true"),
+            "mongodb+srv://shop:****@cluster0.x.mongodb.net/db?retryWrites=true"
+        );
         assert_eq!(redact_uri("mongodb://127.0.0.1:27017/"), "mongodb://127.0.0.1:27017/");
         assert_eq!(redact_uri("mongodb://a:b@h1,h2/?x=y@z"), "mongodb://a:****@h1,h2/?x=y@z");
     }

@@ -3,7 +3,10 @@
 //! printcore's; nothing here builds a MongoDB filter.
 
 pub mod backends;
+pub mod config;
 pub mod health;
 pub mod printer;
+pub mod service;
+pub mod shutdown;
 
 pub use printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};

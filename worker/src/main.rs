@@ -1,8 +1,297 @@
-//! The print worker binary. Its loops arrive with the worker issue; for now it says so.
-fn main() {
-    eprintln!(
-        "the print worker is not built yet (see the worker issue); printcore {} is the library it will drive",
-        env!("CARGO_PKG_VERSION")
+//! `worker`: the print worker on the shop's print PC.
+//!
+//! `worker run` (the default) prints paid orders; `worker migrate` prepares the database; `worker printers`
+//! shows each configured printer live; `worker check` checks the configuration, the database and every
+//! printer and exits non-zero when something is wrong. Configuration: a TOML file (`--config`, see
+//! `worker.example.toml`), then environment variables, then flags; flags win.
+
+use clap::{Parser, Subcommand};
+use printcore::files::FileFetcher;
+use printcore::{MigrateOptions, PrintCore, PrinterRegistration, WorkerId};
+use printworker::config::{redact_uri, Config, ConfigError};
+use printworker::service::{Intervals, PrinterSlot, Worker};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "worker",
+    version,
+    about = "The print worker: claims paid orders from MongoDB and prints each exactly once."
+)]
+struct Cli {
+    /// The configuration file (TOML). Settings it leaves out take their defaults.
+    #[arg(long, short, env = "PRINTCORE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// The MongoDB connection string (overrides [database] uri). Its password is never printed.
+    #[arg(long, env = "MONGODB_URI", global = true, hide_env_values = true)]
+    mongodb_uri: Option<String>,
+    /// The website's database name (overrides [database] name).
+    #[arg(long = "db", env = "PRINTCORE_DB", global = true)]
+    db: Option<String>,
+    /// Log one JSON object per line instead of human-readable lines.
+    #[arg(long, env = "PRINTCORE_LOG_JSON", global = true)]
+    log_json: bool,
+    /// Seconds between polls for new orders (overrides [worker] poll_interval_secs).
+    #[arg(long, env = "PRINTCORE_POLL_INTERVAL", global = true)]
+    poll_interval: Option<f64>,
+    /// Seconds between printer health checks.
+    #[arg(long, env = "PRINTCORE_HEALTH_INTERVAL", global = true)]
+    health_interval: Option<f64>,
+    /// Seconds a claim lasts without renewal.
+    #[arg(long, env = "PRINTCORE_LEASE", global = true)]
+    lease: Option<f64>,
+    /// Seconds between recovery sweeps.
+    #[arg(long, env = "PRINTCORE_RECOVERY_INTERVAL", global = true)]
+    recovery_interval: Option<f64>,
+    /// Seconds between metrics samples.
+    #[arg(long, env = "PRINTCORE_METRICS_INTERVAL", global = true)]
+    metrics_interval: Option<f64>,
+    /// Seconds a job at the printer may take to finish after a shutdown signal.
+    #[arg(long, env = "PRINTCORE_SHUTDOWN_GRACE", global = true)]
+    shutdown_grace: Option<f64>,
+    /// Poll only; do not open change streams.
+    #[arg(long, env = "PRINTCORE_NO_CHANGE_STREAMS", global = true)]
+    no_change_streams: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print paid orders until Ctrl-C / SIGTERM (the default).
+    Run,
+    /// Create indexes, add printStatus to existing orders, register the configured printers.
+    Migrate,
+    /// Show each configured printer with its live status and capabilities.
+    Printers,
+    /// Check the configuration, the database and every printer; exit 1 when something is wrong.
+    Check,
+}
+
+fn load(cli: &Cli) -> Result<Config, ConfigError> {
+    let mut c = match &cli.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(uri) = &cli.mongodb_uri {
+        c.database.uri = Some(uri.clone());
+    }
+    if let Some(db) = &cli.db {
+        c.database.name = db.clone();
+    }
+    if cli.log_json {
+        c.worker.log_format = "json".into();
+    }
+    let w = &mut c.worker;
+    for (flag, field) in [
+        (cli.poll_interval, &mut w.poll_interval_secs),
+        (cli.health_interval, &mut w.health_interval_secs),
+        (cli.lease, &mut w.lease_secs),
+        (cli.recovery_interval, &mut w.recovery_interval_secs),
+        (cli.metrics_interval, &mut w.metrics_interval_secs),
+        (cli.shutdown_grace, &mut w.shutdown_grace_secs),
+    ] {
+        if let Some(v) = flag {
+            *field = v;
+        }
+    }
+    if cli.no_change_streams {
+        w.change_streams = false;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn init_logs(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PRINTCORE_LOG").unwrap_or_else(|_| EnvFilter::new("info,mongodb=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(config.worker.log_format == "json");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("worker: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Run) {
+            Command::Run => run(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Printers => printers(config).await.map(|_| ()),
+            Command::Check => check(config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("worker: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+async fn connect(config: &Config) -> AnyResult<PrintCore> {
+    let uri = config.database.uri.clone().unwrap_or_default();
+    PrintCore::connect(&uri, &config.database.name, config.core_config()?)
+        .await
+        .map_err(|e| format!("cannot reach the database at {}: {e}", redact_uri(&uri)).into())
+}
+
+async fn run(config: Config) -> AnyResult<()> {
+    let core = connect(&config).await?;
+    let id = WorkerId::generate();
+    tracing::info!(worker_id = %id, database = %redact_uri(config.database.uri.as_deref().unwrap_or("")), db = %config.database.name, "connected");
+    let fetcher = FileFetcher::new(config.file_policy()?)?;
+    let mut slots = Vec::new();
+    for p in &config.printers {
+        let printer = config.build_printer(p)?;
+        slots.push(Arc::new(PrinterSlot::new(
+            config.identity(p),
+            printer,
+            p.capabilities.clone(),
+            config.worker.jobs_per_printer,
+        )));
+    }
+    let (trigger, shutdown) = printworker::shutdown::channel();
+    let worker = Worker::new(core, id, fetcher, slots, Intervals::from_config(&config), shutdown);
+    let signals = tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop signal received");
+        trigger.trigger();
+    });
+    worker.run().await;
+    signals.abort();
+    Ok(())
+}
+
+/// SIGINT or SIGTERM on Unix; Ctrl-C, Ctrl-Break, console close or system shutdown on Windows.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows;
+        let (Ok(mut brk), Ok(mut close), Ok(mut shut)) =
+            (windows::ctrl_break(), windows::ctrl_close(), windows::ctrl_shutdown())
+        else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = brk.recv() => {}
+            _ = close.recv() => {}
+            _ = shut.recv() => {}
+        }
+    }
+}
+
+async fn migrate(config: Config) -> AnyResult<()> {
+    let core = connect(&config).await?;
+    let mut registrations = Vec::new();
+    for p in &config.printers {
+        let printer = config.build_printer(p)?;
+        let capabilities = match &p.capabilities {
+            Some(c) => Some(c.clone()),
+            None => printer.capabilities().await.ok(),
+        };
+        let id = config.identity(p);
+        registrations.push(PrinterRegistration {
+            printer_id: id.printer_id,
+            name: id.name,
+            printer_name: id.printer_name,
+            system_name: id.system_name,
+            connection_type: id.connection_type,
+            driver_name: id.driver_name,
+            capabilities,
+            worker_id: None,
+        });
+    }
+    let report = core.migrate(&MigrateOptions { printers: registrations, ..MigrateOptions::default() }).await?;
+    println!("indexes in place: {}", report.indexes.len());
+    println!("orders set to pending (paid, not delivered): {}", report.orders_marked_pending);
+    println!("orders set to printed (delivered): {}", report.orders_marked_printed);
+    println!("printers registered: {}, updated: {}", report.printers_registered, report.printers_updated);
+    Ok(())
+}
+
+/// Prints each printer's live status; returns whether all are online.
+async fn printers(config: Config) -> AnyResult<bool> {
+    let mut all_ok = true;
+    for p in &config.printers {
+        let printer = config.build_printer(p)?;
+        println!("{} ({}) — {}", p.id, p.name, printer.describe());
+        match printer.status().await {
+            Ok(s) => {
+                let ok = s.status == printcore::PrinterStatus::Online || s.status == printcore::PrinterStatus::Busy;
+                all_ok &= ok;
+                println!("  status: {}{}", s.status.as_str(), s.message.map(|m| format!(" ({m})")).unwrap_or_default());
+                if let Some(q) = s.queue_length {
+                    println!("  queue: {q}");
+                }
+            }
+            Err(e) => {
+                all_ok = false;
+                println!("  status: unknown ({e})");
+            }
+        }
+        match p.capabilities.clone().map(Ok).unwrap_or(printer.capabilities().await) {
+            Ok(c) => println!(
+                "  takes: {}; {}; {}; up to {} copies",
+                c.page_sizes.join(", "),
+                if c.color { "colour" } else { "mono only" },
+                if c.duplex { "two-sided" } else { "one-sided only" },
+                c.max_copies
+            ),
+            Err(e) => println!("  capabilities: unknown ({e})"),
+        }
+    }
+    Ok(all_ok)
+}
+
+async fn check(config: Config) -> AnyResult<()> {
+    println!("configuration: ok ({} printer(s))", config.printers.len());
+    let core = connect(&config).await?;
+    core.printers().await.map_err(|e| format!("the database answered but cannot be read: {e}"))?;
+    println!(
+        "database: ok ({}, database {})",
+        redact_uri(config.database.uri.as_deref().unwrap_or("")),
+        config.database.name
     );
-    std::process::exit(2);
+    if !printers(config).await? {
+        return Err("a printer is not ready (see above)".into());
+    }
+    println!("all checks passed");
+    Ok(())
 }

@@ -62,7 +62,10 @@ pub struct FoundJob {
 /// What went wrong talking to a printer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrinterError {
-    /// Busy, unreachable, timed out: try again later.
+    /// The printer is busy with another job and did not take this one: offer it again shortly. Not a
+    /// failure of the order.
+    Busy(String),
+    /// Unreachable, timed out, a server error: try again later.
     Transient(String),
     /// The printer refused this job for good (unsupported document or attributes).
     Rejected(String),
@@ -72,12 +75,15 @@ pub enum PrinterError {
 
 impl PrinterError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, PrinterError::Transient(_))
+        matches!(self, PrinterError::Transient(_) | PrinterError::Busy(_))
     }
 
     pub fn message(&self) -> &str {
         match self {
-            PrinterError::Transient(m) | PrinterError::Rejected(m) | PrinterError::Unsupported(m) => m,
+            PrinterError::Busy(m)
+            | PrinterError::Transient(m)
+            | PrinterError::Rejected(m)
+            | PrinterError::Unsupported(m) => m,
         }
     }
 }

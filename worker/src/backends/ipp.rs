@@ -118,8 +118,11 @@ impl IppPrinter {
         let code = response.header().operation_or_status;
         let message =
             format!("printer {} refused {what}: {status} (0x{code:04x}){}", self.shown, status_message(&response));
-        // 0x05xx are server errors (busy, temporarily unavailable...): try again later.
-        if code >= 0x0500 || code == 0x0400 {
+        // server-error-busy: the printer is printing something else. Other 0x05xx are server errors
+        // (temporarily unavailable...): try again later.
+        if code == 0x0507 {
+            Err(PrinterError::Busy(message))
+        } else if code >= 0x0500 || code == 0x0400 {
             Err(PrinterError::Transient(message))
         } else {
             Err(PrinterError::Rejected(message))
@@ -465,7 +468,7 @@ impl Printer for IppPrinter {
                         // The first document failing leaves nothing sent: the caller retries later. A later
                         // one must not give up while the printer is only busy with the earlier ones, or the
                         // retry would print those again.
-                        Err(e) if e.is_transient() && !ids.is_empty() && started.elapsed() < self.busy_wait => {
+                        Err(e @ PrinterError::Busy(_)) if !ids.is_empty() && started.elapsed() < self.busy_wait => {
                             tracing::debug!(order_id = %job.order_id, "printer busy with the earlier documents: {e}");
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }

@@ -1,0 +1,80 @@
+//! The worker's command line as a user meets it: help, configuration mistakes, `check` and `printers`.
+
+use printcore_tests::db::{server, Mode};
+use std::process::Command;
+
+fn worker() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_worker"));
+    c.env_remove("MONGODB_URI").env_remove("PRINTCORE_CONFIG");
+    c
+}
+
+fn output(c: &mut Command) -> (i32, String) {
+    let o = c.output().expect("run the worker");
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    (o.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn help_explains_every_command_and_setting() {
+    let (code, text) = output(worker().arg("--help"));
+    assert_eq!(code, 0);
+    for word in ["run", "migrate", "printers", "check", "--config", "--mongodb-uri", "--poll-interval", "--log-json"] {
+        assert!(text.contains(word), "--help should mention {word}:\n{text}");
+    }
+}
+
+#[test]
+fn configuration_mistakes_are_named_and_exit_2() {
+    let (code, text) = output(worker().args(["--config", "/nonexistent/worker.toml", "check"]));
+    assert_eq!(code, 2);
+    assert!(text.contains("/nonexistent/worker.toml"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[worker]\npoll_interval_secs = -1\n[[printers]]\nid = \"a\"\nname = \"A\"\nbackend = \"file\"\nfolder = \"/tmp/x\"\n").unwrap();
+    let (code, text) =
+        output(worker().args(["--mongodb-uri", "mongodb://127.0.0.1:1", "--config"]).arg(&bad).arg("check"));
+    assert_eq!(code, 2);
+    assert!(text.contains("poll_interval_secs"), "{text}");
+}
+
+#[test]
+fn check_fails_clearly_without_a_database_and_never_prints_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[printers]]\nid = \"a\"\nname = \"A\"\nbackend = \"file\"\nfolder = \"{}\"\n",
+            dir.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let uri = "mongodb://shop:SuperSecret123@127.0.0.1:1/?serverSelectionTimeoutMS=500";
+    let (code, text) = output(worker().args(["--mongodb-uri", uri, "--config"]).arg(&cfg).arg("check"));
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("cannot reach the database"), "{text}");
+    assert!(!text.contains("SuperSecret123"), "the password leaked:\n{text}");
+    assert!(text.contains("shop:****@"), "{text}");
+}
+
+#[test]
+fn check_and_printers_pass_with_a_database_and_a_ready_printer() {
+    let uri = &server(Mode::ReplicaSet).uri;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(
+        &cfg,
+        format!("[database]\nname = \"cli_check\"\n[[printers]]\nid = \"folder\"\nname = \"Folder\"\nbackend = \"file\"\nfolder = \"{}\"\n", dir.path().join("out").display()),
+    )
+    .unwrap();
+    let (code, text) = output(worker().args(["--mongodb-uri", uri, "--config"]).arg(&cfg).arg("check"));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("all checks passed"), "{text}");
+    let (code, text) = output(worker().args(["--mongodb-uri", uri, "--config"]).arg(&cfg).arg("printers"));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("status: online") && text.contains("up to 999 copies"), "{text}");
+    let (code, text) = output(worker().args(["--mongodb-uri", uri, "--config"]).arg(&cfg).arg("migrate"));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("printers registered: 1"), "{text}");
+}
