@@ -12,24 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything the worker reads from its file. Every field has a default except the printers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub database: DatabaseConfig,
     pub worker: WorkerConfig,
     pub files: FilesConfig,
     pub printers: Vec<PrinterConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            database: DatabaseConfig::default(),
-            worker: WorkerConfig::default(),
-            files: FilesConfig::default(),
-            printers: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,221 @@
+//! The worker's loops driven one pass at a time (`*_once`), against the real database and real backends:
+//! no timers involved.
+
+use bson::{doc, DateTime, Document};
+use printcore::files::{FileFetcher, FilePolicy};
+use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, PrinterCapabilities, WorkerId};
+use printcore_tests::db::{fresh_database, Mode};
+use printcore_tests::fileserver::{FileServer, Route};
+use printcore_tests::fixtures::{core_with, insert_orders, log_actions, paid_order, raw_order};
+use printcore_tests::pdfgen::{pdf, A4};
+use printcore_tests::wait_for;
+use printworker::backends::{CommandPrinter, FilePrinter};
+use printworker::health::PrinterIdentity;
+use printworker::service::{Intervals, PrinterSlot, Worker};
+use printworker::{JobSpec, Printer};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn intervals() -> Intervals {
+    Intervals {
+        poll: Duration::from_millis(200),
+        health: Duration::from_millis(200),
+        recovery: Duration::from_millis(200),
+        stuck_check: Duration::from_secs(60),
+        metrics: Duration::from_secs(60),
+        job_poll: Duration::from_millis(50),
+        shutdown_grace: Duration::from_secs(5),
+        change_streams: false,
+    }
+}
+
+fn identity(id: &str) -> PrinterIdentity {
+    PrinterIdentity {
+        printer_id: id.into(),
+        name: format!("Printer {id}"),
+        printer_name: id.into(),
+        driver_name: None,
+        system_name: Some("Linux".into()),
+        connection_type: None,
+    }
+}
+
+fn mono_a4() -> PrinterCapabilities {
+    PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: false, max_copies: 10 }
+}
+
+fn fetcher() -> FileFetcher {
+    FileFetcher::new(FilePolicy {
+        allowed_hosts: vec!["127.0.0.1".into()],
+        allow_http: true,
+        allow_loopback: true,
+        ..FilePolicy::default()
+    })
+    .unwrap()
+}
+
+async fn worker_with(core: &PrintCore, printers: Vec<(PrinterIdentity, Arc<dyn Printer>)>) -> Arc<Worker> {
+    let (_trigger, shutdown) = printworker::shutdown::channel();
+    std::mem::forget(_trigger);
+    let slots = printers.into_iter().map(|(id, p)| Arc::new(PrinterSlot::new(id, p, None, 1))).collect();
+    Worker::new(core.clone(), WorkerId::generate(), fetcher(), slots, intervals(), shutdown)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pass_of_each_loop_prints_an_order_and_records_metrics() {
+    let db = fresh_database(Mode::ReplicaSet, "svc").await;
+    let core = core_with(&db, CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() }).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(3, A4)));
+    let mut order = paid_order("SVC-1", DateTime::now(), 60_000);
+    order.insert("fileURL", files.url("/a.pdf"));
+    insert_orders(&db, vec![order]).await;
+    let out = tempfile::tempdir().unwrap();
+    let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
+    let worker = worker_with(&core, vec![(identity("folder"), printer)]).await;
+
+    assert_eq!(worker.claim_once().await, 0, "no claims before the printer's health is known");
+    assert_eq!(worker.health_once().await, 1);
+    assert_eq!(worker.claim_once().await, 1);
+    wait_for("the order printed", Duration::from_secs(20), || async {
+        (raw_order(&db, "SVC-1").await.get_str("printStatus").ok()? == "printed").then_some(())
+    })
+    .await;
+    let o = raw_order(&db, "SVC-1").await;
+    assert_eq!(o.get_i64("filePages").unwrap(), 3);
+    let job = o.get_str("printJobId").unwrap();
+    assert!(out.path().join(job).join("1.pdf").exists(), "the job folder is named by the printJobId");
+    core.flush_logs().await;
+    assert_eq!(log_actions(&db, "SVC-1").await, ["claim", "submitted", "printed"]);
+    let printer_doc = core.printer("folder").await.unwrap().unwrap();
+    assert!(printer_doc.last_successful_print_at.is_some());
+
+    let m = worker.metrics_once().await.unwrap();
+    assert!(m.prints_per_hour > 0.0, "{m:?}");
+    assert!(m.average_print_start_delay >= 59.0, "paid a minute before printing: {m:?}");
+    assert_eq!(m.failures_per_hour, 0.0);
+    let stored =
+        db.collection::<Document>("metrics").count_documents(doc! { "workerId": worker.id.as_str() }).await.unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_no_active_printer_can_take_fails_with_what_each_printer_offers() {
+    let db = fresh_database(Mode::ReplicaSet, "reject").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let mut big = paid_order("BIG", DateTime::now(), 10);
+    big.insert("printingOptions", doc! { "pageSize": "A3", "color": true });
+    let fits = paid_order("FITS", DateTime::now(), 5);
+    insert_orders(&db, vec![big, fits]).await;
+    let out = tempfile::tempdir().unwrap();
+    let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
+    let worker = worker_with(&core, vec![(identity("mono"), printer)]).await;
+    assert_eq!(worker.reject_once().await, 0, "no judgement before any printer's capabilities are known");
+    worker.health_once().await;
+    assert_eq!(worker.reject_once().await, 1);
+    let o = raw_order(&db, "BIG").await;
+    assert_eq!(o.get_str("printStatus").unwrap(), "failed");
+    let m = o.get_str("printError").unwrap();
+    assert!(
+        m.contains("no active printer can take this order")
+            && m.contains("A3 in colour")
+            && m.contains("'Printer mono' supports A4, mono only"),
+        "{m}"
+    );
+    assert_eq!(raw_order(&db, "FITS").await.get_str("printStatus").unwrap(), "pending");
+    assert_eq!(log_actions(&db, "BIG").await, ["rejected"]);
+
+    // A colour A3 printer becomes active: such orders wait for it instead.
+    let mut again = paid_order("BIG-2", DateTime::now(), 1);
+    again.insert("printingOptions", doc! { "pageSize": "A3", "color": true });
+    insert_orders(&db, vec![again]).await;
+    let big_printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(
+        out.path().join("big"),
+        PrinterCapabilities { page_sizes: vec!["A3".into()], color: true, duplex: false, max_copies: 5 },
+    ));
+    let other = worker_with(&core, vec![(identity("colour"), big_printer)]).await;
+    other.health_once().await;
+    assert_eq!(worker.reject_once().await, 0);
+    assert_eq!(raw_order(&db, "BIG-2").await.get_str("printStatus").unwrap(), "pending");
+}
+
+/// A dead worker's order that was sent: expired lease, settled by asking the printer.
+async fn sent_by_a_dead_worker(
+    core: &PrintCore,
+    db: &mongodb::Database,
+    id: &str,
+    printer: &dyn Printer,
+    acknowledged: bool,
+    at_printer: bool,
+) {
+    // First in the queue, ahead of anything an earlier recovery returned to it.
+    let mut order = paid_order(id, DateTime::now(), 10);
+    order.insert("printPriority", 100);
+    insert_orders(db, vec![order]).await;
+    let dead = WorkerId::generate();
+    let target = ClaimTarget { printer_id: "folder".into(), printer_name: "Folder".into(), capabilities: None };
+    let job = core.claim(&dead, &target).await.unwrap().unwrap();
+    assert_eq!(job.order_id(), id);
+    job.mark_sending().await.unwrap();
+    if at_printer {
+        let spec = JobSpec {
+            job_name: job.print_job_id().to_owned(),
+            order_id: id.into(),
+            documents: vec![pdf(1, A4)],
+            copies: 1,
+            duplex: false,
+            color: false,
+            page_size: None,
+        };
+        printer.submit(&spec).await.unwrap();
+    }
+    if acknowledged {
+        job.mark_submitted(job.print_job_id()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_settles_a_dead_workers_sent_orders_with_the_printer() {
+    let db = fresh_database(Mode::ReplicaSet, "reconcile").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let out = tempfile::tempdir().unwrap();
+    let folder = Arc::new(FilePrinter::new(out.path(), mono_a4()));
+    sent_by_a_dead_worker(&core, &db, "DONE", folder.as_ref(), true, true).await; // printed before the crash
+    sent_by_a_dead_worker(&core, &db, "NEVER", folder.as_ref(), false, false).await; // crashed while sending
+    sent_by_a_dead_worker(&core, &db, "LOST", folder.as_ref(), true, false).await; // acknowledged, now unknown
+
+    let live_core = core_with(&db, CoreConfig::default()).await;
+    let printer: Arc<dyn Printer> = folder.clone();
+    let worker = worker_with(&live_core, vec![(identity("folder"), printer)]).await;
+    // The dead worker's leases run out (recovery_once reads the server clock, so move the leases instead).
+    db.collection::<Document>("orders")
+        .update_many(doc! {}, doc! { "$set": { "printLeaseUntil": DateTime::from_millis(0) } })
+        .await
+        .unwrap();
+    let counts = worker.recovery_once().await.unwrap();
+    assert_eq!((counts.printed, counts.requeued, counts.failed_unknown), (1, 1, 1), "{counts:?}");
+    assert_eq!(raw_order(&db, "DONE").await.get_str("printStatus").unwrap(), "printed");
+    assert_eq!(raw_order(&db, "NEVER").await.get_str("printStatus").unwrap(), "pending");
+    let lost = raw_order(&db, "LOST").await;
+    assert_eq!(lost.get_str("printStatus").unwrap(), "failed");
+    assert!(lost.get_str("printError").unwrap().contains("may have printed; check the printer before reprinting"));
+    assert_eq!(log_actions(&db, "DONE").await, ["claim", "submitted", "adopt", "printed"]);
+    assert_eq!(log_actions(&db, "NEVER").await, ["claim", "adopt", "returned_by_printer"]);
+
+    // A command printer cannot be asked: an order sent through one is never reprinted on a guess.
+    let cmd: Arc<dyn Printer> = Arc::new(
+        CommandPrinter::new("lp", vec!["true".into(), "{file}".into()], None, Duration::from_secs(5), mono_a4())
+            .unwrap(),
+    );
+    let admin = printcore::AdminIdentity::new("1", "boss@shop.example").unwrap();
+    core.cancel("NEVER", &admin, "test: keep the queue to the next order").await.unwrap();
+    sent_by_a_dead_worker(&core, &db, "CMD", folder.as_ref(), true, false).await;
+    db.collection::<Document>("orders")
+        .update_one(doc! { "orderId": "CMD" }, doc! { "$set": { "printLeaseUntil": DateTime::from_millis(0) } })
+        .await
+        .unwrap();
+    let cmd_worker = worker_with(&live_core, vec![(identity("folder"), cmd)]).await;
+    let counts = cmd_worker.recovery_once().await.unwrap();
+    assert_eq!(counts.failed_unknown, 1, "{counts:?}");
+    assert!(raw_order(&db, "CMD").await.get_str("printError").unwrap().contains("cannot look jobs up"));
+}
