@@ -148,6 +148,33 @@ impl PrintCore {
     }
 }
 
+impl PrintCore {
+    /// Applies one admin action to several orders, each on its own (one refused order does not stop the
+    /// others), and reports per order. The identity and reason are checked once, before anything is read.
+    pub async fn admin_batch(
+        &self,
+        action: Action,
+        order_ids: &[String],
+        admin: &AdminIdentity,
+        reason: &str,
+    ) -> Result<Vec<(String, Result<AdminOutcome>)>> {
+        if !action.is_admin() {
+            return Err(Error::InvalidArgument(format!("{action} is not an admin action")));
+        }
+        AdminIdentity::new(admin.admin_id.clone(), admin.admin_email.clone())?;
+        validate_reason(reason)?;
+        if order_ids.is_empty() || order_ids.len() > 500 {
+            return Err(Error::InvalidArgument("a batch takes 1 to 500 order ids".into()));
+        }
+        let mut out = Vec::with_capacity(order_ids.len());
+        for id in order_ids {
+            let r = self.admin_action(action, id, admin, reason).await;
+            out.push((id.clone(), r));
+        }
+        Ok(out)
+    }
+}
+
 fn admin_metadata(order: &Order, may_have_printed: bool) -> Document {
     let mut m = doc! { "mayHavePrinted": may_have_printed };
     if let Some(w) = &order.printing_by {

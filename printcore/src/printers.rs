@@ -27,6 +27,8 @@ pub struct PrinterHealth {
     pub worker_id: String,
     /// Whether the printer answered at all (`last_seen_at` moves only then).
     pub reachable: bool,
+    /// The worker's latest completed print on this printer, if any (kept when older than the stored one).
+    pub last_successful_print_at: Option<bson::DateTime>,
 }
 
 fn parse_printer(d: Document) -> Result<Printer> {
@@ -71,6 +73,10 @@ impl PrintCore {
         }
         if h.reachable {
             set.insert("last_seen_at", now);
+        }
+        if let Some(t) = h.last_successful_print_at {
+            // $max of an absent field and a date is the date.
+            set.insert("last_successful_print_at", doc! { "$max": ["$last_successful_print_at", t] });
         }
         // A pipeline update, so "keep it if set" ($ifNull) is decided by the server in the same write.
         let written = self

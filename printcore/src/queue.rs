@@ -530,8 +530,15 @@ impl PrintJob {
     /// Marks that the job is about to be sent to the printer. From here on, recovery asks the printer
     /// before it would print the order again. Call it before sending.
     pub async fn mark_sending(&self) -> Result<()> {
-        let until = clock::add(self.core.now(), self.core.inner.config.lease);
-        self.fenced_set(doc! { "printSubmittedAt": self.core.now(), "printLeaseUntil": until }).await
+        self.mark_sending_with(Document::new()).await
+    }
+
+    /// [`PrintJob::mark_sending`] with more print fields in the same write (the file's checksum and pages).
+    pub(crate) async fn mark_sending_with(&self, mut fields: Document) -> Result<()> {
+        let now = self.core.now();
+        fields.insert("printSubmittedAt", now);
+        fields.insert("printLeaseUntil", clock::add(now, self.core.inner.config.lease));
+        self.fenced_set(fields).await
     }
 
     /// Takes back [`PrintJob::mark_sending`] when the printer answered that it did not take the job (busy),
@@ -562,27 +569,16 @@ impl PrintJob {
         self.transition(Action::Submitted, PrintStatus::Printing, None, meta, update).await
     }
 
-    /// The printer reported the job completed: `printed`.
-    pub async fn complete(&self) -> Result<()> {
+    /// The printer reported the job completed: `printed`. Returns the completion time (the worker's next
+    /// health reading records it as the printer's `last_successful_print_at`, saving a write per order).
+    pub async fn complete(&self) -> Result<DateTime> {
         let now = self.core.now();
         let update = doc! {
             "$set": { "printStatus": PrintStatus::Printed.as_str(), "printCompletedAt": now },
             "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "" },
         };
         self.transition(Action::Printed, PrintStatus::Printed, None, Document::new(), update).await?;
-        if let Some(printer_id) = &self.order.printer_id {
-            // Printer health, not order state: a failure here must not undo the print.
-            if let Err(e) = self
-                .core
-                .inner
-                .printers
-                .update_one(doc! { "printer_id": printer_id }, doc! { "$max": { "last_successful_print_at": now } })
-                .await
-            {
-                tracing::warn!(error = %e, printer_id, "could not record the printer's last successful print");
-            }
-        }
-        Ok(())
+        Ok(now)
     }
 
     /// A transient error (printer busy, download timed out...): back to pending with `printError` and a

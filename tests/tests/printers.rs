@@ -267,7 +267,7 @@ async fn health_is_recorded_in_printers_and_offline_time_is_counted() {
         system_name: Some("Linux".into()),
         connection_type: Some("network".into()),
     });
-    let r = tracker.check(&printer, &core, &worker).await.unwrap();
+    let r = tracker.check(&printer, &core, &worker, None).await.unwrap();
     assert!(r.may_claim(), "{r:?}");
     let p = core.printer("front").await.unwrap().unwrap();
     assert_eq!(p.status, Some(PrinterStatus::Online));
@@ -285,7 +285,7 @@ async fn health_is_recorded_in_printers_and_offline_time_is_counted() {
         .await
         .unwrap();
     eve.kill();
-    let r = tracker.check(&printer, &core, &worker).await.unwrap();
+    let r = tracker.check(&printer, &core, &worker, None).await.unwrap();
     assert!(!r.may_claim());
     assert!(!r.auto_print);
     let p = core.printer("front").await.unwrap().unwrap();
@@ -295,8 +295,10 @@ async fn health_is_recorded_in_printers_and_offline_time_is_counted() {
     assert!(p.offline_since.is_some() && p.last_successful_print_at.is_some() && p.auto_print_enabled == Some(false));
 
     eve.start_again();
-    tracker.check(&printer, &core, &worker).await.unwrap();
+    let printed_at = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + 1000);
+    tracker.check(&printer, &core, &worker, Some(printed_at)).await.unwrap();
     let p = core.printer("front").await.unwrap().unwrap();
+    assert_eq!(p.last_successful_print_at, Some(printed_at), "the worker's newer print time is recorded");
     assert_eq!(p.status, Some(PrinterStatus::Online));
     assert!(p.offline_since.is_none() && p.error_message.is_none());
     assert!(tracker.take_offline_duration() > Duration::ZERO, "the outage was counted");

@@ -191,7 +191,7 @@ async fn a_stale_owner_cannot_touch_an_order_recovered_and_reclaimed_by_another_
     lost(stale.record_file("abc", 1).await, "record_file");
     lost(stale.mark_sending().await, "mark_sending");
     lost(stale.mark_submitted("job-1").await, "mark_submitted");
-    lost(stale.complete().await, "complete");
+    lost(stale.complete().await.map(|_| ()), "complete");
     lost(stale.fail_transient("busy").await.map(|_| ()), "fail_transient");
     lost(stale.fail_permanent("bad").await, "fail_permanent");
     lost(stale.release("shutdown").await, "release");

@@ -87,8 +87,9 @@ async fn one_pass_of_each_loop_prints_an_order_and_records_metrics() {
     assert!(out.path().join(job).join("1.pdf").exists(), "the job folder is named by the printJobId");
     core.flush_logs().await;
     assert_eq!(log_actions(&db, "SVC-1").await, ["claim", "submitted", "printed"]);
+    worker.health_once().await;
     let printer_doc = core.printer("folder").await.unwrap().unwrap();
-    assert!(printer_doc.last_successful_print_at.is_some());
+    assert!(printer_doc.last_successful_print_at.is_some(), "the next health reading records the print");
 
     let m = worker.metrics_once().await.unwrap();
     assert!(m.prints_per_hour > 0.0, "{m:?}");

@@ -54,6 +54,7 @@ impl PrinterHealthTracker {
         printer: &dyn Printer,
         core: &PrintCore,
         worker: &WorkerId,
+        last_success: Option<bson::DateTime>,
     ) -> printcore::Result<HealthReading> {
         let (state, reachable) = match printer.status().await {
             Ok(s) => {
@@ -88,6 +89,7 @@ impl PrinterHealthTracker {
                 capabilities: capabilities.clone(),
                 worker_id: worker.to_string(),
                 reachable,
+                last_successful_print_at: last_success,
             })
             .await?;
         if self.last_status != Some(state.status) {

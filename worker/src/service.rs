@@ -65,6 +65,8 @@ pub struct PrinterSlot {
     tracker: tokio::sync::Mutex<PrinterHealthTracker>,
     reading: Mutex<Option<HealthReading>>,
     permits: Arc<Semaphore>,
+    /// When this worker last completed a print here; the health loop records it.
+    last_success: Mutex<Option<bson::DateTime>>,
 }
 
 impl PrinterSlot {
@@ -81,12 +83,20 @@ impl PrinterSlot {
             configured,
             reading: Mutex::new(None),
             permits: Arc::new(Semaphore::new(jobs.max(1))),
+            last_success: Mutex::new(None),
         }
     }
 
     /// The last health reading.
     pub fn reading(&self) -> Option<HealthReading> {
         self.reading.lock().unwrap().clone()
+    }
+
+    fn printed(&self, at: bson::DateTime) {
+        let mut last = self.last_success.lock().unwrap();
+        if last.is_none_or(|l| l < at) {
+            *last = Some(at);
+        }
     }
 
     fn capabilities(&self) -> Option<PrinterCapabilities> {
@@ -140,7 +150,10 @@ impl Worker {
 
     /// Print tasks still running.
     pub fn active_jobs(&self) -> usize {
-        self.tasks.lock().unwrap().len()
+        let mut tasks = self.tasks.lock().unwrap();
+        // Finished tasks stay in the set until joined: reap them first.
+        while tasks.try_join_next().is_some() {}
+        tasks.len()
     }
 
     /// One health pass over every printer. Returns how many may take orders now.
@@ -148,7 +161,8 @@ impl Worker {
         let mut ready = 0;
         for slot in &self.slots {
             let mut tracker = slot.tracker.lock().await;
-            match tracker.check(slot.printer.as_ref(), &self.core, &self.id).await {
+            let last_success = *slot.last_success.lock().unwrap();
+            match tracker.check(slot.printer.as_ref(), &self.core, &self.id, last_success).await {
                 Ok(reading) => {
                     let was_ready = slot.reading().is_some_and(|r| r.may_claim());
                     if reading.may_claim() {
@@ -172,6 +186,8 @@ impl Worker {
         if self.shutdown.is_shutdown() {
             return 0;
         }
+        // Reap finished print tasks so the set does not grow over a long run.
+        self.active_jobs();
         let mut claimed = 0;
         for slot in &self.slots {
             if !slot.reading().is_some_and(|r| r.may_claim()) {
@@ -267,7 +283,6 @@ impl Worker {
             Err(e) => return self.fail(job, &e.to_string(), e.is_transient()).await,
         };
         let reports: Vec<_> = files.iter().map(|f| f.report.clone()).collect();
-        job.record_reports(&reports).await?;
         if let Some(caps) = slot.capabilities() {
             if let Err(e) = check_capabilities(&job.order, &reports, &slot.identity.name, &caps) {
                 return self.fail(job, &e.to_string(), false).await;
@@ -287,8 +302,9 @@ impl Worker {
             page_size: options.page_size.clone(),
         };
         let started = Instant::now();
+        // The checksum and pages go with the first "sending" mark: one write.
+        job.mark_sending_with_reports(&reports).await?;
         let submitted = loop {
-            job.mark_sending().await?;
             match slot.printer.submit(&spec).await {
                 // Busy with another job: it did not take ours. Wait and offer it again, without spending an
                 // attempt; on shutdown meanwhile the order goes back to the queue.
@@ -300,6 +316,7 @@ impl Worker {
                         _ = shutdown.recv() => return job.release("server shutdown before printing").await,
                         _ = tokio::time::sleep(self.intervals.job_poll) => {}
                     }
+                    job.mark_sending().await?;
                 }
                 other => break other,
             }
@@ -318,7 +335,7 @@ impl Worker {
         info!(job_ref = %job_ref, "sent to the printer");
         if !slot.printer.can_look_up_jobs() {
             // The backend took the job and cannot say more: its spooler prints it.
-            job.complete().await?;
+            slot.printed(job.complete().await?);
             info!("printed (the print command succeeded)");
             return Ok(());
         }
@@ -345,7 +362,7 @@ impl Worker {
         loop {
             match slot.printer.job_state(job_ref, job.print_job_id()).await {
                 Ok(JobState::Completed) => {
-                    job.complete().await?;
+                    slot.printed(job.complete().await?);
                     info!("printed");
                     return Ok(());
                 }
@@ -451,7 +468,7 @@ impl Worker {
             Some(Some(f)) if f.state == JobState::Completed => {
                 counts.printed += 1;
                 info!("reconciled: the printer completed the job");
-                job.complete().await
+                job.complete().await.map(|at| slot.printed(at))
             }
             Some(Some(f)) if matches!(f.state, JobState::Pending | JobState::Processing) => {
                 counts.adopted_waiting += 1;
