@@ -10,6 +10,9 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v dbus-daemon >/dev/null || need+=(dbus)
 command -v avahi-daemon >/dev/null || need+=(avahi-daemon)
 command -v curl >/dev/null || need+=(curl)
+command -v git >/dev/null || need+=(git)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

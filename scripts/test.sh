@@ -21,7 +21,29 @@ test_status=${PIPESTATUS[0]}
 
 passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log")
 failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) f += $i } END { print f + 0 }' "$log")
-rm -f "$log"
+
+echo "== the npm package: build the addon, check index.js/index.d.ts did not drift, node tests, tsc"
+npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; status=1; }
+cargo build --quiet -p printcore-tests --bin pc-harness || status=1
+if npm run --silent build:debug >"$log.napi" 2>&1; then
+  if ! git diff --quiet -- index.js index.d.ts; then
+    echo "index.js / index.d.ts are out of date with the Rust code: run 'npm run build' and commit them"
+    git --no-pager diff --stat -- index.js index.d.ts
+    status=1
+  fi
+else
+  cat "$log.napi"; echo "napi build failed"; status=1
+fi
+npm test 2>&1 | tee "$log.node"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+node_passed=$(awk '/^ℹ pass/ { print $3 }' "$log.node" | tail -1)
+node_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.node" | tail -1)
+passed=$((passed + ${node_passed:-0}))
+failed=$((failed + ${node_failed:-0}))
+[ -n "$node_passed" ] || { echo "the node tests did not run"; status=1; }
+npm run --silent typecheck && echo "tsc --noEmit: ok" || { echo "tsc --noEmit failed"; status=1; }
+rm -f "$log" "$log.napi" "$log.node"
+
 echo
 echo "Summary: ${passed:-0} passed, ${failed:-0} failed"
 exit $status

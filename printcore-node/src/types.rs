@@ -1,0 +1,372 @@
+//! The plain objects that cross the boundary, with the website's field names (camelCase), dates as JS
+//! `Date` and ids as strings. Conversions only: no rule lives here.
+
+use chrono::{DateTime, Utc};
+use napi_derive::napi;
+
+pub(crate) fn date(d: Option<bson::DateTime>) -> Option<DateTime<Utc>> {
+    d.map(|d| d.to_chrono())
+}
+
+/// Options of `PrintCore.connect`.
+#[napi(object)]
+pub struct ConnectOptions {
+    /// The website's database name (default "printshop").
+    pub db_name: Option<String>,
+    /// Shown in the database's logs (default "printcore-node").
+    pub app_name: Option<String>,
+}
+
+/// Options of `markPaid`.
+#[napi(object)]
+pub struct MarkPaidOptions {
+    /// Higher prints first (default 0).
+    pub priority: Option<i64>,
+    /// Do not print before this time (scheduled printing).
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+/// What `markPaid` did: "queued" (entered the print queue), "already_queued" (priority and schedule
+/// updated) or "unchanged" (printing, printed, failed or cancelled: nothing changed).
+#[napi(object)]
+pub struct MarkPaidResult {
+    pub outcome: String,
+    pub print_status: Option<String>,
+}
+
+#[napi(object)]
+pub struct PrintingOptions {
+    pub page_size: Option<String>,
+    pub color: Option<bool>,
+    pub duplex: Option<bool>,
+    pub copies: Option<i64>,
+}
+
+/// An order's print fields.
+#[napi(object)]
+pub struct PrintOrder {
+    /// The document's `_id` (hex).
+    pub id: String,
+    pub order_id: String,
+    pub payment_status: Option<String>,
+    pub print_status: Option<String>,
+    pub print_error: Option<String>,
+    pub printer_id: Option<String>,
+    pub printer_name: Option<String>,
+    pub print_started_at: Option<DateTime<Utc>>,
+    pub print_completed_at: Option<DateTime<Utc>>,
+    pub print_job_id: Option<String>,
+    pub print_attempt: Option<i64>,
+    pub printing_by: Option<String>,
+    #[napi(js_name = "fileURL")]
+    pub file_url: Option<String>,
+    #[napi(js_name = "fileURLs")]
+    pub file_urls: Option<Vec<String>>,
+    pub printing_options: Option<PrintingOptions>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub print_lease_until: Option<DateTime<Utc>>,
+    pub print_submitted_at: Option<DateTime<Utc>>,
+    pub printer_job_ref: Option<String>,
+    pub print_priority: Option<i64>,
+    pub print_not_before: Option<DateTime<Utc>>,
+    pub file_sha256: Option<String>,
+    pub file_pages: Option<i64>,
+    /// The order was handed to a printer in its current attempt: it may be on paper.
+    pub may_have_printed: bool,
+}
+
+impl From<printcore::Order> for PrintOrder {
+    fn from(o: printcore::Order) -> Self {
+        let may_have_printed = o.was_sent() || o.print_status == Some(printcore::PrintStatus::Printed);
+        PrintOrder {
+            id: o.id.to_hex(),
+            order_id: o.order_id,
+            payment_status: o.payment_status,
+            print_status: o.print_status.map(|s| s.as_str().to_owned()),
+            print_error: o.print_error,
+            printer_id: o.printer_id,
+            printer_name: o.printer_name,
+            print_started_at: date(o.print_started_at),
+            print_completed_at: date(o.print_completed_at),
+            print_job_id: o.print_job_id,
+            print_attempt: o.print_attempt,
+            printing_by: o.printing_by,
+            file_url: o.file_url,
+            file_urls: o.file_urls,
+            printing_options: o.printing_options.map(|p| PrintingOptions {
+                page_size: p.page_size,
+                color: p.color,
+                duplex: p.duplex,
+                copies: p.copies,
+            }),
+            created_at: date(o.created_at),
+            paid_at: date(o.paid_at),
+            print_lease_until: date(o.print_lease_until),
+            print_submitted_at: date(o.print_submitted_at),
+            printer_job_ref: o.printer_job_ref,
+            print_priority: o.print_priority,
+            print_not_before: date(o.print_not_before),
+            file_sha256: o.file_sha256,
+            file_pages: o.file_pages,
+            may_have_printed,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct PrinterCapabilities {
+    pub page_sizes: Vec<String>,
+    pub color: bool,
+    pub duplex: bool,
+    pub max_copies: i64,
+}
+
+/// A printer with its health.
+#[napi(object)]
+pub struct Printer {
+    pub printer_id: String,
+    pub name: String,
+    pub printer_name: String,
+    /// "online", "offline", "busy" or "error".
+    pub status: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub last_successful_print_at: Option<DateTime<Utc>>,
+    pub queue_length: Option<i64>,
+    pub error_message: Option<String>,
+    pub driver_name: Option<String>,
+    pub system_name: Option<String>,
+    pub connection_type: Option<String>,
+    pub is_active: Option<bool>,
+    pub auto_print_enabled: Option<bool>,
+    pub capabilities: Option<PrinterCapabilities>,
+    pub worker_id: Option<String>,
+    pub offline_since: Option<DateTime<Utc>>,
+}
+
+impl From<printcore::Printer> for Printer {
+    fn from(p: printcore::Printer) -> Self {
+        Printer {
+            printer_id: p.printer_id,
+            name: p.name,
+            printer_name: p.printer_name,
+            status: p.status.map(|s| s.as_str().to_owned()),
+            last_seen_at: date(p.last_seen_at),
+            last_successful_print_at: date(p.last_successful_print_at),
+            queue_length: p.queue_length,
+            error_message: p.error_message,
+            driver_name: p.driver_name,
+            system_name: p.system_name,
+            connection_type: p.connection_type,
+            is_active: p.is_active,
+            auto_print_enabled: p.auto_print_enabled,
+            capabilities: p.capabilities.map(|c| PrinterCapabilities {
+                page_sizes: c.page_sizes,
+                color: c.color,
+                duplex: c.duplex,
+                max_copies: c.max_copies,
+            }),
+            worker_id: p.worker_id,
+            offline_since: date(p.offline_since),
+        }
+    }
+}
+
+/// A worker's metrics sample.
+#[napi(object)]
+pub struct Metrics {
+    pub timestamp: DateTime<Utc>,
+    pub prints_per_hour: f64,
+    pub failures_per_hour: f64,
+    /// Seconds from payment (or creation) to the start of printing, averaged.
+    pub average_print_start_delay: f64,
+    /// Seconds the worker's printers were offline in the period.
+    pub printer_offline_duration: f64,
+    pub worker_id: String,
+}
+
+impl From<printcore::model::Metrics> for Metrics {
+    fn from(m: printcore::model::Metrics) -> Self {
+        Metrics {
+            timestamp: m.timestamp.to_chrono(),
+            prints_per_hour: m.prints_per_hour,
+            failures_per_hour: m.failures_per_hour,
+            average_print_start_delay: m.average_print_start_delay,
+            printer_offline_duration: m.printer_offline_duration,
+            worker_id: m.worker_id,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct SnapshotCounts {
+    pub pending: i64,
+    pub printing: i64,
+    pub printed_last24h: i64,
+    pub failed: i64,
+}
+
+/// The admin monitor's data.
+#[napi(object)]
+pub struct Snapshot {
+    /// Waiting, in the order they will print.
+    pub pending: Vec<PrintOrder>,
+    pub printing: Vec<PrintOrder>,
+    /// Printed in the last 24 hours, newest first.
+    pub printed: Vec<PrintOrder>,
+    pub failed: Vec<PrintOrder>,
+    pub printers: Vec<Printer>,
+    pub metrics: Option<Metrics>,
+    /// Totals (the lists stop at 500 each).
+    pub counts: SnapshotCounts,
+    pub taken_at: DateTime<Utc>,
+}
+
+impl From<printcore::Snapshot> for Snapshot {
+    fn from(s: printcore::Snapshot) -> Self {
+        let orders = |v: Vec<printcore::Order>| v.into_iter().map(PrintOrder::from).collect();
+        Snapshot {
+            pending: orders(s.pending),
+            printing: orders(s.printing),
+            printed: orders(s.printed),
+            failed: orders(s.failed),
+            printers: s.printers.into_iter().map(Printer::from).collect(),
+            metrics: s.metrics.map(Metrics::from),
+            counts: SnapshotCounts {
+                pending: s.counts.pending as i64,
+                printing: s.counts.printing as i64,
+                printed_last24h: s.counts.printed_last_24h as i64,
+                failed: s.counts.failed as i64,
+            },
+            taken_at: s.taken_at.to_chrono(),
+        }
+    }
+}
+
+/// Who takes an admin action, and why. All three are required.
+#[napi(object)]
+pub struct AdminInput {
+    pub admin_id: Option<String>,
+    pub admin_email: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// What an admin action did to one order.
+#[napi(object)]
+pub struct AdminResult {
+    pub order_id: String,
+    /// "reprint", "cancel", "reset_state" or "force_printed".
+    pub action: String,
+    pub previous_status: Option<String>,
+    pub new_status: String,
+    /// The order had been sent to a printer (or printed): check the printer before printing it again.
+    pub may_have_printed: bool,
+    pub print_job_id: Option<String>,
+}
+
+impl From<printcore::AdminOutcome> for AdminResult {
+    fn from(o: printcore::AdminOutcome) -> Self {
+        AdminResult {
+            order_id: o.order_id,
+            action: o.action.as_str().to_owned(),
+            previous_status: o.previous_status.map(|s| s.as_str().to_owned()),
+            new_status: o.new_status.as_str().to_owned(),
+            may_have_printed: o.may_have_printed,
+            print_job_id: o.print_job_id,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+}
+
+/// One order of a batch admin action.
+#[napi(object)]
+pub struct BatchItem {
+    pub order_id: String,
+    pub ok: bool,
+    pub result: Option<AdminResult>,
+    pub error: Option<ErrorInfo>,
+}
+
+#[napi(object)]
+pub struct LogQuery {
+    pub order_id: Option<String>,
+    pub action: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// A `print_logs` entry.
+#[napi(object)]
+pub struct PrintLogEntry {
+    pub id: String,
+    pub action: String,
+    pub order_id: String,
+    pub print_job_id: Option<String>,
+    pub admin_id: Option<String>,
+    pub admin_email: Option<String>,
+    pub previous_status: Option<String>,
+    pub new_status: Option<String>,
+    pub reason: Option<String>,
+    pub timestamp: DateTime<Utc>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl From<printcore::PrintLog> for PrintLogEntry {
+    fn from(l: printcore::PrintLog) -> Self {
+        PrintLogEntry {
+            id: l.id.to_hex(),
+            action: l.action,
+            order_id: l.order_id,
+            print_job_id: l.print_job_id,
+            admin_id: l.admin_id,
+            admin_email: l.admin_email,
+            previous_status: l.previous_status,
+            new_status: l.new_status,
+            reason: l.reason,
+            timestamp: l.timestamp.to_chrono(),
+            metadata: l.metadata.map(|m| bson::Bson::Document(m).into_relaxed_extjson()),
+        }
+    }
+}
+
+#[napi(object)]
+pub struct MetricsQuery {
+    /// Samples from this time on (default: the last 24 hours).
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many, newest first (default 1000).
+    pub limit: Option<i64>,
+}
+
+/// What the migration changed.
+#[napi(object)]
+pub struct MigrationResult {
+    pub indexes: Vec<String>,
+    pub orders_marked_pending: i64,
+    pub orders_marked_printed: i64,
+    pub printers_registered: i64,
+    pub printers_updated: i64,
+}
+
+/// A live change for the monitor.
+#[napi(object)]
+pub struct MonitorEvent {
+    /// "order" or "printer".
+    pub kind: String,
+    /// The order's orderId or the printer's printer_id.
+    pub id: String,
+    /// "insert", "update", "delete", "replace" (change streams) or "change", "gone" (polling).
+    pub change: String,
+    /// "change_stream" or "poll".
+    pub source: String,
+}
+
+#[napi(object)]
+pub struct WatchOptions {
+    /// Milliseconds between polls where change streams are not available (default 2500).
+    pub poll_ms: Option<u32>,
+}
