@@ -30,7 +30,7 @@ pub struct IppEve {
     pub name: String,
     args: Vec<String>,
     service: Mutex<Option<Service>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Starts dbus and avahi if they are not running (ippeveprinter registers itself over DNS-SD).
@@ -65,15 +65,22 @@ fn ippeveprinter() -> String {
 }
 
 impl IppEve {
-    /// Starts a printer on a free loopback port with a fresh spool folder.
+    /// Starts a printer on a free loopback port with a fresh spool folder (removed afterwards).
     pub fn start(options: IppEveOptions) -> IppEve {
+        let dir = tempfile::tempdir().expect("a spool folder");
+        let mut printer = IppEve::start_in(dir.path(), options);
+        printer._dir = Some(dir);
+        printer
+    }
+
+    /// Starts a printer whose spool folder is `<dir>/spool` and is kept afterwards (the demo shows it).
+    pub fn start_in(dir: &Path, options: IppEveOptions) -> IppEve {
         static N: AtomicU64 = AtomicU64::new(0);
         ensure_mdns();
-        let dir = tempfile::tempdir().expect("a spool folder");
-        let spool = dir.path().join("spool");
+        let spool = dir.join("spool");
         std::fs::create_dir_all(&spool).unwrap();
         // The print command: record the job's IPP attributes next to its file, then "print" for a while.
-        let script = dir.path().join("print.sh");
+        let script = dir.join("print.sh");
         std::fs::write(&script, format!("#!/bin/sh\nenv | grep '^IPP_' > \"$1.env\"\nsleep {}\n", options.job_seconds))
             .unwrap();
         #[cfg(unix)]
@@ -91,7 +98,7 @@ impl IppEve {
         }
         args.extend(["-s".into(), if options.color { "10,5".into() } else { "10,0".into() }]);
         args.push(name.clone());
-        let printer = IppEve { port, spool, name, args, service: Mutex::new(None), _dir: dir };
+        let printer = IppEve { port, spool, name, args, service: Mutex::new(None), _dir: None };
         printer.start_again();
         printer
     }

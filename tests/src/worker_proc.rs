@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 pub fn worker_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        // target/<profile>/deps/<test> -> target/<profile>/worker
         if let Some(bin) = std::env::var_os("PRINTCORE_WORKER_BIN") {
             return PathBuf::from(bin);
         }
         let exe = std::env::current_exe().expect("the test executable");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+        // Tests run from target/<profile>/deps, binaries (the demo) from target/<profile>.
+        let mut profile_dir = exe.parent().expect("target/<profile>").to_path_buf();
+        if profile_dir.file_name().is_some_and(|n| n == "deps") {
+            profile_dir.pop();
+        }
         let bin = profile_dir.join(if cfg!(windows) { "worker.exe" } else { "worker" });
         // `cargo test --workspace` builds it (the worker package has integration tests of its own).
         if bin.exists() {
