@@ -59,20 +59,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("demo: serving {} sample PDFs at http://127.0.0.1:{}/", samples.len(), files.port);
 
     // About 20 orders, as the website would create them, then paid.
-    let plan: Vec<(&str, &str, Option<&str>, bool, bool, i64)> = vec![
-        // (file, pageSize, ..., color, duplex, copies)
-        ("flyer-a4.pdf", "A4", None, false, false, 1),
-        ("brochure-a4.pdf", "A4", None, true, true, 2),
-        ("letter-us.pdf", "Letter", None, false, false, 1),
-        ("report-a4.pdf", "A4", None, false, true, 1),
-        ("mixed.pdf", "A4", None, true, false, 1),
-        ("poster-a3.pdf", "A3", Some("no printer takes A3"), true, false, 1),
-        ("corrupt.pdf", "A4", Some("a damaged file"), false, false, 1),
+    // (file, pageSize, colour, duplex, copies); the last two are the A3 poster no printer takes and
+    // the damaged file.
+    type Plan = (&'static str, &'static str, bool, bool, i64);
+    let plan: Vec<Plan> = vec![
+        ("flyer-a4.pdf", "A4", false, false, 1),
+        ("brochure-a4.pdf", "A4", true, true, 2),
+        ("letter-us.pdf", "Letter", false, false, 1),
+        ("report-a4.pdf", "A4", false, true, 1),
+        ("mixed.pdf", "A4", true, false, 1),
+        ("poster-a3.pdf", "A3", true, false, 1),
+        ("corrupt.pdf", "A4", false, false, 1),
     ];
     let orders = core.database().collection::<Document>("orders");
     let mut ids = Vec::new();
     for i in 0..20usize {
-        let (file, size, _, color, duplex, copies) = if i < plan.len() { plan[i] } else { plan[i % 5] };
+        let (file, size, color, duplex, copies) = if i < plan.len() { plan[i] } else { plan[i % 5] };
         let id = format!("DEMO-{:03}", i + 1);
         orders
             .insert_one(doc! {
