@@ -1,0 +1,5 @@
+import Monitor from './monitor'
+export const dynamic = 'force-dynamic'
+export default function Page() {
+  return <Monitor />
+}

@@ -1,0 +1,137 @@
+// The admin monitor in a real browser (Debian's chromium through playwright-core), against a production
+// build of the site, the database server and a real worker with the file backend.
+// Run after `npm run build` (scripts/test-site.sh does everything).
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+import { MongoClient } from 'mongodb'
+import { startDb, waitFor } from '../../../node-tests/harness.mjs'
+
+const require = createRequire(import.meta.url)
+const { PrintCore } = require('printcore')
+const here = path.dirname(fileURLToPath(import.meta.url))
+const site = path.resolve(here, '..')
+const root = path.resolve(site, '../..')
+const artifacts = path.join(root, 'artifacts', 'admin-site')
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'printcore', 'target')
+const ADMIN = { email: 'manager@shop.example', password: 'correct horse battery staple' }
+const DB = `admin_site_${process.pid}`
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+
+let db, client, core, siteProc, workerProc, fileServer, browser, page, baseUrl, tmp
+const children = []
+
+function startWorker() {
+  workerProc = spawn(path.join(targetDir, 'debug', 'worker'), ['--config', path.join(tmp, 'worker.toml'), 'run'], { stdio: ['ignore', 'inherit', 'inherit'] })
+  children.push(workerProc)
+}
+
+before(async () => {
+  fs.mkdirSync(artifacts, { recursive: true })
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'admin-site-'))
+  db = await startDb()
+  client = new MongoClient(db.uri)
+  core = await PrintCore.connect(db.uri, { dbName: DB })
+  await core.migrate()
+
+  const pdf = fs.readFileSync(path.join(root, 'tests', 'corpus', 'pdf', 'ok-a4-1page.pdf'))
+  fileServer = http.createServer((req, res) => res.writeHead(200, { 'Content-Type': 'application/pdf' }).end(pdf))
+  await new Promise((r) => fileServer.listen(0, '127.0.0.1', r))
+  fs.writeFileSync(
+    path.join(tmp, 'worker.toml'),
+    `[database]\nuri = "${db.uri}"\nname = "${DB}"\n[worker]\npoll_interval_secs = 0.5\nhealth_interval_secs = 0.5\n` +
+      `[files]\nallowed_hosts = ["127.0.0.1"]\nallow_loopback = true\nallow_http = true\n` +
+      `[[printers]]\nid = "folder"\nname = "Front desk (folder)"\nbackend = "file"\nfolder = "${path.join(tmp, 'out')}"\n`,
+  )
+
+  const port = await freePort()
+  baseUrl = `http://127.0.0.1:${port}`
+  siteProc = spawn(path.join(site, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: site,
+    env: { ...process.env, MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  children.push(siteProc)
+  await waitFor('the site to answer', 60_000, async () => {
+    try {
+      return (await fetch(`${baseUrl}/login`)).ok
+    } catch {
+      return false
+    }
+  })
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+  })
+  page = await browser.newPage()
+})
+
+after(async () => {
+  await browser?.close()
+  for (const c of children) c.kill('SIGKILL')
+  fileServer?.close()
+  await client?.close()
+  db?.stop()
+})
+
+test('/admin without a login redirects to the login page', async () => {
+  await page.goto(`${baseUrl}/admin/printer-monitor`)
+  assert.match(new URL(page.url()).pathname, /^\/login$/)
+  const api = await fetch(`${baseUrl}/api/monitor/snapshot`)
+  assert.equal(api.status, 401, 'the API refuses without a session too')
+  await page.screenshot({ path: path.join(artifacts, '1-login.png') })
+})
+
+test('orders appear under pending and move to printed without a reload; a reprint is logged with the admin email', async () => {
+  await page.fill('input[name=email]', ADMIN.email)
+  await page.fill('input[name=password]', ADMIN.password)
+  await Promise.all([page.waitForURL('**/admin/printer-monitor'), page.click('button[type=submit]')])
+  await page.getByTestId('live').filter({ hasText: 'live' }).waitFor({ timeout: 10_000 })
+
+  // The website takes three orders and their payments; no worker runs yet.
+  const orders = client.db(DB).collection('orders')
+  const ids = ['WEB-1', 'WEB-2', 'WEB-3']
+  for (const id of ids) {
+    await orders.insertOne({ orderId: id, paymentStatus: 'pending', createdAt: new Date(), fileURL: `http://127.0.0.1:${fileServer.address().port}/${id}.pdf`, printingOptions: { pageSize: 'A4', copies: 1 } })
+    await core.markPaid(id)
+  }
+  const navigations = []
+  page.on('framenavigated', (f) => f === page.mainFrame() && navigations.push(f.url()))
+  for (const id of ids) await page.getByTestId('group-pending').getByTestId(`order-${id}`).waitFor({ timeout: 10_000 })
+  await page.screenshot({ path: path.join(artifacts, '2-pending.png'), fullPage: true })
+
+  startWorker()
+  for (const id of ids) await page.getByTestId('group-printed').getByTestId(`order-${id}`).waitFor({ timeout: 30_000 })
+  await page.getByTestId('printer-folder').filter({ hasText: 'online' }).waitFor({ timeout: 10_000 })
+  assert.deepEqual(navigations, [], 'the page never reloaded')
+  await page.screenshot({ path: path.join(artifacts, '3-printed.png'), fullPage: true })
+
+  page.once('dialog', (d) => d.accept('customer wants a second copy'))
+  await page.getByTestId('group-printed').getByTestId('order-WEB-1').getByRole('button', { name: 'Reprint' }).click()
+  await page.getByTestId('message').filter({ hasText: 'WEB-1: printed -> pending' }).waitFor({ timeout: 10_000 })
+  await page.getByRole('button', { name: 'WEB-1' }).click()
+  await page.getByTestId('history').filter({ hasText: `reprint (printed → pending) by ${ADMIN.email}: customer wants a second copy` }).waitFor({ timeout: 10_000 })
+  await page.screenshot({ path: path.join(artifacts, '4-reprint.png'), fullPage: true })
+
+  const log = await client.db(DB).collection('print_logs').findOne({ orderId: 'WEB-1', action: 'reprint' })
+  assert.equal(log.adminEmail, ADMIN.email)
+  assert.equal(log.reason, 'customer wants a second copy')
+  assert.equal(log.metadata.mayHavePrinted, true)
+  // The worker prints it again, live.
+  await waitFor('WEB-1 printed again', 30_000, async () => (await orders.findOne({ orderId: 'WEB-1' })).printStatus === 'printed')
+})

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The admin site example: production build, then the browser tests (Debian's chromium + playwright-core)
+# against the database server and a real worker. Expects the addon (npm run build:debug), the worker and
+# pc-harness to be built (scripts/test.sh does that first).
+set -euo pipefail
+cd "$(dirname "$0")/../examples/admin-site"
+npm ci --no-audit --no-fund --loglevel=error
+NEXT_TELEMETRY_DISABLED=1 npx next build >/tmp/admin-site-build.log 2>&1 || { cat /tmp/admin-site-build.log; exit 1; }
+NEXT_TELEMETRY_DISABLED=1 node --test --test-reporter=spec e2e/
