@@ -4,6 +4,9 @@
 # pc-harness to be built (scripts/test.sh does that first).
 set -euo pipefail
 cd "$(dirname "$0")/../examples/admin-site"
-npm ci --no-audit --no-fund --loglevel=error
+# The package as the site gets it: a packed tarball of this repository (scripts/test.sh packs it).
+# A fresh tarball each build: forget the previous one's checksum.
+rm -rf package-lock.json node_modules/printcore
+npm install --no-audit --no-fund --loglevel=error
 NEXT_TELEMETRY_DISABLED=1 npx next build >/tmp/admin-site-build.log 2>&1 || { cat /tmp/admin-site-build.log; exit 1; }
 NEXT_TELEMETRY_DISABLED=1 node --test --test-reporter=spec e2e/

@@ -42,7 +42,18 @@ passed=$((passed + ${node_passed:-0}))
 failed=$((failed + ${node_failed:-0}))
 [ -n "$node_passed" ] || { echo "the node tests did not run"; status=1; }
 npm run --silent typecheck && echo "tsc --noEmit: ok" || { echo "tsc --noEmit failed"; status=1; }
-rm -f "$log" "$log.napi" "$log.node"
+
+echo "== the admin site example: production build, browser tests"
+mkdir -p examples/admin-site/vendor
+npm pack --silent --pack-destination examples/admin-site/vendor >/dev/null || status=1
+bash scripts/test-site.sh 2>&1 | tee "$log.site"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+site_passed=$(awk '/^ℹ pass/ { print $3 }' "$log.site" | tail -1)
+site_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.site" | tail -1)
+[ -n "$site_passed" ] || { echo "the admin site tests did not run"; status=1; }
+passed=$((passed + ${site_passed:-0}))
+failed=$((failed + ${site_failed:-0}))
+rm -f "$log" "$log.napi" "$log.node" "$log.site"
 
 echo
 echo "Summary: ${passed:-0} passed, ${failed:-0} failed"

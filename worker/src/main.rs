@@ -107,7 +107,11 @@ fn load(cli: &Cli) -> Result<Config, ConfigError> {
 fn init_logs(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PRINTCORE_LOG").unwrap_or_else(|_| EnvFilter::new("info,mongodb=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if json {
         builder.json().with_current_span(true).init();
     } else {
