@@ -73,3 +73,10 @@ pub async fn log_actions(db: &Database, order_id: &str) -> Vec<String> {
         .unwrap();
     docs.iter().map(|d| d.get_str("action").unwrap().to_owned()).collect()
 }
+
+/// An order document without its audit outbox (which delivery empties at its own pace), for comparing
+/// an order before and after an operation that must not change it.
+pub fn without_outbox(mut d: Document) -> Document {
+    d.remove("printLogOutbox");
+    d
+}

@@ -16,11 +16,6 @@ fn target() -> ClaimTarget {
     ClaimTarget { printer_id: "front".into(), printer_name: "Front desk".into(), capabilities: None }
 }
 
-fn without_outbox(mut d: Document) -> Document {
-    d.remove("printLogOutbox");
-    d
-}
-
 /// An order in `state` (None: no printStatus yet), as the queue would leave it. A printing order was sent to
 /// the printer, so resetting it must warn that it may have printed.
 fn order_in(order_id: &str, state: Option<PrintStatus>) -> Document {

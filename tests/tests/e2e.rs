@@ -85,6 +85,20 @@ impl Shop {
         copies
     }
 
+    /// Waits until an order is at the printer (acknowledged, not completed) and returns its orderId.
+    async fn order_at_printer(&self) -> String {
+        wait_for("an order at the printer", Duration::from_secs(60), || async {
+            let o = self
+                .db
+                .collection::<Document>("orders")
+                .find_one(doc! { "printStatus": "printing", "printerJobRef": { "$exists": true } })
+                .await
+                .unwrap()?;
+            Some(o.get_str("orderId").unwrap().to_owned())
+        })
+        .await
+    }
+
     async fn order(&self, id: &str) -> Document {
         self.db.collection::<Document>("orders").find_one(doc! { "orderId": id }).await.unwrap().unwrap()
     }
@@ -122,16 +136,7 @@ async fn a_worker_killed_with_a_job_at_the_printer_loses_nothing_and_prints_noth
     let ids = shop.add_orders("KILL", 4).await;
     let first = WorkerProcess::start(&shop.config("first", &eve, ""));
     // Wait until an order is at the printer (acknowledged) and not completed, then pull the plug.
-    let at_printer = wait_for("an order at the printer", Duration::from_secs(60), || async {
-        let o = shop
-            .db
-            .collection::<Document>("orders")
-            .find_one(doc! { "printStatus": "printing", "printerJobRef": { "$exists": true } })
-            .await
-            .unwrap()?;
-        Some(o.get_str("orderId").unwrap().to_owned())
-    })
-    .await;
+    let at_printer = shop.order_at_printer().await;
     first.kill9();
     assert_eq!(shop.order(&at_printer).await.get_str("printStatus").unwrap(), "printing");
 
@@ -192,16 +197,7 @@ async fn a_printer_restarted_with_a_job_at_it_never_prints_an_order_twice() {
     let eve = IppEve::start(IppEveOptions { job_seconds: 4.0, ..IppEveOptions::default() });
     let ids = shop.add_orders("RST", 3).await;
     let worker = WorkerProcess::start(&shop.config("w", &eve, ""));
-    let at_printer = wait_for("an order at the printer", Duration::from_secs(60), || async {
-        let o = shop
-            .db
-            .collection::<Document>("orders")
-            .find_one(doc! { "printStatus": "printing", "printerJobRef": { "$exists": true } })
-            .await
-            .unwrap()?;
-        Some(o.get_str("orderId").unwrap().to_owned())
-    })
-    .await;
+    let at_printer = shop.order_at_printer().await;
     // The printer restarts mid-job: its job history is gone.
     eve.kill();
     eve.start_again();

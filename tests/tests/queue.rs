@@ -14,11 +14,6 @@ fn target() -> ClaimTarget {
     ClaimTarget { printer_id: "front".into(), printer_name: "Front desk".into(), capabilities: None }
 }
 
-fn without_outbox(mut d: Document) -> Document {
-    d.remove("printLogOutbox");
-    d
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_claimers_take_each_of_2000_orders_exactly_once_in_priority_then_age_order() {
     let db = fresh_database(Mode::ReplicaSet, "claim8").await;
