@@ -220,3 +220,31 @@ async fn recovery_settles_a_dead_workers_sent_orders_with_the_printer() {
     assert_eq!(counts.failed_unknown, 1, "{counts:?}");
     assert!(raw_order(&db, "CMD").await.get_str("printError").unwrap().contains("cannot look jobs up"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stuck_check_takes_back_the_workers_own_hung_orders_without_reprinting_sent_ones() {
+    let db = fresh_database(Mode::ReplicaSet, "stuckonce").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    insert_orders(
+        &db,
+        vec![paid_order("HUNG-SENT", DateTime::now(), 20), paid_order("HUNG-UNSENT", DateTime::now(), 10)],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
+    let worker = worker_with(&core, vec![(identity("folder"), printer)]).await;
+    let target = ClaimTarget { printer_id: "folder".into(), printer_name: "Folder".into(), capabilities: None };
+    let sent = core.claim(&worker.id, &target).await.unwrap().unwrap();
+    assert_eq!(sent.order_id(), "HUNG-SENT");
+    sent.mark_sending().await.unwrap();
+    sent.mark_submitted("42").await.unwrap();
+    let unsent = core.claim(&worker.id, &target).await.unwrap().unwrap();
+    assert_eq!(unsent.order_id(), "HUNG-UNSENT");
+    assert_eq!(worker.stuck_once().await.unwrap(), 0, "nothing is stuck yet");
+    core.clock().set_offset_ms(core.clock().offset_ms() + 31 * 60 * 1000);
+    assert_eq!(worker.stuck_once().await.unwrap(), 2);
+    assert_eq!(raw_order(&db, "HUNG-UNSENT").await.get_str("printStatus").unwrap(), "pending");
+    let s = raw_order(&db, "HUNG-SENT").await;
+    assert_eq!(s.get_str("printStatus").unwrap(), "failed", "a sent order is never reprinted on a guess");
+    assert!(s.get_str("printError").unwrap().contains("may have printed; check the printer before reprinting"));
+}

@@ -78,3 +78,57 @@ fn check_and_printers_pass_with_a_database_and_a_ready_printer() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("printers registered: 1"), "{text}");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_and_name_the_order_and_print_job() {
+    use std::io::{BufRead, BufReader};
+    let uri = &server(Mode::ReplicaSet).uri;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("cli_json_{}", std::process::id());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let files = rt.block_on(printcore_tests::fileserver::FileServer::start());
+    files.route(
+        "/a.pdf",
+        printcore_tests::fileserver::Route::pdf(printcore_tests::pdfgen::pdf(1, printcore_tests::pdfgen::A4)),
+    );
+    rt.block_on(async {
+        let core = printcore::PrintCore::connect(uri, &db, printcore::CoreConfig::default()).await.unwrap();
+        let mut order = printcore_tests::fixtures::paid_order("JSON-1", bson::DateTime::now(), 10);
+        order.insert("fileURL", files.url("/a.pdf"));
+        core.database().collection::<bson::Document>("orders").insert_one(order).await.unwrap();
+    });
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[database]\nname = \"{db}\"\n[worker]\npoll_interval_secs = 0.5\nhealth_interval_secs = 0.5\n\
+             [files]\nallowed_hosts = [\"127.0.0.1\"]\nallow_loopback = true\nallow_http = true\n\
+             [[printers]]\nid = \"f\"\nname = \"F\"\nbackend = \"file\"\nfolder = \"{}\"\n",
+            dir.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let mut child = worker()
+        .args(["--mongodb-uri", uri, "--log-json", "--config"])
+        .arg(&cfg)
+        .arg("run")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut printed_line = None;
+    for line in lines.map_while(Result::ok) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["fields"]["message"] == "printed" {
+            printed_line = Some(v);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no 'printed' line within 30 s");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let v = printed_line.expect("the worker logged the print");
+    assert_eq!(v["span"]["order_id"], "JSON-1", "{v}");
+    assert!(v["span"]["print_job_id"].as_str().is_some_and(|s| s.len() == 36), "{v}");
+}
