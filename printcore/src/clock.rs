@@ -12,7 +12,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 #[derive(Debug, Default)]
 pub struct ServerClock {
     offset_ms: AtomicI64,
+    /// Whether a sample was ever taken (the first is kept whatever its round trip).
+    synced: std::sync::atomic::AtomicBool,
+    /// The latest time handed out: `now()` never goes back, so one process's log entries keep their order
+    /// when a new sample moves the offset back.
+    last_ms: AtomicI64,
 }
+
+/// A `hello` slower than this gives an offset too uncertain to use (a server restarting, a congested
+/// link): the previous offset is kept.
+const MAX_SAMPLE_RTT_MS: i64 = 250;
 
 impl ServerClock {
     /// Measures the offset with one `hello`. A server that does not report `localTime` leaves it at zero.
@@ -21,15 +30,21 @@ impl ServerClock {
         let reply = db.run_command(doc! { "hello": 1 }).await.map_err(Error::db("reading the server clock"))?;
         let after = DateTime::now().timestamp_millis();
         if let Ok(server) = reply.get_datetime("localTime") {
-            let local = before + (after - before) / 2;
-            self.offset_ms.store(server.timestamp_millis() - local, Ordering::Relaxed);
+            let rtt = after - before;
+            if rtt <= MAX_SAMPLE_RTT_MS || !self.synced.load(Ordering::Relaxed) {
+                let local = before + rtt / 2;
+                self.offset_ms.store(server.timestamp_millis() - local, Ordering::Relaxed);
+                self.synced.store(true, Ordering::Relaxed);
+            }
         }
         Ok(())
     }
 
     /// The server's time now, as estimated from the last sync.
     pub fn now(&self) -> DateTime {
-        DateTime::from_millis(DateTime::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed))
+        let estimate = DateTime::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed);
+        let previous = self.last_ms.fetch_max(estimate, Ordering::Relaxed);
+        DateTime::from_millis(estimate.max(previous))
     }
 
     /// The measured offset (server minus local), in milliseconds.
@@ -37,9 +52,12 @@ impl ServerClock {
         self.offset_ms.load(Ordering::Relaxed)
     }
 
-    /// Sets the offset by hand (tests use it to play a print PC whose clock is wrong).
+    /// Sets the offset by hand (tests use it to move time on). Moving it back also resets the
+    /// never-go-back guard of [`ServerClock::now`].
     pub fn set_offset_ms(&self, offset: i64) {
         self.offset_ms.store(offset, Ordering::Relaxed);
+        self.synced.store(true, Ordering::Relaxed);
+        self.last_ms.store(0, Ordering::Relaxed);
     }
 }
 

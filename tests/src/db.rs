@@ -26,6 +26,26 @@ pub struct DbServer {
 }
 
 impl DbServer {
+    /// Stops the server gracefully (SIGTERM, then waits up to 30 s), keeping its data.
+    pub fn shutdown(&self) {
+        if let Some(mut s) = self.service.lock().unwrap().take() {
+            unsafe {
+                libc::kill(s.child.id() as i32, libc::SIGTERM);
+            }
+            let start = std::time::Instant::now();
+            while s.child.try_wait().ok().flatten().is_none() && start.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+        }
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> Option<u16> {
+        self.uri.split("://").nth(1)?.split(['/', '?']).next()?.rsplit(':').next()?.parse().ok()
+    }
+
     /// Stops the server started here (no-op for an external one).
     pub fn stop(&self) {
         if let Some(mut s) = self.service.lock().unwrap().take() {
@@ -55,10 +75,17 @@ pub fn secantus_binary() -> Result<PathBuf, String> {
 /// Starts a fresh SecantusDB server on a free loopback port with its data in `storage` (created if
 /// missing, reopened intact when it exists: the way to restart a server with its data kept).
 pub fn start_secantus(mode: Mode, storage: PathBuf) -> Result<DbServer, String> {
+    start_secantus_on(mode, storage, 0)
+}
+
+/// [`start_secantus`] on a given port (0: a free one). Restarting on the same port and storage is how a
+/// test restarts "the" database server with its data kept, under clients that reconnect by themselves.
+pub fn start_secantus_on(mode: Mode, storage: PathBuf, port: u16) -> Result<DbServer, String> {
     let bin = secantus_binary()?;
     std::fs::create_dir_all(&storage).map_err(|e| format!("creating {}: {e}", storage.display()))?;
     let mut cmd = Command::new(bin);
-    cmd.args(["--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING", "--cache-size", "256M"])
+    let port = port.to_string();
+    cmd.args(["--host", "127.0.0.1", "--port", &port, "--log-level", "WARNING", "--cache-size", "256M"])
         .args(["--log-file-max", "16MB"])
         .arg("--storage-path")
         .arg(&storage);

@@ -1,0 +1,193 @@
+//! The chaos run: three worker processes print a batch of orders while a random worker is killed (-9) and
+//! restarted every few seconds, the printer goes away and comes back, and the database server restarts
+//! with its data kept. At the end every order is printed exactly once (counted in the printer's spool by
+//! job name) or failed with a reason; none is left pending or printing; each order's print_logs is a
+//! consistent history; and no worker wrote to an order it did not own.
+//!
+//! CI runs a small size. The full run: `CHAOS_ORDERS=2000 cargo test -p printcore-tests --test chaos --
+//! --nocapture` (about 10 minutes on 2 cores).
+
+use bson::{doc, DateTime, Document};
+use futures::TryStreamExt;
+use printcore::PrintCore;
+use printcore_tests::db::{start_secantus_on, Mode};
+use printcore_tests::fileserver::{FileServer, Route};
+use printcore_tests::fixtures::{insert_orders, paid_order};
+use printcore_tests::ippeve::{IppEve, IppEveOptions};
+use printcore_tests::pdfgen::{pdf, A4};
+use printcore_tests::worker_proc::{test_config, WorkerProcess};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// A small deterministic random source (the seed is printed, so a failing run can be replayed).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_every_order_printed_exactly_once_or_failed_with_a_reason() {
+    let n = env_or("CHAOS_ORDERS", 150) as usize;
+    let seed = env_or("CHAOS_SEED", DateTime::now().timestamp_millis() as u64 | 1);
+    println!("chaos: {n} orders, seed {seed}");
+    let mut rng = Rng(seed);
+
+    // A database server of its own, so it can be restarted on the same port with the same data.
+    let storage = tempfile::tempdir().unwrap();
+    let port = printcore_tests::process::free_port();
+    let mut db_server = start_secantus_on(Mode::ReplicaSet, storage.path().to_path_buf(), port).unwrap();
+    let uri = db_server.uri.clone();
+    let core = PrintCore::connect(&uri, "chaos", printcore::CoreConfig::default()).await.unwrap();
+    core.migrate(&Default::default()).await.unwrap();
+    let db = core.database().clone();
+
+    let files = FileServer::start().await;
+    files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.01, ..IppEveOptions::default() });
+    let base = DateTime::now();
+    let ids: Vec<String> = (0..n).map(|i| format!("CH-{i:05}")).collect();
+    let docs = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut d = paid_order(id, base, (n - i) as i64);
+            d.insert("fileURL", files.url("/doc.pdf"));
+            d
+        })
+        .collect::<Vec<_>>();
+    for chunk in docs.chunks(1000) {
+        insert_orders(&db, chunk.to_vec()).await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "max_attempts = 8";
+    let configs: Vec<_> =
+        (0..3).map(|i| test_config(dir.path(), &format!("w{i}"), &uri, "chaos", &eve.uri(), extra)).collect();
+    let mut workers: Vec<WorkerProcess> = configs.iter().map(|c| WorkerProcess::start(c)).collect();
+
+    let orders = db.collection::<Document>("orders");
+    let settled = || async {
+        orders.count_documents(doc! { "printStatus": { "$in": ["printed", "failed"] } }).await.unwrap_or(0) as usize
+    };
+    let deadline = Instant::now() + Duration::from_secs(env_or("CHAOS_SECONDS", 300));
+    let (mut printer_done, mut db_done, mut kills) = (false, false, 0);
+    loop {
+        let done = settled().await;
+        if done == n {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {done}/{n} orders settled before the deadline (seed {seed})");
+        tokio::time::sleep(Duration::from_millis(1500 + rng.next() % 1500)).await;
+        let done = settled().await;
+        if done == n {
+            break;
+        }
+        // A worker dies and comes back.
+        let victim = (rng.next() % 3) as usize;
+        workers[victim].kill9();
+        workers[victim] = WorkerProcess::start(&configs[victim]);
+        kills += 1;
+        if !printer_done && done >= n / 3 {
+            printer_done = true;
+            println!("chaos: printer off at {done}/{n}");
+            eve.kill();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            eve.start_again();
+        }
+        if !db_done && done >= 2 * n / 3 {
+            db_done = true;
+            println!("chaos: database restart at {done}/{n}");
+            db_server.shutdown();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            db_server = start_secantus_on(Mode::ReplicaSet, storage.path().to_path_buf(), port).unwrap();
+        }
+    }
+    println!("chaos: settled after {kills} worker kills (printer off: {printer_done}, database restart: {db_done})");
+    for w in &workers {
+        w.kill9();
+    }
+    // Deliver any log entry a killed worker left in an order's outbox.
+    core.flush_log_outbox(Duration::ZERO, 100_000).await.unwrap();
+
+    // None left pending or printing; each failure says why.
+    assert_eq!(orders.count_documents(doc! { "printStatus": { "$nin": ["printed", "failed"] } }).await.unwrap(), 0);
+    let failed: Vec<Document> =
+        orders.find(doc! { "printStatus": "failed" }).await.unwrap().try_collect().await.unwrap();
+    for f in &failed {
+        assert!(!f.get_str("printError").unwrap_or("").is_empty(), "a failed order without a reason: {f}");
+    }
+
+    // Logs: every order's history, oldest first.
+    let logs: Vec<Document> = db
+        .collection::<Document>("print_logs")
+        .find(doc! { "orderId": { "$ne": "*" } })
+        .sort(doc! { "timestamp": 1, "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut by_order: HashMap<String, Vec<Document>> = HashMap::new();
+    for l in logs {
+        by_order.entry(l.get_str("orderId").unwrap().to_owned()).or_default().push(l);
+    }
+    let mut printed = 0;
+    for id in &ids {
+        let history = by_order.get(id).unwrap_or_else(|| panic!("order {id} has no history"));
+        let order = orders.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
+        let status = order.get_str("printStatus").unwrap();
+        // A consistent history: each entry starts where the previous one ended, and ends where the order is.
+        let mut state = "pending".to_owned();
+        let mut owner_of: HashMap<String, String> = HashMap::new();
+        for l in history {
+            let action = l.get_str("action").unwrap();
+            assert_eq!(
+                l.get_str("previousStatus").unwrap_or(""),
+                state,
+                "order {id}: {action} does not follow {state}: {history:?}"
+            );
+            state = l.get_str("newStatus").unwrap().to_owned();
+            let job = l.get_str("printJobId").unwrap_or("").to_owned();
+            let by = l.get_document("metadata").ok().and_then(|m| m.get_str("workerId").ok()).unwrap_or("").to_owned();
+            match action {
+                "claim" | "adopt" => {
+                    owner_of.insert(job, by);
+                }
+                "submitted" | "printed" | "retry" | "failed" | "server_shutdown" | "returned_by_printer" => {
+                    assert_eq!(
+                        owner_of.get(&job),
+                        Some(&by),
+                        "order {id}: {action} by a worker that did not own print job {job}; history:\n{}",
+                        history.iter().map(|l| format!("{l}")).collect::<Vec<_>>().join("\n")
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(state, status, "order {id}: its history ends in {state} but it is {status}");
+        // Exactly once on paper.
+        let copies: usize = history
+            .iter()
+            .filter(|l| l.get_str("action") == Ok("claim"))
+            .map(|l| eve.copies_of(l.get_str("printJobId").unwrap()))
+            .sum();
+        if status == "printed" {
+            printed += 1;
+            assert_eq!(copies, 1, "order {id} printed {copies} times");
+        } else {
+            assert!(copies <= 1, "failed order {id} reached paper {copies} times");
+        }
+    }
+    println!("chaos: {printed} printed, {} failed (each with a reason)", failed.len());
+    assert!(printed >= n * 9 / 10, "most orders print despite the chaos ({printed}/{n})");
+    db_server.stop();
+}
