@@ -22,6 +22,9 @@ test_status=${PIPESTATUS[0]}
 passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log")
 failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) f += $i } END { print f + 0 }' "$log")
 
+echo "== fuzzing (bounded)"
+bash scripts/fuzz.sh || status=1
+
 echo "== the npm package: build the addon, check index.js/index.d.ts did not drift, node tests, tsc"
 npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; status=1; }
 cargo build --quiet -p printcore-tests --bin pc-harness || status=1

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs each fuzz target (cargo-fuzz, libFuzzer) for a bounded time on its corpus in the repository:
+# validate_pdf on tests/corpus/pdf, worker_config on tests/corpus/config. FUZZ_SECONDS per target
+# (default 20). Needs a nightly toolchain; without one it says so and skips (the property tests in
+# tests/tests/pdf_props.rs cover the same ground on stable).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+seconds="${FUZZ_SECONDS:-20}"
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  echo "fuzz: skipped (no nightly toolchain on this machine)"
+  exit 0
+fi
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked >/dev/null 2>&1 || { echo "fuzz: cargo-fuzz could not be installed"; exit 1; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/printcore/target}-fuzz"
+cd printcore/fuzz
+status=0
+for target in validate_pdf:../../tests/corpus/pdf worker_config:../../tests/corpus/config; do
+  name=${target%%:*}; corpus=${target#*:}
+  work=$(mktemp -d)
+  cp "$corpus"/* "$work"/
+  echo "fuzz: $name for ${seconds}s"
+  if cargo +nightly fuzz run "$name" "$work" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$work.log" 2>&1; then
+    grep -E "^Done|#[0-9]+.*DONE" "$work.log" | tail -1
+  else
+    tail -40 "$work.log"; echo "fuzz: $name found a crash (artifacts in printcore/fuzz/artifacts/$name)"; status=1
+  fi
+  rm -rf "$work" "$work.log"
+done
+exit $status
