@@ -81,6 +81,11 @@ pub fn start_secantus(mode: Mode, storage: PathBuf) -> Result<DbServer, String> 
 /// [`start_secantus`] on a given port (0: a free one). Restarting on the same port and storage is how a
 /// test restarts "the" database server with its data kept, under clients that reconnect by themselves.
 pub fn start_secantus_on(mode: Mode, storage: PathBuf, port: u16) -> Result<DbServer, String> {
+    start_secantus_with(mode, storage, port, &[])
+}
+
+/// [`start_secantus_on`] with more server flags (TLS, ...).
+pub fn start_secantus_with(mode: Mode, storage: PathBuf, port: u16, extra: &[String]) -> Result<DbServer, String> {
     let bin = secantus_binary()?;
     std::fs::create_dir_all(&storage).map_err(|e| format!("creating {}: {e}", storage.display()))?;
     let mut cmd = Command::new(bin);
@@ -92,6 +97,7 @@ pub fn start_secantus_on(mode: Mode, storage: PathBuf, port: u16) -> Result<DbSe
     if mode == Mode::Standalone {
         cmd.arg("--standalone");
     }
+    cmd.args(extra);
     let service = spawn_until_ready(cmd, Some("listening on"), Duration::from_secs(60))?;
     let addr = service
         .ready_line

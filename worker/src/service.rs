@@ -474,25 +474,23 @@ impl Worker {
                 counts.adopted_waiting += 1;
                 info!(job_ref = %f.job_ref, "reconciled: the job is still at the printer; waiting for it");
                 let span = tracing::Span::current();
-                let permit = slot.permits.clone().acquire_owned().await;
                 let worker = self.clone();
                 let slot = slot.clone();
-                if let Ok(permit) = permit {
-                    self.tasks.lock().unwrap().spawn(
-                        async move {
-                            let wait = worker.wait_until_done(&slot, &job, &f.job_ref);
-                            worker
-                                .with_lease(&job, async {
-                                    if let Err(e) = wait.await {
-                                        warn!("{e}");
-                                    }
-                                })
-                                .await;
-                            drop(permit);
-                        }
-                        .instrument(span.clone()),
-                    );
-                }
+                self.tasks.lock().unwrap().spawn(
+                    async move {
+                        // The job occupies the printer: hold a slot while waiting, renewing the lease all
+                        // along, without holding up the recovery pass meanwhile.
+                        worker
+                            .with_lease(&job, async {
+                                let _permit = slot.permits.clone().acquire_owned().await;
+                                if let Err(e) = worker.wait_until_done(&slot, &job, &f.job_ref).await {
+                                    warn!("{e}");
+                                }
+                            })
+                            .await;
+                    }
+                    .instrument(span),
+                );
                 return;
             }
             Some(Some(f)) if matches!(f.state, JobState::Aborted | JobState::Cancelled) => {
