@@ -9,11 +9,12 @@ import os from 'node:os'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'printcore', 'target')
 
-export async function startDb({ standalone = false } = {}) {
-  const given = standalone ? process.env.MONGODB_STANDALONE_URI : process.env.MONGODB_URI
+export async function startDb({ standalone = false, auth = false } = {}) {
+  const given = auth ? undefined : standalone ? process.env.MONGODB_STANDALONE_URI : process.env.MONGODB_URI
   if (given) return { uri: given, stop() {} }
   const bin = path.join(targetDir, 'debug', 'pc-harness')
-  const child = spawn(bin, ['db', ...(standalone ? ['--standalone'] : [])], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root })
+  const args = ['db', ...(standalone ? ['--standalone'] : []), ...(auth ? ['--auth'] : [])]
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root })
   const lines = createInterface({ input: child.stdout })
   const uri = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the database harness did not start within 120 s')), 120_000)

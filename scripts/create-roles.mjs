@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Creates least-privilege MongoDB roles (and, optionally, users) for printcore. Run it once per database
+// as a user that may manage roles (e.g. the cluster's admin):
+//
+//   ADMIN_URI="mongodb+srv://admin:...@cluster/?authSource=admin" PRINTCORE_DB=printshop \
+//   WORKER_PASSWORD=... SITE_PASSWORD=... node scripts/create-roles.mjs
+//
+// Roles (in the admin database, privileges on PRINTCORE_DB only):
+//   printcoreWorker  the print PC: orders find/update (claim, fenced writes) and change streams;
+//                    printers find/insert/update (health); print_logs find/insert (audit, metrics);
+//                    metrics insert/find. No delete, no drop, no writes to other collections.
+//   printcoreSite    the website: orders find/update (markPaid, admin actions) and change streams;
+//                    printers and metrics find; print_logs find/insert; database-wide change stream
+//                    for the monitor (MongoDB needs find + changeStream on the database for it).
+//                    Creating orders stays with the site's own user/role.
+//   printcoreMigrate npm run migrate-print-status / worker migrate: the above plus createIndex.
+// With WORKER_PASSWORD / SITE_PASSWORD set, users printcore-worker / printcore-site get the roles.
+// Safe to run again: existing roles and users are updated.
+import { createRequire } from 'node:module'
+const require = createRequire(import.meta.url)
+const { MongoClient } = require('mongodb')
+
+const uri = process.env.ADMIN_URI
+const db = process.env.PRINTCORE_DB || 'printshop'
+if (!uri) {
+  console.error('create-roles: set ADMIN_URI to a connection string of a user that may manage roles')
+  process.exit(2)
+}
+const on = (collection, actions) => ({ resource: { db, collection }, actions })
+export const roles = {
+  printcoreWorker: [
+    on('orders', ['find', 'update', 'changeStream']),
+    on('printers', ['find', 'insert', 'update']),
+    on('print_logs', ['find', 'insert']),
+    on('metrics', ['find', 'insert']),
+  ],
+  printcoreSite: [
+    on('orders', ['find', 'update', 'changeStream']),
+    on('printers', ['find', 'changeStream']),
+    on('print_logs', ['find', 'insert']),
+    on('metrics', ['find']),
+    on('', ['find', 'changeStream']),
+  ],
+  printcoreMigrate: [
+    on('orders', ['find', 'update', 'createIndex']),
+    on('printers', ['find', 'insert', 'update', 'createIndex']),
+    on('print_logs', ['find', 'insert', 'createIndex']),
+    on('metrics', ['find', 'insert', 'createIndex']),
+  ],
+}
+
+const redact = (u) => u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:****@')
+const client = new MongoClient(uri)
+try {
+  const admin = client.db('admin')
+  for (const [role, privileges] of Object.entries(roles)) {
+    const exists = (await admin.command({ rolesInfo: role })).roles?.length > 0
+    await admin.command(exists ? { updateRole: role, privileges, roles: [] } : { createRole: role, privileges, roles: [] })
+    console.log(`${exists ? 'updated' : 'created'} role ${role} on database ${db}`)
+  }
+  for (const [user, role, pwd] of [
+    ['printcore-worker', 'printcoreWorker', process.env.WORKER_PASSWORD],
+    ['printcore-site', 'printcoreSite', process.env.SITE_PASSWORD],
+  ]) {
+    if (!pwd) continue
+    const exists = (await admin.command({ usersInfo: user })).users?.length > 0
+    const roles = [{ role, db: 'admin' }]
+    await admin.command(exists ? { updateUser: user, pwd, roles } : { createUser: user, pwd, roles })
+    console.log(`${exists ? 'updated' : 'created'} user ${user} with role ${role}`)
+  }
+} catch (e) {
+  console.error(`create-roles failed on ${redact(uri)}: ${e.message}`)
+  process.exitCode = 1
+} finally {
+  await client.close()
+}
