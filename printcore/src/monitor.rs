@@ -4,9 +4,8 @@
 use crate::core::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::{Metrics, Order, PrintStatus, Printer};
-use crate::queue::parse_order;
 use bson::{doc, Document};
-use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{BoxStream, StreamExt};
 use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -55,19 +54,7 @@ pub struct MonitorEvent {
 
 impl PrintCore {
     async fn orders_where(&self, filter: Document, sort: Document) -> Result<Vec<Order>> {
-        let docs: Vec<Document> = self
-            .inner
-            .orders
-            .find(filter)
-            .sort(sort)
-            .limit(SNAPSHOT_LIMIT)
-            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-            .await
-            .map_err(Error::db("reading the monitor snapshot"))?
-            .try_collect()
-            .await
-            .map_err(Error::db("reading the monitor snapshot"))?;
-        docs.into_iter().map(parse_order).collect()
+        self.find_orders(filter, Some(sort), SNAPSHOT_LIMIT, "reading the monitor snapshot").await
     }
 
     /// The monitor snapshot. Every query is served by an index (see ARCHITECTURE.md).

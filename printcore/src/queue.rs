@@ -144,6 +144,32 @@ pub fn claim_sort() -> Document {
     doc! { "printPriority": -1, "createdAt": 1 }
 }
 
+impl PrintCore {
+    /// Orders matching `filter` (without their audit outbox), parsed; `context` names the read in errors.
+    pub(crate) async fn find_orders(
+        &self,
+        filter: Document,
+        sort: Option<Document>,
+        limit: i64,
+        context: &str,
+    ) -> Result<Vec<Order>> {
+        use futures::TryStreamExt;
+        let docs: Vec<Document> = self
+            .inner
+            .orders
+            .find(filter)
+            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+            .sort(sort.unwrap_or_default())
+            .limit(limit.max(1))
+            .await
+            .map_err(Error::db(context))?
+            .try_collect()
+            .await
+            .map_err(Error::db(context))?;
+        docs.into_iter().map(parse_order).collect()
+    }
+}
+
 pub(crate) fn parse_order(doc: Document) -> Result<Order> {
     let order_id = doc.get_str("orderId").unwrap_or("(no orderId)").to_owned();
     bson::from_document(doc).map_err(|e| Error::InvalidDocument { order_id, message: e.to_string() })
@@ -318,22 +344,10 @@ impl PrintCore {
             "paymentStatus": "completed",
             "$and": [ has_file(), { "$nor": nor } ],
         };
-        use futures::TryStreamExt;
-        let candidates: Vec<Document> = self
-            .inner
-            .orders
-            .find(filter)
-            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-            .limit(limit.max(1))
-            .await
-            .map_err(Error::db("looking for orders no printer can take"))?
-            .try_collect()
-            .await
-            .map_err(Error::db("looking for orders no printer can take"))?;
+        let candidates = self.find_orders(filter, None, limit, "looking for orders no printer can take").await?;
         let actor = Actor::Worker(worker.to_string());
         let mut rejected = Vec::new();
-        for d in candidates {
-            let order = parse_order(d)?;
+        for order in candidates {
             let reasons: Vec<String> = printers
                 .iter()
                 .filter_map(|p| {
@@ -368,18 +382,9 @@ impl PrintCore {
 
     /// This worker's orders that are printing, as handles (for the shutdown sweep and the stuck check).
     pub async fn own_jobs(&self, worker: &WorkerId) -> Result<Vec<PrintJob>> {
-        use futures::TryStreamExt;
-        let docs: Vec<Document> = self
-            .inner
-            .orders
-            .find(doc! { "printingBy": worker.as_str(), "printStatus": PrintStatus::Printing.as_str() })
-            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-            .await
-            .map_err(Error::db("reading this worker's orders"))?
-            .try_collect()
-            .await
-            .map_err(Error::db("reading this worker's orders"))?;
-        docs.into_iter().map(|d| PrintJob::resume(self, worker, parse_order(d)?)).collect()
+        let filter = doc! { "printingBy": worker.as_str(), "printStatus": PrintStatus::Printing.as_str() };
+        let orders = self.find_orders(filter, None, 10_000, "reading this worker's orders").await?;
+        orders.into_iter().map(|order| PrintJob::resume(self, worker, order)).collect()
     }
 }
 

@@ -11,10 +11,9 @@ use crate::clock;
 use crate::core::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::{Order, PrintStatus};
-use crate::queue::{parse_order, unset_attempt_fields, PrintJob, WorkerId};
+use crate::queue::{unset_attempt_fields, PrintJob, WorkerId};
 use crate::state::Action;
 use bson::{doc, Bson, Document};
-use futures::TryStreamExt;
 
 /// What one recovery pass did.
 #[derive(Debug, Default)]
@@ -70,21 +69,10 @@ impl PrintCore {
         batch: i64,
         reason: &str,
     ) -> Result<RecoveryReport> {
-        let orders: Vec<Document> = self
-            .inner
-            .orders
-            .find(filter.clone())
-            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-            .limit(batch.max(1))
-            .await
-            .map_err(Error::db("reading orders to recover"))?
-            .try_collect()
-            .await
-            .map_err(Error::db("reading orders to recover"))?;
+        let orders = self.find_orders(filter.clone(), None, batch, "reading orders to recover").await?;
         let mut report = RecoveryReport::default();
         let actor = Actor::Worker(worker.to_string());
-        for doc in orders {
-            let order = parse_order(doc)?;
+        for order in orders {
             if order.was_sent() {
                 report.to_reconcile.push(order);
                 continue;

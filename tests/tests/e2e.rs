@@ -99,6 +99,15 @@ impl Shop {
         .await
     }
 
+    /// The workers that printed orders (their ids, from `printingBy` of printed orders).
+    async fn printed_by(&self) -> Vec<bson::Bson> {
+        self.db
+            .collection::<Document>("orders")
+            .distinct("printingBy", doc! { "printStatus": "printed" })
+            .await
+            .unwrap()
+    }
+
     async fn order(&self, id: &str) -> Document {
         self.db.collection::<Document>("orders").find_one(doc! { "orderId": id }).await.unwrap().unwrap()
     }
@@ -119,12 +128,7 @@ async fn three_workers_print_200_orders_each_exactly_once() {
     }
     assert_eq!(eve.spooled().len(), 200, "no stray jobs at the printer");
     // Every worker took part (the claim is shared, not serial).
-    let by: Vec<bson::Bson> = shop
-        .db
-        .collection::<Document>("orders")
-        .distinct("printingBy", doc! { "printStatus": "printed" })
-        .await
-        .unwrap();
+    let by = shop.printed_by().await;
     assert!(by.len() >= 2, "orders were printed by {} worker(s)", by.len());
     drop(workers);
 }
@@ -245,12 +249,7 @@ async fn sigterm_releases_the_workers_orders_and_another_worker_finishes_them() 
     for id in &ids {
         assert_eq!(copies.get(id).copied().unwrap_or(0), 1, "order {id} reached paper exactly once");
     }
-    let by: Vec<bson::Bson> = shop
-        .db
-        .collection::<Document>("orders")
-        .distinct("printingBy", doc! { "printStatus": "printed" })
-        .await
-        .unwrap();
+    let by = shop.printed_by().await;
     assert!(by.len() == 2, "both workers printed ({by:?}, first {first_id:?})");
     drop(second);
 }
