@@ -120,8 +120,9 @@ async fn an_ipp_printer_killed_or_frozen_reads_as_offline_with_a_message_and_com
     assert_eq!(s.status, PrinterStatus::Offline);
     assert!(s.message.as_deref().unwrap_or("").contains("could not be reached"), "{s:?}");
     match printer.submit(&job("x", vec![pdf(1, A4)])).await {
-        Err(e) => assert!(e.is_transient(), "an unreachable printer is a transient failure: {e}"),
-        Ok(r) => panic!("a dead printer accepted job {r}"),
+        // Nothing left for the printer: a plain retry later is safe.
+        Err(PrinterError::Transient(m)) => assert!(m.contains("could not be reached for Print-Job"), "{m}"),
+        other => panic!("a dead printer is a transient failure, got {other:?}"),
     }
 
     eve.start_again();
@@ -129,6 +130,42 @@ async fn an_ipp_printer_killed_or_frozen_reads_as_offline_with_a_message_and_com
         (printer.status().await.ok()?.status == PrinterStatus::Online).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn an_ipp_job_whose_answer_is_lost_is_uncertain_and_the_printer_may_still_print_it() {
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() });
+    let printer = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap();
+    let up = printer.up_time().await.unwrap().expect("ippeveprinter reports printer-up-time");
+    assert!(up < Duration::from_secs(60), "a printer started just now: {up:?}");
+
+    // The printer stops answering with the job on its way: the job went out, the answer never came.
+    let name = uuid::Uuid::new_v4().to_string();
+    eve.freeze();
+    let sent = printer.submit(&job(&name, vec![pdf(1, A4)])).await;
+    eve.thaw();
+    match sent {
+        Err(PrinterError::Uncertain(m)) => assert!(m.contains("did not answer Print-Job"), "{m}"),
+        other => panic!("a lost answer is uncertain, not a plain failure: {other:?}"),
+    }
+    // Which is why it is never simply sent again: the printer read the job after all and prints it.
+    let found = wait_for("the printer to list the job it read late", Duration::from_secs(30), || async {
+        printer.find_job(&name).await.ok().flatten()
+    })
+    .await;
+    wait_for_state(&printer, &found.job_ref, &name, JobState::Completed).await;
+    assert_eq!(eve.copies_of(&name), 1);
+
+    // A restart shows in the printer's up time.
+    let before = wait_for("the printer up for a second", Duration::from_secs(10), || async {
+        printer.up_time().await.ok().flatten().filter(|up| *up >= Duration::from_secs(1))
+    })
+    .await;
+    eve.kill();
+    eve.start_again();
+    let after =
+        wait_for("the printer back", Duration::from_secs(10), || async { printer.up_time().await.ok() }).await.unwrap();
+    assert!(after < before, "up {after:?} after the restart, {before:?} before");
 }
 
 /// A shell script in a temporary folder.
@@ -189,10 +226,29 @@ async fn the_command_backend_runs_the_command_with_placeholders_and_reports_fail
         CommandPrinter::new("Front", vec![hang, "{file}".into()], None, Duration::from_millis(300), caps()).unwrap();
     let started = std::time::Instant::now();
     match printer.submit(&job("job-3", vec![pdf(1, A4)])).await {
-        Err(PrinterError::Transient(m)) => assert!(m.contains("did not finish within"), "{m}"),
+        // It may have spooled the job before it hung: not a plain retry.
+        Err(PrinterError::Uncertain(m)) => assert!(m.contains("did not finish within"), "{m}"),
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(10), "the hung command was stopped at its timeout");
+
+    // The second document of an order fails after the first went to the spooler: sending the order again
+    // would print the first twice.
+    let counter = dir.path().join("count");
+    let second_fails = script(
+        dir.path(),
+        "second.sh",
+        &format!("echo x >> {c}\n[ $(wc -l < {c}) -lt 2 ] || exit 4", c = counter.display()),
+    );
+    let printer =
+        CommandPrinter::new("Front", vec![second_fails, "{file}".into()], None, Duration::from_secs(5), caps())
+            .unwrap();
+    match printer.submit(&job("job-4", vec![pdf(1, A4), pdf(1, A4)])).await {
+        Err(PrinterError::Uncertain(m)) => {
+            assert!(m.contains("exited with 4") && m.contains("after document 1 of 2 had been sent"), "{m}")
+        }
+        other => panic!("expected a partial failure, got {other:?}"),
+    }
 
     assert!(CommandPrinter::new("x", vec!["lp".into()], None, Duration::from_secs(1), caps()).is_err(), "no {{file}}");
 }

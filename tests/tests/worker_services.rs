@@ -7,12 +7,13 @@ use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, PrinterCapabili
 use printcore_tests::db::{fresh_database, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::fixtures::{core_with, insert_orders, log_actions, paid_order, raw_order};
+use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A4};
 use printcore_tests::wait_for;
-use printworker::backends::{CommandPrinter, FilePrinter};
+use printworker::backends::{CommandPrinter, FilePrinter, IppPrinter};
 use printworker::health::PrinterIdentity;
 use printworker::service::{Intervals, PrinterSlot, Worker};
-use printworker::{JobSpec, Printer};
+use printworker::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -247,4 +248,162 @@ async fn the_stuck_check_takes_back_the_workers_own_hung_orders_without_reprinti
     let s = raw_order(&db, "HUNG-SENT").await;
     assert_eq!(s.get_str("printStatus").unwrap(), "failed", "a sent order is never reprinted on a guess");
     assert!(s.get_str("printError").unwrap().contains("may have printed; check the printer before reprinting"));
+}
+
+/// A real IPP printer that stops answering (SIGSTOP) just as a job goes out to it, so the job leaves and
+/// its answer never comes. Then it comes back: thawed (it reads the job late and prints it), or restarted
+/// (whatever it had read is gone).
+struct LostAnswer {
+    inner: IppPrinter,
+    eve: Arc<IppEve>,
+    restart: bool,
+}
+
+#[async_trait::async_trait]
+impl Printer for LostAnswer {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn status(&self) -> Result<PrinterState, PrinterError> {
+        self.inner.status().await
+    }
+    async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError> {
+        self.inner.capabilities().await
+    }
+    async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
+        self.eve.freeze();
+        let result = self.inner.submit(job).await;
+        if self.restart {
+            self.eve.kill();
+            self.eve.start_again();
+        } else {
+            self.eve.thaw();
+        }
+        result
+    }
+    async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError> {
+        self.inner.job_state(job_ref, job_name).await
+    }
+    async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
+        self.inner.find_job(job_name).await
+    }
+    async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {
+        self.inner.cancel(job_ref).await
+    }
+    fn can_look_up_jobs(&self) -> bool {
+        true
+    }
+    async fn up_time(&self) -> Result<Option<Duration>, PrinterError> {
+        self.inner.up_time().await
+    }
+}
+
+/// One order on the default page size (the first request of its job is the Print-Job itself).
+async fn one_order_for(db: &mongodb::Database, id: &str, files: &FileServer) {
+    let mut order = paid_order(id, DateTime::now(), 10);
+    order.insert("fileURL", files.url("/a.pdf"));
+    order.insert("printingOptions", doc! { "copies": 1 });
+    insert_orders(db, vec![order]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_answer_was_lost_is_found_by_name_and_printed_once() {
+    let db = fresh_database(Mode::ReplicaSet, "lostlate").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    one_order_for(&db, "LATE", &files).await;
+    let eve = Arc::new(IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() }));
+    let inner = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap();
+    let printer: Arc<dyn Printer> = Arc::new(LostAnswer { inner, eve: eve.clone(), restart: false });
+    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    worker.health_once().await;
+    assert_eq!(worker.claim_once().await, 1);
+    wait_for("the order printed", Duration::from_secs(60), || async {
+        (raw_order(&db, "LATE").await.get_str("printStatus").ok()? == "printed").then_some(())
+    })
+    .await;
+    let o = raw_order(&db, "LATE").await;
+    assert_eq!(eve.copies_of(o.get_str("printJobId").unwrap()), 1, "printed once, not sent again");
+    assert_eq!(eve.spooled().len(), 1, "nothing else reached the printer");
+    assert_eq!(o.get_i32("printAttempt").unwrap(), 1);
+    core.flush_logs().await;
+    assert_eq!(log_actions(&db, "LATE").await, ["claim", "submitted", "printed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_answer_was_lost_in_a_printer_restart_is_failed_for_a_person_and_never_resent() {
+    let db = fresh_database(Mode::ReplicaSet, "lostrestart").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    one_order_for(&db, "GONE", &files).await;
+    let eve = Arc::new(IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() }));
+    let inner = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap();
+    let printer: Arc<dyn Printer> = Arc::new(LostAnswer { inner, eve: eve.clone(), restart: true });
+    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    worker.health_once().await;
+    assert_eq!(worker.claim_once().await, 1);
+    wait_for("the order failed", Duration::from_secs(60), || async {
+        (raw_order(&db, "GONE").await.get_str("printStatus").ok()? == "failed").then_some(())
+    })
+    .await;
+    let o = raw_order(&db, "GONE").await;
+    let m = o.get_str("printError").unwrap();
+    assert!(
+        m.contains("restarted while the job was being sent")
+            && m.contains("may have printed; check the printer before reprinting"),
+        "{m}"
+    );
+    assert!(eve.copies_of(o.get_str("printJobId").unwrap()) <= 1);
+    worker.health_once().await;
+    assert_eq!(worker.claim_once().await, 0, "a failed order is not claimed again");
+    core.flush_logs().await;
+    assert_eq!(log_actions(&db, "GONE").await, ["claim", "failed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_never_resends_an_unacknowledged_job_once_the_printer_restarted() {
+    let db = fresh_database(Mode::ReplicaSet, "recrestart").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() });
+    let ipp = Arc::new(IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap());
+    // Up for a while before anything is sent.
+    wait_for("the printer up for 3 s", Duration::from_secs(20), || async {
+        ipp.up_time().await.ok().flatten().filter(|up| *up >= Duration::from_secs(3))
+    })
+    .await;
+    // A dead worker sent this one with the printer up all along: the printer never got it.
+    sent_by_a_dead_worker(&core, &db, "NEVER-GOT", ipp.as_ref(), false, false).await;
+    let live_core = core_with(&db, CoreConfig::default()).await;
+    let printer: Arc<dyn Printer> = ipp.clone();
+    let worker = worker_with(&live_core, vec![(identity("folder"), printer)]).await;
+    let orders = db.collection::<Document>("orders");
+    let expire = || async {
+        orders
+            .update_many(
+                doc! { "printStatus": "printing" },
+                doc! { "$set": { "printLeaseUntil": DateTime::from_millis(0) } },
+            )
+            .await
+            .unwrap();
+    };
+    expire().await;
+    let counts = worker.recovery_once().await.unwrap();
+    assert_eq!((counts.requeued, counts.failed_unknown), (1, 0), "{counts:?}");
+    assert_eq!(raw_order(&db, "NEVER-GOT").await.get_str("printStatus").unwrap(), "pending");
+    let admin = printcore::AdminIdentity::new("1", "boss@shop.example").unwrap();
+    core.cancel("NEVER-GOT", &admin, "test: keep the queue to the next order").await.unwrap();
+
+    // This one was sent, then the printer restarted: it may have read the job and lost or printed it.
+    sent_by_a_dead_worker(&core, &db, "RESTARTED", ipp.as_ref(), false, false).await;
+    eve.kill();
+    eve.start_again();
+    expire().await;
+    let counts = worker.recovery_once().await.unwrap();
+    assert_eq!((counts.requeued, counts.failed_unknown), (0, 1), "{counts:?}");
+    let o = raw_order(&db, "RESTARTED").await;
+    assert_eq!(o.get_str("printStatus").unwrap(), "failed");
+    let m = o.get_str("printError").unwrap();
+    assert!(m.contains("restarted after the job was sent") && m.contains("may have printed"), "{m}");
 }

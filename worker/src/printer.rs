@@ -67,6 +67,9 @@ pub enum PrinterError {
     Busy(String),
     /// Unreachable, timed out, a server error: try again later.
     Transient(String),
+    /// The job was sent but the printer's answer was lost (the connection broke or timed out after the
+    /// request went out): the printer may have the job. Ask it by name before sending it again.
+    Uncertain(String),
     /// The printer refused this job for good (unsupported document or attributes).
     Rejected(String),
     /// The backend cannot do this (for example look jobs up by name).
@@ -75,13 +78,14 @@ pub enum PrinterError {
 
 impl PrinterError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, PrinterError::Transient(_) | PrinterError::Busy(_))
+        matches!(self, PrinterError::Transient(_) | PrinterError::Busy(_) | PrinterError::Uncertain(_))
     }
 
     pub fn message(&self) -> &str {
         match self {
             PrinterError::Busy(m)
             | PrinterError::Transient(m)
+            | PrinterError::Uncertain(m)
             | PrinterError::Rejected(m)
             | PrinterError::Unsupported(m) => m,
         }
@@ -119,6 +123,13 @@ pub trait Printer: Send + Sync {
     /// The job with this name (the newest, if several), completed or not; `None` when the printer does not
     /// know one. `Err(Unsupported)` when the backend cannot look jobs up.
     async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError>;
+
+    /// How long the printer has been up since it last started (IPP `printer-up-time`), when the backend can
+    /// tell. A job the printer never acknowledged and does not know may still have reached it if it
+    /// restarted after the job was sent: that is never settled by sending the job again.
+    async fn up_time(&self) -> Result<Option<std::time::Duration>, PrinterError> {
+        Ok(None)
+    }
 
     /// Cancels a job.
     async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError>;

@@ -23,6 +23,11 @@ use tracing::{info, info_span, warn, Instrument};
 /// How long an order waits for a busy printer before it counts as a failed attempt.
 const BUSY_WAIT: Duration = Duration::from_secs(600);
 
+/// After the printer's answer to a job was lost: how long the printer must keep saying it does not know
+/// the job (while up all along) before the order counts as never received. A printer that was slow to
+/// answer may still be reading the job; one asked too soon would have it sent twice.
+const LOST_ANSWER_WINDOW: Duration = Duration::from_secs(10);
+
 /// What the worker says when it cannot know whether an order reached paper.
 pub const MAY_HAVE_PRINTED: &str = "may have printed; check the printer before reprinting";
 
@@ -304,6 +309,7 @@ impl Worker {
         let started = Instant::now();
         // The checksum and pages go with the first "sending" mark: one write.
         job.mark_sending_with_reports(&reports).await?;
+        let mut sent_at = self.core.now();
         let submitted = loop {
             match slot.printer.submit(&spec).await {
                 // Busy with another job: it did not take ours. Wait and offer it again, without spending an
@@ -317,12 +323,17 @@ impl Worker {
                         _ = tokio::time::sleep(self.intervals.job_poll) => {}
                     }
                     job.mark_sending().await?;
+                    sent_at = self.core.now();
                 }
                 other => break other,
             }
         };
         let job_ref = match submitted {
             Ok(r) => r,
+            Err(e @ PrinterError::Uncertain(_)) => match self.after_lost_answer(slot, job, &e, sent_at).await? {
+                Some(r) => r,
+                None => return Ok(()),
+            },
             Err(e) => match self.submitted_after_all(slot, job, &e).await {
                 Some(r) => r,
                 None => {
@@ -354,6 +365,74 @@ impl Worker {
             }
             _ => None,
         }
+    }
+
+    /// The job went out but the printer's answer was lost: the printer may have it. Asks the printer by
+    /// name until it answers: the job it has is ours (its reference is returned). One it does not know after
+    /// a restart may have been lost or printed in the restart: failed, for a person to decide. One it keeps
+    /// not knowing for [`LOST_ANSWER_WINDOW`] while up all along never arrived: back to the queue. On
+    /// shutdown the order stays as it is, and recovery settles it by the same rules. `None`: settled here.
+    async fn after_lost_answer(
+        &self,
+        slot: &PrinterSlot,
+        job: &PrintJob,
+        e: &PrinterError,
+        sent_at: bson::DateTime,
+    ) -> printcore::Result<Option<String>> {
+        let describe = slot.printer.describe();
+        if !slot.printer.can_look_up_jobs() {
+            self.fail(job, &format!("{describe}: {e}; {MAY_HAVE_PRINTED}"), false).await?;
+            return Ok(None);
+        }
+        warn!("the printer's answer to the job was lost ({e}); asking it by name");
+        let mut absent_since: Option<Instant> = None;
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            match slot.printer.find_job(job.print_job_id()).await {
+                Ok(Some(found)) => {
+                    info!(job_ref = %found.job_ref, "the printer has the job");
+                    return Ok(Some(found.job_ref));
+                }
+                Ok(None) => match self.restarted_since(slot, Some(sent_at)).await {
+                    Ok(true) => {
+                        let m = format!(
+                            "{describe} restarted while the job was being sent ({e}) and does not know it; \
+                             {MAY_HAVE_PRINTED}"
+                        );
+                        self.fail(job, &m, false).await?;
+                        return Ok(None);
+                    }
+                    Ok(false) => {
+                        let since = *absent_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= LOST_ANSWER_WINDOW {
+                            let m = format!("{describe}: {e}; the printer did not get the job");
+                            self.fail(job, &m, true).await?;
+                            return Ok(None);
+                        }
+                    }
+                    Err(_) => absent_since = None,
+                },
+                // Unreachable (it is restarting, or hung): keep asking; the lease is renewed meanwhile.
+                Err(_) => absent_since = None,
+            }
+            tokio::select! {
+                _ = shutdown.recv() => {
+                    info!("shutting down before the printer answered; recovery settles the order");
+                    return Ok(None);
+                }
+                _ = tokio::time::sleep(self.intervals.job_poll) => {}
+            }
+        }
+    }
+
+    /// Whether the printer started again after `sent_at` (a job sent before then may have been lost or
+    /// printed in the restart). `false` when the backend cannot tell, or nothing was sent.
+    async fn restarted_since(&self, slot: &PrinterSlot, sent_at: Option<bson::DateTime>) -> Result<bool, PrinterError> {
+        let (Some(up), Some(sent)) = (slot.printer.up_time().await?, sent_at) else { return Ok(false) };
+        let since_sent = self.core.now().timestamp_millis().saturating_sub(sent.timestamp_millis());
+        // The printer counts whole seconds and its clock is not ours: a start up to 2 s before the job was
+        // sent counts as after it (the safe side).
+        Ok(i64::try_from(up.as_millis()).unwrap_or(i64::MAX) < since_sent.saturating_add(2000))
     }
 
     /// Waits for the printer to finish the job, then records the outcome.
@@ -440,6 +519,18 @@ impl Worker {
         } else {
             None
         };
+        // A job the printer never acknowledged and does not know: did the printer restart since it was sent?
+        let mut restarted = false;
+        if matches!(found, Some(None)) && order.printer_job_ref.is_none() {
+            match self.restarted_since(&slot, order.print_submitted_at).instrument(span.clone()).await {
+                Ok(r) => restarted = r,
+                Err(e) => {
+                    span.in_scope(|| info!("cannot reconcile yet: {e}"));
+                    counts.skipped += 1;
+                    return;
+                }
+            }
+        }
         let job = match self.core.adopt(&self.id, &order).await {
             Ok(j) => j,
             Err(_) => {
@@ -447,7 +538,7 @@ impl Worker {
                 return;
             }
         };
-        self.settle(slot, order, job, found, counts).instrument(span).await;
+        self.settle(slot, order, job, found, restarted, counts).instrument(span).await;
     }
 
     /// Acts on what the printer said about an adopted order (`found`: None when it cannot look jobs up).
@@ -457,6 +548,7 @@ impl Worker {
         order: Order,
         job: PrintJob,
         found: Option<Option<crate::printer::FoundJob>>,
+        restarted: bool,
         counts: &mut RecoveryCounts,
     ) {
         let result = match found {
@@ -497,6 +589,14 @@ impl Worker {
                 counts.requeued += 1;
                 job.return_to_queue(&format!("the printer {:?} the job; printing it again", f.state).to_lowercase())
                     .await
+            }
+            Some(None) if order.printer_job_ref.is_none() && restarted => {
+                counts.failed_unknown += 1;
+                let m = format!(
+                    "{} restarted after the job was sent and does not know it; {MAY_HAVE_PRINTED}",
+                    slot.printer.describe()
+                );
+                job.fail_permanent(&m).await
             }
             Some(_) if order.printer_job_ref.is_none() => {
                 counts.requeued += 1;

@@ -80,8 +80,9 @@ async fn run(args: &[String], timeout: Duration, what: &str) -> Result<String, P
         cmd.spawn().map_err(|e| PrinterError::Transient(format!("{what} {:?} could not be started: {e}", args[0])))?;
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(o) => o.map_err(|e| PrinterError::Transient(format!("{what} failed: {e}")))?,
+        // It may have handed the job to the spooler before it hung: not known either way.
         Err(_) => {
-            return Err(PrinterError::Transient(format!(
+            return Err(PrinterError::Uncertain(format!(
                 "{what} {:?} did not finish within {timeout:?} and was stopped",
                 args[0]
             )))
@@ -226,11 +227,27 @@ impl Printer for CommandPrinter {
         let result = async {
             for (i, doc) in job.documents.iter().enumerate() {
                 let file = dir.join(format!("{}-{}.pdf", job.job_name, i + 1));
-                tokio::fs::write(&file, doc)
-                    .await
-                    .map_err(|e| PrinterError::Transient(format!("cannot write {}: {e}", file.display())))?;
-                let args = substitute(&self.print_command, job, &self.printer, &file.to_string_lossy());
-                last_out = run(&args, self.timeout, "the print command").await?;
+                let step = async {
+                    tokio::fs::write(&file, doc)
+                        .await
+                        .map_err(|e| PrinterError::Transient(format!("cannot write {}: {e}", file.display())))?;
+                    let args = substitute(&self.print_command, job, &self.printer, &file.to_string_lossy());
+                    run(&args, self.timeout, "the print command").await
+                };
+                last_out = match step.await {
+                    Ok(out) => out,
+                    // The earlier documents went to the spooler: sending the order again would print them
+                    // twice.
+                    Err(e) if i > 0 => {
+                        return Err(PrinterError::Uncertain(format!(
+                            "{e}, after document{} 1{} of {} had been sent",
+                            if i > 1 { "s" } else { "" },
+                            if i > 1 { format!("-{i}") } else { String::new() },
+                            job.documents.len()
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                };
             }
             Ok::<(), PrinterError>(())
         }

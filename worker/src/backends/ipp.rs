@@ -86,31 +86,68 @@ impl IppPrinter {
     }
 
     async fn send(&self, request: IppRequestResponse, what: &str) -> Result<IppRequestResponse, PrinterError> {
-        let response = tokio::time::timeout(self.timeout + Duration::from_secs(1), self.client().send(request))
-            .await
-            .map_err(|_| {
-                PrinterError::Transient(format!(
-                    "printer {} did not answer {what} within {:?}",
-                    self.shown, self.timeout
-                ))
-            })?
-            .map_err(|e| {
+        self.exchange(request, what).await.map_err(|(e, _)| e)
+    }
+
+    /// Sends a request that prints (Print-Job, Send-Document). A failure after the connection was made is
+    /// `Uncertain`: the printer may have read the whole job and only its answer was lost.
+    async fn send_job(&self, request: IppRequestResponse, what: &str) -> Result<IppRequestResponse, PrinterError> {
+        let response = match self.exchange(request, what).await {
+            Ok(r) => r,
+            Err((e, true)) => return Err(PrinterError::Uncertain(e.message().to_owned())),
+            Err((e, false)) => return Err(e),
+        };
+        self.check_status(response, what)
+    }
+
+    /// One request and its answer. On failure, also whether the request may have reached the printer
+    /// (anything but a failure to connect).
+    async fn exchange(
+        &self,
+        request: IppRequestResponse,
+        what: &str,
+    ) -> Result<IppRequestResponse, (PrinterError, bool)> {
+        let late = || {
+            PrinterError::Transient(format!("printer {} did not answer {what} within {:?}", self.shown, self.timeout))
+        };
+        match tokio::time::timeout(self.timeout + Duration::from_secs(1), self.client().send(request)).await {
+            Err(_) => Err((late(), true)),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => {
                 let detail = ipp_error(&e);
-                if detail.contains("timed out") {
-                    PrinterError::Transient(format!(
-                        "printer {} did not answer {what} within {:?}",
-                        self.shown, self.timeout
+                if not_connected(&e) {
+                    Err((
+                        PrinterError::Transient(format!(
+                            "printer {} could not be reached for {what}: {detail}",
+                            self.shown
+                        )),
+                        false,
                     ))
+                } else if detail.contains("timed out") {
+                    Err((late(), true))
                 } else {
-                    PrinterError::Transient(format!("printer {} could not be reached for {what}: {detail}", self.shown))
+                    // An HTTP error status is the printer's answer: it refused the request.
+                    let answered = matches!(e, IppError::RequestError(_));
+                    Err((
+                        PrinterError::Transient(format!(
+                            "printer {} could not be reached for {what}: {detail}",
+                            self.shown
+                        )),
+                        !answered,
+                    ))
                 }
-            })?;
-        Ok(response)
+            }
+        }
     }
 
     /// Sends and requires a successful status, classifying failures.
     async fn send_ok(&self, request: IppRequestResponse, what: &str) -> Result<IppRequestResponse, PrinterError> {
         let response = self.send(request, what).await?;
+        self.check_status(response, what)
+    }
+
+    /// A successful IPP status, or the failure it means.
+    fn check_status(&self, response: IppRequestResponse, what: &str) -> Result<IppRequestResponse, PrinterError> {
         let status = response.header().status_code();
         if status.is_success() {
             return Ok(response);
@@ -272,6 +309,19 @@ fn ipp_error(e: &IppError) -> String {
         source = s.source();
     }
     text
+}
+
+/// The request never left: the connection to the printer could not be made (refused, unreachable, no
+/// such host, connect timeout).
+fn not_connected(e: &IppError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|h| h.is_connect()) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn keywords(name: &str, values: &[&str]) -> IppAttribute {
@@ -463,7 +513,7 @@ impl Printer for IppPrinter {
                     .document_format("application/pdf")
                     .attributes(attrs.clone())
                     .build();
-                    match self.send_ok(op.into_ipp_request(), "Print-Job").await {
+                    match self.send_job(op.into_ipp_request(), "Print-Job").await {
                         Ok(r) => break r,
                         // The first document failing leaves nothing sent: the caller retries later. A later
                         // one must not give up while the printer is only busy with the earlier ones, or the
@@ -472,11 +522,22 @@ impl Printer for IppPrinter {
                             tracing::debug!(order_id = %job.order_id, "printer busy with the earlier documents: {e}");
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }
+                        Err(e) if ids.is_empty() => return Err(e),
+                        // Part of the order is at the printer: sending it again would print that part
+                        // twice. A person finishes it.
                         Err(e) => {
-                            if !ids.is_empty() {
-                                tracing::warn!(order_id = %job.order_id, print_job_id = %job.job_name, sent = %ids.join(","), "only part of the documents reached the printer: {e}");
-                            }
-                            return Err(e);
+                            tracing::warn!(order_id = %job.order_id, print_job_id = %job.job_name, sent = %ids.join(","), "only part of the documents reached the printer: {e}");
+                            return Err(PrinterError::Rejected(format!(
+                                "{e}, after {} of {} had reached the printer as jobs {}: part of the order \
+                                 may have printed; check the printer before reprinting",
+                                if ids.len() == 1 {
+                                    "document 1".to_owned()
+                                } else {
+                                    format!("documents 1-{}", ids.len())
+                                },
+                                job.documents.len(),
+                                ids.join(", ")
+                            )));
                         }
                     }
                 };
@@ -499,10 +560,16 @@ impl Printer for IppPrinter {
             .document_format("application/pdf")
             .last(i == last)
             .build();
-            if let Err(e) = self.send_ok(op.into_ipp_request(), "Send-Document").await {
-                // Do not leave a half-sent job waiting for documents.
-                let _ = self.cancel(&id.to_string()).await;
-                return Err(e);
+            if let Err(e) = self.send_job(op.into_ipp_request(), "Send-Document").await {
+                // Do not leave a half-sent job waiting for documents. Once it is cancelled nothing of it
+                // prints, whatever became of the document.
+                return match self.cancel(&id.to_string()).await {
+                    Ok(()) => Err(PrinterError::Transient(format!("{e} (job {id} cancelled)"))),
+                    Err(_) if matches!(e, PrinterError::Uncertain(_)) || i > 0 => {
+                        Err(PrinterError::Uncertain(format!("{e}; job {id} could not be cancelled")))
+                    }
+                    Err(_) => Err(e),
+                };
             }
         }
         Ok(id.to_string())
@@ -544,6 +611,17 @@ impl Printer for IppPrinter {
 
     fn can_look_up_jobs(&self) -> bool {
         true
+    }
+
+    async fn up_time(&self) -> Result<Option<Duration>, PrinterError> {
+        let r = self.printer_attributes(&["printer-up-time"]).await?;
+        // Seconds since the printer started (CUPS reports the time of day instead, which reads as "up for
+        // decades": CUPS keeps its job history across restarts, so that is the right answer for it too).
+        Ok(printer_group(&r)
+            .and_then(|g| g.get("printer-up-time"))
+            .and_then(|a| a.value().as_integer().copied())
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs))
     }
 }
 
