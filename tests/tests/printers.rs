@@ -89,6 +89,25 @@ async fn ipp_multi_document_jobs_become_one_ipp_job_per_document_on_printers_wit
 }
 
 #[tokio::test]
+async fn ipp_an_order_partly_at_the_printer_is_never_resent_whole() {
+    // One Print-Job per document; the printer stays busy with the first longer than the second may wait.
+    let eve = IppEve::start(IppEveOptions { job_seconds: 5.0, ..IppEveOptions::default() });
+    let printer =
+        IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap().with_busy_wait(Duration::from_millis(300));
+    let name = uuid::Uuid::new_v4().to_string();
+    match printer.submit(&job(&name, vec![pdf(1, A4), pdf(2, A4)])).await {
+        // Permanent: a retry would print the first document again. A person finishes the order.
+        Err(PrinterError::Rejected(m)) => assert!(
+            m.contains("after document 1 of 2 had reached the printer as jobs")
+                && m.contains("part of the order may have printed; check the printer before reprinting"),
+            "{m}"
+        ),
+        other => panic!("expected a partly sent order to fail for good, got {other:?}"),
+    }
+    assert_eq!(eve.copies_of(&name), 1, "the first document only");
+}
+
+#[tokio::test]
 async fn ipp_capabilities_are_read_from_the_printer() {
     let full = IppEve::start(IppEveOptions::default());
     let caps = IppPrinter::new(&full.uri(), Duration::from_secs(5)).unwrap().capabilities().await.unwrap();

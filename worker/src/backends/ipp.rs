@@ -81,6 +81,14 @@ impl IppPrinter {
         })
     }
 
+    /// How long the later documents of an order wait for a printer busy with its earlier ones (one
+    /// Print-Job per document on printers without multi-document jobs) before the order fails as partly
+    /// sent. Five minutes by default.
+    pub fn with_busy_wait(mut self, busy_wait: Duration) -> IppPrinter {
+        self.busy_wait = busy_wait;
+        self
+    }
+
     fn client(&self) -> AsyncIppClient {
         AsyncIppClient::builder(self.uri.clone()).request_timeout(self.timeout).build()
     }
