@@ -303,26 +303,36 @@ impl PrintCore {
     }
 
     async fn read_logs(&self, filter: Document, limit: i64) -> Result<Vec<PrintLog>> {
-        use futures::TryStreamExt;
-        let limit = limit.clamp(1, 1000);
-        let docs: Vec<Document> = self
-            .inner
-            .logs
-            .find(filter)
-            .sort(doc! { "timestamp": -1, "_id": -1 })
-            .limit(limit)
-            .await
-            .map_err(Error::db("reading print_logs"))?
-            .try_collect()
-            .await
-            .map_err(Error::db("reading print_logs"))?;
-        docs.into_iter()
-            .map(|d| {
-                bson::from_document(d)
-                    .map_err(|e| Error::InvalidDocument { order_id: "(print_logs)".into(), message: e.to_string() })
-            })
-            .collect()
+        let sort = doc! { "timestamp": -1, "_id": -1 };
+        read_typed(&self.inner.logs, filter, sort, limit.clamp(1, 1000), "print_logs").await
     }
+}
+
+/// Reads documents of `collection` (named `what` in errors) into `T`, sorted, at most `limit`.
+async fn read_typed<T: serde::de::DeserializeOwned>(
+    collection: &mongodb::Collection<Document>,
+    filter: Document,
+    sort: Document,
+    limit: i64,
+    what: &str,
+) -> Result<Vec<T>> {
+    use futures::TryStreamExt;
+    let context = format!("reading {what}");
+    let docs: Vec<Document> = collection
+        .find(filter)
+        .sort(sort)
+        .limit(limit)
+        .await
+        .map_err(Error::db(context.clone()))?
+        .try_collect()
+        .await
+        .map_err(Error::db(context))?;
+    docs.into_iter()
+        .map(|d| {
+            bson::from_document(d)
+                .map_err(|e| Error::InvalidDocument { order_id: format!("({what})"), message: e.to_string() })
+        })
+        .collect()
 }
 
 impl PrintCore {
@@ -335,23 +345,7 @@ impl PrintCore {
 
     /// Metrics samples since `since` (all workers), newest first, at most `limit` (capped at 10,000).
     pub async fn metrics_since(&self, since: DateTime, limit: i64) -> Result<Vec<crate::model::Metrics>> {
-        use futures::TryStreamExt;
-        let docs: Vec<Document> = self
-            .inner
-            .metrics
-            .find(doc! { "timestamp": { "$gte": since } })
-            .sort(doc! { "timestamp": -1 })
-            .limit(limit.clamp(1, 10_000))
-            .await
-            .map_err(Error::db("reading metrics"))?
-            .try_collect()
-            .await
-            .map_err(Error::db("reading metrics"))?;
-        docs.into_iter()
-            .map(|d| {
-                bson::from_document(d)
-                    .map_err(|e| Error::InvalidDocument { order_id: "(metrics)".into(), message: e.to_string() })
-            })
-            .collect()
+        let filter = doc! { "timestamp": { "$gte": since } };
+        read_typed(&self.inner.metrics, filter, doc! { "timestamp": -1 }, limit.clamp(1, 10_000), "metrics").await
     }
 }
