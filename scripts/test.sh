@@ -22,6 +22,9 @@ test_status=${PIPESTATUS[0]}
 passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log")
 failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) f += $i } END { print f + 0 }' "$log")
 
+echo "== the worker for Windows (cross-compiled check and lints)"
+bash scripts/check-windows.sh || status=1
+
 echo "== fuzzing (bounded)"
 bash scripts/fuzz.sh || status=1
 
