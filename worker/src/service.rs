@@ -334,13 +334,11 @@ impl Worker {
                 Some(r) => r,
                 None => return Ok(()),
             },
-            Err(e) => match self.submitted_after_all(slot, job, &e).await {
-                Some(r) => r,
-                None => {
-                    let message = format!("{}: {e}", slot.printer.describe());
-                    return self.fail(job, &message, e.is_transient()).await;
-                }
-            },
+            // Nothing reached the printer (an uncertain submit is the one that may have).
+            Err(e) => {
+                let message = format!("{}: {e}", slot.printer.describe());
+                return self.fail(job, &message, e.is_transient()).await;
+            }
         };
         job.mark_submitted(&job_ref).await?;
         info!(job_ref = %job_ref, "sent to the printer");
@@ -351,20 +349,6 @@ impl Worker {
             return Ok(());
         }
         self.wait_until_done(slot, job, &job_ref).await
-    }
-
-    /// After a failed submit: the request may have reached the printer anyway (a timeout). Ask it by name.
-    async fn submitted_after_all(&self, slot: &PrinterSlot, job: &PrintJob, e: &PrinterError) -> Option<String> {
-        if !e.is_transient() || !slot.printer.can_look_up_jobs() {
-            return None;
-        }
-        match slot.printer.find_job(job.print_job_id()).await {
-            Ok(Some(found)) => {
-                info!(job_ref = %found.job_ref, "the submit failed ({e}) but the printer has the job");
-                Some(found.job_ref)
-            }
-            _ => None,
-        }
     }
 
     /// The job went out but the printer's answer was lost: the printer may have it. Asks the printer by

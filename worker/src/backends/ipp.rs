@@ -123,27 +123,14 @@ impl IppPrinter {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => {
                 let detail = ipp_error(&e);
-                if not_connected(&e) {
-                    Err((
-                        PrinterError::Transient(format!(
-                            "printer {} could not be reached for {what}: {detail}",
-                            self.shown
-                        )),
-                        false,
-                    ))
-                } else if detail.contains("timed out") {
-                    Err((late(), true))
-                } else {
-                    // An HTTP error status is the printer's answer: it refused the request.
-                    let answered = matches!(e, IppError::RequestError(_));
-                    Err((
-                        PrinterError::Transient(format!(
-                            "printer {} could not be reached for {what}: {detail}",
-                            self.shown
-                        )),
-                        !answered,
-                    ))
+                // Not connected: the request never left. An HTTP error status is the printer's answer: it
+                // refused the request.
+                let may_have_arrived = !not_connected(&e) && !matches!(e, IppError::RequestError(_));
+                if may_have_arrived && detail.contains("timed out") {
+                    return Err((late(), true));
                 }
+                let message = format!("printer {} could not be reached for {what}: {detail}", self.shown);
+                Err((PrinterError::Transient(message), may_have_arrived))
             }
         }
     }
@@ -637,7 +624,8 @@ fn job_id_of(r: &IppRequestResponse) -> Result<i32, PrinterError> {
     r.attributes()
         .groups_of(DelimiterTag::JobAttributes)
         .find_map(|g| g.attributes().get("job-id").and_then(|a| a.value().as_integer().copied()))
-        .ok_or_else(|| PrinterError::Transient("the printer accepted the job but sent no job-id".into()))
+        // It has the job: the caller finds it by name.
+        .ok_or_else(|| PrinterError::Uncertain("the printer accepted the job but sent no job-id".into()))
 }
 
 #[cfg(test)]
