@@ -59,18 +59,22 @@ pub async fn log_count(db: &Database, order_id: &str) -> u64 {
     db.collection::<Document>("print_logs").count_documents(doc! { "orderId": order_id }).await.unwrap()
 }
 
-/// The order's log actions, oldest first.
-pub async fn log_actions(db: &Database, order_id: &str) -> Vec<String> {
+/// The print_logs entries matching `filter`, oldest first.
+pub async fn log_entries(db: &Database, filter: Document) -> Vec<Document> {
     use futures::TryStreamExt;
-    let docs: Vec<Document> = db
-        .collection::<Document>("print_logs")
-        .find(doc! { "orderId": order_id })
+    db.collection::<Document>("print_logs")
+        .find(filter)
         .sort(doc! { "timestamp": 1, "_id": 1 })
         .await
         .unwrap()
         .try_collect()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The order's log actions, oldest first.
+pub async fn log_actions(db: &Database, order_id: &str) -> Vec<String> {
+    let docs = log_entries(db, doc! { "orderId": order_id }).await;
     docs.iter().map(|d| d.get_str("action").unwrap().to_owned()).collect()
 }
 

@@ -12,7 +12,7 @@ use futures::TryStreamExt;
 use printcore::PrintCore;
 use printcore_tests::db::{start_secantus_on, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{insert_orders, paid_order};
+use printcore_tests::fixtures::{insert_orders, log_entries, paid_order};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A4};
 use printcore_tests::worker_proc::{test_config, WorkerProcess};
@@ -128,15 +128,7 @@ async fn chaos_every_order_printed_exactly_once_or_failed_with_a_reason() {
     }
 
     // Logs: every order's history, oldest first.
-    let logs: Vec<Document> = db
-        .collection::<Document>("print_logs")
-        .find(doc! { "orderId": { "$ne": "*" } })
-        .sort(doc! { "timestamp": 1, "_id": 1 })
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let logs = log_entries(&db, doc! { "orderId": { "$ne": "*" } }).await;
     let mut by_order: HashMap<String, Vec<Document>> = HashMap::new();
     for l in logs {
         by_order.entry(l.get_str("orderId").unwrap().to_owned()).or_default().push(l);

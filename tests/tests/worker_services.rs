@@ -298,32 +298,44 @@ impl Printer for LostAnswer {
     }
 }
 
-/// One order on the default page size (the first request of its job is the Print-Job itself).
-async fn one_order_for(db: &mongodb::Database, id: &str, files: &FileServer) {
+/// What [`lost_answer_run`] leaves for the test to check.
+struct LostRun {
+    db: mongodb::Database,
+    core: PrintCore,
+    eve: Arc<IppEve>,
+    worker: Arc<Worker>,
+    /// The order once it reached the status waited for.
+    order: Document,
+}
+
+/// One order on the default page size (so the first request of its job is the Print-Job itself) sent by a
+/// worker to a [`LostAnswer`] printer, until the order is `until`.
+async fn lost_answer_run(name: &str, id: &str, restart: bool, until: &str) -> LostRun {
+    let db = fresh_database(Mode::ReplicaSet, name).await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
     let mut order = paid_order(id, DateTime::now(), 10);
     order.insert("fileURL", files.url("/a.pdf"));
     order.insert("printingOptions", doc! { "copies": 1 });
-    insert_orders(db, vec![order]).await;
+    insert_orders(&db, vec![order]).await;
+    let eve = Arc::new(IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() }));
+    let inner = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap();
+    let printer: Arc<dyn Printer> = Arc::new(LostAnswer { inner, eve: eve.clone(), restart });
+    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    worker.health_once().await;
+    assert_eq!(worker.claim_once().await, 1);
+    wait_for(&format!("the order {until}"), Duration::from_secs(60), || async {
+        (raw_order(&db, id).await.get_str("printStatus").ok()? == until).then_some(())
+    })
+    .await;
+    let order = raw_order(&db, id).await;
+    LostRun { db, core, eve, worker, order }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_answer_was_lost_is_found_by_name_and_printed_once() {
-    let db = fresh_database(Mode::ReplicaSet, "lostlate").await;
-    let core = core_with(&db, CoreConfig::default()).await;
-    let files = FileServer::start().await;
-    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
-    one_order_for(&db, "LATE", &files).await;
-    let eve = Arc::new(IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() }));
-    let inner = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap();
-    let printer: Arc<dyn Printer> = Arc::new(LostAnswer { inner, eve: eve.clone(), restart: false });
-    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
-    worker.health_once().await;
-    assert_eq!(worker.claim_once().await, 1);
-    wait_for("the order printed", Duration::from_secs(60), || async {
-        (raw_order(&db, "LATE").await.get_str("printStatus").ok()? == "printed").then_some(())
-    })
-    .await;
-    let o = raw_order(&db, "LATE").await;
+    let LostRun { db, core, eve, order: o, .. } = lost_answer_run("lostlate", "LATE", false, "printed").await;
     assert_eq!(eve.copies_of(o.get_str("printJobId").unwrap()), 1, "printed once, not sent again");
     assert_eq!(eve.spooled().len(), 1, "nothing else reached the printer");
     assert_eq!(o.get_i32("printAttempt").unwrap(), 1);
@@ -333,22 +345,7 @@ async fn a_job_whose_answer_was_lost_is_found_by_name_and_printed_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_answer_was_lost_in_a_printer_restart_is_failed_for_a_person_and_never_resent() {
-    let db = fresh_database(Mode::ReplicaSet, "lostrestart").await;
-    let core = core_with(&db, CoreConfig::default()).await;
-    let files = FileServer::start().await;
-    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
-    one_order_for(&db, "GONE", &files).await;
-    let eve = Arc::new(IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() }));
-    let inner = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap();
-    let printer: Arc<dyn Printer> = Arc::new(LostAnswer { inner, eve: eve.clone(), restart: true });
-    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
-    worker.health_once().await;
-    assert_eq!(worker.claim_once().await, 1);
-    wait_for("the order failed", Duration::from_secs(60), || async {
-        (raw_order(&db, "GONE").await.get_str("printStatus").ok()? == "failed").then_some(())
-    })
-    .await;
-    let o = raw_order(&db, "GONE").await;
+    let LostRun { db, core, eve, worker, order: o } = lost_answer_run("lostrestart", "GONE", true, "failed").await;
     let m = o.get_str("printError").unwrap();
     assert!(
         m.contains("restarted while the job was being sent")
