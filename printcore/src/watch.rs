@@ -8,6 +8,16 @@ use bson::{doc, Document};
 use futures::stream::{BoxStream, StreamExt};
 use mongodb::error::ErrorKind;
 
+/// A change stream that could not be opened: `Unsupported` where the deployment has none (the caller
+/// polls instead), else a database error.
+fn open_error(e: mongodb::error::Error, context: &str) -> Error {
+    if change_streams_unsupported(&e) {
+        Error::Unsupported(format!("this MongoDB deployment has no change streams ({e}); polling instead"))
+    } else {
+        Error::Database { context: context.into(), source: e }
+    }
+}
+
 /// Change streams are not available: a standalone server, or a deployment that refuses them.
 pub fn change_streams_unsupported(e: &mongodb::error::Error) -> bool {
     match e.kind.as_ref() {
@@ -30,13 +40,13 @@ impl PrintCore {
             { "operationType": "update", "updateDescription.updatedFields.paymentStatus": "completed" },
             { "operationType": "replace" },
         ] } }];
-        let stream = self.inner.orders.watch().pipeline(pipeline).await.map_err(|e| {
-            if change_streams_unsupported(&e) {
-                Error::Unsupported(format!("this MongoDB deployment has no change streams ({e}); polling instead"))
-            } else {
-                Error::Database { context: "opening a change stream on orders".into(), source: e }
-            }
-        })?;
+        let stream = self
+            .inner
+            .orders
+            .watch()
+            .pipeline(pipeline)
+            .await
+            .map_err(|e| open_error(e, "opening a change stream on orders"))?;
         Ok(stream.map(|event| event.map(|_| ()).map_err(Error::db("reading the orders change stream"))).boxed())
     }
 
@@ -46,13 +56,8 @@ impl PrintCore {
         let pipeline = vec![doc! { "$match": {
             "ns.coll": { "$in": [crate::model::collections::ORDERS, crate::model::collections::PRINTERS] },
         } }];
-        let stream = self.inner.db.watch().pipeline(pipeline).await.map_err(|e| {
-            if change_streams_unsupported(&e) {
-                Error::Unsupported(format!("this MongoDB deployment has no change streams ({e}); polling instead"))
-            } else {
-                Error::Database { context: "opening a change stream".into(), source: e }
-            }
-        })?;
+        let stream =
+            self.inner.db.watch().pipeline(pipeline).await.map_err(|e| open_error(e, "opening a change stream"))?;
         Ok(stream
             .map(|event| {
                 let event = event.map_err(Error::db("reading the change stream"))?;
