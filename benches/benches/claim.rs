@@ -7,13 +7,10 @@
 use bson::{doc, DateTime, Document};
 use mongodb::Database;
 use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, WorkerId};
+use printcore_benches::{env_or, median, quick};
 use printcore_tests::db::{fresh_database, server, Mode};
 use printcore_tests::fixtures::{insert_orders, paid_order};
 use std::time::Instant;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 async fn seeded(orders: usize) -> Database {
     let db = fresh_database(Mode::ReplicaSet, "bench").await;
@@ -105,15 +102,9 @@ async fn baseline_run(orders: usize, claimers: usize) -> f64 {
     total as f64 / secs
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: run small then.
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = quick();
     let orders = env_or("ORDERS", if quick { 200 } else { 1000 });
     let runs = env_or("RUNS", if quick { 1 } else { 3 });
     println!("claim throughput: {orders} orders, median of {runs} runs, server {}", server(Mode::ReplicaSet).uri);

@@ -5,6 +5,7 @@
 //! `cargo bench -p printcore-benches --bench pdf`
 
 use printcore::files::{pdf::sha256_hex, validate_pdf};
+use printcore_benches::{median, quick};
 use printcore_tests::pdfgen::{pdf, A4};
 use std::time::Instant;
 
@@ -16,13 +17,8 @@ fn mb_per_s(bytes: usize, iterations: usize, f: &mut dyn FnMut()) -> f64 {
     (bytes * iterations) as f64 / 1_048_576.0 / start.elapsed().as_secs_f64()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = quick();
     let (runs, iterations) = if quick { (1, 2) } else { (7, 40) };
     let bytes = pdf(50, A4);
     println!(

@@ -7,12 +7,9 @@
 
 use bson::{doc, Bson, DateTime, Document};
 use printcore::{CoreConfig, PrintCore};
+use printcore_benches::{env_or, median, quick};
 use printcore_tests::db::{server, Mode};
 use std::time::{Duration, Instant};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// A shop's history: the day's working set is the same at any size (50 pending, 5 printing, 40 failed,
 /// 300 printed in the last 24 hours); everything else was printed long ago. So the ratio between sizes
@@ -118,13 +115,12 @@ async fn time_snapshot(core: &PrintCore, runs: usize) -> f64 {
         std::hint::black_box(s);
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    times[times.len() / 2]
+    median(times)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = quick();
     let small = env_or("SMALL", if quick { 1000 } else { 10_000 });
     let large = env_or("LARGE", if quick { 5000 } else { 1_000_000 });
     let runs = if quick { 1 } else { 7 };

@@ -12,6 +12,7 @@ use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
 use printcore::files::{FileFetcher, FilePolicy};
 use printcore::{CoreConfig, LogDelivery, MarkPaid, PrintCore, PrinterCapabilities, WorkerId};
+use printcore_benches::{percentile, quick};
 use printcore_tests::db::{server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::pdfgen::{pdf, A4};
@@ -22,11 +23,6 @@ use printworker::service::{Intervals, PrinterSlot, Worker};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
 
 async fn wait_printed(core: &PrintCore, id: &str) {
     let start = Instant::now();
@@ -216,7 +212,7 @@ async fn idle(files: &FileServer, seconds: u64) -> (u64, f64, u64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = quick();
     let files = FileServer::start().await;
     files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
     println!("worker benchmarks, server {}", server(Mode::ReplicaSet).uri);
