@@ -90,6 +90,14 @@ export interface BatchItem {
   error?: ErrorInfo
 }
 
+/**
+ * Why a connection string's credentials cannot be read without guessing (an unencoded `@`, `/`, `?`
+ * or `#` in the password: percent-encode it), or `null`. `PrintCore.connect` refuses such a string with
+ * `INVALID_ARGUMENT`; scripts that use the MongoDB driver directly check it first, so no part of the
+ * password reaches a resolver or an error message. The message never contains the password.
+ */
+export declare function connectionStringProblem(uri: string): string | null
+
 /** Options of `PrintCore.connect`. */
 export interface ConnectOptions {
   /** The website's database name (default "printshop"). */
@@ -247,6 +255,13 @@ export interface PrintOrder {
   /** The order was handed to a printer in its current attempt: it may be on paper. */
   mayHavePrinted: boolean
 }
+
+/**
+ * `uri` with its password replaced by `****` (`mongodb://shop:****@host/db`), whatever characters the
+ * password holds (an unencoded `@`, `/`, `?`, `#` or `:` included), and secret query options
+ * (`tlsCertificateKeyFilePassword`, `authMechanismProperties`) hidden too. Safe to print or log.
+ */
+export declare function redactUri(uri: string): string
 
 /** The admin monitor's data. */
 export interface Snapshot {

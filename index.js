@@ -837,3 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.PrintCore = nativeBinding.PrintCore
 module.exports.Subscription = nativeBinding.Subscription
+module.exports.connectionStringProblem = nativeBinding.connectionStringProblem
+module.exports.redactUri = nativeBinding.redactUri

@@ -19,11 +19,21 @@
 import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const { MongoClient } = require('mongodb')
+// printcore's own redaction (the worker's too): no password is printed, whatever characters it holds.
+// (The package's addon: `npm ci && npm run build` first.)
+const { connectionStringProblem, redactUri } = require('..')
 
 const uri = process.env.ADMIN_URI
 const db = process.env.PRINTCORE_DB || 'printshop'
 if (!uri) {
   console.error('create-roles: set ADMIN_URI to a connection string of a user that may manage roles')
+  process.exit(2)
+}
+// A password with an unencoded '@', '/', '?' or '#' would be misread by the driver, which then sends part
+// of it to DNS and prints it in its error: refuse it before connecting.
+const problem = connectionStringProblem(uri)
+if (problem) {
+  console.error(`create-roles: ADMIN_URI: ${problem}`)
   process.exit(2)
 }
 const on = (collection, actions) => ({ resource: { db, collection }, actions })
@@ -49,9 +59,9 @@ export const roles = {
   ],
 }
 
-const redact = (u) => u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:****@')
-const client = new MongoClient(uri)
+let client
 try {
+  client = new MongoClient(uri)
   const admin = client.db('admin')
   for (const [role, privileges] of Object.entries(roles)) {
     const exists = (await admin.command({ rolesInfo: role })).roles?.length > 0
@@ -69,8 +79,8 @@ try {
     console.log(`${exists ? 'updated' : 'created'} user ${user} with role ${role}`)
   }
 } catch (e) {
-  console.error(`create-roles failed on ${redact(uri)}: ${e.message}`)
+  console.error(`create-roles failed on ${redactUri(uri)}: ${String(e.message).split(uri).join(redactUri(uri))}`)
   process.exitCode = 1
 } finally {
-  await client.close()
+  await client?.close()
 }

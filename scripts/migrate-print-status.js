@@ -5,11 +5,8 @@
 //
 // MONGODB_URI (required) and PRINTCORE_DB (default "printshop") say where.
 'use strict'
-const { PrintCore } = require('..')
-
-function redact(uri) {
-  return uri.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:****@')
-}
+// redactUri is printcore's own redaction (the worker's too): no password is printed, whatever it holds.
+const { PrintCore, redactUri } = require('..')
 
 async function main() {
   const uri = process.env.MONGODB_URI
@@ -18,7 +15,7 @@ async function main() {
     process.exit(2)
   }
   const dbName = process.env.PRINTCORE_DB || 'printshop'
-  console.log(`connecting to ${redact(uri)} (database ${dbName})...`)
+  console.log(`connecting to ${redactUri(uri)} (database ${dbName})...`)
   const core = await PrintCore.connect(uri, { dbName, appName: 'migrate-print-status' })
   console.log('creating indexes and adding printStatus to existing orders...')
   const r = await core.migrate()

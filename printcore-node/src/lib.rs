@@ -3,11 +3,13 @@
 //! own (every check, filter and state change is printcore's).
 //!
 //! One file per concept: `core.rs` (the `PrintCore` class), `types.rs` (plain objects crossing the
-//! boundary), `error.rs` (errors with a stable `code`), `watch.rs` (live monitor subscriptions).
+//! boundary), `error.rs` (errors with a stable `code`), `watch.rs` (live monitor subscriptions), `redact.rs`
+//! (`redactUri`, connection strings safe to print).
 
 #![deny(clippy::all)]
 
 mod core;
 mod error;
+pub mod redact;
 mod types;
 mod watch;

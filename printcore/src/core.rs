@@ -95,7 +95,14 @@ pub(crate) struct Inner {
 impl PrintCore {
     /// Connects to `uri` and uses database `db_name`. Reads the server's clock once; fails with a
     /// `Database` error when the server cannot be reached.
+    ///
+    /// A connection string whose credentials a driver would misread (an unencoded `@`, `/`, `?` or `#` in
+    /// the password) is refused first with `InvalidArgument`, so no part of the password reaches a resolver
+    /// or an error message ([`crate::redact::credentials_problem`]).
     pub async fn connect(uri: &str, db_name: &str, config: CoreConfig) -> Result<PrintCore> {
+        if let Some(problem) = crate::redact::credentials_problem(uri) {
+            return Err(Error::InvalidArgument(problem));
+        }
         let mut options =
             mongodb::options::ClientOptions::parse(uri).await.map_err(Error::db("parsing the connection string"))?;
         if options.app_name.is_none() {

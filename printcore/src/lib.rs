@@ -46,6 +46,7 @@ pub mod monitor;
 pub mod printers;
 pub mod queue;
 pub mod recovery;
+pub mod redact;
 pub mod state;
 pub mod watch;
 
@@ -59,4 +60,5 @@ pub use crate::monitor::{MonitorEvent, Snapshot};
 pub use crate::printers::PrinterHealth;
 pub use crate::queue::{ClaimTarget, MarkPaid, MarkPaidOutcome, PrintJob, RetryOutcome, WorkerId};
 pub use crate::recovery::RecoveryReport;
+pub use crate::redact::redact_uri;
 pub use crate::state::Action;

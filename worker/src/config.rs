@@ -188,8 +188,15 @@ impl Config {
 
     /// Checks everything that can be checked without a network: intervals, printers, backends.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.database.uri.as_deref().unwrap_or("").trim().is_empty() {
+        let uri = self.database.uri.as_deref().unwrap_or("");
+        if uri.trim().is_empty() {
             return Err(ConfigError("no database: set MONGODB_URI, --mongodb-uri or [database] uri".into()));
+        }
+        if let Some(problem) = printcore::redact::credentials_problem(uri) {
+            return Err(ConfigError(format!(
+                "the database connection string (MONGODB_URI, --mongodb-uri or [database] uri: {}): {problem}",
+                redact_uri(uri)
+            )));
         }
         if self.database.name.trim().is_empty() {
             return Err(ConfigError("the database name is empty: set [database] name or PRINTCORE_DB".into()));
@@ -317,35 +324,12 @@ impl Config {
     }
 }
 
-/// A connection string or URI with its password replaced by `****`.
-pub fn redact_uri(uri: &str) -> String {
-    let Some(scheme_end) = uri.find("://") else { return uri.to_owned() };
-    let rest = &uri[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let creds = &authority[..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}:****@{}{}", &uri[..scheme_end + 3], &authority[at + 1..], &rest[authority_end..])
-        }
-        None => uri.to_owned(),
-    }
-}
+/// A connection string or URI with its password replaced by `****` (printcore's one redaction).
+pub use printcore::redact_uri;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_never_show() {
-        assert_eq!(
-            redact_uri("mongodb+srv://shop:p%40ss@cluster0.x.mongodb.net/db?retryWrites=true"),
-            "mongodb+srv://shop:****@cluster0.x.mongodb.net/db?retryWrites=true"
-        );
-        assert_eq!(redact_uri("mongodb://127.0.0.1:27017/"), "mongodb://127.0.0.1:27017/");
-        assert_eq!(redact_uri("mongodb://a:b@h1,h2/?x=y@z"), "mongodb://a:****@h1,h2/?x=y@z");
-    }
 
     #[test]
     fn the_example_file_is_valid() {

@@ -66,19 +66,16 @@ fn job_ids(job_ref: &str) -> Result<Vec<i32>, PrinterError> {
 impl IppPrinter {
     /// `uri`: `ipp://` or `ipps://` (http/https are accepted too). `timeout` bounds every request.
     pub fn new(uri: &str, timeout: Duration) -> Result<IppPrinter, PrinterError> {
+        let shown = printcore::redact_uri(uri);
         let parsed: Uri =
-            uri.parse().map_err(|e| PrinterError::Rejected(format!("printer URI {uri:?} is not valid: {e}")))?;
+            uri.parse().map_err(|e| PrinterError::Rejected(format!("printer URI {shown:?} is not valid: {e}")))?;
         match parsed.scheme_str() {
             Some("ipp" | "ipps" | "http" | "https") => {}
-            _ => return Err(PrinterError::Rejected(format!("printer URI {uri:?} must start with ipp:// or ipps://"))),
+            _ => {
+                return Err(PrinterError::Rejected(format!("printer URI {shown:?} must start with ipp:// or ipps://")))
+            }
         }
-        Ok(IppPrinter {
-            shown: redact(uri),
-            uri: parsed,
-            timeout,
-            busy_wait: Duration::from_secs(300),
-            user: "printcore".into(),
-        })
+        Ok(IppPrinter { shown, uri: parsed, timeout, busy_wait: Duration::from_secs(300), user: "printcore".into() })
     }
 
     /// How long the later documents of an order wait for a printer busy with its earlier ones (one
@@ -275,20 +272,6 @@ impl IppPrinter {
             }
         }
         Ok(out)
-    }
-}
-
-fn redact(uri: &str) -> String {
-    // ipp://user:password@host/... -> ipp://user:****@host/...
-    match (uri.find("://"), uri.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &uri[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &uri[..s + 3], &uri[at..]),
-                None => uri.to_owned(),
-            }
-        }
-        _ => uri.to_owned(),
     }
 }
 
@@ -671,7 +654,12 @@ mod tests {
 
     #[test]
     fn credentials_in_printer_uris_are_hidden() {
-        assert_eq!(redact("ipps://shop:s3cret@printer.local/ipp/print"), "ipps://shop:****@printer.local/ipp/print");
-        assert_eq!(redact("ipp://printer.local/ipp/print"), "ipp://printer.local/ipp/print");
+        let p = IppPrinter::new("ipps://shop:s3c@ret@printer.local/ipp/print", Duration::from_secs(1)).unwrap();
+        assert!(p.describe().contains("ipps://shop:****@printer.local/ipp/print"), "{}", p.describe());
+        // Nor in the errors about a URI that is not valid.
+        for uri in ["ipps://shop:s3c@ret@printer local/ipp", "lpd://shop:s3c/ret@printer.local/q"] {
+            let e = IppPrinter::new(uri, Duration::from_secs(1)).err().expect("refused").to_string();
+            assert!(!e.contains("s3c"), "{e}");
+        }
     }
 }
