@@ -256,6 +256,17 @@ impl Config {
         if f.allowed_hosts.is_empty() {
             return Err(ConfigError("[files] allowed_hosts is empty: no file could be downloaded".into()));
         }
+        for entry in &f.allowed_hosts {
+            if let Some(problem) = allowed_host_problem(entry) {
+                return Err(ConfigError(format!("[files] allowed_hosts: {entry:?} is not a host name: {problem}")));
+            }
+        }
+        if !(f.max_mb.is_finite() && f.max_mb * 1_048_576.0 >= 1.0) {
+            return Err(ConfigError(format!(
+                "[files] max_mb must be a positive number of megabytes, e.g. 100 (got {})",
+                f.max_mb
+            )));
+        }
         Ok(FilePolicy {
             allowed_hosts: f.allowed_hosts.clone(),
             allow_http: f.allow_http,
@@ -324,12 +335,129 @@ impl Config {
     }
 }
 
+/// Why an `allowed_hosts` entry is not a host name, or `None`. An entry allows itself and its
+/// subdomains, so it must be a whole host name of at least two labels (`res.cloudinary.com`,
+/// `files.myshop.example`): a bare top-level domain (`com`) or a wildcard (`*.x`) would allow far more
+/// than meant, and a scheme, port or path never matches anything. `localhost` and IP address literals
+/// (`192.168.1.20`, `[fd12::1]`) are accepted: each allows exactly that host, and the address guard still
+/// applies (loopback and private addresses need `allow_loopback` / `allow_private_addresses`; link-local
+/// ones are always refused).
+pub fn allowed_host_problem(entry: &str) -> Option<&'static str> {
+    let host = entry.strip_suffix('.').unwrap_or(entry);
+    if host.trim().is_empty() {
+        return Some("it is empty");
+    }
+    if host.contains("://") {
+        return Some("write the host alone, without a scheme (res.cloudinary.com, not https://res.cloudinary.com)");
+    }
+    if host.contains(['/', '?', '#', '@']) {
+        return Some("write the host alone, without a path or user");
+    }
+    if host.contains('*') {
+        return Some("no wildcards: an entry already allows its subdomains (write example.com for *.example.com)");
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok()
+        || host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+    {
+        return None;
+    }
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some("write an IPv6 address in brackets, as in a URL ([fd12::1])");
+    }
+    if host.contains(':') {
+        return Some("write the host without a port");
+    }
+    if !host.is_ascii() {
+        return Some("write an international name in its ASCII form (xn--...)");
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return None;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() < 2 {
+        return Some("a single label (a top-level domain such as com) would allow every host under it");
+    }
+    for label in &labels {
+        if label.is_empty() || label.len() > 63 {
+            return Some("each dot-separated part must be 1 to 63 characters");
+        }
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || label.starts_with('-')
+            || label.ends_with('-')
+        {
+            return Some("only letters, digits, '-' and '_' are allowed, and no part starts or ends with '-'");
+        }
+    }
+    if labels.last().is_some_and(|l| l.chars().all(|c| c.is_ascii_digit())) {
+        return Some("it ends in a number but is not an IP address");
+    }
+    None
+}
+
 /// A connection string or URI with its password replaced by `****` (printcore's one redaction).
 pub use printcore::redact_uri;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_files(files: &str) -> Config {
+        let mut c = Config::from_toml(&format!(
+            "[files]\n{files}\n[[printers]]\nid = \"a\"\nname = \"A\"\nbackend = \"file\"\nfolder = \"/tmp/x\"\n"
+        ))
+        .unwrap();
+        c.database.uri = Some("mongodb://127.0.0.1".into());
+        c
+    }
+
+    #[test]
+    fn max_mb_must_be_finite_and_positive() {
+        for v in ["0", "-1", "nan", "inf", "-inf", "1e-12"] {
+            let e = with_files(&format!("max_mb = {v}")).validate().unwrap_err().to_string();
+            assert!(e.contains("max_mb"), "{v}: {e}");
+        }
+        with_files("max_mb = 0.5").validate().unwrap();
+    }
+
+    #[test]
+    fn allowed_hosts_must_be_host_names() {
+        for bad in [
+            "com",
+            "*.x",
+            "*.cloudinary.com",
+            "",
+            " ",
+            "https://res.cloudinary.com",
+            "res.cloudinary.com:443",
+            "res.cloudinary.com/path",
+            "user@res.cloudinary.com",
+            "::1",
+            "bad..name",
+            "-x.example",
+            "x.123",
+            "bücher.example",
+        ] {
+            let e = with_files(&format!("allowed_hosts = [\"res.cloudinary.com\", {bad:?}]"))
+                .validate()
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains("allowed_hosts") && e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
+        for good in [
+            "res.cloudinary.com",
+            "Files.MyShop.example.",
+            "localhost",
+            "127.0.0.1",
+            "192.168.1.20",
+            "[fd12::1]",
+            "xn--bcher-kva.example",
+        ] {
+            with_files(&format!("allowed_hosts = [{good:?}]")).validate().expect(good);
+        }
+    }
 
     #[test]
     fn the_example_file_is_valid() {

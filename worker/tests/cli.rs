@@ -39,6 +39,32 @@ fn configuration_mistakes_are_named_and_exit_2() {
 }
 
 #[test]
+fn file_settings_that_cannot_be_meant_are_named_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("w.toml");
+    for (files, key) in [
+        ("max_mb = nan", "max_mb"),
+        ("max_mb = 0", "max_mb"),
+        ("max_mb = -5", "max_mb"),
+        ("allowed_hosts = [\"com\"]", "allowed_hosts: \"com\""),
+        ("allowed_hosts = [\"*.cloudinary.com\"]", "allowed_hosts: \"*.cloudinary.com\""),
+        ("allowed_hosts = [\"https://res.cloudinary.com/x\"]", "allowed_hosts: \"https://res.cloudinary.com/x\""),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[files]\n{files}\n[[printers]]\nid = \"a\"\nname = \"A\"\nbackend = \"file\"\nfolder = \"/tmp/x\"\n"
+            ),
+        )
+        .unwrap();
+        let (code, text) =
+            output(worker().args(["--mongodb-uri", "mongodb://127.0.0.1:1", "--config"]).arg(&cfg).arg("check"));
+        assert_eq!(code, 2, "{files}: {text}");
+        assert!(text.contains(key), "{files}: {text}");
+    }
+}
+
+#[test]
 fn check_fails_clearly_without_a_database_and_never_prints_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("w.toml");

@@ -20,7 +20,9 @@ pub struct FilePolicy {
     pub allow_http: bool,
     /// Allow hosts that resolve to loopback addresses (tests serve files from 127.0.0.1).
     pub allow_loopback: bool,
-    /// Allow private, link-local and unique-local addresses (a file server on the shop's own network).
+    /// Allow private and unique-local addresses (a file server on the shop's own network). Link-local
+    /// addresses (169.254.0.0/16, where cloud metadata services answer, and fe80::/10), in any IPv6 form,
+    /// stay refused even so: no shop serves order files from there.
     pub allow_private: bool,
     /// The largest file accepted, in bytes. Default 100 MB.
     pub max_bytes: u64,
@@ -106,7 +108,8 @@ enum AddressClass {
     Public,
     Loopback,
     Private,
-    /// Unspecified, multicast, broadcast, documentation: never a file server.
+    /// Unspecified, multicast, broadcast, documentation, link-local (cloud metadata services answer on
+    /// 169.254.169.254 and fd00:ec2::254): never a file server, whatever the policy allows.
     Never,
 }
 
@@ -116,8 +119,11 @@ fn classify(ip: IpAddr) -> AddressClass {
             let o = v4.octets();
             if v4.is_loopback() {
                 AddressClass::Loopback
-            } else if v4.is_private() || v4.is_link_local() || (o[0] == 100 && (o[1] & 0xC0) == 64) {
-                // 10/8, 172.16/12, 192.168/16, 169.254/16 (cloud metadata lives here), 100.64/10 (CGNAT)
+            } else if v4.is_link_local() {
+                // 169.254/16: instance metadata (cloud credentials) lives here; refused even on a private network.
+                AddressClass::Never
+            } else if v4.is_private() || (o[0] == 100 && (o[1] & 0xC0) == 64) {
+                // 10/8, 172.16/12, 192.168/16, 100.64/10 (CGNAT)
                 AddressClass::Private
             } else if v4.is_unspecified()
                 || v4.is_multicast()
@@ -131,13 +137,25 @@ fn classify(ip: IpAddr) -> AddressClass {
             }
         }
         IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            // An IPv4 address inside an IPv6 one reaches that IPv4 address: ::ffff:a.b.c.d (mapped),
+            // ::a.b.c.d (the old compatible form) and 64:ff9b::a.b.c.d (NAT64) are judged as a.b.c.d.
+            let embedded =
+                std::net::Ipv4Addr::new((seg[6] >> 8) as u8, seg[6] as u8, (seg[7] >> 8) as u8, seg[7] as u8);
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return classify(IpAddr::V4(v4));
             }
-            let seg = v6.segments();
+            let compatible = seg[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified();
+            let nat64 = seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            if compatible || nat64 {
+                return classify(IpAddr::V4(embedded));
+            }
             if v6.is_loopback() {
                 AddressClass::Loopback
-            } else if (seg[0] & 0xfe00) == 0xfc00 || (seg[0] & 0xffc0) == 0xfe80 {
+            } else if (seg[0] & 0xffc0) == 0xfe80 || seg == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] {
+                // fe80::/10 link-local; fd00:ec2::254, the IPv6 instance metadata address.
+                AddressClass::Never
+            } else if (seg[0] & 0xfe00) == 0xfc00 {
                 AddressClass::Private
             } else if v6.is_unspecified() || v6.is_multicast() {
                 AddressClass::Never
@@ -361,6 +379,35 @@ mod tests {
         let open = FilePolicy { allow_loopback: true, ..FilePolicy::default() };
         assert!(open.address_allowed("127.0.0.1".parse().unwrap()));
         assert!(!open.address_allowed("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn link_local_addresses_stay_refused_on_a_private_network() {
+        let shop = FilePolicy { allow_private: true, allow_loopback: true, ..FilePolicy::default() };
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fe80::1",
+            "febf::1",
+            "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::169.254.169.254",
+            "fd00:ec2::254",
+        ] {
+            assert!(!shop.address_allowed(ip.parse().unwrap()), "{ip} should be refused");
+        }
+        for ip in ["10.0.0.1", "192.168.1.20", "fd12::1", "::ffff:192.168.1.20", "127.0.0.1"] {
+            assert!(shop.address_allowed(ip.parse().unwrap()), "{ip} is the shop's own network");
+        }
+        let url = Url::parse("https://169.254.169.254/latest/meta-data/").unwrap();
+        let p = FilePolicy { allowed_hosts: vec!["169.254.169.254".into()], ..shop };
+        assert!(p.check_url(&url).unwrap_err().contains("169.254.169.254"));
+        // The other embedded forms follow the IPv4 address they carry.
+        let default = FilePolicy::default();
+        for ip in ["::10.0.0.1", "64:ff9b::127.0.0.1"] {
+            assert!(!default.address_allowed(ip.parse().unwrap()), "{ip} should be refused");
+        }
+        assert!(default.address_allowed("64:ff9b::151.101.1.1".parse().unwrap()));
     }
 
     #[test]
