@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run migrate-print-status: prepares the website's database for printcore. Creates every index, sets
 // printStatus on existing orders (paid and not delivered -> pending, delivered -> printed) and prints what
-// it changed. Safe to run again: a second run changes nothing.
+// it changed. Safe to run again: a second run changes nothing. `--dry-run` prints what it would change and
+// writes nothing.
 //
 // MONGODB_URI (required) and PRINTCORE_DB (default "printshop") say where.
 'use strict'
@@ -17,13 +18,13 @@ async function main() {
   const dbName = process.env.PRINTCORE_DB || 'printshop'
   console.log(`connecting to ${redactUri(uri)} (database ${dbName})...`)
   const core = await PrintCore.connect(uri, { dbName, appName: 'migrate-print-status' })
-  console.log('creating indexes and adding printStatus to existing orders...')
-  const r = await core.migrate()
-  console.log(`indexes in place: ${r.indexes.length}`)
-  for (const name of r.indexes) console.log(`  ${name}`)
-  console.log(`orders set to pending (paid, not delivered): ${r.ordersMarkedPending}`)
-  console.log(`orders set to printed (delivered): ${r.ordersMarkedPrinted}`)
-  console.log('done; running it again changes nothing')
+  const dryRun = process.argv.includes('--dry-run')
+  console.log(dryRun
+    ? 'dry run: reading what the migration would change (nothing is written)...'
+    : 'creating indexes, normalising printStatus/paymentStatus spellings and adding printStatus to existing orders...')
+  const r = await core.migrate({ dryRun })
+  for (const line of r.summary) console.log(line)
+  console.log(dryRun ? 'run it without --dry-run to apply these changes' : 'done; running it again changes nothing')
   core.close()
 }
 

@@ -218,12 +218,26 @@ impl PrintCore {
         })
     }
 
-    /// Creates the indexes and adds printStatus to existing orders (safe to run again).
+    /// Creates the indexes, normalises printStatus/paymentStatus spellings and adds printStatus to existing
+    /// orders (safe to run again). `{ dryRun: true }` writes nothing and reports what it would do.
     #[napi]
-    pub fn migrate<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, MigrationResult>> {
+    pub fn migrate<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<MigrateOptions>,
+    ) -> Result<PromiseRaw<'env, MigrationResult>> {
         let core = self.inner.clone();
-        promise(env, async move { core.migrate(&Default::default()).await }, |r| {
+        let dry_run = options.and_then(|o| o.dry_run).unwrap_or(false);
+        let options = printcore::MigrateOptions { dry_run, ..Default::default() };
+        promise(env, async move { core.migrate(&options).await }, |r| {
+            let summary = r.lines();
             Ok(MigrationResult {
+                dry_run: r.dry_run,
+                indexes_created: r.indexes_created,
+                indexes_replaced: r.indexes_replaced,
+                normalised: r.normalised.iter().map(ToString::to_string).collect(),
+                unresolved: r.unresolved.iter().map(ToString::to_string).collect(),
+                summary,
                 indexes: r.indexes,
                 orders_marked_pending: r.orders_marked_pending as i64,
                 orders_marked_printed: r.orders_marked_printed as i64,

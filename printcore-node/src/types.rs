@@ -74,11 +74,15 @@ pub struct PrintOrder {
     pub file_pages: Option<i64>,
     /// The order was handed to a printer in its current attempt: it may be on paper.
     pub may_have_printed: bool,
+    /// Print fields whose stored value could not be used, e.g. `printingOptions.color is the string "yes"
+    /// (expected true or false)`; empty for a well-formed order.
+    pub problems: Vec<String>,
 }
 
 impl From<printcore::Order> for PrintOrder {
     fn from(o: printcore::Order) -> Self {
         let may_have_printed = o.was_sent() || o.print_status == Some(printcore::PrintStatus::Printed);
+        let problems = o.problems.iter().map(ToString::to_string).collect();
         PrintOrder {
             id: o.id.to_hex(),
             order_id: o.order_id,
@@ -110,6 +114,7 @@ impl From<printcore::Order> for PrintOrder {
             file_sha256: o.file_sha256,
             file_pages: o.file_pages,
             may_have_printed,
+            problems,
         }
     }
 }
@@ -345,7 +350,20 @@ pub struct MetricsQuery {
 /// What the migration changed.
 #[napi(object)]
 pub struct MigrationResult {
+    /// Nothing was written: the counts say what a real run would do.
+    pub dry_run: bool,
     pub indexes: Vec<String>,
+    /// Indexes that did not exist before (a dry run: that would be created).
+    pub indexes_created: Vec<String>,
+    /// Indexes dropped and created again with other options (the old sparse printJobId index).
+    pub indexes_replaced: Vec<String>,
+    /// `printStatus` / `paymentStatus` values rewritten to printcore's spelling, e.g.
+    /// `printStatus: the string "Pending" set to "pending" on 3 order(s)`.
+    pub normalised: Vec<String>,
+    /// Values the migration cannot map, with what to do; nothing was written for them.
+    pub unresolved: Vec<String>,
+    /// The whole report as lines for a person.
+    pub summary: Vec<String>,
     pub orders_marked_pending: i64,
     pub orders_marked_printed: i64,
     pub printers_registered: i64,
@@ -353,6 +371,13 @@ pub struct MigrationResult {
 }
 
 /// A live change for the monitor.
+/// Options of `migrate`.
+#[napi(object)]
+pub struct MigrateOptions {
+    /// Only report what the migration would change; write nothing.
+    pub dry_run: Option<bool>,
+}
+
 #[napi(object)]
 pub struct MonitorEvent {
     /// "order" or "printer".

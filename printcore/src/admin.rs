@@ -108,6 +108,9 @@ impl PrintCore {
         let mut last = None;
         for _ in 0..ADMIN_RETRIES {
             let order = self.order(order_id).await?;
+            if let Some(e) = order.status_error() {
+                return Err(e);
+            }
             let current = order.print_status;
             if !action.allowed_from(current) {
                 return Err(Error::InvalidTransition { order_id: order_id.to_owned(), action, current });

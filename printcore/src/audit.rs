@@ -327,12 +327,16 @@ async fn read_typed<T: serde::de::DeserializeOwned>(
         .try_collect()
         .await
         .map_err(Error::db(context))?;
-    docs.into_iter()
-        .map(|d| {
+    // One document that cannot be read never fails the read: it is logged and left out.
+    Ok(docs
+        .into_iter()
+        .filter_map(|d| {
+            let id = d.get("_id").map(ToString::to_string).unwrap_or_default();
             bson::from_document(d)
-                .map_err(|e| Error::InvalidDocument { order_id: format!("({what})"), message: e.to_string() })
+                .map_err(|e| tracing::warn!("reading {what}: skipped document {id} that cannot be read: {e}"))
+                .ok()
         })
-        .collect()
+        .collect())
 }
 
 impl PrintCore {

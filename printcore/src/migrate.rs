@@ -30,6 +30,8 @@ pub struct MigrateOptions {
     /// between shops; the default checks `status`, `orderStatus` and `deliveryStatus` for 'delivered'.
     pub delivered_filter: Document,
     pub printers: Vec<PrinterRegistration>,
+    /// Only report what the migration would change; write nothing.
+    pub dry_run: bool,
 }
 
 impl Default for MigrateOptions {
@@ -41,8 +43,29 @@ impl Default for MigrateOptions {
                 { "deliveryStatus": "delivered" },
             ] },
             printers: Vec::new(),
+            dry_run: false,
         }
     }
+}
+
+/// Values of one field rewritten to the spelling printcore uses (`'Pending'` -> `'pending'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalised {
+    pub field: &'static str,
+    /// The value found, as it looks in a message (`the string "Pending"`).
+    pub from: String,
+    pub to: &'static str,
+    pub orders: u64,
+}
+
+/// Values of one field the migration found and cannot map (an admin decides what they mean).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    pub field: &'static str,
+    pub value: String,
+    pub orders: u64,
+    /// What to do about it.
+    pub hint: String,
 }
 
 /// What the migration changed.
@@ -56,6 +79,17 @@ pub struct MigrationReport {
     pub orders_marked_pending: u64,
     pub printers_registered: u64,
     pub printers_updated: u64,
+    /// Indexes that did not exist before (a dry run: that would be created).
+    pub indexes_created: Vec<String>,
+    /// Indexes dropped and created again with other options (the sparse unique `printJobId` index becomes a
+    /// partial one on string values, so websites that write `printJobId: null` keep working).
+    pub indexes_replaced: Vec<String>,
+    /// `printStatus` / `paymentStatus` spellings normalised (a dry run: that would be).
+    pub normalised: Vec<Normalised>,
+    /// Values found that the migration cannot normalise; nothing was written for them.
+    pub unresolved: Vec<Unresolved>,
+    /// Nothing was written: the counts say what a real run would do.
+    pub dry_run: bool,
 }
 
 fn index(keys: Document, name: &str) -> IndexModel {
@@ -71,7 +105,12 @@ fn with(keys: Document, name: &str, options: IndexOptions) -> IndexModel {
 /// Every index printcore's queries need, per collection. Each hot query names the index it uses in
 /// ARCHITECTURE.md.
 pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
-    let unique_sparse = IndexOptions::builder().unique(true).sparse(true).build();
+    // Unique among orders that have a print job id. A partial index on strings, not a sparse one: a
+    // sparse index still holds `printJobId: null`, which websites whose schema writes null would collide on.
+    let unique_job_id = IndexOptions::builder()
+        .unique(true)
+        .partial_filter_expression(doc! { "printJobId": { "$type": "string" } })
+        .build();
     vec![
         (
             collections::ORDERS,
@@ -79,7 +118,7 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
         ),
         (collections::ORDERS, index(doc! { "printStatus": 1, "createdAt": -1 }, "printStatus_createdAt_desc")),
         (collections::ORDERS, index(doc! { "printerId": 1, "printStatus": 1 }, "printerId_printStatus")),
-        (collections::ORDERS, with(doc! { "printJobId": 1 }, "printJobId_unique", unique_sparse)),
+        (collections::ORDERS, with(doc! { "printJobId": 1 }, PRINT_JOB_ID_INDEX, unique_job_id)),
         (collections::ORDERS, index(doc! { "printingBy": 1, "printStatus": 1 }, "printingBy_printStatus")),
         // The claim: equality on status and payment, sorted by priority then age.
         (
@@ -111,47 +150,127 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
     ]
 }
 
-impl PrintCore {
-    /// Creates every index, backfills `printStatus` on orders that have none, and registers printers.
-    pub async fn migrate(&self, options: &MigrateOptions) -> Result<MigrationReport> {
-        let mut report = MigrationReport::default();
-        let db = &self.inner.db;
-        for (collection, model) in required_indexes() {
-            let name = model.options.as_ref().and_then(|o| o.name.clone()).unwrap_or_default();
-            db.collection::<Document>(collection).create_index(model).await.map_err(|e| Error::Database {
-                context: format!(
-                    "creating index {name} on {collection} (if it is the unique printJobId index, two orders share a printJobId: fix them and run the migration again)"
-                ),
-                source: e,
-            })?;
-            report.indexes.push(format!("{collection}.{name}"));
+impl std::fmt::Display for Normalised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} set to \"{}\" on {} order(s)", self.field, self.from, self.to, self.orders)
+    }
+}
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is {} on {} order(s): {}", self.field, self.value, self.orders, self.hint)
+    }
+}
+
+impl MigrationReport {
+    /// The report as lines for a person (the worker's `migrate` and the npm script print these).
+    pub fn lines(&self) -> Vec<String> {
+        let would = if self.dry_run { "would be " } else { "" };
+        let mut out = Vec::new();
+        if self.dry_run {
+            out.push("dry run: nothing was written".to_owned());
         }
+        out.push(format!("indexes required: {}", self.indexes.len()));
+        for i in &self.indexes_created {
+            out.push(format!("  index {would}created: {i}"));
+        }
+        for i in &self.indexes_replaced {
+            out.push(format!(
+                "  index {would}replaced: {i} (sparse -> partial on string values, so printJobId: null is allowed)"
+            ));
+        }
+        for n in &self.normalised {
+            out.push(if self.dry_run { format!("would change {n}") } else { n.to_string() });
+        }
+        out.push(format!("orders {would}set to pending (paid, not delivered): {}", self.orders_marked_pending));
+        out.push(format!("orders {would}set to printed (delivered): {}", self.orders_marked_printed));
+        if !self.dry_run {
+            out.push(format!("printers registered: {}, updated: {}", self.printers_registered, self.printers_updated));
+        }
+        for u in &self.unresolved {
+            out.push(format!("NOT CHANGED: {u}"));
+        }
+        out
+    }
+}
+
+/// The unique index on `printJobId`.
+const PRINT_JOB_ID_INDEX: &str = "printJobId_unique";
+
+/// The payment states the website's `paymentStatus` takes, in printcore's spelling.
+const PAYMENT_STATES: [&str; 3] = ["pending", "completed", "failed"];
+
+impl PrintCore {
+    /// Creates every index, normalises `paymentStatus` and `printStatus` spellings, backfills
+    /// `printStatus` on orders that have none (or null), and registers printers. With `dry_run` it writes
+    /// nothing and reports what it would do.
+    pub async fn migrate(&self, options: &MigrateOptions) -> Result<MigrationReport> {
+        let mut report = MigrationReport { dry_run: options.dry_run, ..MigrationReport::default() };
+        self.migrate_indexes(options.dry_run, &mut report).await?;
+
+        // Spellings first, so an order paid as 'Completed' without a printStatus is backfilled as paid.
+        let payment_states: Vec<&'static str> = PAYMENT_STATES.to_vec();
+        let payment_spellings = self
+            .normalise("paymentStatus", &payment_states, options.dry_run, &mut report, |v| {
+                format!(
+                    "printcore does not know the payment state {v:?}; set paymentStatus to one of {} by hand \
+                 (orders are printed only when it is completed)",
+                    PAYMENT_STATES.join(", ")
+                )
+            })
+            .await?;
+        let print_states: Vec<&'static str> = PrintStatus::ALL.iter().map(|s| s.as_str()).collect();
+        self.normalise("printStatus", &print_states, options.dry_run, &mut report, |_| {
+            "set printStatus on these orders to one of pending, printing, printed, failed, cancelled by hand (or remove \
+             it and run the migration again to backfill it)"
+                .to_owned()
+        })
+        .await?;
 
         let now = self.now();
-        let untouched = doc! { "printStatus": { "$exists": false } };
+        // No printStatus, or null (websites whose schema writes null).
+        let untouched = doc! { "printStatus": Bson::Null };
         let mut delivered = untouched.clone();
         delivered.insert("$and", vec![options.delivered_filter.clone()]);
-        report.orders_marked_printed = self
-            .inner
-            .orders
-            .update_many(delivered, doc! { "$set": { "printStatus": PrintStatus::Printed.as_str(), "printAttempt": 0, "printPriority": 0 } })
-            .await
-            .map_err(Error::db("backfilling printStatus on delivered orders"))?
-            .modified_count;
         let mut paid = untouched;
-        paid.insert("paymentStatus", "completed");
-        report.orders_marked_pending = self
-            .inner
-            .orders
-            .update_many(paid, doc! { "$set": { "printStatus": PrintStatus::Pending.as_str(), "printAttempt": 0, "printPriority": 0 } })
-            .await
-            .map_err(Error::db("backfilling printStatus on paid orders"))?
-            .modified_count;
+        // A dry run wrote no spelling: count the spellings of "completed" it would have fixed too.
+        let mut completed = vec![Bson::String("completed".into())];
+        completed.extend(payment_spellings.into_iter().filter(|(_, to)| *to == "completed").map(|(from, _)| from));
+        paid.insert("paymentStatus", doc! { "$in": completed });
+        paid.insert("$nor", vec![options.delivered_filter.clone()]);
+        let backfill = |status: PrintStatus| {
+            doc! { "$set": { "printStatus": status.as_str(), "printAttempt": 0, "printPriority": 0 } }
+        };
+        if options.dry_run {
+            let count = |f: Document| self.inner.orders.count_documents(f);
+            report.orders_marked_printed = count(delivered).await.map_err(Error::db("counting delivered orders"))?;
+            report.orders_marked_pending = count(paid).await.map_err(Error::db("counting paid orders"))?;
+        } else {
+            report.orders_marked_printed = self
+                .inner
+                .orders
+                .update_many(delivered, backfill(PrintStatus::Printed))
+                .await
+                .map_err(Error::db("backfilling printStatus on delivered orders"))?
+                .modified_count;
+            report.orders_marked_pending = self
+                .inner
+                .orders
+                .update_many(paid, backfill(PrintStatus::Pending))
+                .await
+                .map_err(Error::db("backfilling printStatus on paid orders"))?
+                .modified_count;
+        }
 
-        for p in &options.printers {
-            let (inserted, modified) = self.register_printer(p).await?;
-            report.printers_registered += inserted as u64;
-            report.printers_updated += modified as u64;
+        if !options.dry_run {
+            for p in &options.printers {
+                let (inserted, modified) = self.register_printer(p).await?;
+                report.printers_registered += inserted as u64;
+                report.printers_updated += modified as u64;
+            }
+        }
+        if options.dry_run {
+            return Ok(report);
         }
 
         if report.orders_marked_pending + report.orders_marked_printed > 0 {
@@ -171,6 +290,115 @@ impl PrintCore {
             self.inner.logs.insert_one(entry).await.map_err(Error::db("logging the migration"))?;
         }
         Ok(report)
+    }
+
+    /// Creates the required indexes (reporting those that were missing); replaces a `printJobId` index
+    /// whose options differ from the required one (the old sparse index).
+    async fn migrate_indexes(&self, dry_run: bool, report: &mut MigrationReport) -> Result<()> {
+        use futures::TryStreamExt;
+        let db = &self.inner.db;
+        for (collection, model) in required_indexes() {
+            let coll = db.collection::<Document>(collection);
+            let name = model.options.as_ref().and_then(|o| o.name.clone()).unwrap_or_default();
+            let qualified = format!("{collection}.{name}");
+            let existing: Vec<IndexModel> = match coll.list_indexes().await {
+                Ok(cursor) => {
+                    cursor.try_collect().await.map_err(Error::db(format!("listing indexes of {collection}")))?
+                }
+                // A collection that does not exist yet has no indexes.
+                Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 26) => Vec::new(),
+                Err(e) => {
+                    return Err(Error::Database { context: format!("listing indexes of {collection}"), source: e })
+                }
+            };
+            let same_keys = existing.iter().find(|i| i.keys == model.keys);
+            if name == PRINT_JOB_ID_INDEX {
+                if let Some(old) = same_keys {
+                    let partial = old.options.as_ref().and_then(|o| o.partial_filter_expression.clone());
+                    let wanted = model.options.as_ref().and_then(|o| o.partial_filter_expression.clone());
+                    if partial != wanted {
+                        let old_name = old.options.as_ref().and_then(|o| o.name.clone()).unwrap_or_default();
+                        report.indexes_replaced.push(qualified.clone());
+                        if !dry_run {
+                            coll.drop_index(old_name.clone())
+                                .await
+                                .map_err(Error::db(format!("dropping the old index {old_name} on {collection}")))?;
+                        }
+                    }
+                }
+            }
+            if same_keys.is_none() {
+                report.indexes_created.push(qualified.clone());
+            }
+            if !dry_run {
+                coll.create_index(model).await.map_err(|e| Error::Database {
+                    context: format!(
+                        "creating index {name} on {collection} (if it is the unique printJobId index, two orders share a printJobId: fix them and run the migration again)"
+                    ),
+                    source: e,
+                })?;
+            }
+            report.indexes.push(qualified);
+        }
+        Ok(())
+    }
+
+    /// Rewrites values of `field` that differ from one of `known` only in case or surrounding spaces to
+    /// that spelling; reports every other value found (with `hint`), leaving it as it is.
+    async fn normalise(
+        &self,
+        field: &'static str,
+        known: &[&'static str],
+        dry_run: bool,
+        report: &mut MigrationReport,
+        hint: impl Fn(&str) -> String,
+    ) -> Result<Vec<(Bson, &'static str)>> {
+        let mut spellings = Vec::new();
+        let odd = doc! { field: { "$exists": true, "$nin": known.iter().map(|k| Bson::String((*k).to_owned())).chain([Bson::Null]).collect::<Vec<_>>() } };
+        let values = self
+            .inner
+            .orders
+            .distinct(field, odd)
+            .await
+            .map_err(Error::db(format!("reading the {field} values in use")))?;
+        for value in values {
+            let filter = doc! { field: value.clone() };
+            let to = match &value {
+                Bson::String(s) => known.iter().find(|k| k.eq_ignore_ascii_case(s.trim())).copied(),
+                _ => None,
+            };
+            let described = crate::model::describe_value(&value);
+            match to {
+                Some(to) => {
+                    let orders = if dry_run {
+                        self.inner.orders.count_documents(filter).await
+                    } else {
+                        self.inner
+                            .orders
+                            .update_many(filter, doc! { "$set": { field: to } })
+                            .await
+                            .map(|r| r.modified_count)
+                    }
+                    .map_err(Error::db(format!("normalising {field}")))?;
+                    report.normalised.push(Normalised { field, from: described, to, orders });
+                    spellings.push((value.clone(), to));
+                }
+                None => {
+                    let orders = self
+                        .inner
+                        .orders
+                        .count_documents(filter)
+                        .await
+                        .map_err(Error::db(format!("counting orders by {field}")))?;
+                    let value_text = match &value {
+                        Bson::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    report.unresolved.push(Unresolved { field, value: described, orders, hint: hint(&value_text) });
+                }
+            }
+        }
+        Ok(spellings)
     }
 
     /// Inserts or refreshes one printer's registration; returns (inserted, modified). Health fields are

@@ -132,6 +132,9 @@ pub struct Order {
     pub file_pages: Option<i64>,
     #[serde(default)]
     pub paid_at: Option<DateTime>,
+    /// Fields whose stored value could not be used (see [`Order::from_document`]); not stored.
+    #[serde(skip)]
+    pub problems: Vec<FieldProblem>,
     /// Every other field of the document, untouched (the website's own fields).
     #[serde(flatten)]
     pub extra: Document,
@@ -278,4 +281,261 @@ pub struct Metrics {
     pub created_at: DateTime,
     #[serde(rename = "updatedAt")]
     pub updated_at: DateTime,
+}
+
+/// A field of a stored order whose value printcore cannot use as it is (the website wrote another type,
+/// or a value it does not know). Reported, never fatal to a read: see [`Order::from_document`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    /// The field's path, e.g. `printingOptions.copies` or `fileURLs[1]`.
+    pub field: String,
+    /// What was found, e.g. `the string "yes"`.
+    pub found: String,
+    /// What printcore needs there, e.g. `true or false`.
+    pub expected: &'static str,
+    /// Whether the order cannot be printed because of it (a print option or a file); other problems
+    /// (a date stored as text that cannot be read, say) only lose that field's value.
+    pub blocks_printing: bool,
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is {} (expected {})", self.field, self.found, self.expected)
+    }
+}
+
+/// How a BSON value looks in a message: its type and, for scalars, its value (shortened).
+pub fn describe_value(v: &bson::Bson) -> String {
+    use bson::Bson;
+    let short = |s: &str| {
+        let cut: String = s.chars().take(60).collect();
+        if cut.len() < s.len() {
+            format!("{cut}…")
+        } else {
+            cut
+        }
+    };
+    match v {
+        Bson::String(s) => format!("the string {:?}", short(s)),
+        Bson::Boolean(b) => format!("the boolean {b}"),
+        Bson::Int32(i) => format!("the number {i}"),
+        Bson::Int64(i) => format!("the number {i}"),
+        Bson::Double(d) => format!("the number {d}"),
+        Bson::Decimal128(d) => format!("the decimal {d}"),
+        Bson::Null => "null".into(),
+        Bson::Array(a) => format!("an array of {} item(s)", a.len()),
+        Bson::Document(d) => {
+            format!("an object {}", short(&bson::Bson::Document(d.clone()).into_relaxed_extjson().to_string()))
+        }
+        Bson::DateTime(d) => format!("the date {}", d.try_to_rfc3339_string().unwrap_or_default()),
+        Bson::ObjectId(o) => format!("the ObjectId {o}"),
+        other => format!("a value of BSON type {:?}", other.element_type()),
+    }
+}
+
+/// The kinds of value the order's fields take, and how a near miss is read.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Bool,
+    Int,
+    Date,
+    Status,
+}
+
+impl Kind {
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Text => "a string",
+            Kind::Bool => "true or false",
+            Kind::Int => "a whole number",
+            Kind::Date => "a date",
+            Kind::Status => "one of pending, printing, printed, failed, cancelled",
+        }
+    }
+
+    /// The value in its proper type when it can be read unambiguously, or `None`.
+    fn read(self, v: &bson::Bson) -> Option<bson::Bson> {
+        use bson::Bson;
+        match (self, v) {
+            (_, Bson::Null) => Some(Bson::Null),
+            (Kind::Text, Bson::String(_)) => Some(v.clone()),
+            (Kind::Bool, Bson::Boolean(_)) => Some(v.clone()),
+            (Kind::Int, Bson::Int32(i)) => Some(Bson::Int64(*i as i64)),
+            (Kind::Int, Bson::Int64(_)) => Some(v.clone()),
+            (Kind::Int, Bson::Double(d)) if d.fract() == 0.0 && d.abs() < 1e15 => Some(Bson::Int64(*d as i64)),
+            (Kind::Int, Bson::Decimal128(d)) => d.to_string().parse::<i64>().ok().map(Bson::Int64),
+            // A number a form sent as text ("2"): unambiguous.
+            (Kind::Int, Bson::String(s)) => {
+                let t = s.trim();
+                (!t.is_empty() && t.len() <= 9 && t.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| t.parse::<i64>().ok().map(Bson::Int64))
+                    .flatten()
+            }
+            (Kind::Date, Bson::DateTime(_)) => Some(v.clone()),
+            // A date stored as text (`new Date().toISOString()`): read it when it is RFC 3339.
+            (Kind::Date, Bson::String(s)) => chrono::DateTime::parse_from_rfc3339(s.trim())
+                .ok()
+                .map(|d| Bson::DateTime(DateTime::from_millis(d.timestamp_millis()))),
+            (Kind::Status, Bson::String(s)) if PrintStatus::parse(s).is_some() => Some(v.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Top-level fields: (name, kind, whether a bad value blocks printing).
+const ORDER_FIELDS: &[(&str, Kind, bool)] = &[
+    ("paymentStatus", Kind::Text, false),
+    ("printStatus", Kind::Status, false),
+    ("printError", Kind::Text, false),
+    ("printerId", Kind::Text, false),
+    ("printerName", Kind::Text, false),
+    ("printStartedAt", Kind::Date, false),
+    ("printCompletedAt", Kind::Date, false),
+    ("printJobId", Kind::Text, false),
+    ("printAttempt", Kind::Int, false),
+    ("printingBy", Kind::Text, false),
+    ("fileURL", Kind::Text, true),
+    ("createdAt", Kind::Date, false),
+    ("printLeaseUntil", Kind::Date, false),
+    ("printSubmittedAt", Kind::Date, false),
+    ("printerJobRef", Kind::Text, false),
+    ("printPriority", Kind::Int, false),
+    ("printNotBefore", Kind::Date, false),
+    ("fileSha256", Kind::Text, false),
+    ("filePages", Kind::Int, false),
+    ("paidAt", Kind::Date, false),
+];
+
+/// `printingOptions` fields; every one of them changes what is printed, so a bad value blocks printing.
+const OPTION_FIELDS: &[(&str, Kind)] =
+    &[("pageSize", Kind::Text), ("color", Kind::Bool), ("duplex", Kind::Bool), ("copies", Kind::Int)];
+
+impl Order {
+    /// Reads a stored order without failing on the website's field types: a value that can be read
+    /// unambiguously is read (`copies: "2"`, a whole number stored as a double, `createdAt` as an ISO
+    /// string); any other value of a print field is left out of the struct and listed in
+    /// [`Order::problems`], naming the field and what was found. Fails only when the document has no
+    /// ObjectId `_id` (printcore could not address it).
+    pub fn from_document(mut doc: Document) -> Result<Order, crate::error::Error> {
+        use bson::Bson;
+        let order_id_for_errors = match doc.get("orderId") {
+            Some(Bson::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => "(no orderId)".to_owned(),
+        };
+        if !matches!(doc.get("_id"), Some(Bson::ObjectId(_))) {
+            let found = doc.get("_id").map(describe_value).unwrap_or_else(|| "missing".into());
+            return Err(crate::error::Error::InvalidDocument {
+                order_id: order_id_for_errors,
+                message: format!("_id is {found}; printcore needs an ObjectId _id to address the order"),
+            });
+        }
+        let mut problems = Vec::new();
+        let mut bad = |field: String, v: &Bson, expected: &'static str, blocks: bool| {
+            problems.push(FieldProblem { field, found: describe_value(v), expected, blocks_printing: blocks });
+        };
+        // orderId: a number is read as its text (websites with numeric ids), anything else is a problem.
+        match doc.get("orderId").cloned() {
+            None | Some(Bson::String(_)) => {}
+            Some(Bson::Int32(i)) => {
+                doc.insert("orderId", i.to_string());
+            }
+            Some(Bson::Int64(i)) => {
+                doc.insert("orderId", i.to_string());
+            }
+            Some(other) => {
+                bad("orderId".into(), &other, Kind::Text.expected(), false);
+                doc.insert("orderId", other.to_string());
+            }
+        }
+        for (field, kind, blocks) in ORDER_FIELDS {
+            if let Some(v) = doc.get(*field) {
+                match kind.read(v) {
+                    Some(read) => {
+                        doc.insert(*field, read);
+                    }
+                    None => {
+                        let v = doc.remove(*field).unwrap_or_default();
+                        bad((*field).into(), &v, kind.expected(), *blocks);
+                    }
+                }
+            }
+        }
+        match doc.get("fileURLs").cloned() {
+            None | Some(Bson::Null) => {}
+            Some(Bson::Array(items)) => {
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    if !matches!(item, Bson::String(_)) {
+                        bad(format!("fileURLs[{i}]"), item, "a file URL (a string)", true);
+                        ok = false;
+                    }
+                }
+                if !ok {
+                    doc.remove("fileURLs");
+                }
+            }
+            Some(other) => {
+                doc.remove("fileURLs");
+                bad("fileURLs".into(), &other, "an array of file URLs", true);
+            }
+        }
+        match doc.get("printingOptions").cloned() {
+            None | Some(Bson::Null) => {}
+            Some(Bson::Document(mut opts)) => {
+                for (field, kind) in OPTION_FIELDS {
+                    if let Some(v) = opts.get(*field) {
+                        match kind.read(v) {
+                            Some(read) => {
+                                opts.insert(*field, read);
+                            }
+                            None => {
+                                let v = opts.remove(*field).unwrap_or_default();
+                                bad(format!("printingOptions.{field}"), &v, kind.expected(), true);
+                            }
+                        }
+                    }
+                }
+                doc.insert("printingOptions", opts);
+            }
+            Some(other) => {
+                doc.remove("printingOptions");
+                bad("printingOptions".into(), &other, "an object", true);
+            }
+        }
+        let mut order: Order = bson::from_document(doc).map_err(|e| crate::error::Error::InvalidDocument {
+            order_id: order_id_for_errors,
+            message: e.to_string(),
+        })?;
+        order.problems = problems;
+        Ok(order)
+    }
+
+    /// An error for an order whose `printStatus` printcore cannot read ('Pending', a number...): every state
+    /// change would act on a guess, so none is made until it is fixed.
+    pub fn status_error(&self) -> Option<crate::error::Error> {
+        self.problems.iter().find(|p| p.field == "printStatus").map(|p| crate::error::Error::InvalidDocument {
+            order_id: self.order_id.clone(),
+            message: format!(
+                "{p}; run the migration (`npm run migrate-print-status` or `worker migrate`), which normalises \
+                 spellings such as 'Pending', or set it by hand"
+            ),
+        })
+    }
+
+    /// The problems that stop this order from printing, as one sentence for `printError` (None when it
+    /// can be printed).
+    pub fn blocking_problem(&self) -> Option<String> {
+        let blocking: Vec<String> =
+            self.problems.iter().filter(|p| p.blocks_printing).map(ToString::to_string).collect();
+        if blocking.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "order {} cannot be printed as stored: {}; fix the order in the website's database and reprint it",
+            self.order_id,
+            blocking.join("; ")
+        ))
+    }
 }

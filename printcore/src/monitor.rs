@@ -92,11 +92,11 @@ impl PrintCore {
             .sort(doc! { "timestamp": -1 })
             .await
             .map_err(Error::db("reading the latest metrics"))?
-            .map(|d| {
+            .and_then(|d| {
                 bson::from_document(d)
-                    .map_err(|e| Error::InvalidDocument { order_id: "(metrics)".into(), message: e.to_string() })
-            })
-            .transpose()?;
+                    .map_err(|e| tracing::warn!("the latest metrics sample cannot be read; not shown: {e}"))
+                    .ok()
+            });
         Ok(Snapshot {
             pending,
             printing,

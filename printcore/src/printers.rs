@@ -102,8 +102,14 @@ impl PrintCore {
         d.map(parse_printer).transpose()
     }
 
-    /// Every printer, by `printer_id`.
+    /// Every printer that can be read, by `printer_id`. A printer document that cannot be read (a field of
+    /// the wrong type) is logged and left out, so one bad document never hides the others.
     pub async fn printers(&self) -> Result<Vec<Printer>> {
+        Ok(self.read_printers().await?.0)
+    }
+
+    /// Every printer, by `printer_id`, and a message for each document that could not be read.
+    pub(crate) async fn read_printers(&self) -> Result<(Vec<Printer>, Vec<String>)> {
         let docs: Vec<Document> = self
             .inner
             .printers
@@ -115,6 +121,17 @@ impl PrintCore {
             .try_collect()
             .await
             .map_err(Error::db("reading printers"))?;
-        docs.into_iter().map(parse_printer).collect()
+        let mut printers = Vec::with_capacity(docs.len());
+        let mut unreadable = Vec::new();
+        for d in docs {
+            match parse_printer(d) {
+                Ok(p) => printers.push(p),
+                Err(e) => {
+                    tracing::warn!("reading printers: skipped a printer that cannot be read: {e}");
+                    unreadable.push(e.to_string());
+                }
+            }
+        }
+        Ok((printers, unreadable))
     }
 }

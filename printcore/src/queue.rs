@@ -105,6 +105,9 @@ pub fn claim_filter(now: DateTime, caps: Option<&PrinterCapabilities>) -> Docume
         "printStatus": PrintStatus::Pending.as_str(),
         "paymentStatus": "completed",
         "$and": and,
+        // Never an order whose print fields have a type the print flow cannot use: it would be claimed
+        // and then fail; `fail_malformed` fails it with a message naming the field instead.
+        "$nor": crate::malformed::malformed_conditions(),
     }
 }
 
@@ -166,13 +169,34 @@ impl PrintCore {
             .try_collect()
             .await
             .map_err(Error::db(context))?;
-        docs.into_iter().map(parse_order).collect()
+        Ok(parse_orders(docs, context))
     }
 }
 
+/// Reads one stored order (see [`Order::from_document`]: wrongly typed print fields are reported in
+/// `problems`, not fatal).
 pub(crate) fn parse_order(doc: Document) -> Result<Order> {
-    let order_id = doc.get_str("orderId").unwrap_or("(no orderId)").to_owned();
-    bson::from_document(doc).map_err(|e| Error::InvalidDocument { order_id, message: e.to_string() })
+    Order::from_document(doc)
+}
+
+/// Reads a batch of stored orders. One document that cannot be read at all never fails the batch: it is
+/// logged (naming the order and the read) and skipped, and the others are returned.
+pub(crate) fn parse_orders(docs: Vec<Document>, context: &str) -> Vec<Order> {
+    docs.into_iter()
+        .filter_map(|d| match Order::from_document(d) {
+            Ok(order) => {
+                if !order.problems.is_empty() {
+                    let problems: Vec<String> = order.problems.iter().map(ToString::to_string).collect();
+                    tracing::debug!(order_id = %order.order_id, "{context}: order has malformed fields: {}", problems.join("; "));
+                }
+                Some(order)
+            }
+            Err(e) => {
+                tracing::warn!("{context}: skipped an order that cannot be read: {e}");
+                None
+            }
+        })
+        .collect()
 }
 
 impl PrintCore {
@@ -268,7 +292,11 @@ impl PrintCore {
 
     /// The order's `printStatus` (None when it has none yet); `NotFound` if there is no such order.
     async fn status_of(&self, order_id: &str) -> Result<Option<PrintStatus>> {
-        Ok(self.order(order_id).await?.print_status)
+        let order = self.order(order_id).await?;
+        match order.status_error() {
+            Some(e) => Err(e),
+            None => Ok(order.print_status),
+        }
     }
 
     /// Claims the next order `target` can print, in one atomic `findOneAndUpdate`: highest `printPriority`
@@ -330,9 +358,11 @@ impl PrintCore {
     /// printer anywhere fits it; a printer whose capabilities are not known yet counts as fitting anything.
     /// Returns (orderId, message) per rejected order, at most `limit`.
     pub async fn reject_unprintable(&self, worker: &WorkerId, limit: i64) -> Result<Vec<(String, String)>> {
+        let (printers, unreadable) = self.read_printers().await?;
         let printers: Vec<crate::model::Printer> =
-            self.printers().await?.into_iter().filter(|p| p.is_active != Some(false)).collect();
-        if printers.is_empty() || printers.iter().any(|p| p.capabilities.is_none()) {
+            printers.into_iter().filter(|p| p.is_active != Some(false)).collect();
+        // A rejection is permanent: only from a complete view (a printer that cannot be read may fit).
+        if printers.is_empty() || !unreadable.is_empty() || printers.iter().any(|p| p.capabilities.is_none()) {
             return Ok(Vec::new());
         }
         let nor: Vec<Document> = printers
@@ -342,7 +372,7 @@ impl PrintCore {
         let filter = doc! {
             "printStatus": PrintStatus::Pending.as_str(),
             "paymentStatus": "completed",
-            "$and": [ has_file(), { "$nor": nor } ],
+            "$and": [ has_file(), { "$nor": nor }, { "$nor": crate::malformed::malformed_conditions() } ],
         };
         let candidates = self.find_orders(filter, None, limit, "looking for orders no printer can take").await?;
         let actor = Actor::Worker(worker.to_string());

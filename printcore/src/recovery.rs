@@ -20,6 +20,9 @@ use bson::{doc, Bson, Document};
 pub struct RecoveryReport {
     /// Orders returned to the queue (nothing had been sent), by `orderId`.
     pub returned: Vec<String>,
+    /// Orders failed because they were claimed `max_attempts` times and their worker stopped or hung each
+    /// time before sending them (a crash loop ends here), by `orderId`.
+    pub failed: Vec<String>,
     /// Orders already sent to a printer: ask the printer, then adopt and settle each one.
     pub to_reconcile: Vec<Order>,
 }
@@ -38,8 +41,9 @@ impl PrintCore {
                 { "printLeaseUntil": Bson::Null, "printStartedAt": { "$lt": legacy_cutoff } },
             ],
         };
-        let report =
-            self.recover_matching(worker, filter, batch, "lease expired with nothing sent to the printer").await?;
+        let report = self
+            .recover_matching(worker, filter, batch, "lease expired with nothing sent to the printer", "stopped")
+            .await?;
         // The writer of an entry normally delivers it within milliseconds; a minute means it died.
         self.flush_log_outbox(std::time::Duration::from_secs(60), batch).await?;
         Ok(report)
@@ -59,15 +63,19 @@ impl PrintCore {
             "printing for more than {} minutes with nothing sent",
             self.inner.config.stuck_after.as_secs() / 60
         );
-        self.recover_matching(worker, filter, batch, &reason).await
+        self.recover_matching(worker, filter, batch, &reason, "hung").await
     }
 
+    /// Returns unsent orders matching `filter` to the queue (`reason`), except those whose attempts are
+    /// used up: an order claimed `max_attempts` times whose worker `ended` ("stopped", "hung") each time
+    /// may be what crashes the worker, so it is failed for a person instead of claimed again.
     async fn recover_matching(
         &self,
         worker: &WorkerId,
         filter: Document,
         batch: i64,
         reason: &str,
+        ended: &str,
     ) -> Result<RecoveryReport> {
         let orders = self.find_orders(filter.clone(), None, batch, "reading orders to recover").await?;
         let mut report = RecoveryReport::default();
@@ -84,6 +92,37 @@ impl PrintCore {
             fence.insert("printJobId", order.print_job_id.clone().map(Bson::String).unwrap_or(Bson::Null));
             fence.insert("printSubmittedAt", Bson::Null);
             fence.insert("printerJobRef", Bson::Null);
+            let attempts = order.print_attempt.unwrap_or(1);
+            if attempts >= self.inner.config.max_attempts {
+                let message = format!(
+                    "order {}: claimed {attempts} times (the limit is {}) and the worker processing it {ended} before \
+                     it reached the printer (last: worker {}); the order (or its file) may be what stops the \
+                     worker: check it before reprinting",
+                    order.order_id,
+                    self.inner.config.max_attempts,
+                    order.printing_by.as_deref().unwrap_or("unknown"),
+                );
+                let update = doc! {
+                    "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": &message },
+                    "$unset": { "printLeaseUntil": "", "printNotBefore": "" },
+                };
+                let entry = Entry {
+                    action: Action::Fail,
+                    order_id: &order.order_id,
+                    print_job_id: order.print_job_id.as_deref(),
+                    previous: Some(PrintStatus::Printing),
+                    new: PrintStatus::Failed,
+                    actor: &actor,
+                    reason: Some(&message),
+                    metadata: doc! { "previousOwner": order.printing_by.clone(), "attempt": attempts },
+                }
+                .build(self.now());
+                if self.apply(fence, update, entry).await? {
+                    tracing::warn!(order_id = %order.order_id, print_job_id = ?order.print_job_id, "{message}");
+                    report.failed.push(order.order_id);
+                }
+                continue;
+            }
             let update = doc! {
                 "$set": { "printStatus": PrintStatus::Pending.as_str() },
                 "$unset": unset_attempt_fields(),

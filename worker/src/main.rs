@@ -62,8 +62,13 @@ struct Cli {
 enum Command {
     /// Print paid orders until Ctrl-C / SIGTERM (the default).
     Run,
-    /// Create indexes, add printStatus to existing orders, register the configured printers.
-    Migrate,
+    /// Create indexes, normalise printStatus/paymentStatus spellings, add printStatus to existing orders,
+    /// register the configured printers.
+    Migrate {
+        /// Only print what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show each configured printer with its live status and capabilities.
     Printers,
     /// Check the configuration, the database and every printer; exit 1 when something is wrong.
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
         }
     };
     init_logs(config.worker.log_format == "json");
+    printworker::service::report_crashes();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -139,7 +145,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Run) {
             Command::Run => run(config).await,
-            Command::Migrate => migrate(config).await,
+            Command::Migrate { dry_run } => migrate(config, dry_run).await,
             Command::Printers => printers(config).await.map(|_| ()),
             Command::Check => check(config).await,
         }
@@ -221,7 +227,7 @@ async fn wait_for_signal() {
     }
 }
 
-async fn migrate(config: Config) -> AnyResult<()> {
+async fn migrate(config: Config, dry_run: bool) -> AnyResult<()> {
     let core = connect(&config).await?;
     let mut registrations = Vec::new();
     for p in &config.printers {
@@ -242,11 +248,11 @@ async fn migrate(config: Config) -> AnyResult<()> {
             worker_id: None,
         });
     }
-    let report = core.migrate(&MigrateOptions { printers: registrations, ..MigrateOptions::default() }).await?;
-    println!("indexes in place: {}", report.indexes.len());
-    println!("orders set to pending (paid, not delivered): {}", report.orders_marked_pending);
-    println!("orders set to printed (delivered): {}", report.orders_marked_printed);
-    println!("printers registered: {}, updated: {}", report.printers_registered, report.printers_updated);
+    let options = MigrateOptions { printers: registrations, dry_run, ..MigrateOptions::default() };
+    let report = core.migrate(&options).await?;
+    for line in report.lines() {
+        println!("{line}");
+    }
     Ok(())
 }
 

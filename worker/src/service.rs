@@ -125,6 +125,8 @@ pub struct Worker {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecoveryCounts {
     pub returned: usize,
+    /// Failed because their attempts were used up by workers that stopped or hung while processing them.
+    pub failed_attempts: usize,
     pub printed: usize,
     pub adopted_waiting: usize,
     pub requeued: usize,
@@ -220,15 +222,24 @@ impl Worker {
         claimed
     }
 
-    /// Fails orders no active printer (of any worker) can take. Returns how many.
+    /// Fails orders no active printer (of any worker) can take, and orders whose print fields have types
+    /// the claim cannot use (naming the field). Returns how many.
     pub async fn reject_once(&self) -> usize {
-        match self.core.reject_unprintable(&self.id, 50).await {
+        let malformed = match self.core.fail_malformed(&self.id, 50).await {
             Ok(r) => r.len(),
             Err(e) => {
-                warn!("could not check for orders no printer can take: {e}");
+                warn!("could not check for malformed orders: {e}");
                 0
             }
-        }
+        };
+        malformed
+            + match self.core.reject_unprintable(&self.id, 50).await {
+                Ok(r) => r.len(),
+                Err(e) => {
+                    warn!("could not check for orders no printer can take: {e}");
+                    0
+                }
+            }
     }
 
     fn spawn_print(self: &Arc<Self>, slot: Arc<PrinterSlot>, job: PrintJob, permit: OwnedSemaphorePermit) {
@@ -236,6 +247,7 @@ impl Worker {
         let worker = self.clone();
         self.tasks.lock().unwrap().spawn(
             async move {
+                let _processing = Processing::start(job.order_id(), job.print_job_id());
                 worker.with_lease(&job, worker.print_order(&slot, &job)).await;
                 drop(permit);
                 worker.wake.notify_one();
@@ -282,6 +294,10 @@ impl Worker {
     async fn print_flow(&self, slot: &PrinterSlot, job: &PrintJob) -> printcore::Result<()> {
         if self.shutdown.is_shutdown() {
             return job.release("server shutdown before printing").await;
+        }
+        // A print field the claim's filter could not rule out (copies 2.5, say): fail, naming the field.
+        if let Some(message) = job.order.blocking_problem() {
+            return self.fail(job, &message, false).await;
         }
         let files = match fetch_and_validate(&self.fetcher, &job.order).await {
             Ok(f) => f,
@@ -471,7 +487,11 @@ impl Worker {
     pub async fn recovery_once(self: &Arc<Self>) -> printcore::Result<RecoveryCounts> {
         self.core.sync_clock().await?;
         let report = self.core.recover_expired(&self.id, 50).await?;
-        let mut counts = RecoveryCounts { returned: report.returned.len(), ..RecoveryCounts::default() };
+        let mut counts = RecoveryCounts {
+            returned: report.returned.len(),
+            failed_attempts: report.failed.len(),
+            ..RecoveryCounts::default()
+        };
         for order in report.to_reconcile {
             self.reconcile(order, &mut counts).await;
         }
@@ -772,4 +792,44 @@ impl Worker {
             tokio::time::sleep(self.intervals.poll).await;
         }
     }
+}
+
+/// The orders this process is working on now (orderId, printJobId), for the crash report: a worker that
+/// panics names them (see `report_crashes`), so an order that crashes the worker points at itself.
+static PROCESSING: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Registers an order in [`PROCESSING`] while it lives.
+struct Processing(String);
+
+impl Processing {
+    fn start(order_id: &str, print_job_id: &str) -> Processing {
+        if let Ok(mut p) = PROCESSING.lock() {
+            p.push((order_id.to_owned(), print_job_id.to_owned()));
+        }
+        Processing(print_job_id.to_owned())
+    }
+}
+
+impl Drop for Processing {
+    fn drop(&mut self) {
+        if let Ok(mut p) = PROCESSING.lock() {
+            p.retain(|(_, job)| job != &self.0);
+        }
+    }
+}
+
+/// The orders being processed now, as `orderId (print job ...)`.
+pub fn processing_now() -> Vec<String> {
+    PROCESSING.lock().map(|p| p.iter().map(|(o, j)| format!("{o} (print job {j})")).collect()).unwrap_or_default()
+}
+
+/// Logs every panic with the orders the worker was processing, before the default report.
+pub fn report_crashes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let orders = processing_now();
+        tracing::error!(processing = ?orders, "the worker panicked while processing {}: {info}",
+            if orders.is_empty() { "no order".to_owned() } else { orders.join(", ") });
+        default(info);
+    }));
 }

@@ -1,0 +1,468 @@
+//! One bad order never stops the shop: website documents with oddly typed fields, unknown status
+//! spellings and `printJobId: null`; and an order that crashes its worker on every attempt (a crash loop
+//! that must end by itself). Against the real database server, and for the crash loop the real worker
+//! binary, ippeveprinter and a local file server.
+
+use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
+use printcore::{AdminIdentity, ClaimTarget, CoreConfig, Error, MigrateOptions, Order, PrintCore, WorkerId};
+use printcore_tests::db::{fresh_database, server, Mode};
+use printcore_tests::fileserver::{FileServer, Route};
+use printcore_tests::fixtures::*;
+use printcore_tests::ippeve::{IppEve, IppEveOptions};
+use printcore_tests::pdfgen::{pdf, A4};
+use printcore_tests::wait_for;
+use printcore_tests::worker_proc::{test_config, WorkerProcess};
+use std::time::Duration;
+
+fn target() -> ClaimTarget {
+    ClaimTarget { printer_id: "front".into(), printer_name: "Front desk".into(), capabilities: None }
+}
+
+fn admin() -> AdminIdentity {
+    AdminIdentity::new("admin-1", "admin@shop.example").unwrap()
+}
+
+/// The website's oddly typed orders from the issue, by what is wrong, each otherwise a paid pending order.
+fn odd_orders(base: DateTime) -> Vec<(&'static str, Document)> {
+    let mut out = Vec::new();
+    let mut with = |id: &'static str, f: &dyn Fn(&mut Document)| {
+        let mut d = paid_order(id, base, 1_000_000);
+        f(&mut d);
+        out.push((id, d));
+    };
+    with("COPIES-TEXT", &|d| {
+        d.insert("printingOptions", doc! { "pageSize": "A4", "copies": "2" });
+    });
+    with("COLOR-YES", &|d| {
+        d.insert("printingOptions", doc! { "pageSize": "A4", "color": "yes" });
+    });
+    with("CREATED-TEXT", &|d| {
+        d.insert("createdAt", "2026-11-01T10:00:00.000Z");
+    });
+    with("FILE-OBJECT", &|d| {
+        d.remove("fileURL");
+        d.insert(
+            "fileURLs",
+            vec![Bson::String("https://res.cloudinary.com/shop/a.pdf".into()), Bson::Document(doc! {})],
+        );
+    });
+    with("OPTIONS-TEXT", &|d| {
+        d.insert("printingOptions", "A4 colour");
+    });
+    with("COPIES-HALF", &|d| {
+        d.insert("printingOptions", doc! { "copies": 2.5 });
+    });
+    with("DUPLEX-NUMBER", &|d| {
+        d.insert("printingOptions", doc! { "duplex": 1 });
+    });
+    out
+}
+
+#[test]
+fn a_stored_order_is_read_whatever_its_field_types() {
+    let base = DateTime::now();
+    for (id, d) in odd_orders(base) {
+        let order = Order::from_document(d).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let problem = order.blocking_problem();
+        match id {
+            "COPIES-TEXT" => {
+                assert_eq!(order.options().copies, Some(2), "a number written as text is read");
+                assert!(problem.is_none(), "{problem:?}");
+            }
+            "CREATED-TEXT" => {
+                assert_eq!(
+                    order.created_at.map(|d| d.try_to_rfc3339_string().unwrap()).as_deref(),
+                    Some("2026-11-01T10:00:00Z")
+                );
+                assert!(problem.is_none());
+            }
+            "COLOR-YES" => {
+                let m = problem.unwrap();
+                assert!(
+                    m.contains("order COLOR-YES") && m.contains(r#"printingOptions.color is the string "yes""#),
+                    "{m}"
+                );
+                assert!(m.contains("true or false") && m.contains("reprint"), "{m}");
+            }
+            "FILE-OBJECT" => {
+                let m = problem.unwrap();
+                assert!(m.contains("fileURLs[1] is an object {}"), "{m}");
+                assert!(order.files().is_empty(), "no file list is guessed from a broken one");
+            }
+            "OPTIONS-TEXT" => assert!(problem.unwrap().contains(r#"printingOptions is the string "A4 colour""#)),
+            "COPIES-HALF" => assert!(problem.unwrap().contains("printingOptions.copies is the number 2.5")),
+            "DUPLEX-NUMBER" => assert!(problem.unwrap().contains("printingOptions.duplex is the number 1")),
+            other => unreachable!("{other}"),
+        }
+        assert_eq!(order.extra.get_str("currency").unwrap(), "GBP", "the website's fields are kept");
+    }
+    // An unknown status spelling is reported, not fatal.
+    let mut d = paid_order("STATUS-CASE", base, 0);
+    d.insert("printStatus", "Pending");
+    let order = Order::from_document(d).unwrap();
+    assert_eq!(order.print_status, None);
+    assert!(order.status_error().unwrap().to_string().contains(r#"printStatus is the string "Pending""#));
+    // Only an _id printcore cannot address fails the read.
+    let mut d = paid_order("STRING-ID", base, 0);
+    d.insert("_id", "abc");
+    assert!(Order::from_document(d).unwrap_err().to_string().contains("_id is the string \"abc\""));
+}
+
+#[tokio::test]
+async fn malformed_orders_are_never_claimed_and_are_failed_naming_the_field_while_the_others_print() {
+    let db = fresh_database(Mode::ReplicaSet, "malformed").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    let mut docs: Vec<Document> = odd_orders(base).into_iter().map(|(_, d)| d).collect();
+    // Good orders, younger than the bad ones (the bad ones would be claimed first if claimable).
+    for i in 0..5 {
+        docs.push(paid_order(&format!("GOOD-{i}"), base, 10 - i));
+    }
+    let mut string_id = paid_order("STRING-ID", base, 2_000_000);
+    string_id.insert("_id", "website-chose-a-string-id");
+    docs.push(string_id);
+    insert_orders(&db, docs).await;
+
+    let worker = WorkerId::generate();
+    let mut claimed = Vec::new();
+    while let Some(job) = core.claim(&worker, &target()).await.expect("a claim never fails on a bad order") {
+        claimed.push(job.order.order_id.clone());
+        if job.order.blocking_problem().is_none() {
+            job.mark_sending().await.unwrap();
+            job.mark_submitted("1").await.unwrap();
+            job.complete().await.unwrap();
+        } else {
+            job.fail_permanent(&job.order.blocking_problem().unwrap()).await.unwrap();
+        }
+    }
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        ["COPIES-HALF", "COPIES-TEXT", "CREATED-TEXT", "GOOD-0", "GOOD-1", "GOOD-2", "GOOD-3", "GOOD-4"],
+        "the claim takes the well-typed and the readable orders only (copies 2.5 has the right type; the print flow fails it)"
+    );
+    let orders = db.collection::<Document>("orders");
+    assert_eq!(orders.count_documents(doc! { "printStatus": "printing" }).await.unwrap(), 0, "nothing left printing");
+
+    let failed = core.fail_malformed(&worker, 50).await.unwrap();
+    let mut names: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["COLOR-YES", "DUPLEX-NUMBER", "FILE-OBJECT", "OPTIONS-TEXT", "STRING-ID"]);
+    let color = raw_order(&db, "COLOR-YES").await;
+    assert_eq!(color.get_str("printStatus").unwrap(), "failed");
+    let error = color.get_str("printError").unwrap();
+    assert!(error.contains(r#"printingOptions.color is the string "yes""#), "{error}");
+    assert_eq!(log_actions(&db, "COLOR-YES").await, ["rejected"]);
+    let string_id = orders.find_one(doc! { "_id": "website-chose-a-string-id" }).await.unwrap().unwrap();
+    assert!(string_id.get_str("printError").unwrap().contains("ObjectId"), "{string_id}");
+    assert!(core.fail_malformed(&worker, 50).await.unwrap().is_empty(), "a second pass finds nothing");
+
+    // The monitor and the admin actions keep working with them in the database.
+    let snapshot = core.snapshot().await.unwrap();
+    assert_eq!(snapshot.counts.failed, 6);
+    let color_row = snapshot.failed.iter().find(|o| o.order_id == "COLOR-YES").expect("listed in the snapshot");
+    assert!(color_row.problems.iter().any(|p| p.field == "printingOptions.color"));
+
+    // Fixed by an admin, reprinted: it prints.
+    orders
+        .update_one(doc! { "orderId": "COLOR-YES" }, doc! { "$set": { "printingOptions.color": true } })
+        .await
+        .unwrap();
+    core.reprint("COLOR-YES", &admin(), "fixed the colour option").await.unwrap();
+    let job = core.claim(&worker, &target()).await.unwrap().expect("the fixed order is claimable");
+    assert_eq!(job.order.order_id, "COLOR-YES");
+    assert_eq!(job.order.options().color, Some(true));
+}
+
+#[tokio::test]
+async fn recovery_shutdown_release_and_admin_actions_survive_a_malformed_order() {
+    let db = fresh_database(Mode::ReplicaSet, "malformed-rec").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    let worker = WorkerId::generate();
+    // Orders left printing by an older version with an expired lease: one malformed, one fine.
+    let expired = DateTime::from_millis(base.timestamp_millis() - 60_000);
+    let mut docs = Vec::new();
+    for (id, bad) in [("STUCK-BAD", true), ("STUCK-GOOD", false)] {
+        let mut d = paid_order(id, base, 0);
+        d.insert("printStatus", "printing");
+        d.insert("printingBy", "gone-worker");
+        d.insert("printJobId", uuid::Uuid::new_v4().to_string());
+        d.insert("printLeaseUntil", expired);
+        d.insert("printAttempt", 1);
+        if bad {
+            d.insert("printingOptions", doc! { "copies": { "n": 2 }, "color": "yes" });
+            d.insert("createdAt", "yesterday");
+        }
+        docs.push(d);
+    }
+    // This worker's own orders (the shutdown release reads them): one malformed.
+    for (id, bad) in [("MINE-BAD", true), ("MINE-GOOD", false)] {
+        let mut d = paid_order(id, base, 0);
+        d.insert("printStatus", "printing");
+        d.insert("printingBy", worker.as_str());
+        d.insert("printJobId", uuid::Uuid::new_v4().to_string());
+        d.insert("printLeaseUntil", DateTime::from_millis(base.timestamp_millis() + 600_000));
+        if bad {
+            d.insert("fileURLs", "https://res.cloudinary.com/not-a-list.pdf");
+        }
+        docs.push(d);
+    }
+    let mut pending_case = paid_order("STATUS-CASE", base, 0);
+    pending_case.insert("printStatus", "Pending");
+    docs.push(pending_case);
+    insert_orders(&db, docs).await;
+
+    let report = core.recover_expired(&worker, 50).await.expect("recovery reads past a malformed order");
+    let mut returned = report.returned.clone();
+    returned.sort();
+    assert_eq!(returned, ["STUCK-BAD", "STUCK-GOOD"]);
+
+    let own = core.own_jobs(&worker).await.expect("the shutdown release reads past a malformed order");
+    assert_eq!(own.len(), 2);
+    for job in own {
+        job.release("server shutdown before printing").await.unwrap();
+    }
+    assert_eq!(raw_order(&db, "MINE-BAD").await.get_str("printStatus").unwrap(), "pending");
+
+    core.snapshot().await.expect("the snapshot reads past malformed orders");
+    core.cancel("STUCK-BAD", &admin(), "customer asked").await.expect("admin actions work on a malformed order");
+
+    // An unknown status spelling: every state change refuses with what to do, nothing is written.
+    let before = raw_order(&db, "STATUS-CASE").await;
+    let e = core.reprint("STATUS-CASE", &admin(), "try").await.unwrap_err();
+    assert!(matches!(e, Error::InvalidDocument { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains(r#"printStatus is the string "Pending""#) && e.to_string().contains("migrat"),
+        "{e}"
+    );
+    let e = core.mark_paid("STATUS-CASE", &Default::default()).await.unwrap_err();
+    assert!(e.to_string().contains("printStatus"), "{e}");
+    assert_eq!(without_outbox(raw_order(&db, "STATUS-CASE").await), without_outbox(before));
+}
+
+#[tokio::test]
+async fn an_order_claimed_max_attempts_times_by_workers_that_died_is_failed_not_requeued() {
+    let db = fresh_database(Mode::ReplicaSet, "crashloop").await;
+    let config = CoreConfig { max_attempts: 3, ..CoreConfig::default() };
+    let core = core_with(&db, config).await;
+    core.migrate(&Default::default()).await.unwrap();
+    insert_orders(&db, vec![paid_order("POISON", DateTime::now(), 0)]).await;
+    let orders = db.collection::<Document>("orders");
+    let expire = || async {
+        let past = DateTime::from_millis(DateTime::now().timestamp_millis() - 60_000);
+        orders.update_one(doc! { "orderId": "POISON" }, doc! { "$set": { "printLeaseUntil": past } }).await.unwrap();
+    };
+    for attempt in 1..=3 {
+        // A worker claims it and dies before sending it; its lease runs out.
+        let dead = WorkerId::generate();
+        let job = core.claim(&dead, &target()).await.unwrap().expect("claimable again");
+        assert_eq!(job.attempt(), attempt);
+        expire().await;
+        let report = core.recover_expired(&WorkerId::generate(), 50).await.unwrap();
+        if attempt < 3 {
+            assert_eq!(report.returned, ["POISON"], "attempt {attempt}: back to the queue");
+        } else {
+            assert!(report.returned.is_empty(), "the last attempt is never returned to the queue");
+            assert_eq!(report.failed, ["POISON"]);
+        }
+    }
+    let order = raw_order(&db, "POISON").await;
+    assert_eq!(order.get_str("printStatus").unwrap(), "failed");
+    let error = order.get_str("printError").unwrap();
+    assert!(error.contains("claimed 3 times") && error.contains("may be what stops the worker"), "{error}");
+    assert!(core.claim(&WorkerId::generate(), &target()).await.unwrap().is_none());
+    assert_eq!(log_actions(&db, "POISON").await.last().map(String::as_str), Some("failed"));
+}
+
+#[tokio::test]
+async fn the_migration_normalises_spellings_reports_the_rest_and_its_dry_run_writes_nothing() {
+    let db = fresh_database(Mode::ReplicaSet, "migrate-norm").await;
+    let orders = db.collection::<Document>("orders");
+    // An older printcore's index: sparse, which a website writing printJobId: null collides on.
+    orders
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! { "printJobId": 1 })
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .name("printJobId_unique".to_owned())
+                        .unique(true)
+                        .sparse(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .unwrap();
+    let base = DateTime::now();
+    let plain = |id: &str| doc! { "_id": ObjectId::new(), "orderId": id, "createdAt": base, "fileURL": "https://res.cloudinary.com/x.pdf" };
+    let mut docs = Vec::new();
+    for (id, print, pay) in [
+        ("CASE-PENDING", Bson::String("Pending".into()), "completed"),
+        ("SPACED-PRINTED", Bson::String(" PRINTED ".into()), "completed"),
+        ("NULL-STATUS", Bson::Null, "completed"),
+        ("PAY-CASE", Bson::Null, "Completed"),
+        ("UNKNOWN-STATUS", Bson::String("queued".into()), "completed"),
+        ("NUMBER-STATUS", Bson::Int32(3), "completed"),
+        ("UNKNOWN-PAY", Bson::Null, "paid"),
+    ] {
+        let mut d = plain(id);
+        d.insert("printStatus", print);
+        d.insert("paymentStatus", pay);
+        docs.push(d);
+    }
+    // An order of a website that writes printJobId: null (the sparse index takes one such order only).
+    let null_job = |id: &str| {
+        let mut d = plain(id);
+        d.insert("printJobId", Bson::Null);
+        d.insert("paymentStatus", "pending");
+        d
+    };
+    docs.push(null_job("NULL-JOB-1"));
+    insert_orders(&db, docs).await;
+    assert!(orders.insert_one(null_job("NULL-JOB-0")).await.is_err(), "the old sparse index refuses a second null");
+    let core = core(&db).await;
+
+    let snapshot_of = || async {
+        use futures::TryStreamExt;
+        let all: Vec<Document> =
+            orders.find(doc! {}).sort(doc! { "orderId": 1 }).await.unwrap().try_collect().await.unwrap();
+        all
+    };
+    let before = snapshot_of().await;
+    let dry = core.migrate(&MigrateOptions { dry_run: true, ..Default::default() }).await.unwrap();
+    assert_eq!(snapshot_of().await, before, "a dry run writes nothing");
+    assert!(dry.dry_run);
+    assert_eq!(dry.indexes_replaced, ["orders.printJobId_unique"]);
+    assert_eq!(dry.orders_marked_pending, 2, "NULL-STATUS and PAY-CASE (once its spelling is fixed): {dry:?}");
+    let lines = dry.lines().join("\n");
+    assert!(lines.contains("dry run") && lines.contains("would be replaced"), "{lines}");
+
+    let report = core.migrate(&Default::default()).await.unwrap();
+    let normalised: Vec<String> = report.normalised.iter().map(ToString::to_string).collect();
+    assert!(
+        normalised.contains(&r#"paymentStatus: the string "Completed" set to "completed" on 1 order(s)"#.to_owned()),
+        "{normalised:?}"
+    );
+    assert!(
+        normalised.contains(&r#"printStatus: the string "Pending" set to "pending" on 1 order(s)"#.to_owned()),
+        "{normalised:?}"
+    );
+    assert!(
+        normalised.contains(&r#"printStatus: the string " PRINTED " set to "printed" on 1 order(s)"#.to_owned()),
+        "{normalised:?}"
+    );
+    let unresolved: Vec<String> = report.unresolved.iter().map(ToString::to_string).collect();
+    assert_eq!(unresolved.len(), 3, "{unresolved:?}");
+    assert!(
+        unresolved.iter().any(|u| u.contains(r#"printStatus is the string "queued" on 1 order(s)"#)),
+        "{unresolved:?}"
+    );
+    assert!(unresolved.iter().any(|u| u.contains("printStatus is the number 3")), "{unresolved:?}");
+    assert!(unresolved.iter().any(|u| u.contains(r#"paymentStatus is the string "paid""#)), "{unresolved:?}");
+    assert_eq!(report.orders_marked_pending, 2);
+    let status = |id: &'static str| {
+        let orders = orders.clone();
+        async move { orders.find_one(doc! { "orderId": id }).await.unwrap().unwrap().get("printStatus").cloned() }
+    };
+    assert_eq!(status("CASE-PENDING").await, Some(Bson::String("pending".into())));
+    assert_eq!(status("SPACED-PRINTED").await, Some(Bson::String("printed".into())));
+    assert_eq!(status("NULL-STATUS").await, Some(Bson::String("pending".into())));
+    assert_eq!(status("PAY-CASE").await, Some(Bson::String("pending".into())));
+    assert_eq!(status("UNKNOWN-STATUS").await, Some(Bson::String("queued".into())), "left for a person");
+
+    // The unique index now ignores null, and still refuses two orders with one print job id.
+    for id in ["NULL-JOB-2", "NULL-JOB-3"] {
+        orders.insert_one(null_job(id)).await.expect("printJobId: null is allowed any number of times");
+    }
+    let job = uuid::Uuid::new_v4().to_string();
+    let mut a = plain("JOB-A");
+    a.insert("printJobId", &job);
+    orders.insert_one(a).await.unwrap();
+    let mut b = plain("JOB-B");
+    b.insert("printJobId", &job);
+    assert!(orders.insert_one(b).await.is_err(), "two orders with one printJobId are refused");
+
+    let again = core.migrate(&Default::default()).await.unwrap();
+    assert!(
+        again.normalised.is_empty() && again.indexes_replaced.is_empty() && again.indexes_created.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(again.orders_marked_pending + again.orders_marked_printed, 0);
+}
+
+/// The crash loop with the real worker: the worker processing one order dies every time (killed -9 as
+/// soon as it claims it, as a crash in its processing would), and is restarted as its supervisor would.
+/// After `max_attempts` claims the order is failed with a message that says so; the others print.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_dies_on_one_order_every_time_ends_the_loop_and_prints_the_rest() {
+    let db = fresh_database(Mode::ReplicaSet, "crashloop-e2e").await;
+    let core: PrintCore = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let files = FileServer::start().await;
+    files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
+    // The poison order's file never finishes downloading: the worker is busy with it when it "crashes".
+    files.route(
+        "/poison.pdf",
+        Route::Stall { body: std::sync::Arc::new(pdf(1, A4)), sent: 100, stall: Duration::from_secs(120) },
+    );
+    let base = DateTime::now();
+    let mut poison = paid_order("POISON", base, 100_000);
+    poison.insert("fileURL", files.url("/poison.pdf"));
+    let mut docs = vec![poison];
+    let good: Vec<String> = (0..4).map(|i| format!("GOOD-{i}")).collect();
+    for (i, id) in good.iter().enumerate() {
+        let mut d = paid_order(id, base, 10 - i as i64);
+        d.insert("fileURL", files.url("/doc.pdf"));
+        docs.push(d);
+    }
+    insert_orders(&db, docs).await;
+
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.05, ..IppEveOptions::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        test_config(dir.path(), "crashloop", &server(Mode::ReplicaSet).uri, db.name(), &eve.uri(), "max_attempts = 3");
+    let orders = db.collection::<Document>("orders");
+    let mut kills = 0;
+    let mut last_attempt = 0;
+    let mut worker = WorkerProcess::start(&config);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let d = orders.find_one(doc! { "orderId": "POISON" }).await.unwrap().unwrap();
+        let status = d.get_str("printStatus").unwrap_or("").to_owned();
+        let attempt = match d.get("printAttempt") {
+            Some(Bson::Int32(i)) => *i as i64,
+            Some(Bson::Int64(i)) => *i,
+            _ => 0,
+        };
+        if status == "failed" {
+            break;
+        }
+        if status == "printing" && attempt > last_attempt {
+            // Claimed again: the worker "crashes" on it, and its supervisor starts it again.
+            last_attempt = attempt;
+            worker.kill9();
+            kills += 1;
+            worker = WorkerProcess::start(&config);
+        }
+        assert!(std::time::Instant::now() < deadline, "the crash loop did not end: {d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(kills, 3, "claimed exactly max_attempts times");
+    let poison = raw_order(&db, "POISON").await;
+    let error = poison.get_str("printError").unwrap();
+    assert!(error.contains("claimed 3 times") && error.contains("may be what stops the worker"), "{error}");
+    wait_for("the good orders printed", Duration::from_secs(60), || async {
+        let n = orders.count_documents(doc! { "orderId": { "$in": &good }, "printStatus": "printed" }).await.unwrap();
+        (n == good.len() as u64).then_some(())
+    })
+    .await;
+    for id in &good {
+        let job = raw_order(&db, id).await.get_str("printJobId").unwrap().to_owned();
+        assert_eq!(eve.copies_of(&job), 1, "{id} printed once");
+    }
+    drop(worker);
+}
