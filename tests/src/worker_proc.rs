@@ -63,6 +63,11 @@ impl WorkerProcess {
         self.service.lock().unwrap().as_ref().map(|s| s.child.id())
     }
 
+    /// Whether the process is still running (it has not exited or been killed).
+    pub fn is_running(&self) -> bool {
+        self.service.lock().unwrap().as_mut().is_some_and(|s| matches!(s.child.try_wait(), Ok(None)))
+    }
+
     /// kill -9: the worker dies mid-whatever, as in a power cut.
     pub fn kill9(&self) {
         if let Some(mut s) = self.service.lock().unwrap().take() {

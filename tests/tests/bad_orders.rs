@@ -466,3 +466,63 @@ async fn a_worker_that_dies_on_one_order_every_time_ends_the_loop_and_prints_the
     }
     drop(worker);
 }
+
+/// The website's oddly typed orders with the real worker: the readable ones print, each other one ends
+/// failed naming its field, the good orders print, and the worker never stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_worker_prints_readable_orders_and_fails_malformed_ones_naming_the_field() {
+    let db = fresh_database(Mode::ReplicaSet, "malformed-e2e").await;
+    let core: PrintCore = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let files = FileServer::start().await;
+    files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
+    let url = files.url("/doc.pdf");
+    let base = DateTime::now();
+    let mut docs = Vec::new();
+    for (id, mut d) in odd_orders(base) {
+        if id == "FILE-OBJECT" {
+            d.insert("fileURLs", vec![Bson::String(url.clone()), Bson::Document(doc! {})]);
+        } else {
+            d.insert("fileURL", url.clone());
+        }
+        docs.push(d);
+    }
+    for i in 0..3 {
+        let mut d = paid_order(&format!("GOOD-{i}"), base, 10 - i);
+        d.insert("fileURL", url.clone());
+        docs.push(d);
+    }
+    let n = docs.len() as u64;
+    insert_orders(&db, docs).await;
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.02, ..IppEveOptions::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path(), "malformed", &server(Mode::ReplicaSet).uri, db.name(), &eve.uri(), "");
+    let worker = WorkerProcess::start(&config);
+    let pid = worker.pid();
+    let orders = db.collection::<Document>("orders");
+    wait_for("every order printed or failed", Duration::from_secs(60), || async {
+        let done = orders.count_documents(doc! { "printStatus": { "$in": ["printed", "failed"] } }).await.unwrap();
+        (done == n).then_some(())
+    })
+    .await;
+    for id in ["COPIES-TEXT", "CREATED-TEXT", "GOOD-0", "GOOD-1", "GOOD-2"] {
+        let o = raw_order(&db, id).await;
+        assert_eq!(o.get_str("printStatus").unwrap(), "printed", "{id}: {o}");
+        assert_eq!(eve.copies_of(o.get_str("printJobId").unwrap()), 1, "{id} on paper once");
+    }
+    for (id, field) in [
+        ("COLOR-YES", r#"printingOptions.color is the string "yes""#),
+        ("FILE-OBJECT", "fileURLs[1] is an object {}"),
+        ("OPTIONS-TEXT", r#"printingOptions is the string "A4 colour""#),
+        ("COPIES-HALF", "printingOptions.copies is the number 2.5"),
+        ("DUPLEX-NUMBER", "printingOptions.duplex is the number 1"),
+    ] {
+        let o = raw_order(&db, id).await;
+        assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}");
+        let error = o.get_str("printError").unwrap();
+        assert!(error.contains(field) && error.contains(&format!("order {id}")), "{id}: {error}");
+    }
+    assert!(worker.is_running(), "the worker never stopped");
+    assert_eq!(worker.pid(), pid);
+    assert!(core.snapshot().await.is_ok());
+}
