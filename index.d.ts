@@ -40,8 +40,11 @@ export declare class PrintCore {
   logs(query?: LogQuery | undefined | null): Promise<Array<PrintLogEntry>>
   /** Metrics samples of every worker, newest first. */
   metrics(query?: MetricsQuery | undefined | null): Promise<Array<Metrics>>
-  /** Creates the indexes and adds printStatus to existing orders (safe to run again). */
-  migrate(): Promise<MigrationResult>
+  /**
+   * Creates the indexes, normalises printStatus/paymentStatus spellings and adds printStatus to existing
+   * orders (safe to run again). `{ dryRun: true }` writes nothing and reports what it would do.
+   */
+  migrate(options?: MigrateOptions | undefined | null): Promise<MigrationResult>
   /**
    * Live monitor events (change streams where the database has them, polling every 2.5 s otherwise).
    * The listener is called with each event; `close()` the subscription to stop. An open subscription
@@ -154,9 +157,30 @@ export interface MetricsQuery {
   limit?: number
 }
 
+/** Options of `migrate`. */
+export interface MigrateOptions {
+  /** Only report what the migration would change; write nothing. */
+  dryRun?: boolean
+}
+
 /** What the migration changed. */
 export interface MigrationResult {
+  /** Nothing was written: the counts say what a real run would do. */
+  dryRun: boolean
   indexes: Array<string>
+  /** Indexes that did not exist before (a dry run: that would be created). */
+  indexesCreated: Array<string>
+  /** Indexes dropped and created again with other options (the old sparse printJobId index). */
+  indexesReplaced: Array<string>
+  /**
+   * `printStatus` / `paymentStatus` values rewritten to printcore's spelling, e.g.
+   * `printStatus: the string "Pending" set to "pending" on 3 order(s)`.
+   */
+  normalised: Array<string>
+  /** Values the migration cannot map, with what to do; nothing was written for them. */
+  unresolved: Array<string>
+  /** The whole report as lines for a person. */
+  summary: Array<string>
   ordersMarkedPending: number
   ordersMarkedPrinted: number
   printersRegistered: number
@@ -254,6 +278,11 @@ export interface PrintOrder {
   filePages?: number
   /** The order was handed to a printer in its current attempt: it may be on paper. */
   mayHavePrinted: boolean
+  /**
+   * Print fields whose stored value could not be used, e.g. `printingOptions.color is the string "yes"
+   * (expected true or false)`; empty for a well-formed order.
+   */
+  problems: Array<string>
 }
 
 /**

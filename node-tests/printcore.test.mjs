@@ -215,9 +215,9 @@ test('npm run migrate-print-status backfills and reports, twice safely', async (
     order('M-2', { paymentStatus: 'completed', status: 'delivered' }),
     order('M-3'),
   ])
-  const run = () =>
+  const run = (args = []) =>
     new Promise((resolve) => {
-      const child = spawn(process.execPath, [require.resolve('../scripts/migrate-print-status.js')], {
+      const child = spawn(process.execPath, [require.resolve('../scripts/migrate-print-status.js'), ...args], {
         env: { ...process.env, MONGODB_URI: db.uri, PRINTCORE_DB: name },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
@@ -226,12 +226,38 @@ test('npm run migrate-print-status backfills and reports, twice safely', async (
       child.stderr.on('data', (d) => (out += d))
       child.on('exit', (code) => resolve({ code, out }))
     })
+  await client.db(name).collection('orders').insertOne(order('M-4', { paymentStatus: 'Completed', printStatus: 'Pending' }))
+  const dry = await run(['--dry-run'])
+  assert.equal(dry.code, 0, dry.out)
+  assert.match(dry.out, /dry run: nothing was written/)
+  assert.match(dry.out, /would change paymentStatus: the string "Completed" set to "completed" on 1 order/)
+  assert.match(dry.out, /orders would be set to pending \(paid, not delivered\): 1/)
+  assert.equal((await client.db(name).collection('orders').findOne({ orderId: 'M-4' })).printStatus, 'Pending', 'a dry run writes nothing')
   const first = await run()
   assert.equal(first.code, 0, first.out)
+  assert.match(first.out, /printStatus: the string "Pending" set to "pending" on 1 order/)
   assert.match(first.out, /orders set to pending \(paid, not delivered\): 1/)
   assert.match(first.out, /orders set to printed \(delivered\): 1/)
   const second = await run()
   assert.match(second.out, /orders set to pending \(paid, not delivered\): 0/)
   const m3 = await client.db(name).collection('orders').findOne({ orderId: 'M-3' })
   assert.equal(m3.printStatus, undefined, 'unpaid orders are left alone')
+})
+
+test('an order with oddly typed print fields is listed with its problems, and the snapshot keeps working', async () => {
+  const { core, orders } = await shop('oddtypes')
+  await orders.insertMany([
+    order('ODD-1', { paymentStatus: 'completed', printStatus: 'pending', printingOptions: { color: 'yes', copies: '2' } }),
+    order('ODD-2', { paymentStatus: 'completed', printStatus: 'pending', createdAt: '2026-11-01T10:00:00Z' }),
+  ])
+  const snap = await core.snapshot()
+  const odd = snap.pending.find((o) => o.orderId === 'ODD-1')
+  assert.deepEqual(odd.problems, ['printingOptions.color is the string "yes" (expected true or false)'])
+  assert.equal(odd.printingOptions.copies, 2, 'a number written as text is read')
+  const dated = snap.pending.find((o) => o.orderId === 'ODD-2')
+  assert.deepEqual(dated.problems, [])
+  assert.ok(dated.createdAt instanceof Date)
+  const dry = await core.migrate({ dryRun: true })
+  assert.equal(dry.dryRun, true)
+  assert.ok(Array.isArray(dry.summary) && dry.summary[0].includes('dry run'), dry.summary.join('\n'))
 })

@@ -370,7 +370,6 @@ pub struct MigrationResult {
     pub printers_updated: i64,
 }
 
-/// A live change for the monitor.
 /// Options of `migrate`.
 #[napi(object)]
 pub struct MigrateOptions {
@@ -378,6 +377,7 @@ pub struct MigrateOptions {
     pub dry_run: Option<bool>,
 }
 
+/// A live change for the monitor.
 #[napi(object)]
 pub struct MonitorEvent {
     /// "order" or "printer".
