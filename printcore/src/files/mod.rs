@@ -4,6 +4,7 @@
 
 pub mod fetch;
 pub mod pdf;
+pub mod prescan;
 
 use crate::error::{Error, Result};
 use crate::model::{Order, PrinterCapabilities};

@@ -3,8 +3,9 @@
 //! size) and the sha256 of the bytes.
 
 use crate::error::{Error, Result};
+use crate::files::prescan::{prescan, ScanLimits};
 use lopdf::{Dictionary, Document, Object};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Named paper sizes in millimetres (portrait), for naming a page's size.
@@ -28,7 +29,8 @@ pub const NAMED_SIZES: [(&str, f64, f64); 14] = [
 /// How far (mm, per side) a page may be from a named size and still carry its name.
 const NAME_TOLERANCE_MM: f64 = 3.0;
 
-/// One page's size.
+/// One page's size. Read back (from the contained validator's JSON) by its millimetres; the name is
+/// derived again.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PageSize {
     pub width_mm: f64,
@@ -53,6 +55,19 @@ impl PageSize {
     }
 }
 
+#[derive(Deserialize)]
+struct PageSizeWire {
+    width_mm: f64,
+    height_mm: f64,
+}
+
+impl<'de> Deserialize<'de> for PageSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<PageSize, D::Error> {
+        let w = PageSizeWire::deserialize(d)?;
+        Ok(PageSize { width_mm: w.width_mm, height_mm: w.height_mm, name: nearest_named(w.width_mm, w.height_mm) })
+    }
+}
+
 /// The named size within the tolerance of `w`×`h` mm, in either orientation.
 pub fn nearest_named(w: f64, h: f64) -> Option<&'static str> {
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
@@ -68,7 +83,7 @@ pub fn nearest_named(w: f64, h: f64) -> Option<&'static str> {
 }
 
 /// What validation found in one file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileReport {
     /// The file's URL without its query string.
     pub url: String,
@@ -103,9 +118,44 @@ fn invalid(order_id: &str, url: &str, message: impl Into<String>) -> Error {
     Error::File { order_id: order_id.to_owned(), url: url.to_owned(), message: message.into(), transient: false }
 }
 
-/// Validates `bytes` as the PDF of order `order_id` (fetched from `url`). Every problem is a permanent
-/// `Error::File` with a message an admin can act on; nothing here panics, whatever the bytes.
+/// Validates `bytes` as the PDF of order `order_id` (fetched from `url`) under the default
+/// [`ScanLimits`]. Every problem is a permanent `Error::File` with a message an admin can act on; nothing
+/// here panics, overflows the stack or allocates without bound, whatever the bytes.
 pub fn validate_pdf(order_id: &str, url: &str, bytes: &[u8]) -> Result<FileReport> {
+    validate_pdf_with(order_id, url, bytes, &ScanLimits::default())
+}
+
+/// The stack validation runs on. lopdf parses nesting by recursion: at the pre-scan's 100 levels a debug
+/// build needs about 3 MB (more than a tokio blocking thread's 2 MB), a release build well under 1 MB.
+pub const VALIDATION_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+/// [`validate_pdf`] under the given limits: the bounded pre-scan ([`prescan`]) first, then lopdf, then a
+/// page-tree walk that detects loops. Runs on a thread of its own with [`VALIDATION_STACK_BYTES`] of
+/// stack, so the caller's stack size does not matter.
+pub fn validate_pdf_with(order_id: &str, url: &str, bytes: &[u8], limits: &ScanLimits) -> Result<FileReport> {
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("pdf-validation".into())
+            .stack_size(VALIDATION_STACK_BYTES)
+            .spawn_scoped(scope, || validate_here(order_id, url, bytes, limits));
+        match spawned.map(|t| t.join()) {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(invalid(
+                order_id,
+                &crate::files::display_url(url),
+                "the PDF could not be read (the parser failed on it); ask the customer to export it again",
+            )),
+            Err(e) => Err(Error::File {
+                order_id: order_id.to_owned(),
+                url: crate::files::display_url(url),
+                message: format!("validation could not start ({e}); will retry"),
+                transient: true,
+            }),
+        }
+    })
+}
+
+fn validate_here(order_id: &str, url: &str, bytes: &[u8], limits: &ScanLimits) -> Result<FileReport> {
     let url = crate::files::display_url(url);
     if bytes.is_empty() {
         return Err(invalid(order_id, &url, "the file is empty; ask the customer to upload it again"));
@@ -118,6 +168,11 @@ pub fn validate_pdf(order_id: &str, url: &str, bytes: &[u8]) -> Result<FileRepor
             &url,
             format!("the file is not a PDF (it starts with {start:?}); ask the customer to upload a PDF"),
         ));
+    }
+    // lopdf recurses on nesting and inflates without bound: nothing reaches it that the pre-scan refused.
+    let scan = prescan(bytes, limits).map_err(|m| invalid(order_id, &url, m))?;
+    if scan.encrypted {
+        return Err(encrypted(order_id, &url));
     }
     // lopdf is not written to be fed hostile bytes; a panic in it must not take the worker down.
     let parsed = std::panic::catch_unwind(|| Document::load_mem(bytes));
@@ -144,25 +199,19 @@ pub fn validate_pdf(order_id: &str, url: &str, bytes: &[u8]) -> Result<FileRepor
     if doc.trailer.has(b"Encrypt") {
         return Err(encrypted(order_id, &url));
     }
-    let pages = doc.get_pages();
+    let pages = walk_pages(&doc).map_err(|m| invalid(order_id, &url, m))?;
     if pages.is_empty() {
         return Err(invalid(order_id, &url, "the PDF has no pages; ask the customer to upload the right file"));
     }
     let mut page_sizes = Vec::with_capacity(pages.len());
-    for (number, id) in &pages {
-        let dict = doc.get_dictionary(*id).map_err(|e| {
-            invalid(
-                order_id,
-                &url,
-                format!("page {number} of the PDF cannot be read ({e}); ask the customer to export it again"),
-            )
-        })?;
-        let (w, h) = media_box(&doc, dict).ok_or_else(|| {
+    for (i, size) in pages.iter().enumerate() {
+        let (w, h) = size.ok_or_else(|| {
             invalid(
                 order_id,
                 &url,
                 format!(
-                    "page {number} of the PDF has no valid page size (MediaBox); ask the customer to export it again"
+                    "page {} of the PDF has no valid page size (MediaBox); ask the customer to export it again",
+                    i + 1
                 ),
             )
         })?;
@@ -179,32 +228,97 @@ fn mentions_encrypt(bytes: &[u8]) -> bool {
     bytes.windows(8).any(|w| w == b"/Encrypt")
 }
 
-/// The page's MediaBox width and height in points, inherited from its parents when the page has none.
-fn media_box(doc: &Document, page: &Dictionary) -> Option<(f64, f64)> {
-    let mut dict = page;
-    // A page tree deeper than this is a loop or an attack.
-    for _ in 0..64 {
-        if let Ok(obj) = dict.get(b"MediaBox") {
-            let (_, obj) = doc.dereference(obj).ok()?;
-            let arr = obj.as_array().ok()?;
-            if arr.len() != 4 {
-                return None;
-            }
-            let mut n = [0f64; 4];
-            for (i, o) in arr.iter().enumerate() {
-                let (_, o) = doc.dereference(o).ok()?;
-                n[i] = number(o)?;
-            }
-            let (w, h) = ((n[2] - n[0]).abs(), (n[3] - n[1]).abs());
-            if !(w.is_finite() && h.is_finite()) || w < 1.0 || h < 1.0 || w > 14_400.0 * 10.0 || h > 14_400.0 * 10.0 {
-                return None;
-            }
-            return Some((w, h));
-        }
-        let parent = dict.get(b"Parent").ok()?.as_reference().ok()?;
-        dict = doc.get_dictionary(parent).ok()?;
+/// How deep a page tree may go. Real ones are a few levels; lopdf's own walk recurses.
+pub const MAX_PAGE_TREE_DEPTH: usize = 64;
+
+/// A MediaBox as found on a node: absent, or present and valid (`Some(Some)`) or not (`Some(None)`).
+type Media = Option<Option<(f64, f64)>>;
+
+/// The pages of `doc` in order, each with its MediaBox (its own or inherited; `None` when not valid).
+/// Walks the page tree iteratively from the catalog's `/Pages`, refusing a tree that loops back on itself,
+/// lists a node twice or is deeper than [`MAX_PAGE_TREE_DEPTH`], instead of reporting "no pages".
+pub fn walk_pages(doc: &Document) -> std::result::Result<Vec<Option<(f64, f64)>>, String> {
+    const AGAIN: &str = "the file is damaged or crafted; ask the customer to export it again";
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(|r| doc.dereference(r))
+        .and_then(|(_, o)| o.as_dict())
+        .map_err(|_| format!("the PDF has no document catalog (Root); {AGAIN}"))?;
+    let Ok(pages_ref) = root.get(b"Pages").and_then(Object::as_reference) else {
+        return Ok(Vec::new());
+    };
+    let Ok(top) = doc.get_dictionary(pages_ref) else { return Ok(Vec::new()) };
+    struct Frame {
+        id: lopdf::ObjectId,
+        kids: Vec<lopdf::ObjectId>,
+        next: usize,
+        media: Media,
     }
-    None
+    let kids_of = |d: &Dictionary| -> Vec<lopdf::ObjectId> {
+        d.get(b"Kids")
+            .and_then(|k| doc.dereference(k))
+            .and_then(|(_, k)| k.as_array())
+            .map(|a| a.iter().filter_map(|o| o.as_reference().ok()).collect())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::from([pages_ref]);
+    let mut stack = vec![Frame { id: pages_ref, kids: kids_of(top), next: 0, media: media_box(doc, top) }];
+    while let Some(frame) = stack.last_mut() {
+        let Some(&kid) = frame.kids.get(frame.next) else {
+            stack.pop();
+            continue;
+        };
+        frame.next += 1;
+        let inherited = frame.media;
+        if stack.iter().any(|f| f.id == kid) {
+            return Err(format!(
+                "the PDF's page tree loops back on itself (object {} {} is listed below itself); {AGAIN}",
+                kid.0, kid.1
+            ));
+        }
+        if !seen.insert(kid) {
+            return Err(format!("the PDF's page tree lists object {} {} more than once; {AGAIN}", kid.0, kid.1));
+        }
+        let Ok(dict) = doc.get_dictionary(kid) else {
+            return Err(format!("the PDF's page tree refers to object {} {}, which is missing; {AGAIN}", kid.0, kid.1));
+        };
+        let own = media_box(doc, dict);
+        let media = if own.is_some() { own } else { inherited };
+        let kind = dict.get(b"Type").and_then(Object::as_name).ok();
+        if kind == Some(b"Pages".as_slice()) || (kind != Some(b"Page".as_slice()) && dict.has(b"Kids")) {
+            if stack.len() >= MAX_PAGE_TREE_DEPTH {
+                return Err(format!("the PDF's page tree is more than {MAX_PAGE_TREE_DEPTH} levels deep; {AGAIN}"));
+            }
+            stack.push(Frame { id: kid, kids: kids_of(dict), next: 0, media });
+        } else {
+            out.push(media.flatten());
+        }
+    }
+    Ok(out)
+}
+
+/// A node's own MediaBox width and height in points.
+fn media_box(doc: &Document, node: &Dictionary) -> Media {
+    let obj = node.get(b"MediaBox").ok()?;
+    Some((|| {
+        let (_, obj) = doc.dereference(obj).ok()?;
+        let arr = obj.as_array().ok()?;
+        if arr.len() != 4 {
+            return None;
+        }
+        let mut n = [0f64; 4];
+        for (i, o) in arr.iter().enumerate() {
+            let (_, o) = doc.dereference(o).ok()?;
+            n[i] = number(o)?;
+        }
+        let (w, h) = ((n[2] - n[0]).abs(), (n[3] - n[1]).abs());
+        if !(w.is_finite() && h.is_finite()) || w < 1.0 || h < 1.0 || w > 14_400.0 * 10.0 || h > 14_400.0 * 10.0 {
+            return None;
+        }
+        Some((w, h))
+    })())
 }
 
 fn number(o: &Object) -> Option<f64> {
@@ -227,6 +341,72 @@ mod tests {
         assert_eq!(PageSize::from_points(842.0, 1191.0).name, Some("A3"));
         assert_eq!(PageSize::from_points(612.0, 1008.0).name, Some("Legal"));
         assert_eq!(PageSize::from_points(300.0, 300.0).name, None);
+    }
+
+    /// A PDF of these objects (numbered from 1, the first is the catalog) with a correct xref table.
+    fn raw_pdf(objects: &[String]) -> Vec<u8> {
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, body) in objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).bytes());
+        }
+        let xref = out.len();
+        out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
+        for o in offsets {
+            out.extend(format!("{o:010} 00000 n \n").bytes());
+        }
+        out.extend(format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).bytes());
+        out
+    }
+
+    fn one_page(extra: impl FnOnce(&mut Document, lopdf::ObjectId, lopdf::ObjectId)) -> Vec<u8> {
+        use lopdf::dictionary;
+        let mut doc = Document::with_version("1.5");
+        let pages = doc.new_object_id();
+        let page = doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages });
+        doc.objects.insert(
+            pages,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            }),
+        );
+        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        doc.trailer.set("Root", catalog);
+        extra(&mut doc, pages, page);
+        let mut out = Vec::new();
+        doc.save_to(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_page_tree_that_loops_back_says_so_instead_of_no_pages() {
+        let bytes = one_page(|doc, pages, page| {
+            // The page tree's only kid is an inner node whose kid is the root again.
+            let inner = doc.add_object(
+                lopdf::dictionary! { "Type" => "Pages", "Kids" => vec![pages.into(), page.into()], "Count" => 1 },
+            );
+            doc.get_dictionary_mut(pages).unwrap().set("Kids", vec![Object::Reference(inner)]);
+        });
+        let m = validate_pdf("1234", "https://x/y.pdf", &bytes).unwrap_err().to_string();
+        assert!(m.contains("page tree loops back on itself") && m.contains("export it again"), "{m}");
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_parses_whatever_the_callers_stack() {
+        let deep = format!("{}1{}", "[".repeat(98), "]".repeat(98));
+        let bytes = raw_pdf(&[
+            "<</Type/Catalog/Pages 2 0 R>>".into(),
+            "<</Type/Pages/Kids[3 0 R]/Count 1/MediaBox[0 0 595 842]>>".into(),
+            format!("<</Type/Page/Parent 2 0 R/Deep {deep}>>"),
+        ]);
+        // Test threads have 2 MB stacks, like tokio's blocking threads: too small for lopdf at this depth
+        // in a debug build, so validation runs on a thread of its own.
+        let r = validate_pdf("1234", "https://x/y.pdf", &bytes).unwrap();
+        assert_eq!(r.pages, 1);
+        let back: FileReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r, "the report survives the contained validator's JSON");
     }
 
     #[test]
