@@ -312,6 +312,83 @@ async fn the_command_backend_maps_status_json() {
     assert_eq!(p.status().await.unwrap().status, PrinterStatus::Offline);
 }
 
+/// A print command that is a wrapper (a script that starts the real printing program and waits): when it
+/// times out or fails, everything it started is stopped with it, so nothing can print after the worker
+/// gave up on the job. After a zero exit, what it started may finish (it reported the job spooled).
+#[tokio::test]
+async fn a_command_that_times_out_or_fails_takes_everything_it_started_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let late = dir.path().join("printed-late");
+    let late_print = |tail: &str| format!("(sleep 1.5; echo printed >> {}) {tail}", late.display());
+    let hangs = script(dir.path(), "hangs.sh", &format!("{} &\nsleep 30", late_print("")));
+    let printer =
+        CommandPrinter::new("Front", vec![hangs.clone(), "{file}".into()], None, Duration::from_millis(500), caps())
+            .unwrap();
+    match printer.submit(&job("job-g1", vec![pdf(1, A4)])).await {
+        Err(PrinterError::Uncertain(m)) => assert!(m.contains("did not finish within"), "{m}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let fails = script(dir.path(), "fails.sh", &format!("{} &\nexit 3", late_print(">/dev/null 2>&1")));
+    let printer =
+        CommandPrinter::new("Front", vec![fails, "{file}".into()], None, Duration::from_secs(5), caps()).unwrap();
+    match printer.submit(&job("job-g2", vec![pdf(1, A4)])).await {
+        Err(PrinterError::Transient(m)) => assert!(m.contains("exited with 3"), "{m}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    // A status command is contained the same way.
+    let printer = CommandPrinter::new(
+        "Front",
+        vec!["true".into(), "{file}".into()],
+        Some(vec![hangs]),
+        Duration::from_millis(500),
+        caps(),
+    )
+    .unwrap();
+    assert_eq!(printer.status().await.unwrap().status, PrinterStatus::Offline);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !late.exists(),
+        "a child of a stopped command printed later: {:?}",
+        std::fs::read_to_string(&late).unwrap_or_default()
+    );
+
+    let spooled = dir.path().join("spooled");
+    let ok = script(
+        dir.path(),
+        "ok.sh",
+        &format!("(sleep 0.5; echo done > {}) >/dev/null 2>&1 &\nexit 0", spooled.display()),
+    );
+    let printer =
+        CommandPrinter::new("Front", vec![ok, "{file}".into()], None, Duration::from_secs(5), caps()).unwrap();
+    printer.submit(&job("job-g3", vec![pdf(1, A4)])).await.unwrap();
+    wait_for("what a successful command started to finish", Duration::from_secs(10), || async {
+        spooled.exists().then_some(())
+    })
+    .await;
+}
+
+/// The PDF a print command gets sits in a folder only the worker's user can open, removed afterwards.
+#[tokio::test]
+async fn the_command_gets_its_file_in_a_folder_only_the_worker_can_open() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    let cmd = script(
+        dir.path(),
+        "perm.sh",
+        &format!("d=$(dirname \"$1\")\necho \"$d\" > {s}\nstat -c '%a %u' \"$d\" >> {s}", s = seen.display()),
+    );
+    let printer =
+        CommandPrinter::new("Front", vec![cmd, "{file}".into()], None, Duration::from_secs(5), caps()).unwrap();
+    printer.submit(&job("job-p1", vec![pdf(1, A4)])).await.unwrap();
+    let text = std::fs::read_to_string(&seen).unwrap();
+    let mut lines = text.lines();
+    let (folder, mode) = (lines.next().unwrap(), lines.next().unwrap());
+    let me = std::fs::metadata(dir.path()).unwrap().uid();
+    assert_eq!(mode, format!("700 {me}"), "the job's folder {folder}");
+    assert!(!std::path::Path::new(folder).exists(), "{folder} was removed after the job");
+}
+
 #[tokio::test]
 async fn the_file_backend_writes_each_job_once_into_a_folder_named_by_its_job() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,13 @@
 //! (`PrinterStatus`, `JobCount`) or `{"status": "online|offline|busy|error", "queue_length": n,
 //! "message": "..."}`. A command backend cannot look jobs up by name: it says so
 //! ([`Printer::can_look_up_jobs`] is false).
+//!
+//! Containment: each command runs in a process group of its own (Unix) or a job object (Windows). When it
+//! times out, fails, or the print task is dropped, the whole group is killed, so a wrapper script's
+//! children cannot print after the worker gave up on the job (the order goes back to the queue, or fails
+//! "may have printed"). After a zero exit whatever the command left running is left alone: it reported
+//! that the spooler took the job. Commands do not inherit the worker's secrets ([`hidden_from_commands`]),
+//! and the files they are given sit in a folder only the worker's user can open (0700).
 
 use crate::printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};
 use async_trait::async_trait;
@@ -72,34 +79,227 @@ pub fn substitute(args: &[String], job: &JobSpec, printer: &str, file: &str) -> 
         .collect()
 }
 
-/// Runs `args` with a timeout; the child is killed when the timeout passes. Returns stdout.
+/// Whether an environment variable of the worker is kept from print and status commands: the worker's
+/// connection string (`MONGODB_URI`, the variable it reads it from) and every other `MONGODB*` variable,
+/// the worker's own settings (`PRINTCORE_*`), `ADMIN_URI` (the roles script's), and any variable whose
+/// value holds a MongoDB connection string, whatever its name.
+pub fn hidden_from_commands(name: &std::ffi::OsStr, value: &std::ffi::OsStr) -> bool {
+    // Windows' variable names are case-insensitive.
+    let name = name.to_string_lossy().to_ascii_uppercase();
+    let value = value.to_string_lossy().to_ascii_lowercase();
+    name.starts_with("MONGODB")
+        || name.starts_with("PRINTCORE_")
+        || name == "ADMIN_URI"
+        || value.contains("mongodb://")
+        || value.contains("mongodb+srv://")
+}
+
+/// Runs `args` with a timeout, in a process group (job object) of its own that is killed, whole, when the
+/// command times out or fails or this future is dropped. Returns stdout.
 async fn run(args: &[String], timeout: Duration, what: &str) -> Result<String, PrinterError> {
     let mut cmd = Command::new(&args[0]);
     cmd.args(&args[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    let child =
+    for (name, value) in std::env::vars_os() {
+        if hidden_from_commands(&name, &value) {
+            cmd.env_remove(name);
+        }
+    }
+    #[cfg(unix)]
+    cmd.process_group(0);
+    let mut child =
         cmd.spawn().map_err(|e| PrinterError::Transient(format!("{what} {:?} could not be started: {e}", args[0])))?;
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    // Killed on drop (a timeout, a failure, the print task dropped) unless released after a zero exit.
+    let tree = ProcessTree::of(&child);
+    let (Some(mut out_pipe), Some(mut err_pipe)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(PrinterError::Transient(format!("{what} {:?}: no output pipes", args[0])));
+    };
+    let finished = async {
+        use tokio::io::AsyncReadExt;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let (status, _, _) = tokio::join!(child.wait(), out_pipe.read_to_end(&mut out), err_pipe.read_to_end(&mut err));
+        status.map(|status| (status, out, err))
+    };
+    let finished = tokio::time::timeout(timeout, finished).await;
+    let (status, out, err) = match finished {
         Ok(o) => o.map_err(|e| PrinterError::Transient(format!("{what} failed: {e}")))?,
         // It may have handed the job to the spooler before it hung: not known either way.
         Err(_) => {
+            // The group first, while the command (if still running) holds its id, then the command.
+            drop(tree);
+            let _ = child.start_kill();
             return Err(PrinterError::Uncertain(format!(
                 "{what} {:?} did not finish within {timeout:?} and was stopped",
                 args[0]
-            )))
+            )));
         }
     };
-    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&out).trim().to_owned();
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&err);
         let detail = stderr.trim().lines().last().unwrap_or("").chars().take(300).collect::<String>();
-        let code = output.status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
+        let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
         return Err(PrinterError::Transient(format!(
             "{what} {:?} exited with {code}{}",
             args[0],
             if detail.is_empty() { String::new() } else { format!(": {detail}") }
         )));
     }
+    tree.release();
     Ok(stdout)
+}
+
+/// A command and every process it started: a process group on Unix (the command is its leader, so the
+/// group's id is the command's pid), a job object on Windows. Dropping it kills them all; [`release`]
+/// leaves them running.
+///
+/// [`release`]: ProcessTree::release
+struct ProcessTree {
+    #[cfg(unix)]
+    group: Option<i32>,
+    #[cfg(windows)]
+    job: Option<job::Job>,
+}
+
+impl ProcessTree {
+    fn of(child: &tokio::process::Child) -> ProcessTree {
+        #[cfg(unix)]
+        {
+            ProcessTree { group: child.id().and_then(|pid| i32::try_from(pid).ok()) }
+        }
+        #[cfg(windows)]
+        {
+            ProcessTree { job: job::Job::containing(child) }
+        }
+        #[cfg(not(any(unix, windows)))]
+        {
+            let _ = child;
+            ProcessTree {}
+        }
+    }
+
+    /// The command succeeded: what it left running may finish.
+    fn release(mut self) {
+        #[cfg(unix)]
+        {
+            self.group = None;
+        }
+        #[cfg(windows)]
+        if let Some(job) = self.job.take() {
+            job.release();
+        }
+    }
+}
+
+impl Drop for ProcessTree {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(group) = self.group.take() {
+            // SAFETY: killpg has no memory effects. The group exists while any of its processes lives (its
+            // id is not reused meanwhile); ESRCH (none left) is fine.
+            unsafe {
+                libc::killpg(group, libc::SIGKILL);
+            }
+        }
+        #[cfg(windows)]
+        if let Some(job) = self.job.take() {
+            job.kill();
+        }
+    }
+}
+
+/// Windows: a job object that kills its processes when closed (`JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`), so
+/// they die with the worker too.
+#[cfg(windows)]
+mod job {
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows_sys::Win32::System::JobObjects::{
+        AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation, SetInformationJobObject,
+        TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    };
+
+    pub struct Job(HANDLE);
+
+    // SAFETY: a job handle may be used and closed from any thread.
+    unsafe impl Send for Job {}
+    unsafe impl Sync for Job {}
+
+    fn set_kill_on_close(job: HANDLE, on: bool) -> bool {
+        // SAFETY: a zeroed JOBOBJECT_EXTENDED_LIMIT_INFORMATION is valid (plain integers); the pointer and
+        // size describe it exactly.
+        unsafe {
+            let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+            info.BasicLimitInformation.LimitFlags = if on { JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE } else { 0 };
+            SetInformationJobObject(
+                job,
+                JobObjectExtendedLimitInformation,
+                &info as *const _ as *const std::ffi::c_void,
+                std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            ) != 0
+        }
+    }
+
+    impl Job {
+        /// A new job holding `child` (and so everything it starts from now on). `None` when Windows refuses
+        /// (then only the command itself is stopped, as `kill_on_drop` does). The command runs for a moment
+        /// before it is assigned; a process it started in that moment (before its own start-up finished)
+        /// would stay outside the job.
+        pub fn containing(child: &tokio::process::Child) -> Option<Job> {
+            let process = child.raw_handle()? as HANDLE;
+            // SAFETY: null attributes and name create an anonymous job; every handle is checked.
+            unsafe {
+                let job = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+                if job.is_null() {
+                    tracing::warn!(
+                        "could not create a job object for a print command; only the command itself can be stopped"
+                    );
+                    return None;
+                }
+                if !set_kill_on_close(job, true) || AssignProcessToJobObject(job, process) == 0 {
+                    tracing::warn!(
+                        "could not put a print command into a job object; only the command itself can be stopped"
+                    );
+                    CloseHandle(job);
+                    return None;
+                }
+                Some(Job(job))
+            }
+        }
+
+        /// Kills every process in the job, then closes it.
+        pub fn kill(self) {
+            // SAFETY: self.0 is a job handle this value owns; Drop closes it.
+            unsafe {
+                TerminateJobObject(self.0, 1);
+            }
+        }
+
+        /// Closes the job without killing what it holds.
+        pub fn release(self) {
+            set_kill_on_close(self.0, false);
+        }
+    }
+
+    impl Drop for Job {
+        fn drop(&mut self) {
+            // SAFETY: self.0 is a job handle this value owns, closed once. With kill-on-close still set,
+            // closing it kills what is left.
+            unsafe {
+                CloseHandle(self.0);
+            }
+        }
+    }
+}
+
+/// A new folder for one job's files that only the worker's user can open (0700 on Unix; on Windows the
+/// user's own temporary folder), under an unpredictable name that must not exist yet (so nobody can
+/// prepare it, or a link in its place, in advance).
+fn private_job_dir(job_name: &str) -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("printcore-{job_name}-{}", uuid::Uuid::new_v4().simple()));
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&dir)?;
+    #[cfg(not(unix))]
+    std::fs::DirBuilder::new().create(&dir)?;
+    Ok(dir)
 }
 
 /// Maps a status command's JSON onto a printer state.
@@ -219,10 +419,12 @@ impl Printer for CommandPrinter {
     }
 
     async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
-        let dir = std::env::temp_dir().join(format!("printcore-{}", job.job_name));
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| PrinterError::Transient(format!("cannot create {}: {e}", dir.display())))?;
+        let dir = private_job_dir(&job.job_name).map_err(|e| {
+            PrinterError::Transient(format!(
+                "cannot create a folder for the job in {}: {e}",
+                std::env::temp_dir().display()
+            ))
+        })?;
         let mut last_out = String::new();
         let result = async {
             for (i, doc) in job.documents.iter().enumerate() {
