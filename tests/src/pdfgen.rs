@@ -89,3 +89,30 @@ pub fn corrupt_pdf() -> Vec<u8> {
     b.extend((0..4000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
     b
 }
+
+/// `bytes` as a file, for a `JobSpec` (whose documents are files): stored once per content under the
+/// build's target folder (`target/tmp/pdf-docs/<sha256>.pdf`), so tests leave nothing new behind however
+/// often they run.
+pub fn pdf_file(bytes: Vec<u8>) -> std::path::PathBuf {
+    use sha2::Digest;
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test executable");
+        // target/<profile>/deps/<test> or target/<profile>/<bin>: two or three levels below target/.
+        let target = exe
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "target") || a.join("CACHEDIR.TAG").exists())
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = target.join("tmp").join("pdf-docs");
+        std::fs::create_dir_all(&dir).expect("a folder for test documents");
+        dir
+    });
+    let path = dir.join(format!("{}.pdf", hex::encode(sha2::Sha256::digest(&bytes))));
+    if !path.exists() {
+        let tmp = dir.join(format!(".{}.{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        std::fs::write(&tmp, &bytes).expect("write a test document");
+        std::fs::rename(&tmp, &path).expect("store a test document");
+    }
+    path
+}

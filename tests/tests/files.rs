@@ -200,10 +200,13 @@ async fn a_multi_file_order_is_validated_file_by_file_and_recorded_on_the_order(
     let job = core.claim(&w, &target).await.unwrap().unwrap();
     assert_eq!(job.order_id(), "MULTI");
     let files = fetch_and_validate(&fetcher, &job.order).await.unwrap();
-    let pages: Vec<u32> = files.iter().map(|f| f.report.pages).collect();
+    let pages: Vec<u32> = files.files.iter().map(|f| f.report.pages).collect();
     assert_eq!(pages, [2, 3]);
-    assert_eq!(files[1].bytes, b);
-    let reports: Vec<_> = files.into_iter().map(|f| f.report).collect();
+    assert_eq!(std::fs::read(&files.files[1].path).unwrap(), b, "the files are on disk, in order");
+    let reports = files.reports();
+    let folder = files.folder().to_path_buf();
+    drop(files);
+    assert!(!folder.exists(), "the job's folder goes with its files");
     job.record_reports(&reports).await.unwrap();
     let stored = raw_order(&db, "MULTI").await;
     assert_eq!(stored.get_str("fileSha256").unwrap(), format!("{},{}", sha256_hex(&a), sha256_hex(&b)));

@@ -16,7 +16,7 @@ fn job(name: &str, documents: Vec<Vec<u8>>) -> JobSpec {
     JobSpec {
         job_name: name.to_owned(),
         order_id: "ORD-9".into(),
-        documents,
+        documents: documents.into_iter().map(printcore_tests::pdfgen::pdf_file).collect(),
         copies: 1,
         duplex: false,
         color: false,

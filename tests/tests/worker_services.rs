@@ -163,7 +163,7 @@ async fn sent_by_a_dead_worker(
         let spec = JobSpec {
             job_name: job.print_job_id().to_owned(),
             order_id: id.into(),
-            documents: vec![pdf(1, A4)],
+            documents: vec![printcore_tests::pdfgen::pdf_file(pdf(1, A4))],
             copies: 1,
             duplex: false,
             color: false,

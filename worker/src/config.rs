@@ -4,7 +4,7 @@
 use crate::backends::{CommandPrinter, FilePrinter, IppPrinter};
 use crate::health::PrinterIdentity;
 use crate::printer::Printer;
-use printcore::files::FilePolicy;
+use printcore::files::{ContainedValidator, FilePolicy, Validator};
 use printcore::{CoreConfig, LogDelivery, PrinterCapabilities};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -18,6 +18,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub worker: WorkerConfig,
     pub files: FilesConfig,
+    pub validation: ValidationConfig,
     pub printers: Vec<PrinterConfig>,
 }
 
@@ -101,6 +102,13 @@ pub struct FilesConfig {
     pub allow_loopback: bool,
     /// Tests and demos only.
     pub allow_http: bool,
+    /// The most files one order may have (`fileURLs`).
+    pub max_files_per_order: usize,
+    /// The most MB one order's files may have together.
+    pub max_order_mb: f64,
+    /// Where each print job's files are kept while it prints (a private folder per job, removed
+    /// afterwards). Default: the system's temporary folder.
+    pub work_dir: Option<PathBuf>,
 }
 
 impl Default for FilesConfig {
@@ -116,7 +124,32 @@ impl Default for FilesConfig {
             allow_private_addresses: false,
             allow_loopback: false,
             allow_http: false,
+            max_files_per_order: p.max_files_per_order,
+            max_order_mb: p.max_order_bytes as f64 / 1_048_576.0,
+            work_dir: None,
         }
+    }
+}
+
+/// How downloaded PDFs are validated: in a child process of the worker with limits (the default), so a
+/// file that crashes, exhausts or hangs the PDF parser fails its order and nothing else.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    /// "contained" (a child process with the limits below) or "in-process" (no child: only for tests
+    /// and measurements).
+    pub mode: String,
+    /// The child's address-space limit (RLIMIT_AS; on Windows the job object's memory limit), in MB.
+    pub memory_mb: u64,
+    /// The child's CPU-time limit (RLIMIT_CPU; on Windows the job's user time), in seconds.
+    pub cpu_secs: u64,
+    /// The child is killed after this many seconds, whatever it is doing.
+    pub timeout_secs: f64,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig { mode: "contained".into(), memory_mb: 1024, cpu_secs: 30, timeout_secs: 60.0 }
     }
 }
 
@@ -203,6 +236,7 @@ impl Config {
         }
         self.core_config()?;
         self.file_policy()?;
+        self.validator(PathBuf::from("worker"))?;
         if self.printers.is_empty() {
             return Err(ConfigError("no printers configured: add at least one [[printers]] section".into()));
         }
@@ -267,6 +301,15 @@ impl Config {
                 f.max_mb
             )));
         }
+        if f.max_files_per_order == 0 {
+            return Err(ConfigError("[files] max_files_per_order must be at least 1".into()));
+        }
+        if !(f.max_order_mb.is_finite() && f.max_order_mb >= f.max_mb) {
+            return Err(ConfigError(format!(
+                "[files] max_order_mb must be a number of megabytes at least max_mb ({}), got {}",
+                f.max_mb, f.max_order_mb
+            )));
+        }
         Ok(FilePolicy {
             allowed_hosts: f.allowed_hosts.clone(),
             allow_http: f.allow_http,
@@ -278,7 +321,43 @@ impl Config {
             total_timeout: secs(f.total_timeout_secs, "total_timeout_secs")?,
             retries: f.retries,
             retry_backoff: Duration::from_millis(500),
+            max_files_per_order: f.max_files_per_order,
+            max_order_bytes: (f.max_order_mb * 1_048_576.0) as u64,
+            work_dir: f.work_dir.clone(),
+            // In this process until the binary names itself: see `validator`.
+            validator: Validator::InProcess,
         })
+    }
+
+    /// The validator the configuration asks for. `program` is the worker's own binary
+    /// (`std::env::current_exe()`), which validates in a child with `validate-pdf`.
+    pub fn validator(&self, program: PathBuf) -> Result<Validator, ConfigError> {
+        let v = &self.validation;
+        match v.mode.as_str() {
+            "in-process" => Ok(Validator::InProcess),
+            "contained" => {
+                if v.memory_mb < 64 {
+                    return Err(ConfigError(format!("[validation] memory_mb must be at least 64 (got {})", v.memory_mb)));
+                }
+                if v.cpu_secs == 0 {
+                    return Err(ConfigError("[validation] cpu_secs must be at least 1".into()));
+                }
+                Ok(Validator::Contained(ContainedValidator {
+                    program,
+                    args: vec![
+                        "validate-pdf".into(),
+                        "--memory-mb".into(),
+                        v.memory_mb.to_string(),
+                        "--cpu-secs".into(),
+                        v.cpu_secs.to_string(),
+                    ],
+                    timeout: secs(v.timeout_secs, "[validation] timeout_secs")?,
+                }))
+            }
+            other => Err(ConfigError(format!(
+                "[validation] mode must be \"contained\" or \"in-process\", not {other:?}"
+            ))),
+        }
     }
 
     /// The backend for one printer.

@@ -8,5 +8,6 @@ pub mod health;
 pub mod printer;
 pub mod service;
 pub mod shutdown;
+pub mod validate;
 
 pub use printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};

@@ -73,6 +73,18 @@ enum Command {
     Printers,
     /// Check the configuration, the database and every printer; exit 1 when something is wrong.
     Check,
+    /// Validate one downloaded PDF inside limits and print the result as JSON. The worker runs this in a
+    /// child process of its own for every file ([validation] in the configuration).
+    #[command(hide = true)]
+    ValidatePdf {
+        path: PathBuf,
+        /// Address-space limit in MB.
+        #[arg(long, default_value_t = 1024)]
+        memory_mb: u64,
+        /// CPU-time limit in seconds.
+        #[arg(long, default_value_t = 30)]
+        cpu_secs: u64,
+    },
 }
 
 fn load(cli: &Cli) -> Result<Config, ConfigError> {
@@ -126,6 +138,14 @@ fn init_logs(json: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The contained validator needs no configuration, database or runtime: it limits itself at once.
+    if let Some(Command::ValidatePdf { path, memory_mb, cpu_secs }) = &cli.command {
+        let limits = printworker::validate::ChildLimits {
+            memory_bytes: memory_mb.saturating_mul(1024 * 1024),
+            cpu_secs: *cpu_secs,
+        };
+        return printworker::validate::run_child(path, limits);
+    }
     let config = match load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -148,6 +168,7 @@ fn main() -> ExitCode {
             Command::Migrate { dry_run } => migrate(config, dry_run).await,
             Command::Printers => printers(config).await.map(|_| ()),
             Command::Check => check(config).await,
+            Command::ValidatePdf { .. } => unreachable!("handled before the configuration is read"),
         }
     });
     match result {
@@ -172,7 +193,12 @@ async fn run(config: Config) -> AnyResult<()> {
     let core = connect(&config).await?;
     let id = WorkerId::generate();
     tracing::info!(worker_id = %id, database = %redact_uri(config.database.uri.as_deref().unwrap_or("")), db = %config.database.name, "connected");
-    let fetcher = FileFetcher::new(config.file_policy()?)?;
+    let mut policy = config.file_policy()?;
+    // Validation runs in a child process of this very binary (`worker validate-pdf`), unless configured
+    // otherwise.
+    let me = std::env::current_exe().map_err(|e| format!("cannot find the worker's own program: {e}"))?;
+    policy.validator = config.validator(me)?;
+    let fetcher = FileFetcher::new(policy)?;
     let mut slots = Vec::new();
     for p in &config.printers {
         let printer = config.build_printer(p)?;

@@ -24,8 +24,9 @@ pub struct JobSpec {
     pub job_name: String,
     /// The order, for logs.
     pub order_id: String,
-    /// The PDF documents, in order.
-    pub documents: Vec<Vec<u8>>,
+    /// The PDF documents, in order: files in the print job's private folder (each backend reads one at a
+    /// time, so an order of many large files is never all in memory).
+    pub documents: Vec<std::path::PathBuf>,
     pub copies: i64,
     pub duplex: bool,
     pub color: bool,

@@ -303,7 +303,7 @@ impl Worker {
             Ok(f) => f,
             Err(e) => return self.fail(job, &e.to_string(), e.is_transient()).await,
         };
-        let reports: Vec<_> = files.iter().map(|f| f.report.clone()).collect();
+        let reports = files.reports();
         if let Some(caps) = slot.capabilities() {
             if let Err(e) = check_capabilities(&job.order, &reports, &slot.identity.name, &caps) {
                 return self.fail(job, &e.to_string(), false).await;
@@ -316,7 +316,7 @@ impl Worker {
         let spec = JobSpec {
             job_name: job.print_job_id().to_owned(),
             order_id: job.order_id().to_owned(),
-            documents: files.into_iter().map(|f| f.bytes).collect(),
+            documents: files.paths(),
             copies: options.copies.unwrap_or(1).max(1),
             duplex: options.duplex.unwrap_or(false),
             color: options.color.unwrap_or(false),
@@ -344,6 +344,8 @@ impl Worker {
                 other => break other,
             }
         };
+        // The printer has the documents, or never will: their files go now, not after the job prints.
+        drop(files);
         let job_ref = match submitted {
             Ok(r) => r,
             Err(e @ PrinterError::Uncertain(_)) => match self.after_lost_answer(slot, job, &e, sent_at).await? {

@@ -35,6 +35,15 @@ pub struct FilePolicy {
     pub retries: u32,
     /// Wait before the first retry; doubles after each.
     pub retry_backoff: Duration,
+    /// The most files one order may ask for (`fileURLs`). Default 20.
+    pub max_files_per_order: usize,
+    /// The most bytes one order's files may have together. Default 250 MB.
+    pub max_order_bytes: u64,
+    /// Where each order's files are kept while it prints: a private folder per job inside it, removed
+    /// afterwards. Default (`None`): the system's temporary folder.
+    pub work_dir: Option<std::path::PathBuf>,
+    /// How downloaded files are validated. Default: in this process; the worker runs a contained child.
+    pub validator: crate::files::Validator,
 }
 
 impl Default for FilePolicy {
@@ -50,6 +59,10 @@ impl Default for FilePolicy {
             total_timeout: Duration::from_secs(300),
             retries: 3,
             retry_backoff: Duration::from_millis(500),
+            max_files_per_order: 20,
+            max_order_bytes: 250 * 1024 * 1024,
+            work_dir: None,
+            validator: crate::files::Validator::InProcess,
         }
     }
 }
@@ -233,9 +246,41 @@ impl FileFetcher {
         &self.policy
     }
 
-    /// Downloads `url` for order `order_id`. Transient failures (5xx, 429, timeouts, connection resets)
-    /// are retried with backoff; what is left is an `Error::File` saying whether to retry later.
+    /// Downloads `url` for order `order_id` into memory. Transient failures (5xx, 429, timeouts,
+    /// connection resets) are retried with backoff; what is left is an `Error::File` saying whether to
+    /// retry later.
     pub async fn fetch(&self, order_id: &str, url: &str) -> Result<Vec<u8>> {
+        let mut body = Body::Memory(Vec::new());
+        self.fetch_into(order_id, url, &mut body, None).await?;
+        match body {
+            Body::Memory(bytes) => Ok(bytes),
+            Body::File { .. } => unreachable!("a memory download stays in memory"),
+        }
+    }
+
+    /// Downloads `url` for order `order_id` into a new file at `path`, streamed: never more than one
+    /// chunk in memory. `order_left` is what the order's byte budget still allows (the per-file cap
+    /// applies too); going over either is a permanent error naming the limit. Returns the bytes written.
+    pub async fn fetch_to_file(
+        &self,
+        order_id: &str,
+        url: &str,
+        path: &std::path::Path,
+        order_left: u64,
+    ) -> Result<u64> {
+        let shown = display_url(url);
+        let file = tokio::fs::File::create(path).await.map_err(|e| Error::File {
+            order_id: order_id.to_owned(),
+            url: shown.clone(),
+            message: format!("cannot write the download to {} ({e}); will retry", path.display()),
+            transient: true,
+        })?;
+        let mut body = Body::File { file, written: 0 };
+        self.fetch_into(order_id, url, &mut body, Some(order_left)).await?;
+        Ok(body.len())
+    }
+
+    async fn fetch_into(&self, order_id: &str, url: &str, body: &mut Body, order_left: Option<u64>) -> Result<()> {
         let shown = display_url(url);
         let fail = |message: String, transient: bool| Error::File {
             order_id: order_id.to_owned(),
@@ -249,8 +294,8 @@ impl FileFetcher {
         let mut wait = self.policy.retry_backoff;
         let mut attempt = 0;
         loop {
-            match self.fetch_once(parsed.clone()).await {
-                Ok(bytes) => return Ok(bytes),
+            match self.fetch_once(parsed.clone(), body, order_left).await {
+                Ok(()) => return Ok(()),
                 Err((message, transient)) => {
                     if transient && attempt < self.policy.retries {
                         attempt += 1;
@@ -271,7 +316,14 @@ impl FileFetcher {
     }
 
     /// One try. Err((message, transient)).
-    async fn fetch_once(&self, url: Url) -> std::result::Result<Vec<u8>, (String, bool)> {
+    async fn fetch_once(
+        &self,
+        url: Url,
+        body: &mut Body,
+        order_left: Option<u64>,
+    ) -> std::result::Result<(), (String, bool)> {
+        let local = |e: std::io::Error| (format!("cannot write the download to disk ({e})"), true);
+        body.reset().await.map_err(local)?;
         let response = self.client.get(url).send().await.map_err(|e| describe(&e))?;
         let status = response.status();
         if !status.is_success() {
@@ -283,22 +335,94 @@ impl FileFetcher {
             };
             return Err((format!("the file server answered {status}; {hint}"), transient));
         }
-        let cap = self.policy.max_bytes;
+        let file_cap = self.policy.max_bytes;
+        let cap = order_left.map_or(file_cap, |left| left.min(file_cap));
+        let over = |len: Option<u64>| {
+            let size = len.map(|l| format!(" is {} MB,", mb(l))).unwrap_or_default();
+            if cap < file_cap {
+                format!(
+                    "the order's files together are over the {} MB limit per order ({} MB were left for this \
+                     file); split the order or raise [files] max_order_mb",
+                    mb(self.policy.max_order_bytes),
+                    mb(cap)
+                )
+            } else if size.is_empty() {
+                format!("the file is over the {} MB limit", mb(cap))
+            } else {
+                format!("the file{size} over the {} MB limit", mb(cap))
+            }
+        };
         if let Some(len) = response.content_length() {
             if len > cap {
-                return Err((format!("the file is {} MB, over the {} MB limit", mb(len), mb(cap)), false));
+                return Err((over(Some(len)), false));
             }
         }
-        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(cap) as usize);
+        body.reserve(response.content_length().unwrap_or(0).min(cap));
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| describe(&e))?;
-            if body.len() as u64 + chunk.len() as u64 > cap {
-                return Err((format!("the file is over the {} MB limit", mb(cap)), false));
+            if body.len() + chunk.len() as u64 > cap {
+                return Err((over(None), false));
             }
-            body.extend_from_slice(&chunk);
+            body.write(&chunk).await.map_err(local)?;
         }
-        Ok(body)
+        body.finish().await.map_err(local)
+    }
+}
+
+/// Where a download goes: memory, or a file written as the bytes arrive.
+enum Body {
+    Memory(Vec<u8>),
+    File { file: tokio::fs::File, written: u64 },
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Memory(v) => v.len() as u64,
+            Body::File { written, .. } => *written,
+        }
+    }
+
+    fn reserve(&mut self, n: u64) {
+        if let Body::Memory(v) = self {
+            v.reserve(n as usize);
+        }
+    }
+
+    /// Empties it for another try.
+    async fn reset(&mut self) -> std::io::Result<()> {
+        use tokio::io::AsyncSeekExt;
+        match self {
+            Body::Memory(v) => v.clear(),
+            Body::File { file, written } => {
+                file.set_len(0).await?;
+                file.seek(std::io::SeekFrom::Start(0)).await?;
+                *written = 0;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        match self {
+            Body::Memory(v) => v.extend_from_slice(chunk),
+            Body::File { file, written } => {
+                file.write_all(chunk).await?;
+                *written += chunk.len() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        if let Body::File { file, .. } = self {
+            file.flush().await?;
+            file.sync_data().await?;
+        }
+        Ok(())
     }
 }
 

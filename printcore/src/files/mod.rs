@@ -5,12 +5,15 @@
 pub mod fetch;
 pub mod pdf;
 pub mod prescan;
+pub mod validator;
 
 use crate::error::{Error, Result};
 use crate::model::{Order, PrinterCapabilities};
 use crate::queue::PrintJob;
 pub use fetch::{FileFetcher, FilePolicy};
 pub use pdf::{validate_pdf, FileReport, PageSize};
+use std::path::{Path, PathBuf};
+pub use validator::{ContainedValidator, Validator};
 
 /// A URL as it may appear in messages and logs: no query string or fragment (signed URLs carry tokens
 /// there), no user info.
@@ -27,43 +30,125 @@ pub fn display_url(url: &str) -> String {
     }
 }
 
-/// One downloaded and validated file of an order.
+/// One downloaded and validated file of an order, on disk in its job's [`JobFolder`].
 #[derive(Debug, Clone)]
 pub struct ValidatedFile {
     pub report: FileReport,
-    pub bytes: Vec<u8>,
+    pub path: PathBuf,
 }
 
-/// Downloads and validates every file of `order`, in order. Stops at the first problem.
-pub async fn fetch_and_validate(fetcher: &FileFetcher, order: &Order) -> Result<Vec<ValidatedFile>> {
+/// A private folder for one print job's files (0700 on Unix), removed with everything in it when
+/// dropped: whatever way the print flow ends, the customer's files do not stay behind.
+#[derive(Debug)]
+pub struct JobFolder {
+    path: PathBuf,
+}
+
+impl JobFolder {
+    /// Creates `printcore-<name>-<random>` inside `parent`. It must not exist yet (so nobody can have
+    /// prepared it).
+    pub fn create(parent: &Path, name: &str) -> std::io::Result<JobFolder> {
+        let name: String =
+            name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
+        let path = parent.join(format!("printcore-{name}-{}", uuid::Uuid::new_v4().simple()));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path)?;
+        Ok(JobFolder { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for JobFolder {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(folder = %self.path.display(), "could not remove an order's files: {e}");
+            }
+        }
+    }
+}
+
+/// An order's downloaded and validated files, in order, in their job's folder. Dropping it removes
+/// them.
+#[derive(Debug)]
+pub struct OrderFiles {
+    pub files: Vec<ValidatedFile>,
+    folder: JobFolder,
+}
+
+impl OrderFiles {
+    pub fn reports(&self) -> Vec<FileReport> {
+        self.files.iter().map(|f| f.report.clone()).collect()
+    }
+
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
+
+    pub fn folder(&self) -> &Path {
+        self.folder.path()
+    }
+}
+
+/// Downloads and validates every file of `order`, in order, one at a time, each streamed to disk in a
+/// private folder for the job, under the fetcher's policy: at most `max_files_per_order` files and
+/// `max_order_bytes` together, each validated by the policy's [`Validator`]. Stops at the first problem
+/// (and removes what was downloaded).
+pub async fn fetch_and_validate(fetcher: &FileFetcher, order: &Order) -> Result<OrderFiles> {
     let urls = order.files();
+    let policy = fetcher.policy();
+    let permanent = |url: &str, message: String| Error::File {
+        order_id: order.order_id.clone(),
+        url: display_url(url),
+        message,
+        transient: false,
+    };
     if urls.is_empty() {
-        return Err(Error::File {
-            order_id: order.order_id.clone(),
-            url: String::new(),
-            message: "the order has no file (fileURL is empty); attach the file and reprint".into(),
-            transient: false,
-        });
+        return Err(permanent("", "the order has no file (fileURL is empty); attach the file and reprint".into()));
     }
-    let mut out = Vec::with_capacity(urls.len());
-    for url in urls {
-        let bytes = fetcher.fetch(&order.order_id, url).await?;
-        // Parsing a large PDF is CPU work: keep it off the async threads.
-        let (order_id, owned_url) = (order.order_id.clone(), url.to_owned());
-        let (report, bytes) = tokio::task::spawn_blocking(move || {
-            let report = validate_pdf(&order_id, &owned_url, &bytes);
-            (report, bytes)
-        })
-        .await
-        .map_err(|e| Error::File {
-            order_id: order.order_id.clone(),
-            url: display_url(url),
-            message: format!("validation stopped unexpectedly ({e}); will retry"),
-            transient: true,
-        })?;
-        out.push(ValidatedFile { report: report?, bytes });
+    if urls.len() > policy.max_files_per_order {
+        return Err(permanent(
+            "",
+            format!(
+                "the order has {} files (fileURLs), more than the {} allowed per order; split the order or raise \
+                 [files] max_files_per_order",
+                urls.len(),
+                policy.max_files_per_order
+            ),
+        ));
     }
-    Ok(out)
+    let parent = policy.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    // The print job's id names the files (a print command may show it as the document's name); an order
+    // id is only a fallback, and neither may leave the folder.
+    let name: String = order
+        .print_job_id
+        .as_deref()
+        .unwrap_or(&order.order_id)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect();
+    let folder = JobFolder::create(&parent, &name).map_err(|e| Error::File {
+        order_id: order.order_id.clone(),
+        url: String::new(),
+        message: format!("cannot create a folder for the order's files in {} ({e}); will retry", parent.display()),
+        transient: true,
+    })?;
+    let mut files = Vec::with_capacity(urls.len());
+    let mut total = 0u64;
+    for (i, url) in urls.iter().enumerate() {
+        let path = folder.path().join(format!("{name}-{}.pdf", i + 1));
+        let left = policy.max_order_bytes.saturating_sub(total);
+        total += fetcher.fetch_to_file(&order.order_id, url, &path, left).await?;
+        let report = policy.validator.validate(&order.order_id, url, &path).await?;
+        files.push(ValidatedFile { report, path });
+    }
+    Ok(OrderFiles { files, folder })
 }
 
 fn same_size(a: &str, b: &str) -> bool {

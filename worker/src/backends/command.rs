@@ -430,8 +430,9 @@ impl Printer for CommandPrinter {
             for (i, doc) in job.documents.iter().enumerate() {
                 let file = dir.join(format!("{}-{}.pdf", job.job_name, i + 1));
                 let step = async {
-                    tokio::fs::write(&file, doc)
+                    tokio::fs::copy(doc, &file)
                         .await
+                        .map(drop)
                         .map_err(|e| PrinterError::Transient(format!("cannot write {}: {e}", file.display())))?;
                     let args = substitute(&self.print_command, job, &self.printer, &file.to_string_lossy());
                     run(&args, self.timeout, "the print command").await

@@ -66,7 +66,7 @@ impl Printer for FilePrinter {
         let _ = tokio::fs::remove_dir_all(&tmp).await;
         tokio::fs::create_dir_all(&tmp).await.map_err(io)?;
         for (i, doc) in job.documents.iter().enumerate() {
-            tokio::fs::write(tmp.join(format!("{}.pdf", i + 1)), doc).await.map_err(io)?;
+            tokio::fs::copy(doc, tmp.join(format!("{}.pdf", i + 1))).await.map_err(io)?;
         }
         let meta = serde_json::json!({
             "orderId": job.order_id, "printJobId": job.job_name, "copies": job.copies,

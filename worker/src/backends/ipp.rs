@@ -314,6 +314,13 @@ fn status_message(r: &IppRequestResponse) -> String {
         .unwrap_or_default()
 }
 
+/// One document of a job, read from its file (nothing has been sent when this fails).
+async fn read_document(path: &std::path::Path) -> Result<Vec<u8>, PrinterError> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| PrinterError::Transient(format!("cannot read the document {}: {e}", path.display())))
+}
+
 fn printer_group(r: &IppRequestResponse) -> Option<&std::collections::HashMap<String, IppAttribute>> {
     r.attributes().groups_of(DelimiterTag::PrinterAttributes).next().map(|g| g.attributes())
 }
@@ -482,16 +489,23 @@ impl Printer for IppPrinter {
             for doc in &job.documents {
                 let started = std::time::Instant::now();
                 let response = loop {
-                    let op = IppOperationBuilder::print_job(
-                        self.uri.clone(),
-                        IppPayload::new(std::io::Cursor::new(doc.clone())),
-                    )
-                    .job_title(&job.job_name)
-                    .user_name(&self.user)
-                    .document_format("application/pdf")
-                    .attributes(attrs.clone())
-                    .build();
-                    match self.send_job(op.into_ipp_request(), "Print-Job").await {
+                    // One document in memory at a time, read from the job's folder.
+                    let sent = match read_document(doc).await {
+                        Ok(bytes) => {
+                            let op = IppOperationBuilder::print_job(
+                                self.uri.clone(),
+                                IppPayload::new(std::io::Cursor::new(bytes)),
+                            )
+                            .job_title(&job.job_name)
+                            .user_name(&self.user)
+                            .document_format("application/pdf")
+                            .attributes(attrs.clone())
+                            .build();
+                            self.send_job(op.into_ipp_request(), "Print-Job").await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match sent {
                         Ok(r) => break r,
                         // The first document failing leaves nothing sent: the caller retries later. A later
                         // one must not give up while the printer is only busy with the earlier ones, or the
@@ -529,16 +543,22 @@ impl Printer for IppPrinter {
         let id = job_id_of(&response)?;
         let last = job.documents.len() - 1;
         for (i, doc) in job.documents.iter().enumerate() {
-            let op = IppOperationBuilder::send_document(
-                self.uri.clone(),
-                id,
-                IppPayload::new(std::io::Cursor::new(doc.clone())),
-            )
-            .user_name(&self.user)
-            .document_format("application/pdf")
-            .last(i == last)
-            .build();
-            if let Err(e) = self.send_job(op.into_ipp_request(), "Send-Document").await {
+            let sent = match read_document(doc).await {
+                Ok(bytes) => {
+                    let op = IppOperationBuilder::send_document(
+                        self.uri.clone(),
+                        id,
+                        IppPayload::new(std::io::Cursor::new(bytes)),
+                    )
+                    .user_name(&self.user)
+                    .document_format("application/pdf")
+                    .last(i == last)
+                    .build();
+                    self.send_job(op.into_ipp_request(), "Send-Document").await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 // Do not leave a half-sent job waiting for documents. Once it is cancelled nothing of it
                 // prints, whatever became of the document.
                 return match self.cancel(&id.to_string()).await {
