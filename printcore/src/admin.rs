@@ -115,6 +115,12 @@ impl PrintCore {
             if !action.allowed_from(current) {
                 return Err(Error::InvalidTransition { order_id: order_id.to_owned(), action, current });
             }
+            if action == Action::Reprint && order.payment_status.as_deref() != Some("completed") {
+                return Err(Error::NotPaid {
+                    order_id: order_id.to_owned(),
+                    payment_status: order.payment_status.clone().map(|p| format!("{p:?}")).unwrap_or("not set".into()),
+                });
+            }
             let now = self.now();
             let may_have_printed = current == Some(PrintStatus::Printed) || order.was_sent();
             let entry = Entry {
@@ -128,11 +134,15 @@ impl PrintCore {
                 metadata: admin_metadata(&order, may_have_printed),
             }
             .build(now);
-            // Fenced on what was read: the same state and the same print job.
+            // Fenced on what was read: the same state, the same print job, and the same send markers, so a
+            // worker that marked the job as being sent (or the printer's acknowledgement) after the read
+            // makes this write miss, and the next round reads it and reports "may have printed".
             let fence = doc! {
                 "_id": order.id,
                 "printStatus": current.map(Bson::from).unwrap_or(Bson::Null),
                 "printJobId": order.print_job_id.clone().map(Bson::String).unwrap_or(Bson::Null),
+                "printSubmittedAt": order.print_submitted_at.map(Bson::DateTime).unwrap_or(Bson::Null),
+                "printerJobRef": order.printer_job_ref.clone().map(Bson::String).unwrap_or(Bson::Null),
             };
             if self.apply(fence, admin_update(action, now), entry).await? {
                 tracing::info!(order_id, %action, previous = ?current, may_have_printed, "admin action applied");

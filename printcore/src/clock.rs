@@ -7,57 +7,102 @@ use crate::error::{Error, Result};
 use bson::{doc, DateTime};
 use mongodb::Database;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 
-/// The offset between this machine's clock and the database server's, in milliseconds.
-#[derive(Debug, Default)]
+/// Milliseconds on this machine's monotonic clock, counting time the machine was suspended where the
+/// system can (Linux `CLOCK_BOOTTIME`), so a PC that slept for an hour finds an hour gone; elsewhere the
+/// standard monotonic clock from the first call. Never the wall clock.
+pub fn monotonic_ms() -> i64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes the timespec it is given; CLOCK_BOOTTIME exists since Linux 2.6.39.
+        if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } == 0 {
+            return ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000;
+        }
+    }
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as i64
+}
+
+/// The database server's time, estimated from the last sample of it plus the time elapsed since on this
+/// machine's monotonic clock. The local wall clock is never used: a print PC that boots hours behind and
+/// is then stepped forward by NTP (or by hand) changes nothing, because the estimate moves only with
+/// elapsed time, which a wall-clock step does not change.
+#[derive(Debug)]
 pub struct ServerClock {
-    offset_ms: AtomicI64,
-    /// Whether a sample was ever taken (the first is kept whatever its round trip).
-    synced: std::sync::atomic::AtomicBool,
+    /// The last accepted sample: the server's time and the [`monotonic_ms`] it corresponds to (the middle
+    /// of the `hello` round trip). `None` until the first sample.
+    base: Mutex<Option<(i64, i64)>>,
+    /// Milliseconds added by hand (tests move time on with it).
+    shift_ms: AtomicI64,
     /// The latest time handed out: `now()` never goes back, so one process's log entries keep their order
-    /// when a new sample moves the offset back.
+    /// when a new sample moves the estimate back.
     last_ms: AtomicI64,
 }
 
-/// A `hello` slower than this gives an offset too uncertain to use (a server restarting, a congested
-/// link): the previous offset is kept.
+impl Default for ServerClock {
+    fn default() -> Self {
+        ServerClock { base: Mutex::new(None), shift_ms: AtomicI64::new(0), last_ms: AtomicI64::new(0) }
+    }
+}
+
+/// A `hello` slower than this gives an estimate too uncertain to use (a server restarting, a congested
+/// link): the previous sample is kept.
 const MAX_SAMPLE_RTT_MS: i64 = 250;
 
 impl ServerClock {
-    /// Measures the offset with one `hello`. A server that does not report `localTime` leaves it at zero.
+    /// Takes one sample of the server's clock with `hello`. A server that does not report `localTime`
+    /// leaves the clock as it was (on this machine's wall clock until a first sample).
     pub async fn sync(&self, db: &Database) -> Result<()> {
-        let before = DateTime::now().timestamp_millis();
+        let before = monotonic_ms();
         let reply = db.run_command(doc! { "hello": 1 }).await.map_err(Error::db("reading the server clock"))?;
-        let after = DateTime::now().timestamp_millis();
+        let after = monotonic_ms();
         if let Ok(server) = reply.get_datetime("localTime") {
-            let rtt = after - before;
-            if rtt <= MAX_SAMPLE_RTT_MS || !self.synced.load(Ordering::Relaxed) {
-                let local = before + rtt / 2;
-                self.offset_ms.store(server.timestamp_millis() - local, Ordering::Relaxed);
-                self.synced.store(true, Ordering::Relaxed);
-            }
+            self.record_sample(before, after, server.timestamp_millis());
         }
         Ok(())
     }
 
-    /// The server's time now, as estimated from the last sync.
+    /// Records a sample: the server said `server_ms` during the round trip from `before` to `after`
+    /// ([`monotonic_ms`]). Kept when the round trip is short enough to trust, or when it is the first.
+    pub fn record_sample(&self, before: i64, after: i64, server_ms: i64) {
+        let rtt = (after - before).max(0);
+        let mut base = self.base.lock().unwrap_or_else(|p| p.into_inner());
+        if rtt <= MAX_SAMPLE_RTT_MS || base.is_none() {
+            *base = Some((server_ms, before + rtt / 2));
+        }
+    }
+
+    /// The server's time now: the last sample plus the monotonic time elapsed since it.
     pub fn now(&self) -> DateTime {
-        let estimate = DateTime::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed);
+        self.now_at(monotonic_ms())
+    }
+
+    /// The server's time at [`monotonic_ms`] `at` (never before the last time handed out).
+    pub fn now_at(&self, at: i64) -> DateTime {
+        let base = *self.base.lock().unwrap_or_else(|p| p.into_inner());
+        let estimate = match base {
+            Some((server_ms, when)) => server_ms + (at - when).max(0),
+            None => DateTime::now().timestamp_millis(),
+        } + self.shift_ms.load(Ordering::Relaxed);
         let previous = self.last_ms.fetch_max(estimate, Ordering::Relaxed);
         DateTime::from_millis(estimate.max(previous))
     }
 
-    /// The measured offset (server minus local), in milliseconds.
+    /// The estimate's offset from this machine's wall clock (server minus local), in milliseconds: for
+    /// display only, nothing is computed from it.
     pub fn offset_ms(&self) -> i64 {
-        self.offset_ms.load(Ordering::Relaxed)
+        self.now().timestamp_millis() - DateTime::now().timestamp_millis()
     }
 
-    /// Sets the offset by hand (tests use it to move time on). Moving it back also resets the
+    /// Moves the estimate by `ms` (tests use it to move time on). Moving it back also resets the
     /// never-go-back guard of [`ServerClock::now`].
-    pub fn set_offset_ms(&self, offset: i64) {
-        self.offset_ms.store(offset, Ordering::Relaxed);
-        self.synced.store(true, Ordering::Relaxed);
-        self.last_ms.store(0, Ordering::Relaxed);
+    pub fn shift_ms(&self, ms: i64) {
+        self.shift_ms.fetch_add(ms, Ordering::Relaxed);
+        if ms < 0 {
+            self.last_ms.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -69,4 +114,42 @@ pub(crate) fn add(t: DateTime, d: std::time::Duration) -> DateTime {
 /// `t - d` on the server clock.
 pub(crate) fn sub(t: DateTime, d: std::time::Duration) -> DateTime {
     DateTime::from_millis(t.timestamp_millis().saturating_sub(d.as_millis() as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wall_clock_step_on_this_machine_changes_nothing() {
+        let clock = ServerClock::default();
+        let t0 = 5_000;
+        let server_ms = 1_800_000_000_000;
+        clock.record_sample(t0, t0 + 20, server_ms);
+        // Ten seconds later on the monotonic clock: ten seconds later on the server, whatever the wall
+        // clock of this machine did meanwhile (a boot hours behind, then an NTP step forward): the wall
+        // clock is not read at all once a sample exists.
+        assert_eq!(clock.now_at(t0 + 10_010).timestamp_millis(), server_ms + 10_000);
+    }
+
+    #[test]
+    fn a_slow_sample_is_ignored_and_time_never_goes_back() {
+        let clock = ServerClock::default();
+        let t0 = 5_000;
+        clock.record_sample(t0, t0 + 10, 1_000_000);
+        // A sample with a 2 s round trip (a restarting server) would move the estimate by up to a second.
+        clock.record_sample(t0 + 5_000, t0 + 7_000, 900_000);
+        let at = t0 + 8_000;
+        assert_eq!(clock.now_at(at).timestamp_millis(), 1_000_000 + 8_000 - 5);
+        // A good sample that moves the estimate back does not move `now` back.
+        clock.record_sample(at, at + 10, 1_000_000);
+        assert!(clock.now_at(at + 20).timestamp_millis() >= 1_000_000 + 8_000 - 5);
+    }
+
+    #[test]
+    fn the_monotonic_clock_moves_forward() {
+        let a = monotonic_ms();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(monotonic_ms() >= a + 20);
+    }
 }

@@ -14,6 +14,10 @@ pub enum Error {
     #[error("order {order_id} was not found; check the order id")]
     NotFound { order_id: String },
 
+    /// The order's payment is not completed, so it may not be printed (a reprint). Nothing was written.
+    #[error("order {order_id}: its payment is not completed (paymentStatus is {payment_status}); record the payment (markPaid) before printing it")]
+    NotPaid { order_id: String, payment_status: String },
+
     /// The action is not allowed from the order's current state. Nothing was written.
     #[error("order {order_id}: cannot {action} an order that is {}; {}", status_name(.current), allowed_hint(*.action))]
     InvalidTransition { order_id: String, action: Action, current: Option<PrintStatus> },
@@ -81,6 +85,7 @@ impl Error {
         match self {
             Error::NotFound { .. } => "NOT_FOUND",
             Error::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Error::NotPaid { .. } => "NOT_PAID",
             Error::OwnershipLost { .. } => "OWNERSHIP_LOST",
             Error::Conflict { .. } => "CONFLICT",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",

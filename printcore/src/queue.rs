@@ -218,33 +218,29 @@ impl PrintCore {
     pub async fn mark_paid(&self, order_id: &str, options: &MarkPaid) -> Result<MarkPaidOutcome> {
         validate_order_id(order_id)?;
         let now = self.now();
-        let mut set = doc! {
-            "paymentStatus": "completed",
-            "printPriority": options.priority.unwrap_or(0),
-        };
-        let mut unset = Document::new();
-        match options.not_before {
-            Some(t) => {
-                set.insert("printNotBefore", t);
-            }
-            None => {
-                unset.insert("printNotBefore", "");
-            }
+        // Paid while queued (the website set pending first, or the payment webhook came twice): no
+        // transition, and only what the caller passed changes. A repeated webhook must not reset the
+        // schedule, the backoff of a retry (`printNotBefore`) or the priority to defaults.
+        let mut passed = doc! { "paymentStatus": "completed" };
+        if let Some(p) = options.priority {
+            passed.insert("printPriority", p);
         }
-        // Paid while queued (the website set pending first, or paid twice): refresh, no transition.
-        let mut queued_set = set.clone();
-        queued_set.insert("printStatus", PrintStatus::Pending.as_str());
-        let mut refresh = doc! { "$set": queued_set.clone() };
-        if !unset.is_empty() {
-            refresh.insert("$unset", unset.clone());
+        if let Some(t) = options.not_before {
+            passed.insert("printNotBefore", t);
         }
+        let refresh = doc! { "$set": passed.clone() };
 
-        let mut fresh_set = queued_set;
+        // Entering the queue: the defaults for what the caller did not pass.
+        let mut fresh_set = passed;
+        fresh_set.insert("printStatus", PrintStatus::Pending.as_str());
         fresh_set.insert("paidAt", now);
         fresh_set.insert("printAttempt", 0);
+        if !fresh_set.contains_key("printPriority") {
+            fresh_set.insert("printPriority", 0);
+        }
         let mut update = doc! { "$set": fresh_set };
-        if !unset.is_empty() {
-            update.insert("$unset", unset);
+        if options.not_before.is_none() {
+            update.insert("$unset", doc! { "printNotBefore": "" });
         }
         let entry = Entry {
             action: Action::MarkPaid,
@@ -305,6 +301,7 @@ impl PrintCore {
         let now = self.now();
         let print_job_id = uuid::Uuid::new_v4().to_string();
         let lease_until = clock::add(now, self.inner.config.lease);
+        let claim_started = clock::monotonic_ms();
         let actor = Actor::Worker(worker.to_string());
         // Which order is claimed is known only after the update, so the outbox entry goes in without its
         // orderId; delivery (here, or the outbox sweep after a crash) fills it in from the order.
@@ -348,7 +345,7 @@ impl PrintCore {
         entry.insert("orderId", order.order_id.as_str());
         self.inner.delivery.deliver(vec![entry]).await;
         let attempt = order.print_attempt.unwrap_or(1);
-        Ok(Some(PrintJob { core: self.clone(), worker: worker.clone(), print_job_id, attempt, order }))
+        Ok(Some(PrintJob::new(self, worker, print_job_id, attempt, order, claim_started)))
     }
 }
 
@@ -430,6 +427,9 @@ pub struct PrintJob {
     pub(crate) attempt: i64,
     /// The order as it was when claimed (or adopted).
     pub order: Order,
+    /// When (this machine's [`clock::monotonic_ms`], counting suspend) the write that last set the lease
+    /// was sent: the lease is held for the lease length from then, whatever the wall clock does.
+    lease_from: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl fmt::Debug for PrintJob {
@@ -463,13 +463,41 @@ impl PrintJob {
                 worker_id: worker.to_string(),
             });
         }
-        Ok(PrintJob {
+        let attempt = order.print_attempt.unwrap_or(1);
+        // The lease as read may be any age: count it as held only from now on if it is renewed.
+        let unknown = clock::monotonic_ms() - core.inner.config.lease.as_millis() as i64;
+        Ok(PrintJob::new(core, worker, print_job_id, attempt, order, unknown))
+    }
+
+    pub(crate) fn new(
+        core: &PrintCore,
+        worker: &WorkerId,
+        print_job_id: String,
+        attempt: i64,
+        order: Order,
+        lease_from: i64,
+    ) -> PrintJob {
+        PrintJob {
             core: core.clone(),
             worker: worker.clone(),
-            attempt: order.print_attempt.unwrap_or(1),
             print_job_id,
+            attempt,
             order,
-        })
+            lease_from: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(lease_from)),
+        }
+    }
+
+    /// How much of the lease is certainly left, measured on this machine's monotonic clock (which counts
+    /// time suspended) from the write that last set it. A worker that was paused (a suspended PC, a
+    /// stalled process) finds it short or zero and must prove ownership again before sending a job.
+    pub fn lease_left(&self) -> std::time::Duration {
+        let since = clock::monotonic_ms() - self.lease_from.load(std::sync::atomic::Ordering::Relaxed);
+        let lease = self.core.inner.config.lease.as_millis() as i64;
+        std::time::Duration::from_millis((lease - since).max(0) as u64)
+    }
+
+    fn lease_set_at(&self, at: i64) {
+        self.lease_from.store(at, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The `printJobId` of this attempt: the job name at the printer.
@@ -552,8 +580,10 @@ impl PrintJob {
 
     /// Extends the lease by the configured length from now.
     pub async fn renew_lease(&self) -> Result<DateTime> {
+        let sent = clock::monotonic_ms();
         let until = clock::add(self.core.now(), self.core.inner.config.lease);
         self.fenced_set(doc! { "printLeaseUntil": until }).await?;
+        self.lease_set_at(sent);
         Ok(until)
     }
 
@@ -569,11 +599,31 @@ impl PrintJob {
     }
 
     /// [`PrintJob::mark_sending`] with more print fields in the same write (the file's checksum and pages).
+    ///
+    /// The write proves the lease is still held: its filter also requires the stored lease not to have run
+    /// out (on the server's clock), so a worker that was paused past its lease cannot mark, and so cannot
+    /// send, an order another worker may be recovering. Call [`PrintJob::lease_left`] right before sending
+    /// and mark again when it is short.
     pub(crate) async fn mark_sending_with(&self, mut fields: Document) -> Result<()> {
+        let sent = clock::monotonic_ms();
         let now = self.core.now();
         fields.insert("printSubmittedAt", now);
         fields.insert("printLeaseUntil", clock::add(now, self.core.inner.config.lease));
-        self.fenced_set(fields).await
+        let mut fence = self.fence();
+        fence.insert("printLeaseUntil", doc! { "$gt": now });
+        let r = self
+            .core
+            .inner
+            .orders
+            .update_one(fence, doc! { "$set": fields })
+            .await
+            .map_err(Error::db(format!("updating order {}", self.order.order_id)))?;
+        if r.matched_count == 0 {
+            tracing::warn!(order_id = %self.order.order_id, print_job_id = %self.print_job_id, "lease lost before sending; not sent");
+            return Err(self.lost());
+        }
+        self.lease_set_at(sent);
+        Ok(())
     }
 
     /// Takes back [`PrintJob::mark_sending`] when the printer answered that it did not take the job (busy),

@@ -150,6 +150,7 @@ impl PrintCore {
     /// worker itself owns), so this worker can settle it with the printer. Fenced on the owner and
     /// `printJobId` read before; `OwnershipLost` when someone else moved first. Logged as `adopt`.
     pub async fn adopt(&self, worker: &WorkerId, order: &Order) -> Result<PrintJob> {
+        let sent = clock::monotonic_ms();
         let now = self.now();
         let print_job_id = order.print_job_id.clone().unwrap_or_default();
         let lost = || Error::OwnershipLost {
@@ -195,6 +196,7 @@ impl PrintCore {
         }
         let mut adopted = order.clone();
         adopted.printing_by = Some(worker.to_string());
-        PrintJob::resume(self, worker, adopted)
+        let attempt = adopted.print_attempt.unwrap_or(1);
+        Ok(PrintJob::new(self, worker, print_job_id, attempt, adopted, sent))
     }
 }

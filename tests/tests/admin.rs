@@ -276,7 +276,7 @@ async fn the_websites_fields_survive_every_operation() {
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     job.fail_transient("busy").await.unwrap();
     check("retry").await;
-    core.clock().set_offset_ms(core.clock().offset_ms() + 3_600_000);
+    core.clock().shift_ms(3_600_000);
     let job = core.claim(&w, &target()).await.unwrap().unwrap();
     job.release("shutting down").await.unwrap();
     let job = core.claim(&w, &target()).await.unwrap().unwrap();

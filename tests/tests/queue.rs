@@ -200,7 +200,7 @@ async fn a_stale_owner_cannot_touch_an_order_recovered_and_reclaimed_by_another_
 }
 
 fn set_clock_ahead(core: &PrintCore, ms: i64) {
-    core.clock().set_offset_ms(core.clock().offset_ms() + ms);
+    core.clock().shift_ms(ms);
 }
 
 #[tokio::test]

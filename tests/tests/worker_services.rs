@@ -242,7 +242,7 @@ async fn the_stuck_check_takes_back_the_workers_own_hung_orders_without_reprinti
     let unsent = core.claim(&worker.id, &target).await.unwrap().unwrap();
     assert_eq!(unsent.order_id(), "HUNG-UNSENT");
     assert_eq!(worker.stuck_once().await.unwrap(), 0, "nothing is stuck yet");
-    core.clock().set_offset_ms(core.clock().offset_ms() + 31 * 60 * 1000);
+    core.clock().shift_ms(31 * 60 * 1000);
     assert_eq!(worker.stuck_once().await.unwrap(), 2);
     assert_eq!(raw_order(&db, "HUNG-UNSENT").await.get_str("printStatus").unwrap(), "pending");
     let s = raw_order(&db, "HUNG-SENT").await;
