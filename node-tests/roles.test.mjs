@@ -33,6 +33,8 @@ before(async () => {
     { orderId: 'R-1', paymentStatus: 'pending', createdAt: new Date(), fileURL: 'http://127.0.0.1/x.pdf' },
     { orderId: 'R-2', paymentStatus: 'pending', createdAt: new Date(), fileURL: 'http://127.0.0.1/x.pdf' },
   ])
+  // The website's own collections beside the print ones: none of printcore's business.
+  await admin.db(DB).collection('users').insertOne({ email: 'customer@example.com', passwordHash: 'x' })
   await admin.close()
 })
 after(() => server?.stop())
@@ -79,7 +81,16 @@ test("the site's user does what the website needs and nothing more", async () =>
   const sub = core.watch((e) => events.push(e))
   await new Promise((r) => setTimeout(r, 300))
   await core.markPaid('R-2')
-  await waitFor('a change event for the site user', 2000, () => events.find((e) => e.id === 'R-2'))
+  const event = await waitFor('a change event for the site user', 2000, () => events.find((e) => e.id === 'R-2'))
+  // From the change streams on orders and printers, not the polling fallback (which would hide a
+  // privilege the role lacks).
+  assert.equal(event.source, 'change_stream')
+  const printers = new MongoClient(withUser('admin', 'admin-pw'))
+  await printers.db(DB).collection('printers').insertOne({ printer_id: 'watched', name: 'Watched', status: 'online' })
+  await printers.close()
+  const printerEvent = await waitFor('a printer event for the site user', 2000, () => events.find((e) => e.kind === 'printer'))
+  assert.equal(printerEvent.id, 'watched')
+  assert.equal(printerEvent.source, 'change_stream')
   sub.close()
 
   const raw = new MongoClient(withUser('printcore-site', 'site-pw'))
@@ -87,6 +98,8 @@ test("the site's user does what the website needs and nothing more", async () =>
     await refused('site: delete orders', raw.db(DB).collection('orders').deleteMany({ orderId: 'none' }))
     await refused('site: insert printers', raw.db(DB).collection('printers').insertOne({ printer_id: 'x' }))
     await refused('site: read another database', raw.db('other').collection('x').find({}).toArray())
+    await refused("site: read the shop's users", raw.db(DB).collection('users').find({}).toArray())
+    await refused("site: watch the shop's whole database", raw.db(DB).watch().tryNext())
   } finally {
     await raw.close()
   }

@@ -10,8 +10,9 @@
 //                    printers find/insert/update (health); print_logs find/insert (audit, metrics);
 //                    metrics insert/find. No delete, no drop, no writes to other collections.
 //   printcoreSite    the website: orders find/update (markPaid, admin actions) and change streams;
-//                    printers and metrics find; print_logs find/insert; database-wide change stream
-//                    for the monitor (MongoDB needs find + changeStream on the database for it).
+//                    printers find and change streams (the monitor watches orders and printers, one
+//                    change stream each); print_logs find/insert; metrics find. Nothing else of the
+//                    shop's database, not even reading its other collections (users, payments...).
 //                    Creating orders stays with the site's own user/role.
 //   printcoreMigrate npm run migrate-print-status / worker migrate: the above plus createIndex.
 // With WORKER_PASSWORD / SITE_PASSWORD set, users printcore-worker / printcore-site get the roles.
@@ -49,7 +50,6 @@ export const roles = {
     on('printers', ['find', 'changeStream']),
     on('print_logs', ['find', 'insert']),
     on('metrics', ['find']),
-    on('', ['find', 'changeStream']),
   ],
   printcoreMigrate: [
     on('orders', ['find', 'update', 'createIndex']),

@@ -51,20 +51,37 @@ impl PrintCore {
     }
 
     /// A change stream of every change to `orders` and `printers` (for monitors), as (collection,
-    /// operation, document key) triples. `Err(Error::Unsupported)` where change streams are refused.
+    /// operation, document key) triples: one stream per collection, merged, so a user needs `find` and
+    /// `changeStream` on those two collections only (the website's role can read nothing else of the
+    /// shop's database). It ends when either stream ends. `Err(Error::Unsupported)` where change streams
+    /// are refused.
     pub async fn watch_all(&self) -> Result<BoxStream<'static, Result<(String, String, Document)>>> {
-        let pipeline = vec![doc! { "$match": {
-            "ns.coll": { "$in": [crate::model::collections::ORDERS, crate::model::collections::PRINTERS] },
-        } }];
-        let stream =
-            self.inner.db.watch().pipeline(pipeline).await.map_err(|e| open_error(e, "opening a change stream"))?;
-        Ok(stream
-            .map(|event| {
-                let event = event.map_err(Error::db("reading the change stream"))?;
-                let coll = event.ns.as_ref().and_then(|n| n.coll.clone()).unwrap_or_default();
-                let op = format!("{:?}", event.operation_type).to_lowercase();
-                Ok((coll, op, event.document_key.unwrap_or_default()))
-            })
+        use crate::model::collections::{ORDERS, PRINTERS};
+        let orders = self.inner.orders.watch().await.map_err(|e| open_error(e, "opening a change stream on orders"))?;
+        let printers =
+            self.inner.printers.watch().await.map_err(|e| open_error(e, "opening a change stream on printers"))?;
+        fn tagged<S>(
+            coll: &'static str,
+            stream: S,
+        ) -> impl futures::Stream<Item = Option<Result<(String, String, Document)>>>
+        where
+            S: futures::Stream<
+                Item = mongodb::error::Result<mongodb::change_stream::event::ChangeStreamEvent<Document>>,
+            >,
+        {
+            stream
+                .map(move |event| {
+                    let event = event.map_err(Error::db(format!("reading the {coll} change stream")))?;
+                    let op = format!("{:?}", event.operation_type).to_lowercase();
+                    Ok((coll.to_owned(), op, event.document_key.unwrap_or_default()))
+                })
+                .map(Some)
+                // A marker for the end, so the merged stream ends with the first one that does.
+                .chain(futures::stream::once(async { None }))
+        }
+        Ok(futures::stream::select(tagged(ORDERS, orders), tagged(PRINTERS, printers))
+            .take_while(|e| futures::future::ready(e.is_some()))
+            .filter_map(futures::future::ready)
             .boxed())
     }
 }
