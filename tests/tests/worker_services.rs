@@ -404,3 +404,55 @@ async fn recovery_never_resends_an_unacknowledged_job_once_the_printer_restarted
     let m = o.get_str("printError").unwrap();
     assert!(m.contains("restarted after the job was sent") && m.contains("may have printed"), "{m}");
 }
+
+/// Issue "exactly once, closed" #8: a worker driving a mono A4 printer and a colour duplex printer that is
+/// slow to answer (frozen: a printer waking from sleep). While the colour printer has not reported, no
+/// colour or duplex order is rejected; once it has, they wait for it and print there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_order_is_rejected_while_a_printer_of_the_worker_has_not_reported() {
+    let db = fresh_database(Mode::ReplicaSet, "reject-slow").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let mut colour = paid_order("COLOUR", DateTime::now(), 10);
+    colour.insert("printingOptions", doc! { "pageSize": "A4", "color": true, "duplex": true });
+    insert_orders(&db, vec![colour]).await;
+    let out = tempfile::tempdir().unwrap();
+    let mono: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
+    let eve = IppEve::start(IppEveOptions::default());
+    eve.freeze();
+    let slow: Arc<dyn Printer> = Arc::new(IppPrinter::new(&eve.uri(), Duration::from_millis(500)).unwrap());
+    let worker = worker_with(&core, vec![(identity("mono"), mono), (identity("colour"), slow)]).await;
+    // One health pass: the mono printer reports; the colour one does not answer in time.
+    worker.health_once().await;
+    assert!(worker.slots[0].reading().and_then(|r| r.capabilities).is_some());
+    assert!(worker.slots[1].reading().and_then(|r| r.capabilities).is_none());
+    // Only the mono printer is in `printers` with capabilities (as right after a first start).
+    db.collection::<Document>("printers").delete_one(doc! { "printer_id": "colour" }).await.unwrap();
+    assert_eq!(worker.reject_once().await, 0, "no permanent judgement while a printer of this worker is unknown");
+    assert_eq!(raw_order(&db, "COLOUR").await.get_str("printStatus").unwrap(), "pending");
+    eve.thaw();
+    worker.health_once().await;
+    assert_eq!(worker.reject_once().await, 0, "the colour printer can take it");
+    assert_eq!(raw_order(&db, "COLOUR").await.get_str("printStatus").unwrap(), "pending");
+}
+
+/// One source of capabilities per printer: what the configuration says is what the claim uses and what is
+/// recorded in `printers` (which the rejection pass reads), not what the printer reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_capabilities_are_the_ones_recorded_for_the_rejection_pass() {
+    let db = fresh_database(Mode::ReplicaSet, "caps-source").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let out = tempfile::tempdir().unwrap();
+    // The folder backend reports mono A4; the shop configured it as an A3 colour printer.
+    let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
+    let configured = PrinterCapabilities { page_sizes: vec!["A3".into()], color: true, duplex: false, max_copies: 3 };
+    let slot = Arc::new(PrinterSlot::new(identity("cfg"), printer, Some(configured.clone()), 1));
+    let (_trigger, shutdown) = printworker::shutdown::channel();
+    let worker = Worker::new(core.clone(), WorkerId::generate(), fetcher(), vec![slot], intervals(), shutdown);
+    let mut a3 = paid_order("A3-COLOUR", DateTime::now(), 10);
+    a3.insert("printingOptions", doc! { "pageSize": "A3", "color": true });
+    insert_orders(&db, vec![a3]).await;
+    worker.health_once().await;
+    assert_eq!(core.printer("cfg").await.unwrap().unwrap().capabilities, Some(configured));
+    assert_eq!(worker.reject_once().await, 0, "the rejection pass judges by the configured capabilities too");
+    assert_eq!(worker.claim_once().await, 1, "and the claim takes it");
+}

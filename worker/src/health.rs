@@ -19,6 +19,7 @@ pub struct PrinterIdentity {
 /// The health of one printer over time.
 pub struct PrinterHealthTracker {
     pub identity: PrinterIdentity,
+    configured: Option<printcore::PrinterCapabilities>,
     offline_since: Option<Instant>,
     /// Offline time not yet taken by [`PrinterHealthTracker::take_offline_duration`].
     offline_accumulated: Duration,
@@ -45,7 +46,21 @@ impl HealthReading {
 
 impl PrinterHealthTracker {
     pub fn new(identity: PrinterIdentity) -> PrinterHealthTracker {
-        PrinterHealthTracker { identity, offline_since: None, offline_accumulated: Duration::ZERO, last_status: None }
+        PrinterHealthTracker {
+            identity,
+            configured: None,
+            offline_since: None,
+            offline_accumulated: Duration::ZERO,
+            last_status: None,
+        }
+    }
+
+    /// Capabilities set in the worker's configuration: they are what the claim uses, so they are also what
+    /// is recorded in `printers` (and what the rejection pass judges by), instead of what the printer
+    /// reports. One source of capabilities per printer.
+    pub fn with_configured(mut self, configured: Option<printcore::PrinterCapabilities>) -> PrinterHealthTracker {
+        self.configured = configured;
+        self
     }
 
     /// One health check: reads the printer, writes the reading into `printers`, updates the offline clock.
@@ -71,8 +86,11 @@ impl PrinterHealthTracker {
                 false,
             ),
         };
-        let capabilities =
-            if state.status == PrinterStatus::Offline { None } else { printer.capabilities().await.ok() };
+        let capabilities = match &self.configured {
+            Some(c) => Some(c.clone()),
+            None if state.status == PrinterStatus::Offline => None,
+            None => printer.capabilities().await.ok(),
+        };
         self.observe(state.status);
         let id = &self.identity;
         let written = core

@@ -82,7 +82,9 @@ impl PrinterSlot {
         jobs: usize,
     ) -> PrinterSlot {
         PrinterSlot {
-            tracker: tokio::sync::Mutex::new(PrinterHealthTracker::new(identity.clone())),
+            tracker: tokio::sync::Mutex::new(
+                PrinterHealthTracker::new(identity.clone()).with_configured(configured.clone()),
+            ),
             identity,
             printer,
             configured,
@@ -225,6 +227,7 @@ impl Worker {
     /// Fails orders no active printer (of any worker) can take, and orders whose print fields have types
     /// the claim cannot use (naming the field). Returns how many.
     pub async fn reject_once(&self) -> usize {
+        let own_known = self.slots.iter().all(|s| s.capabilities().is_some());
         let malformed = match self.core.fail_malformed(&self.id, 50).await {
             Ok(r) => r.len(),
             Err(e) => {
@@ -232,6 +235,12 @@ impl Worker {
                 0
             }
         };
+        // A rejection is permanent: only from a complete view. Until every printer of this worker has
+        // reported (or has configured) capabilities, one of them may be the printer an order waits for.
+        if !own_known {
+            tracing::debug!("not judging which orders no printer can take: a printer's capabilities are not known yet");
+            return malformed;
+        }
         malformed
             + match self.core.reject_unprintable(&self.id, 50).await {
                 Ok(r) => r.len(),
