@@ -116,3 +116,156 @@ pub fn pdf_file(bytes: Vec<u8>) -> std::path::PathBuf {
     }
     path
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Structurally hostile PDFs: each is a well-formed file (header, objects, a correct cross-reference
+// table, trailer) whose structure attacks the parser. lopdf 0.38 alone overflows its stack on the
+// nesting ones and inflates the bombs without limit.
+
+/// The catalog, the page tree and one A4 page: objects 1, 2 and 3. `page_extra` goes into the page's
+/// dictionary.
+fn base_objects(page_extra: &str) -> Vec<Vec<u8>> {
+    vec![
+        b"<</Type/Catalog/Pages 2 0 R>>".to_vec(),
+        b"<</Type/Pages/Kids[3 0 R]/Count 1/MediaBox[0 0 595 842]>>".to_vec(),
+        format!("<</Type/Page/Parent 2 0 R{page_extra}>>").into_bytes(),
+    ]
+}
+
+/// A PDF of these object bodies, numbered from 1 (object 1 is the catalog), with a correct xref table.
+pub fn raw_pdf(objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").bytes());
+    }
+    out.extend(format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).bytes());
+    out
+}
+
+/// A stream object body: `dict` (without `/Length`) and its data.
+pub fn stream_object(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = format!("<<{dict}/Length {}>>\nstream\n", data.len()).into_bytes();
+    body.extend(data);
+    body.extend(b"\nendstream");
+    body
+}
+
+/// zlib-compresses `data` `times` times over.
+pub fn flate(data: &[u8], times: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = data.to_vec();
+    for _ in 0..times {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&out).unwrap();
+        out = e.finish().unwrap();
+    }
+    out
+}
+
+fn filters(n: usize) -> String {
+    format!("/Filter[{}]", "/FlateDecode".repeat(n))
+}
+
+/// Arrays nested `depth` deep in the page's dictionary.
+pub fn deep_arrays(depth: usize) -> Vec<u8> {
+    raw_pdf(&base_objects(&format!("/Deep {}0{}", "[".repeat(depth), "]".repeat(depth))))
+}
+
+/// Dictionaries nested `depth` deep in the page's dictionary.
+pub fn deep_dicts(depth: usize) -> Vec<u8> {
+    raw_pdf(&base_objects(&format!("/Deep {}0{}", "<</A ".repeat(depth), ">>".repeat(depth))))
+}
+
+/// An object stream (compressed `layers` times) holding one object nested `depth` deep (arrays and
+/// dictionaries alternating when `mixed`).
+pub fn deep_in_object_stream(depth: usize, layers: usize, mixed: bool) -> Vec<u8> {
+    let open: String = (0..depth).map(|i| if mixed && i % 2 == 1 { "<</K " } else { "[" }).collect();
+    let close: String = (0..depth).rev().map(|i| if mixed && i % 2 == 1 { ">>" } else { "]" }).collect();
+    let header = "10 0 ";
+    let content = format!("{header}{open}0{close}");
+    let data = flate(content.as_bytes(), layers);
+    let mut objects = base_objects("");
+    objects.push(stream_object(&format!("/Type/ObjStm/N 1/First {}{}", header.len(), filters(layers)), &data));
+    raw_pdf(&objects)
+}
+
+/// A page content stream compressed `n` times with `n` FlateDecode filters.
+pub fn filter_chain(n: usize) -> Vec<u8> {
+    let mut objects = base_objects("/Contents 4 0 R");
+    objects.push(stream_object(&filters(n), &flate(b"BT /F1 12 Tf 72 720 Td (chain) Tj ET", n)));
+    raw_pdf(&objects)
+}
+
+/// A page content stream whose `/Length` says `declared` bytes (the data is 5 bytes).
+pub fn huge_declared_length(declared: i64) -> Vec<u8> {
+    let mut objects = base_objects("/Contents 4 0 R");
+    objects.push(format!("<</Length {declared}>>\nstream\nhello\nendstream").into_bytes());
+    raw_pdf(&objects)
+}
+
+/// A page tree whose node `depth` levels down lists the root (or, with `self_kid`, itself) as a kid.
+pub fn page_tree_loop(depth: usize, self_kid: bool) -> Vec<u8> {
+    // 1 catalog, 2 root, 3.. inner nodes, last: the page.
+    let depth = depth.max(1);
+    let mut objects = vec![b"<</Type/Catalog/Pages 2 0 R>>".to_vec()];
+    let page = 2 + depth + 1;
+    for level in 0..=depth {
+        let id = 2 + level;
+        let parent = if level == 0 { String::new() } else { format!("/Parent {} 0 R", id - 1) };
+        let kids = if level == depth {
+            let back = if self_kid { id } else { 2 };
+            format!("[{back} 0 R {page} 0 R]")
+        } else {
+            format!("[{} 0 R]", id + 1)
+        };
+        objects.push(format!("<</Type/Pages{parent}/Kids{kids}/Count 1/MediaBox[0 0 595 842]>>").into_bytes());
+    }
+    objects.push(format!("<</Type/Page/Parent {} 0 R>>", 2 + depth).into_bytes());
+    raw_pdf(&objects)
+}
+
+/// A valid one-page PDF with `n` more small objects.
+pub fn many_objects(n: usize) -> Vec<u8> {
+    let mut objects = base_objects("");
+    objects.extend(std::iter::repeat_n(b"[1 2 3 (x) /N]".to_vec(), n));
+    raw_pdf(&objects)
+}
+
+/// An object stream that lists itself (object 4) among its objects and `/Extends` itself.
+pub fn object_stream_pointing_at_itself() -> Vec<u8> {
+    let header = "4 0 10 12 ";
+    let content = format!("{header}<</Type/ObjStm/N 2/First 10/Extends 4 0 R>> [4 0 R]");
+    let data = flate(content.as_bytes(), 1);
+    let mut objects = base_objects("/Extra 4 0 R");
+    objects.push(stream_object(
+        &format!("/Type/ObjStm/N 2/First {}/Extends 4 0 R/Filter/FlateDecode", header.len()),
+        &data,
+    ));
+    raw_pdf(&objects)
+}
+
+/// An object stream whose content inflates to `mb` MB of spaces through `layers` stacked Flate filters
+/// (a few hundred bytes on disk for two layers).
+pub fn decompression_bomb(mb: usize, layers: usize) -> Vec<u8> {
+    let data = flate(&vec![b' '; mb * 1024 * 1024], layers);
+    let mut objects = base_objects("");
+    objects.push(stream_object(&format!("/Type/ObjStm/N 1/First 4{}", filters(layers)), &data));
+    raw_pdf(&objects)
+}
+
+/// A cross-reference stream whose field widths are all zero (lopdf would loop over its `/Index` count
+/// without reading anything).
+pub fn xref_stream_zero_widths() -> Vec<u8> {
+    let mut objects = base_objects("");
+    objects.push(stream_object("/Type/XRef/W[0 0 0]/Size 5/Index[0 2000000000]", b"x"));
+    raw_pdf(&objects)
+}

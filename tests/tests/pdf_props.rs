@@ -70,6 +70,16 @@ fn corpus_files_validate_or_are_refused_as_their_names_say() {
             ("bad-corrupt.pdf", corrupt_pdf()),
             ("bad-zero-pages.pdf", zero_page_pdf()),
             ("bad-html.pdf", b"<!DOCTYPE html><html><body>Sign in</body></html>".to_vec()),
+            // Structurally hostile (pdf_hostile.rs has the property tests of each class).
+            ("bad-deep-arrays.pdf", deep_arrays(3000)),
+            ("bad-deep-dicts.pdf", deep_dicts(1000)),
+            ("bad-deep-in-object-stream.pdf", deep_in_object_stream(3000, 2, true)),
+            ("bad-filter-chain.pdf", filter_chain(8)),
+            ("bad-huge-length.pdf", huge_declared_length(1 << 40)),
+            ("bad-page-tree-loop.pdf", page_tree_loop(2, false)),
+            ("bad-flate-bomb.pdf", decompression_bomb(80, 2)),
+            ("bad-xref-zero-widths.pdf", xref_stream_zero_widths()),
+            ("ok-object-stream-pointing-at-itself.pdf", object_stream_pointing_at_itself()),
         ] {
             std::fs::write(dir.join(name), bytes).unwrap();
         }
@@ -91,5 +101,5 @@ fn corpus_files_validate_or_are_refused_as_their_names_say() {
         check(&bytes);
         seen += 1;
     }
-    assert!(seen >= 7, "the corpus has its files ({seen})");
+    assert!(seen >= 16, "the corpus has its files ({seen})");
 }

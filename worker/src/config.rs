@@ -336,8 +336,12 @@ impl Config {
         match v.mode.as_str() {
             "in-process" => Ok(Validator::InProcess),
             "contained" => {
-                if v.memory_mb < 64 {
-                    return Err(ConfigError(format!("[validation] memory_mb must be at least 64 (got {})", v.memory_mb)));
+                // Below this not even a small file can be read and parsed.
+                if v.memory_mb < 128 {
+                    return Err(ConfigError(format!(
+                        "[validation] memory_mb must be at least 128 (got {})",
+                        v.memory_mb
+                    )));
                 }
                 if v.cpu_secs == 0 {
                     return Err(ConfigError("[validation] cpu_secs must be at least 1".into()));
@@ -354,9 +358,9 @@ impl Config {
                     timeout: secs(v.timeout_secs, "[validation] timeout_secs")?,
                 }))
             }
-            other => Err(ConfigError(format!(
-                "[validation] mode must be \"contained\" or \"in-process\", not {other:?}"
-            ))),
+            other => {
+                Err(ConfigError(format!("[validation] mode must be \"contained\" or \"in-process\", not {other:?}")))
+            }
         }
     }
 

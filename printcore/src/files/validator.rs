@@ -53,6 +53,10 @@ pub fn child_answer(path: &Path) -> String {
             Err(Error::File { message, .. }) => ChildAnswer::Refused(message),
             Err(e) => ChildAnswer::Refused(e.to_string()),
         },
+        // Too big to even read within the memory limit: the file's doing, not a passing failure.
+        Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => ChildAnswer::Refused(format!(
+            "the file is too large to check within the validator's memory limit ({e}); {AGAIN}"
+        )),
         Err(e) => ChildAnswer::Refused(format!("the downloaded file could not be read ({e}); will retry")),
     };
     serde_json::to_string(&answer).unwrap_or_else(|_| "{}".into())

@@ -1,0 +1,157 @@
+//! Structurally hostile PDFs (tests/src/pdfgen.rs) against the validator, on stable so every CI machine
+//! runs them: deep nesting of arrays and dictionaries (inline and inside compressed object streams), long
+//! filter chains, impossible declared lengths, page trees that loop, huge object counts, object streams
+//! that point at themselves, decompression bombs, cross-reference streams that would loop forever.
+//!
+//! Each must end as a report or a permanent file error naming the order, quickly, and never crash the
+//! process. Before the pre-scan, the nesting cases aborted this test binary (stack overflow) and the bombs
+//! allocated without limit.
+
+use printcore::files::pdf::validate_pdf_with;
+use printcore::files::prescan::ScanLimits;
+use printcore::files::validate_pdf;
+use printcore::Error;
+use printcore_tests::pdfgen::*;
+use proptest::prelude::*;
+use std::time::{Duration, Instant};
+
+/// Validation ends, as a report or a permanent error naming the order, within a few seconds (a debug
+/// build).
+fn ends(bytes: &[u8], limits: &ScanLimits) -> Result<u32, String> {
+    let start = Instant::now();
+    let result = validate_pdf_with("HOSTILE-1", "https://res.cloudinary.com/x/f.pdf?sig=s", bytes, limits);
+    assert!(start.elapsed() < Duration::from_secs(20), "validation took {:?}", start.elapsed());
+    match result {
+        Ok(r) => {
+            assert!(r.pages >= 1 && r.page_sizes.len() == r.pages as usize);
+            Ok(r.pages)
+        }
+        Err(e @ Error::File { transient: false, .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("order HOSTILE-1") && !m.contains("sig=s"), "{m}");
+            Err(m)
+        }
+        Err(other) => panic!("unexpected error kind: {other:?}"),
+    }
+}
+
+fn refused(bytes: &[u8], words: &[&str]) {
+    let m = ends(bytes, &ScanLimits::default()).expect_err("the file is refused");
+    for w in words.iter().chain(&["export it again"]) {
+        assert!(m.contains(w), "{w:?} missing from: {m}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn nesting_is_read_up_to_the_limit_and_refused_past_it(depth in 1usize..4000, dicts in any::<bool>()) {
+        let bytes = if dicts { deep_dicts(depth) } else { deep_arrays(depth) };
+        // The page dictionary is one level, the value under /Deep the rest.
+        match ends(&bytes, &ScanLimits::default()) {
+            Ok(pages) => prop_assert!(depth < 100 && pages == 1, "depth {depth} accepted"),
+            Err(m) => prop_assert!(depth >= 100 && m.contains("levels deep"), "depth {depth}: {m}"),
+        }
+    }
+
+    #[test]
+    fn nesting_inside_object_streams_is_found(depth in 1usize..3000, layers in 0usize..3, mixed in any::<bool>()) {
+        let bytes = deep_in_object_stream(depth, layers, mixed);
+        match ends(&bytes, &ScanLimits::default()) {
+            Ok(_) => prop_assert!(depth <= 100, "depth {depth} accepted"),
+            Err(m) => prop_assert!(depth > 100 && m.contains("inside a compressed object stream"), "depth {depth}: {m}"),
+        }
+    }
+
+    #[test]
+    fn filter_chains_longer_than_four_are_refused(n in 1usize..40) {
+        match ends(&filter_chain(n), &ScanLimits::default()) {
+            Ok(_) => prop_assert!(n <= 4),
+            Err(m) => prop_assert!(n > 4 && m.contains(&format!("stacks {n} compression filters")), "{m}"),
+        }
+    }
+
+    #[test]
+    fn declared_lengths_past_the_file_or_negative_are_refused(declared in prop_oneof![
+        any::<i64>(),
+        0i64..100_000,
+        Just(i64::MAX),
+        Just(i64::MIN),
+    ]) {
+        let bytes = huge_declared_length(declared);
+        let r = ends(&bytes, &ScanLimits::default());
+        if declared < 0 {
+            prop_assert!(r.clone().unwrap_err().contains("negative length"), "{r:?}");
+        } else if declared as u64 > bytes.len() as u64 {
+            prop_assert!(r.clone().unwrap_err().contains("more than the whole file"), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn page_trees_that_loop_say_so(depth in 1usize..200, self_kid in any::<bool>()) {
+        let m = ends(&page_tree_loop(depth, self_kid), &ScanLimits::default()).unwrap_err();
+        prop_assert!(m.contains("page tree loops back on itself") || (depth >= 64 && m.contains("levels deep")), "{m}");
+    }
+
+    #[test]
+    fn object_counts_over_the_limit_are_refused(n in 0usize..3000) {
+        let limits = ScanLimits { max_objects: 1000, ..ScanLimits::default() };
+        match ends(&many_objects(n), &limits) {
+            Ok(_) => prop_assert!(n + 3 <= 1000),
+            Err(m) => prop_assert!(n + 3 > 1000 && m.contains("more than 1000 objects"), "{m}"),
+        }
+    }
+
+    #[test]
+    fn bombs_are_stopped_at_the_cap(mb in 1usize..6, layers in 1usize..4) {
+        let limits = ScanLimits { max_stream_bytes: 2 * 1024 * 1024, ..ScanLimits::default() };
+        match ends(&decompression_bomb(mb, layers), &limits) {
+            Ok(_) => prop_assert!(mb <= 2),
+            Err(m) => prop_assert!(mb > 1 && m.contains("decompression bomb"), "{m}"),
+        }
+    }
+
+    /// Any of the hostile files with a few bytes flipped: still a report or an error, never a crash.
+    #[test]
+    fn mutated_hostile_files_never_crash(
+        which in 0usize..9,
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..16),
+    ) {
+        let mut bytes = match which {
+            0 => deep_arrays(5000),
+            1 => deep_dicts(3000),
+            2 => deep_in_object_stream(2000, 1, true),
+            3 => filter_chain(12),
+            4 => huge_declared_length(1 << 40),
+            5 => page_tree_loop(3, false),
+            6 => object_stream_pointing_at_itself(),
+            7 => decompression_bomb(3, 2),
+            _ => xref_stream_zero_widths(),
+        };
+        for (i, b) in flips {
+            let at = i.index(bytes.len());
+            bytes[at] = b;
+        }
+        let _ = ends(&bytes, &ScanLimits { max_stream_bytes: 2 * 1024 * 1024, ..ScanLimits::default() });
+    }
+}
+
+#[test]
+fn each_hostile_class_gets_a_reason_an_admin_can_act_on() {
+    refused(&deep_arrays(100_000), &["more than 100 levels deep"]);
+    refused(&deep_dicts(50_000), &["more than 100 levels deep"]);
+    refused(&deep_in_object_stream(50_000, 2, false), &["inside a compressed object stream"]);
+    refused(&filter_chain(20), &["stacks 20 compression filters"]);
+    refused(&huge_declared_length(1 << 50), &["more than the whole file"]);
+    refused(&page_tree_loop(1, true), &["page tree loops back on itself"]);
+    refused(&page_tree_loop(5, false), &["page tree loops back on itself"]);
+    refused(&many_objects(500_001), &["more than 500000 objects"]);
+    refused(&xref_stream_zero_widths(), &["cross-reference stream is invalid"]);
+    // Two stacked Flate filters: a few hundred KB on disk, 80 MB inflated.
+    let bomb = decompression_bomb(80, 2);
+    assert!(bomb.len() < 200_000, "the bomb is small: {} bytes", bomb.len());
+    refused(&bomb, &["decompression bomb", "64 MB"]);
+    // An object stream that points at itself is harmless once bounded: the page prints.
+    assert_eq!(validate_pdf("HOSTILE-1", "u", &object_stream_pointing_at_itself()).unwrap().pages, 1);
+}
