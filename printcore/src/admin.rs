@@ -109,7 +109,7 @@ impl PrintCore {
         for _ in 0..ADMIN_RETRIES {
             let order = self.order(order_id).await?;
             if let Some(e) = order.status_error() {
-                return Err(e);
+                return Err(e.into());
             }
             let current = order.print_status;
             if !action.allowed_from(current) {

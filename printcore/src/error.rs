@@ -109,6 +109,12 @@ impl Error {
     }
 }
 
+impl From<crate::model::UnreadableOrder> for Error {
+    fn from(e: crate::model::UnreadableOrder) -> Self {
+        Error::InvalidDocument { order_id: e.order_id, message: e.message }
+    }
+}
+
 impl From<mongodb::error::Error> for Error {
     fn from(source: mongodb::error::Error) -> Self {
         Error::Database { context: String::new(), source }

@@ -39,6 +39,7 @@ pub mod clock;
 mod core;
 pub mod error;
 pub mod files;
+pub mod history;
 pub mod malformed;
 pub mod metrics;
 pub mod migrate;

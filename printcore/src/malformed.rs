@@ -1,6 +1,6 @@
 //! Orders the website stored with print fields printcore cannot use (`printingOptions.color: "yes"`, an
 //! object inside `fileURLs`, `printingOptions` as a string...). The claim never takes them
-//! ([`malformed_conditions`] is part of its filter, so a bad order is never left `printing` by a parse
+//! ([`crate::model::malformed_conditions`] is part of its filter, so a bad order is never left `printing` by a parse
 //! that fails after the claim); [`PrintCore::fail_malformed`], run by the worker beside the rejection pass,
 //! fails each one with a message naming the field and the value found, which an admin can fix and
 //! reprint. Values that can be read unambiguously (`copies: "2"`, a whole number stored as a double) are
@@ -9,39 +9,11 @@
 use crate::audit::{Actor, Entry};
 use crate::core::PrintCore;
 use crate::error::{Error, Result};
+use crate::model::malformed_conditions;
 use crate::model::{describe_value, Order, PrintStatus};
 use crate::queue::WorkerId;
 use crate::state::Action;
 use bson::{doc, Bson, Document};
-
-/// `{field: exists and not of these types (nor null)}`.
-fn wrong_type(field: &str, types: &[&str]) -> Document {
-    let mut allowed: Vec<Bson> = types.iter().map(|t| Bson::String((*t).to_owned())).collect();
-    allowed.push(Bson::String("null".into()));
-    doc! { field: { "$exists": true, "$not": { "$type": allowed } } }
-}
-
-/// A number of copies written as text, which is read as the number.
-pub(crate) const COPIES_AS_TEXT: &str = r"^\s*[0-9]{1,9}\s*$";
-
-/// Conditions, each matching an order whose print fields have a type the claim cannot use. The claim
-/// takes only orders matching none of them (`$nor`); [`PrintCore::fail_malformed`] looks for any of them.
-pub fn malformed_conditions() -> Vec<Document> {
-    vec![
-        doc! { "_id": { "$not": { "$type": "objectId" } } },
-        wrong_type("fileURL", &["string"]),
-        wrong_type("fileURLs", &["array"]),
-        doc! { "fileURLs": { "$elemMatch": { "$not": { "$type": "string" } } } },
-        wrong_type("printingOptions", &["object"]),
-        wrong_type("printingOptions.pageSize", &["string"]),
-        wrong_type("printingOptions.color", &["bool"]),
-        wrong_type("printingOptions.duplex", &["bool"]),
-        doc! { "$and": [
-            wrong_type("printingOptions.copies", &["number"]),
-            { "printingOptions.copies": { "$not": { "$regex": COPIES_AS_TEXT } } },
-        ] },
-    ]
-}
 
 impl PrintCore {
     /// Fails paid, pending orders whose print fields the claim cannot use, each with a message naming the

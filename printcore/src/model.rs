@@ -304,6 +304,26 @@ impl fmt::Display for FieldProblem {
     }
 }
 
+/// A stored order printcore cannot read or act on as it is (see [`Order::from_document`] and
+/// [`Order::status_error`]); it becomes [`crate::Error::InvalidDocument`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableOrder {
+    pub order_id: String,
+    pub message: String,
+}
+
+impl fmt::Display for UnreadableOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "order {}: stored document is not valid: {}; fix the document in the database",
+            self.order_id, self.message
+        )
+    }
+}
+
+impl std::error::Error for UnreadableOrder {}
+
 /// How a BSON value looks in a message: its type and, for scalars, its value (shortened).
 pub fn describe_value(v: &bson::Bson) -> String {
     use bson::Bson;
@@ -417,7 +437,7 @@ impl Order {
     /// string); any other value of a print field is left out of the struct and listed in
     /// [`Order::problems`], naming the field and what was found. Fails only when the document has no
     /// ObjectId `_id` (printcore could not address it).
-    pub fn from_document(mut doc: Document) -> Result<Order, crate::error::Error> {
+    pub fn from_document(mut doc: Document) -> Result<Order, UnreadableOrder> {
         use bson::Bson;
         let order_id_for_errors = match doc.get("orderId") {
             Some(Bson::String(s)) => s.clone(),
@@ -426,7 +446,7 @@ impl Order {
         };
         if !matches!(doc.get("_id"), Some(Bson::ObjectId(_))) {
             let found = doc.get("_id").map(describe_value).unwrap_or_else(|| "missing".into());
-            return Err(crate::error::Error::InvalidDocument {
+            return Err(UnreadableOrder {
                 order_id: order_id_for_errors,
                 message: format!("_id is {found}; printcore needs an ObjectId _id to address the order"),
             });
@@ -504,18 +524,16 @@ impl Order {
                 bad("printingOptions".into(), &other, "an object", true);
             }
         }
-        let mut order: Order = bson::from_document(doc).map_err(|e| crate::error::Error::InvalidDocument {
-            order_id: order_id_for_errors,
-            message: e.to_string(),
-        })?;
+        let mut order: Order = bson::from_document(doc)
+            .map_err(|e| UnreadableOrder { order_id: order_id_for_errors, message: e.to_string() })?;
         order.problems = problems;
         Ok(order)
     }
 
     /// An error for an order whose `printStatus` printcore cannot read ('Pending', a number...): every state
     /// change would act on a guess, so none is made until it is fixed.
-    pub fn status_error(&self) -> Option<crate::error::Error> {
-        self.problems.iter().find(|p| p.field == "printStatus").map(|p| crate::error::Error::InvalidDocument {
+    pub fn status_error(&self) -> Option<UnreadableOrder> {
+        self.problems.iter().find(|p| p.field == "printStatus").map(|p| UnreadableOrder {
             order_id: self.order_id.clone(),
             message: format!(
                 "{p}; run the migration (`npm run migrate-print-status` or `worker migrate`), which normalises \
@@ -538,4 +556,36 @@ impl Order {
             blocking.join("; ")
         ))
     }
+}
+
+/// `{field: exists and not of these types (nor null)}`.
+fn wrong_type(field: &str, types: &[&str]) -> Document {
+    use bson::{doc, Bson};
+    let mut allowed: Vec<Bson> = types.iter().map(|t| Bson::String((*t).to_owned())).collect();
+    allowed.push(Bson::String("null".into()));
+    doc! { field: { "$exists": true, "$not": { "$type": allowed } } }
+}
+
+/// A number of copies written as text, which is read as the number.
+pub(crate) const COPIES_AS_TEXT: &str = r"^\s*[0-9]{1,9}\s*$";
+
+/// Conditions, each matching an order whose print fields have a type the claim cannot use. The claim
+/// takes only orders matching none of them (`$nor`); `PrintCore::fail_malformed` looks for any of them.
+/// They are the database's form of the rules [`Order::from_document`] reads by.
+pub fn malformed_conditions() -> Vec<Document> {
+    use bson::doc;
+    vec![
+        doc! { "_id": { "$not": { "$type": "objectId" } } },
+        wrong_type("fileURL", &["string"]),
+        wrong_type("fileURLs", &["array"]),
+        doc! { "fileURLs": { "$elemMatch": { "$not": { "$type": "string" } } } },
+        wrong_type("printingOptions", &["object"]),
+        wrong_type("printingOptions.pageSize", &["string"]),
+        wrong_type("printingOptions.color", &["bool"]),
+        wrong_type("printingOptions.duplex", &["bool"]),
+        doc! { "$and": [
+            wrong_type("printingOptions.copies", &["number"]),
+            { "printingOptions.copies": { "$not": { "$regex": COPIES_AS_TEXT } } },
+        ] },
+    ]
 }

@@ -107,7 +107,7 @@ pub fn claim_filter(now: DateTime, caps: Option<&PrinterCapabilities>) -> Docume
         "$and": and,
         // Never an order whose print fields have a type the print flow cannot use: it would be claimed
         // and then fail; `fail_malformed` fails it with a message naming the field instead.
-        "$nor": crate::malformed::malformed_conditions(),
+        "$nor": crate::model::malformed_conditions(),
     }
 }
 
@@ -176,7 +176,7 @@ impl PrintCore {
 /// Reads one stored order (see [`Order::from_document`]: wrongly typed print fields are reported in
 /// `problems`, not fatal).
 pub(crate) fn parse_order(doc: Document) -> Result<Order> {
-    Order::from_document(doc)
+    Ok(Order::from_document(doc)?)
 }
 
 /// Reads a batch of stored orders. One document that cannot be read at all never fails the batch: it is
@@ -290,7 +290,7 @@ impl PrintCore {
     async fn status_of(&self, order_id: &str) -> Result<Option<PrintStatus>> {
         let order = self.order(order_id).await?;
         match order.status_error() {
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
             None => Ok(order.print_status),
         }
     }
@@ -369,7 +369,7 @@ impl PrintCore {
         let filter = doc! {
             "printStatus": PrintStatus::Pending.as_str(),
             "paymentStatus": "completed",
-            "$and": [ has_file(), { "$nor": nor }, { "$nor": crate::malformed::malformed_conditions() } ],
+            "$and": [ has_file(), { "$nor": nor }, { "$nor": crate::model::malformed_conditions() } ],
         };
         let candidates = self.find_orders(filter, None, limit, "looking for orders no printer can take").await?;
         let actor = Actor::Worker(worker.to_string());
@@ -720,6 +720,29 @@ impl PrintJob {
     }
 }
 
+/// The files' report on the order (the file pipeline lives in [`crate::files`], which knows nothing of
+/// print jobs).
+impl PrintJob {
+    /// Records the files' checksum and page count on the order (fenced). One file: its sha256. Several:
+    /// their sha256s joined with commas, in file order. `filePages` is the total.
+    pub async fn record_reports(&self, reports: &[crate::files::FileReport]) -> Result<()> {
+        let (sha, pages) = file_fields(reports);
+        self.record_file(&sha, pages).await
+    }
+
+    /// [`PrintJob::record_reports`] and [`PrintJob::mark_sending`] in one write: the print flow's last
+    /// write before the printer gets the job.
+    pub async fn mark_sending_with_reports(&self, reports: &[crate::files::FileReport]) -> Result<()> {
+        let (sha, pages) = file_fields(reports);
+        self.mark_sending_with(bson::doc! { "fileSha256": sha, "filePages": pages }).await
+    }
+}
+
+fn file_fields(reports: &[crate::files::FileReport]) -> (String, i64) {
+    let sha = reports.iter().map(|r| r.sha256.as_str()).collect::<Vec<_>>().join(",");
+    (sha, reports.iter().map(|r| r.pages as i64).sum())
+}
+
 pub(crate) fn unset_attempt_fields() -> Document {
     ATTEMPT_FIELDS.iter().map(|f| (f.to_string(), Bson::String(String::new()))).collect()
 }
@@ -750,7 +773,8 @@ mod tests {
     fn claim_filter_without_colour_excludes_colour_orders() {
         let caps = PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: true, max_copies: 5 };
         let f = claim_filter(DateTime::now(), Some(&caps));
-        let s = format!("{f}");
+        // The capability conditions (the `$nor` beside them rules out malformed types of every option).
+        let s = format!("{:?}", f.get_array("$and").unwrap());
         assert!(s.contains("printingOptions.color"));
         assert!(!s.contains("printingOptions.duplex"));
         assert!(s.contains("\"A4\""));

@@ -9,7 +9,6 @@ pub mod validator;
 
 use crate::error::{Error, Result};
 use crate::model::{Order, PrinterCapabilities};
-use crate::queue::PrintJob;
 pub use fetch::{FileFetcher, FilePolicy};
 pub use pdf::{validate_pdf, FileReport, PageSize};
 use std::path::{Path, PathBuf};
@@ -226,27 +225,6 @@ pub fn check_capabilities(
             offers.join(", ")
         ),
     })
-}
-
-impl PrintJob {
-    /// Records the files' checksum and page count on the order (fenced). One file: its sha256. Several:
-    /// their sha256s joined with commas, in file order. `filePages` is the total.
-    pub async fn record_reports(&self, reports: &[FileReport]) -> Result<()> {
-        let (sha, pages) = file_fields(reports);
-        self.record_file(&sha, pages).await
-    }
-
-    /// [`PrintJob::record_reports`] and [`PrintJob::mark_sending`] in one write: the print flow's last
-    /// write before the printer gets the job.
-    pub async fn mark_sending_with_reports(&self, reports: &[FileReport]) -> Result<()> {
-        let (sha, pages) = file_fields(reports);
-        self.mark_sending_with(bson::doc! { "fileSha256": sha, "filePages": pages }).await
-    }
-}
-
-fn file_fields(reports: &[FileReport]) -> (String, i64) {
-    let sha = reports.iter().map(|r| r.sha256.as_str()).collect::<Vec<_>>().join(",");
-    (sha, reports.iter().map(|r| r.pages as i64).sum())
 }
 
 #[cfg(test)]

@@ -1,0 +1,118 @@
+//! Reading the audit history (`print_logs`) and the metrics samples, and finishing deliveries a dead
+//! writer left in an order's outbox. The outbox itself and its delivery are [`crate::audit`], which the
+//! core depends on; this module depends on the core, so the two stay apart (no import cycle).
+
+use crate::audit::{copy_and_pull, OUTBOX_FIELD};
+use crate::core::PrintCore;
+use crate::error::{Error, Result};
+use crate::model::PrintLog;
+use bson::{doc, oid::ObjectId, DateTime, Document};
+
+impl PrintCore {
+    /// Waits until every log entry of this process's transitions so far is in `print_logs`.
+    pub async fn flush_logs(&self) {
+        self.inner.delivery.barrier().await
+    }
+
+    /// Delivers log entries left in order outboxes for longer than `older_than` (their writer died between
+    /// the transition and the copy). Returns how many entries were delivered. The recovery sweep calls it.
+    pub async fn flush_log_outbox(&self, older_than: std::time::Duration, limit: i64) -> Result<usize> {
+        let cutoff = crate::clock::sub(DateTime::now(), older_than);
+        let cutoff_id = ObjectId::from_parts((cutoff.timestamp_millis() / 1000).max(0) as u32, [0; 5], [0; 3]);
+        let path = format!("{OUTBOX_FIELD}._id");
+        let mut cursor = self
+            .inner
+            .orders
+            .find(doc! { &path: { "$lt": cutoff_id, "$gte": ObjectId::from_bytes([0; 12]) } })
+            .projection(doc! { OUTBOX_FIELD: 1, "orderId": 1 })
+            .limit(limit)
+            .await
+            .map_err(Error::db("reading print log outboxes"))?;
+        let mut entries = Vec::new();
+        use futures::TryStreamExt;
+        while let Some(order) = cursor.try_next().await.map_err(Error::db("reading print log outboxes"))? {
+            let order_id = order.get_str("orderId").unwrap_or("(no orderId)");
+            if let Ok(outbox) = order.get_array(OUTBOX_FIELD) {
+                for mut entry in outbox.iter().filter_map(|b| b.as_document().cloned()) {
+                    if !entry.contains_key("orderId") {
+                        // A claim's entry: the claim learns which order it took only after the write.
+                        entry.insert("orderId", order_id);
+                    }
+                    entries.push(entry);
+                }
+            }
+        }
+        let n = entries.len();
+        copy_and_pull(&self.inner.orders, &self.inner.logs, entries).await?;
+        Ok(n)
+    }
+
+    /// Reads an order's history, newest first.
+    pub async fn logs_for_order(&self, order_id: &str, limit: i64) -> Result<Vec<PrintLog>> {
+        self.read_logs(doc! { "orderId": order_id }, limit).await
+    }
+
+    /// Reads log entries matching the given `orderId` and/or `action`, newest first, at most `limit`
+    /// (capped at 1000).
+    pub async fn logs(&self, order_id: Option<&str>, action: Option<&str>, limit: i64) -> Result<Vec<PrintLog>> {
+        let mut filter = Document::new();
+        if let Some(o) = order_id {
+            filter.insert("orderId", o);
+        }
+        if let Some(a) = action {
+            filter.insert("action", a);
+        }
+        self.read_logs(filter, limit).await
+    }
+
+    async fn read_logs(&self, filter: Document, limit: i64) -> Result<Vec<PrintLog>> {
+        let sort = doc! { "timestamp": -1, "_id": -1 };
+        read_typed(&self.inner.logs, filter, sort, limit.clamp(1, 1000), "print_logs").await
+    }
+}
+
+/// Reads documents of `collection` (named `what` in errors) into `T`, sorted, at most `limit`.
+async fn read_typed<T: serde::de::DeserializeOwned>(
+    collection: &mongodb::Collection<Document>,
+    filter: Document,
+    sort: Document,
+    limit: i64,
+    what: &str,
+) -> Result<Vec<T>> {
+    use futures::TryStreamExt;
+    let context = format!("reading {what}");
+    let docs: Vec<Document> = collection
+        .find(filter)
+        .sort(sort)
+        .limit(limit)
+        .await
+        .map_err(Error::db(context.clone()))?
+        .try_collect()
+        .await
+        .map_err(Error::db(context))?;
+    // One document that cannot be read never fails the read: it is logged and left out.
+    Ok(docs
+        .into_iter()
+        .filter_map(|d| {
+            let id = d.get("_id").map(ToString::to_string).unwrap_or_default();
+            bson::from_document(d)
+                .map_err(|e| tracing::warn!("reading {what}: skipped document {id} that cannot be read: {e}"))
+                .ok()
+        })
+        .collect())
+}
+
+impl PrintCore {
+    /// Stores one metrics sample (a worker writes one every few minutes).
+    pub async fn insert_metrics(&self, sample: &crate::model::Metrics) -> Result<()> {
+        let doc = bson::to_document(sample).map_err(|e| Error::InvalidArgument(format!("metrics sample: {e}")))?;
+        self.inner.metrics.insert_one(doc).await.map_err(Error::db("writing metrics"))?;
+        Ok(())
+    }
+
+    /// Metrics samples since `since` (all workers), newest first, at most `limit` (capped at 10,000).
+    pub async fn metrics_since(&self, since: DateTime, limit: i64) -> Result<Vec<crate::model::Metrics>> {
+        let filter = doc! { "timestamp": { "$gte": since } };
+        read_typed(&self.inner.metrics, filter, doc! { "timestamp": -1 }, limit.clamp(1, 10_000), "metrics").await
+    }
+}
