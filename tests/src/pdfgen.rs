@@ -269,3 +269,12 @@ pub fn xref_stream_zero_widths() -> Vec<u8> {
     objects.push(stream_object("/Type/XRef/W[0 0 0]/Size 5/Index[0 2000000000]", b"x"));
     raw_pdf(&objects)
 }
+
+/// A valid one-page PDF whose content stream is `mb` MB of drawing operators (uncompressed): a big but
+/// honest file, for memory limits.
+pub fn large_pdf(mb: usize) -> Vec<u8> {
+    let content = b"0 0 m\n".repeat(mb * 1024 * 1024 / 6);
+    let mut objects = base_objects("/Contents 4 0 R");
+    objects.push(stream_object("", &content));
+    raw_pdf(&objects)
+}

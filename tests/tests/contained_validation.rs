@@ -1,0 +1,118 @@
+//! Validation contained in a child of the real worker binary (`worker validate-pdf`), and the caps on
+//! what one order may ask for. A child that runs out of memory or CPU time, or takes too long, fails that
+//! file for good with a reason; the caller carries on.
+
+use bson::doc;
+use printcore::files::{fetch_and_validate, validate_pdf, ContainedValidator, FileFetcher, FilePolicy, Validator};
+use printcore::{Error, Order};
+use printcore_tests::fileserver::{FileServer, Route};
+use printcore_tests::pdfgen::*;
+use printcore_tests::worker_proc::worker_binary;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn contained(memory_mb: u64, cpu_secs: u64, timeout: Duration) -> Validator {
+    Validator::Contained(ContainedValidator {
+        program: worker_binary(),
+        args: vec![
+            "validate-pdf".into(),
+            "--memory-mb".into(),
+            memory_mb.to_string(),
+            "--cpu-secs".into(),
+            cpu_secs.to_string(),
+        ],
+        timeout,
+    })
+}
+
+fn file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+async fn refused(v: &Validator, path: &Path, words: &[&str]) -> String {
+    let e = v.validate("1234", "https://res.cloudinary.com/a/f.pdf?sig=s", path).await.unwrap_err();
+    let m = e.to_string();
+    assert!(matches!(e, Error::File { transient: false, .. }), "permanent: {m}");
+    for w in words.iter().chain(&["order 1234", "export it again"]) {
+        assert!(m.contains(w), "{w:?} missing from: {m}");
+    }
+    m
+}
+
+#[tokio::test]
+async fn the_worker_binary_validates_in_a_limited_child_like_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = pdf_with_pages(&[A4, A3, LETTER]);
+    let path = file(dir.path(), "ok.pdf", &bytes);
+    let url = "https://res.cloudinary.com/a/f.pdf";
+    let child = contained(1024, 30, Duration::from_secs(60)).validate("1234", url, &path).await.unwrap();
+    assert_eq!(child, validate_pdf("1234", url, &bytes).unwrap(), "the same report either way");
+    // Refusals keep their words through the child.
+    let deep = file(dir.path(), "deep.pdf", &deep_arrays(100_000));
+    refused(&contained(1024, 30, Duration::from_secs(60)), &deep, &["more than 100 levels deep"]).await;
+}
+
+#[tokio::test]
+async fn a_child_out_of_memory_out_of_cpu_or_out_of_time_fails_the_file_not_the_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = file(dir.path(), "big.pdf", &large_pdf(60));
+    refused(&contained(128, 30, Duration::from_secs(60)), &big, &["run out of memory"]).await;
+    // lopdf needs many seconds of CPU for this many objects in a test build.
+    let many = file(dir.path(), "many.pdf", &many_objects(450_000));
+    refused(&contained(1024, 1, Duration::from_secs(60)), &many, &["CPU time"]).await;
+    let start = Instant::now();
+    refused(&contained(1024, 30, Duration::from_millis(300)), &many, &["took longer than"]).await;
+    assert!(start.elapsed() < Duration::from_secs(5), "the child is killed at the timeout: {:?}", start.elapsed());
+}
+
+fn order(urls: Vec<String>) -> Order {
+    bson::from_document(doc! { "_id": bson::oid::ObjectId::new(), "orderId": "CAPS-1", "fileURLs": urls }).unwrap()
+}
+
+fn policy(work_dir: &Path) -> FilePolicy {
+    FilePolicy {
+        allowed_hosts: vec!["127.0.0.1".into()],
+        allow_http: true,
+        allow_loopback: true,
+        max_bytes: 2 * 1024 * 1024,
+        max_files_per_order: 3,
+        max_order_bytes: 3 * 1024 * 1024,
+        work_dir: Some(work_dir.to_path_buf()),
+        retries: 0,
+        ..FilePolicy::default()
+    }
+}
+
+#[tokio::test]
+async fn an_order_is_capped_in_files_and_bytes_and_leaves_nothing_on_disk() {
+    let server = FileServer::start().await;
+    server.route("/small.pdf", Route::pdf(pdf(1, A4)));
+    server.route("/big.pdf", Route::pdf(large_pdf(1)));
+    let work = tempfile::tempdir().unwrap();
+    let fetcher = FileFetcher::new(policy(work.path())).unwrap();
+    let empty = || std::fs::read_dir(work.path()).unwrap().count() == 0;
+
+    let files = fetch_and_validate(&fetcher, &order(vec![server.url("/small.pdf"); 3])).await.unwrap();
+    assert_eq!(files.files.len(), 3);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(files.folder()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the job's folder is private");
+    }
+    assert!(files.files.iter().all(|f| f.path.starts_with(files.folder()) && f.path.exists()));
+    drop(files);
+    assert!(empty(), "the job's folder is removed with its files");
+
+    let e = fetch_and_validate(&fetcher, &order(vec![server.url("/small.pdf"); 4])).await.unwrap_err();
+    let m = e.to_string();
+    assert!(!e.is_transient() && m.contains("order CAPS-1") && m.contains("4 files") && m.contains("3 allowed"), "{m}");
+
+    // 1 MB files: the first two fit in the order's 3 MB, the third goes over it.
+    let e = fetch_and_validate(&fetcher, &order(vec![server.url("/big.pdf"); 3])).await.unwrap_err();
+    let m = e.to_string();
+    assert!(!e.is_transient() && m.contains("order CAPS-1") && m.contains("over the 3.0 MB limit per order"), "{m}");
+    assert!(empty(), "a refused order's files are removed too");
+}
