@@ -18,6 +18,8 @@ pub fn monotonic_ms() -> i64 {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: clock_gettime writes the timespec it is given; CLOCK_BOOTTIME exists since Linux 2.6.39.
         if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } == 0 {
+            // time_t and c_long are i32 on some 32-bit targets.
+            #[allow(clippy::unnecessary_cast)]
             return ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000;
         }
     }

@@ -1,0 +1,202 @@
+//! The worker at run time: its printers and its services, one per file, each a `*_once` pass that returns
+//! what it did (tests call them directly) and driven by [`Worker::run`] on its interval until the shutdown
+//! signal:
+//!
+//! | service | file | interval |
+//! |---|---|---|
+//! | health | `health_check.rs` | `intervals.health` |
+//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a wake-up or `intervals.poll` |
+//! | rejection | `reject.rs` | after each claim pass |
+//! | recovery | `recovery.rs` | `intervals.recovery` |
+//! | stuck check | `stuck.rs` | `intervals.stuck_check` |
+//! | metrics | `metrics.rs` | `intervals.metrics` |
+//! | queue watch | `watch.rs` | a change stream |
+//! | shutdown release | `release.rs` | once, at shutdown |
+
+mod claim;
+mod crash;
+mod health_check;
+mod metrics;
+mod print;
+mod recovery;
+mod reject;
+mod release;
+mod slot;
+mod stuck;
+mod watch;
+
+pub use crash::{processing_now, report_crashes};
+pub use recovery::RecoveryCounts;
+pub use slot::PrinterSlot;
+
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+use printcore::files::FileFetcher;
+use printcore::{PrintCore, WorkerId};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+/// What the worker says when it cannot know whether an order reached paper.
+pub const MAY_HAVE_PRINTED: &str = "may have printed; check the printer before reprinting";
+
+/// The loops' intervals.
+#[derive(Debug, Clone)]
+pub struct Intervals {
+    pub poll: Duration,
+    pub health: Duration,
+    pub recovery: Duration,
+    pub stuck_check: Duration,
+    pub metrics: Duration,
+    pub job_poll: Duration,
+    pub shutdown_grace: Duration,
+    pub change_streams: bool,
+}
+
+impl Intervals {
+    pub fn from_config(c: &Config) -> Intervals {
+        let w = &c.worker;
+        let d = Duration::from_secs_f64;
+        Intervals {
+            poll: d(w.poll_interval_secs),
+            health: d(w.health_interval_secs),
+            recovery: d(w.recovery_interval_secs),
+            stuck_check: d(w.stuck_check_interval_secs),
+            metrics: d(w.metrics_interval_secs),
+            job_poll: d(w.job_poll_interval_secs),
+            shutdown_grace: d(w.shutdown_grace_secs),
+            change_streams: w.change_streams,
+        }
+    }
+}
+
+/// The worker: its identity, the core, its printers.
+pub struct Worker {
+    pub core: PrintCore,
+    pub id: WorkerId,
+    pub fetcher: FileFetcher,
+    pub slots: Vec<Arc<PrinterSlot>>,
+    pub intervals: Intervals,
+    wake: Notify,
+    tasks: Mutex<JoinSet<()>>,
+    shutdown: Shutdown,
+}
+
+impl Worker {
+    pub fn new(
+        core: PrintCore,
+        id: WorkerId,
+        fetcher: FileFetcher,
+        slots: Vec<Arc<PrinterSlot>>,
+        intervals: Intervals,
+        shutdown: Shutdown,
+    ) -> Arc<Worker> {
+        Arc::new(Worker {
+            core,
+            id,
+            fetcher,
+            slots,
+            intervals,
+            wake: Notify::new(),
+            tasks: Mutex::new(JoinSet::new()),
+            shutdown,
+        })
+    }
+
+    /// Print tasks still running.
+    pub fn active_jobs(&self) -> usize {
+        let mut tasks = self.tasks.lock().unwrap();
+        // Finished tasks stay in the set until joined: reap them first.
+        while tasks.try_join_next().is_some() {}
+        tasks.len()
+    }
+
+    /// Runs every loop until the shutdown signal, then shuts down gracefully: no new claims, a job already
+    /// at the printer gets the grace period to finish, every other order of this worker goes back to the
+    /// queue with a `server_shutdown` log entry.
+    pub async fn run(self: Arc<Self>) {
+        info!(worker_id = %self.id, printers = self.slots.len(), "worker started");
+        let mut loops = JoinSet::new();
+        loops.spawn(self.clone().every(self.intervals.health, "health", |w| async move {
+            w.health_once().await;
+        }));
+        loops.spawn(self.clone().every(self.intervals.recovery, "recovery", |w| async move {
+            if let Err(e) = w.recovery_once().await {
+                warn!("recovery pass failed: {e}");
+            }
+        }));
+        loops.spawn(self.clone().every(self.intervals.stuck_check, "stuck check", |w| async move {
+            if let Err(e) = w.stuck_once().await {
+                warn!("stuck check failed: {e}");
+            }
+        }));
+        let metrics_every = self.intervals.metrics;
+        loops.spawn(self.clone().every_after(metrics_every, metrics_every, "metrics", |w| async move {
+            if let Err(e) = w.metrics_once().await {
+                warn!("metrics failed: {e}");
+            }
+        }));
+        if self.intervals.change_streams {
+            loops.spawn(self.clone().watch_for_orders());
+        } else {
+            info!("change streams off: polling every {:?}", self.intervals.poll);
+        }
+        // The claim loop: on a wake-up (change stream, printer back, job done) or every poll interval.
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            self.claim_once().await;
+            self.reject_once().await;
+            tokio::select! {
+                _ = shutdown.recv() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.intervals.poll) => {}
+            }
+        }
+        info!(
+            "shutting down: no new orders; waiting up to {:?} for jobs at the printer",
+            self.intervals.shutdown_grace
+        );
+        loops.abort_all();
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+        let grace = tokio::time::sleep(self.intervals.shutdown_grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => if next.is_none() { break },
+                _ = &mut grace => {
+                    warn!(unfinished = tasks.len(), "grace period over; stopping the remaining print tasks");
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        self.release_own().await;
+        self.core.flush_logs().await;
+        info!("worker stopped");
+    }
+
+    async fn every<F, Fut>(self: Arc<Self>, period: Duration, what: &'static str, f: F)
+    where
+        F: Fn(Arc<Worker>) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        self.every_after(Duration::ZERO, period, what, f).await
+    }
+
+    async fn every_after<F, Fut>(self: Arc<Self>, first: Duration, period: Duration, what: &'static str, f: F)
+    where
+        F: Fn(Arc<Worker>) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            tracing::trace!("{what} pass");
+            f(self.clone()).await;
+        }
+    }
+}

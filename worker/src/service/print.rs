@@ -1,0 +1,233 @@
+//! The print task of one claimed order: download and validate -> capability check -> mark sending ->
+//! submit with job name = printJobId -> record the printer's reference -> wait until the printer reports
+//! the job completed -> printed. A lost answer is asked after by name; a lost lease stops the task.
+
+use super::{PrinterSlot, Worker, MAY_HAVE_PRINTED};
+use crate::printer::{JobSpec, JobState, PrinterError};
+use printcore::files::{check_capabilities, fetch_and_validate};
+use printcore::{Error, PrintJob};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// How long an order waits for a busy printer before it counts as a failed attempt.
+const BUSY_WAIT: Duration = Duration::from_secs(600);
+
+/// After the printer's answer to a job was lost: how long the printer must keep saying it does not know
+/// the job (while up all along) before the order counts as never received. A printer that was slow to
+/// answer may still be reading the job; one asked too soon would have it sent twice.
+const LOST_ANSWER_WINDOW: Duration = Duration::from_secs(10);
+
+impl Worker {
+    /// The print flow of one claimed order.
+    pub(super) async fn print_order(&self, slot: &PrinterSlot, job: &PrintJob) {
+        info!(attempt = job.attempt(), "claimed");
+        let outcome = self.print_flow(slot, job).await;
+        match outcome {
+            Ok(()) => {}
+            Err(Error::OwnershipLost { .. }) => warn!("the order is no longer ours; stopped"),
+            Err(e) => warn!("could not record the outcome: {e}"),
+        }
+    }
+
+    pub(super) async fn print_flow(&self, slot: &PrinterSlot, job: &PrintJob) -> printcore::Result<()> {
+        if self.shutdown.is_shutdown() {
+            return job.release("server shutdown before printing").await;
+        }
+        // A print field the claim's filter could not rule out (copies 2.5, say): fail, naming the field.
+        if let Some(message) = job.order.blocking_problem() {
+            return self.fail(job, &message, false).await;
+        }
+        let files = match fetch_and_validate(&self.fetcher, &job.order).await {
+            Ok(f) => f,
+            Err(e) => return self.fail(job, &e.to_string(), e.is_transient()).await,
+        };
+        let reports = files.reports();
+        if let Some(caps) = slot.capabilities() {
+            if let Err(e) = check_capabilities(&job.order, &reports, &slot.identity.name, &caps) {
+                return self.fail(job, &e.to_string(), false).await;
+            }
+        }
+        if self.shutdown.is_shutdown() {
+            return job.release("server shutdown before printing").await;
+        }
+        let options = job.order.options();
+        let spec = JobSpec {
+            job_name: job.print_job_id().to_owned(),
+            order_id: job.order_id().to_owned(),
+            documents: files.paths(),
+            copies: options.copies.unwrap_or(1).max(1),
+            duplex: options.duplex.unwrap_or(false),
+            color: options.color.unwrap_or(false),
+            page_size: options.page_size.clone(),
+        };
+        let started = Instant::now();
+        // The checksum and pages go with the first "sending" mark: one write.
+        job.mark_sending_with_reports(&reports).await?;
+        let mut sent_at = self.core.now();
+        let submitted = loop {
+            match slot.printer.submit(&spec).await {
+                // Busy with another job: it did not take ours. Wait and offer it again, without spending an
+                // attempt; on shutdown meanwhile the order goes back to the queue.
+                Err(PrinterError::Busy(m)) if started.elapsed() < BUSY_WAIT => {
+                    job.unmark_sending().await?;
+                    tracing::debug!("printer busy: {m}");
+                    let mut shutdown = self.shutdown.clone();
+                    tokio::select! {
+                        _ = shutdown.recv() => return job.release("server shutdown before printing").await,
+                        _ = tokio::time::sleep(self.intervals.job_poll) => {}
+                    }
+                    job.mark_sending().await?;
+                    sent_at = self.core.now();
+                }
+                other => break other,
+            }
+        };
+        // The printer has the documents, or never will: their files go now, not after the job prints.
+        drop(files);
+        let job_ref = match submitted {
+            Ok(r) => r,
+            Err(e @ PrinterError::Uncertain(_)) => match self.after_lost_answer(slot, job, &e, sent_at).await? {
+                Some(r) => r,
+                None => return Ok(()),
+            },
+            // Nothing reached the printer (an uncertain submit is the one that may have).
+            Err(e) => {
+                let message = format!("{}: {e}", slot.printer.describe());
+                return self.fail(job, &message, e.is_transient()).await;
+            }
+        };
+        job.mark_submitted(&job_ref).await?;
+        info!(job_ref = %job_ref, "sent to the printer");
+        if !slot.printer.can_look_up_jobs() {
+            // The backend took the job and cannot say more: its spooler prints it.
+            slot.printed(job.complete().await?);
+            info!("printed (the print command succeeded)");
+            return Ok(());
+        }
+        self.wait_until_done(slot, job, &job_ref).await
+    }
+
+    /// The job went out but the printer's answer was lost: the printer may have it. Asks the printer by
+    /// name until it answers: the job it has is ours (its reference is returned). One it does not know after
+    /// a restart may have been lost or printed in the restart: failed, for a person to decide. One it keeps
+    /// not knowing for [`LOST_ANSWER_WINDOW`] while up all along never arrived: back to the queue. On
+    /// shutdown the order stays as it is, and recovery settles it by the same rules. `None`: settled here.
+    pub(super) async fn after_lost_answer(
+        &self,
+        slot: &PrinterSlot,
+        job: &PrintJob,
+        e: &PrinterError,
+        sent_at: bson::DateTime,
+    ) -> printcore::Result<Option<String>> {
+        let describe = slot.printer.describe();
+        if !slot.printer.can_look_up_jobs() {
+            self.fail(job, &format!("{describe}: {e}; {MAY_HAVE_PRINTED}"), false).await?;
+            return Ok(None);
+        }
+        warn!("the printer's answer to the job was lost ({e}); asking it by name");
+        let mut absent_since: Option<Instant> = None;
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            match slot.printer.find_job(job.print_job_id()).await {
+                Ok(Some(found)) => {
+                    info!(job_ref = %found.job_ref, "the printer has the job");
+                    return Ok(Some(found.job_ref));
+                }
+                Ok(None) => match self.restarted_since(slot, Some(sent_at)).await {
+                    Ok(true) => {
+                        let m = format!(
+                            "{describe} restarted while the job was being sent ({e}) and does not know it; \
+                             {MAY_HAVE_PRINTED}"
+                        );
+                        self.fail(job, &m, false).await?;
+                        return Ok(None);
+                    }
+                    Ok(false) => {
+                        let since = *absent_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= LOST_ANSWER_WINDOW {
+                            let m = format!("{describe}: {e}; the printer did not get the job");
+                            self.fail(job, &m, true).await?;
+                            return Ok(None);
+                        }
+                    }
+                    Err(_) => absent_since = None,
+                },
+                // Unreachable (it is restarting, or hung): keep asking; the lease is renewed meanwhile.
+                Err(_) => absent_since = None,
+            }
+            tokio::select! {
+                _ = shutdown.recv() => {
+                    info!("shutting down before the printer answered; recovery settles the order");
+                    return Ok(None);
+                }
+                _ = tokio::time::sleep(self.intervals.job_poll) => {}
+            }
+        }
+    }
+
+    /// Whether the printer started again after `sent_at` (a job sent before then may have been lost or
+    /// printed in the restart). `false` when the backend cannot tell, or nothing was sent.
+    pub(super) async fn restarted_since(
+        &self,
+        slot: &PrinterSlot,
+        sent_at: Option<bson::DateTime>,
+    ) -> Result<bool, PrinterError> {
+        let (Some(up), Some(sent)) = (slot.printer.up_time().await?, sent_at) else { return Ok(false) };
+        let since_sent = self.core.now().timestamp_millis().saturating_sub(sent.timestamp_millis());
+        // The printer counts whole seconds and its clock is not ours: a start up to 2 s before the job was
+        // sent counts as after it (the safe side).
+        Ok(i64::try_from(up.as_millis()).unwrap_or(i64::MAX) < since_sent.saturating_add(2000))
+    }
+
+    /// Waits for the printer to finish the job, then records the outcome.
+    pub(super) async fn wait_until_done(
+        &self,
+        slot: &PrinterSlot,
+        job: &PrintJob,
+        job_ref: &str,
+    ) -> printcore::Result<()> {
+        let mut unreachable_since: Option<Instant> = None;
+        loop {
+            match slot.printer.job_state(job_ref, job.print_job_id()).await {
+                Ok(JobState::Completed) => {
+                    slot.printed(job.complete().await?);
+                    info!("printed");
+                    return Ok(());
+                }
+                Ok(state @ (JobState::Aborted | JobState::Cancelled)) => {
+                    let message = format!(
+                        "the printer {} the job",
+                        if state == JobState::Aborted { "aborted" } else { "cancelled" }
+                    );
+                    return self.fail(job, &message, true).await;
+                }
+                Ok(JobState::Unknown) => {
+                    let message = format!(
+                        "{} no longer knows job {job_ref} (restarted or purged its history); {MAY_HAVE_PRINTED}",
+                        slot.printer.describe()
+                    );
+                    return self.fail(job, &message, false).await;
+                }
+                Ok(JobState::Pending | JobState::Processing) => unreachable_since = None,
+                Err(e) => {
+                    if unreachable_since.is_none() {
+                        warn!("cannot ask the printer about the job: {e}; still waiting");
+                        unreachable_since = Some(Instant::now());
+                    }
+                }
+            }
+            tokio::time::sleep(self.intervals.job_poll).await;
+        }
+    }
+
+    pub(super) async fn fail(&self, job: &PrintJob, message: &str, transient: bool) -> printcore::Result<()> {
+        if transient {
+            let outcome = job.fail_transient(message).await?;
+            warn!(?outcome, "transient failure: {message}");
+        } else {
+            job.fail_permanent(message).await?;
+            warn!("failed: {message}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! The recovery service: every `intervals.recovery`, orders whose lease expired (any worker's) go back to
+//! the queue when nothing was sent, or are settled with the printer they were sent to (asked by job name)
+//! when that printer is this worker's.
+
+use super::{PrinterSlot, Worker, MAY_HAVE_PRINTED};
+use crate::printer::JobState;
+use printcore::{Order, PrintJob};
+use std::sync::Arc;
+use tracing::{info, info_span, warn, Instrument};
+
+/// What one recovery pass did, in numbers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryCounts {
+    pub returned: usize,
+    /// Failed because their attempts were used up by workers that stopped or hung while processing them.
+    pub failed_attempts: usize,
+    pub printed: usize,
+    pub adopted_waiting: usize,
+    pub requeued: usize,
+    pub failed_unknown: usize,
+    pub skipped: usize,
+}
+
+impl Worker {
+    /// One recovery pass: expired leases of any worker; orders already sent are settled with the printer
+    /// they were sent to, when that printer is this worker's.
+    pub async fn recovery_once(self: &Arc<Self>) -> printcore::Result<RecoveryCounts> {
+        self.core.sync_clock().await?;
+        let report = self.core.recover_expired(&self.id, 50).await?;
+        let mut counts = RecoveryCounts {
+            returned: report.returned.len(),
+            failed_attempts: report.failed.len(),
+            ..RecoveryCounts::default()
+        };
+        for order in report.to_reconcile {
+            self.reconcile(order, &mut counts).await;
+        }
+        if counts != RecoveryCounts::default() {
+            info!(?counts, "recovery pass");
+        }
+        Ok(counts)
+    }
+
+    pub(super) async fn reconcile(self: &Arc<Self>, order: Order, counts: &mut RecoveryCounts) {
+        let Some(slot) = self.slots.iter().find(|s| Some(&s.identity.printer_id) == order.printer_id.as_ref()).cloned()
+        else {
+            // Sent to a printer this worker does not drive: its own worker settles it.
+            counts.skipped += 1;
+            return;
+        };
+        let name = order.print_job_id.clone().unwrap_or_default();
+        let span = info_span!("order", order_id = %order.order_id, print_job_id = %name, printer_id = %slot.identity.printer_id);
+        let found = if slot.printer.can_look_up_jobs() {
+            match slot.printer.find_job(&name).instrument(span.clone()).await {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    // Cannot ask now (printer offline): leave it for the next pass.
+                    span.in_scope(|| info!("cannot reconcile yet: {e}"));
+                    counts.skipped += 1;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        // A job the printer never acknowledged and does not know: did the printer restart since it was sent?
+        let mut restarted = false;
+        if matches!(found, Some(None)) && order.printer_job_ref.is_none() {
+            match self.restarted_since(&slot, order.print_submitted_at).instrument(span.clone()).await {
+                Ok(r) => restarted = r,
+                Err(e) => {
+                    span.in_scope(|| info!("cannot reconcile yet: {e}"));
+                    counts.skipped += 1;
+                    return;
+                }
+            }
+        }
+        let job = match self.core.adopt(&self.id, &order).await {
+            Ok(j) => j,
+            Err(_) => {
+                counts.skipped += 1;
+                return;
+            }
+        };
+        self.settle(slot, order, job, found, restarted, counts).instrument(span).await;
+    }
+
+    /// Acts on what the printer said about an adopted order (`found`: None when it cannot look jobs up).
+    pub(super) async fn settle(
+        self: &Arc<Self>,
+        slot: Arc<PrinterSlot>,
+        order: Order,
+        job: PrintJob,
+        found: Option<Option<crate::printer::FoundJob>>,
+        restarted: bool,
+        counts: &mut RecoveryCounts,
+    ) {
+        let result = match found {
+            None => {
+                counts.failed_unknown += 1;
+                let m = format!("{} cannot look jobs up; {MAY_HAVE_PRINTED}", slot.printer.describe());
+                job.fail_permanent(&m).await
+            }
+            Some(Some(f)) if f.state == JobState::Completed => {
+                counts.printed += 1;
+                info!("reconciled: the printer completed the job");
+                job.complete().await.map(|at| slot.printed(at))
+            }
+            Some(Some(f)) if matches!(f.state, JobState::Pending | JobState::Processing) => {
+                counts.adopted_waiting += 1;
+                info!(job_ref = %f.job_ref, "reconciled: the job is still at the printer; waiting for it");
+                let span = tracing::Span::current();
+                let worker = self.clone();
+                let slot = slot.clone();
+                self.tasks.lock().unwrap().spawn(
+                    async move {
+                        // The job occupies the printer: hold a slot while waiting, renewing the lease all
+                        // along, without holding up the recovery pass meanwhile.
+                        worker
+                            .with_lease(&job, async {
+                                let _permit = slot.permits.clone().acquire_owned().await;
+                                if let Err(e) = worker.wait_until_done(&slot, &job, &f.job_ref).await {
+                                    warn!("{e}");
+                                }
+                            })
+                            .await;
+                    }
+                    .instrument(span),
+                );
+                return;
+            }
+            Some(Some(f)) if matches!(f.state, JobState::Aborted | JobState::Cancelled) => {
+                counts.requeued += 1;
+                job.return_to_queue(&format!("the printer {:?} the job; printing it again", f.state).to_lowercase())
+                    .await
+            }
+            Some(None) if order.printer_job_ref.is_none() && restarted => {
+                counts.failed_unknown += 1;
+                let m = format!(
+                    "{} restarted after the job was sent and does not know it; {MAY_HAVE_PRINTED}",
+                    slot.printer.describe()
+                );
+                job.fail_permanent(&m).await
+            }
+            Some(_) if order.printer_job_ref.is_none() => {
+                counts.requeued += 1;
+                job.return_to_queue("the printer never acknowledged the job; printing it again").await
+            }
+            Some(_) => {
+                counts.failed_unknown += 1;
+                let m = format!(
+                    "the printer acknowledged job {} but no longer knows it; {MAY_HAVE_PRINTED}",
+                    order.printer_job_ref.clone().unwrap_or_default()
+                );
+                job.fail_permanent(&m).await
+            }
+        };
+        if let Err(e) = result {
+            warn!("reconciliation could not record the outcome: {e}");
+        }
+    }
+}

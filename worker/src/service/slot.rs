@@ -1,0 +1,58 @@
+//! One printer this worker drives: its backend, identity, configured capabilities, health reading and job
+//! slots.
+
+use crate::health::{HealthReading, PrinterHealthTracker, PrinterIdentity};
+use crate::printer::Printer;
+use printcore::PrinterCapabilities;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// One printer this worker drives, with its health and its job slots.
+pub struct PrinterSlot {
+    pub identity: PrinterIdentity,
+    pub printer: Arc<dyn Printer>,
+    /// Capabilities from the configuration (override what the printer reports).
+    pub configured: Option<PrinterCapabilities>,
+    pub(super) tracker: tokio::sync::Mutex<PrinterHealthTracker>,
+    pub(super) reading: Mutex<Option<HealthReading>>,
+    pub(super) permits: Arc<Semaphore>,
+    /// When this worker last completed a print here; the health loop records it.
+    pub(super) last_success: Mutex<Option<bson::DateTime>>,
+}
+
+impl PrinterSlot {
+    pub fn new(
+        identity: PrinterIdentity,
+        printer: Arc<dyn Printer>,
+        configured: Option<PrinterCapabilities>,
+        jobs: usize,
+    ) -> PrinterSlot {
+        PrinterSlot {
+            tracker: tokio::sync::Mutex::new(
+                PrinterHealthTracker::new(identity.clone()).with_configured(configured.clone()),
+            ),
+            identity,
+            printer,
+            configured,
+            reading: Mutex::new(None),
+            permits: Arc::new(Semaphore::new(jobs.max(1))),
+            last_success: Mutex::new(None),
+        }
+    }
+
+    /// The last health reading.
+    pub fn reading(&self) -> Option<HealthReading> {
+        self.reading.lock().unwrap().clone()
+    }
+
+    pub(super) fn printed(&self, at: bson::DateTime) {
+        let mut last = self.last_success.lock().unwrap();
+        if last.is_none_or(|l| l < at) {
+            *last = Some(at);
+        }
+    }
+
+    pub(super) fn capabilities(&self) -> Option<PrinterCapabilities> {
+        self.configured.clone().or_else(|| self.reading().and_then(|r| r.capabilities))
+    }
+}
