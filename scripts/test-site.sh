@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The admin site example: production build, then the browser tests (Debian's chromium + playwright-core)
-# against the database server and a real worker. Expects the addon (npm run build:debug), the worker and
-# pc-harness to be built (scripts/test.sh does that first).
+# against the database server and a real worker, and the unit tests in test/. Expects the addon (npm run
+# build:debug), the worker and pc-harness to be built (scripts/test.sh does that first).
 set -euo pipefail
 cd "$(dirname "$0")/../examples/admin-site"
 # The package as the site gets it: a packed tarball of this repository (scripts/test.sh packs it).
@@ -9,4 +9,4 @@ cd "$(dirname "$0")/../examples/admin-site"
 rm -rf package-lock.json node_modules/printcore
 npm install --no-audit --no-fund --loglevel=error
 NEXT_TELEMETRY_DISABLED=1 npx next build >/tmp/admin-site-build.log 2>&1 || { cat /tmp/admin-site-build.log; exit 1; }
-NEXT_TELEMETRY_DISABLED=1 node --test --test-reporter=spec e2e/
+NEXT_TELEMETRY_DISABLED=1 node --test --test-reporter=spec e2e/ test/

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 import { MongoClient } from 'mongodb'
 import { startDb, waitFor } from '../../../node-tests/harness.mjs'
+import { returnPath } from '../lib/return-path.mjs'
 
 const require = createRequire(import.meta.url)
 const { PrintCore } = require('printcore')
@@ -134,4 +135,33 @@ test('orders appear under pending and move to printed without a reload; a reprin
   assert.equal(log.metadata.mayHavePrinted, true)
   // The worker prints it again, live.
   await waitFor('WEB-1 printed again', 30_000, async () => (await orders.findOne({ orderId: 'WEB-1' })).printStatus === 'printed')
+})
+
+test('the login sends the admin back only to a page of this site (no open redirect)', async () => {
+  const hostile = ['/\\evil.com', '//evil.com', '/\\\\evil', '/%5Cevil.com', '/%2F%2Fevil.com', '/\t/evil.com', '/.//evil.com', 'https://evil.com']
+  for (const next of hostile) {
+    for (const password of [ADMIN.password, 'wrong password']) {
+      const body = new URLSearchParams({ email: ADMIN.email, password, next })
+      const res = await fetch(`${baseUrl}/api/login`, { method: 'POST', body, redirect: 'manual' })
+      assert.equal(res.status, 303, JSON.stringify(next))
+      const location = res.headers.get('location')
+      const target = new URL(location, baseUrl)
+      assert.equal(target.origin, baseUrl, `${JSON.stringify(next)} redirected to ${location}`)
+      if (password === ADMIN.password) assert.equal(target.pathname, '/admin/printer-monitor', location)
+      else assert.equal(returnPath(target.searchParams.get('next')), '/admin/printer-monitor', location)
+    }
+  }
+  // In the browser, as a phishing link would be followed: signed in, still on this site.
+  const context = await browser.newContext()
+  try {
+    const p = await context.newPage()
+    await p.goto(`${baseUrl}/login?next=${encodeURIComponent('/\\evil.com')}`)
+    assert.equal(await p.inputValue('input[name=next]'), '/admin/printer-monitor')
+    await p.fill('input[name=email]', ADMIN.email)
+    await p.fill('input[name=password]', ADMIN.password)
+    await Promise.all([p.waitForURL('**/admin/printer-monitor'), p.click('button[type=submit]')])
+    assert.equal(new URL(p.url()).origin, baseUrl)
+  } finally {
+    await context.close()
+  }
 })

@@ -1,3 +1,5 @@
+import { returnPath } from '../../lib/return-path.mjs'
+
 export default async function Login({ searchParams }) {
   const params = await searchParams
   return (
@@ -5,7 +7,7 @@ export default async function Login({ searchParams }) {
       <h1>Admin sign-in</h1>
       {params?.error ? <p role="alert" style={{ color: '#b00020' }}>Wrong email or password.</p> : null}
       <form method="post" action="/api/login">
-        <input type="hidden" name="next" value={params?.next || '/admin/printer-monitor'} />
+        <input type="hidden" name="next" value={returnPath(params?.next)} />
         <label>Email<br /><input name="email" type="email" required style={{ width: '100%' }} /></label>
         <br /><br />
         <label>Password<br /><input name="password" type="password" required style={{ width: '100%' }} /></label>
