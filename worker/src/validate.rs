@@ -47,6 +47,14 @@ fn apply_limits(limits: ChildLimits) -> std::io::Result<()> {
         }
         Ok(())
     }
+    // One malloc arena: glibc gives each new thread (validation runs on one with a large stack) an arena
+    // that reserves 64 MB of address space; under RLIMIT_AS that fails, and every allocation then retries
+    // mmap first, burning the CPU budget in the kernel.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     set(libc::RLIMIT_CORE, 0, 0)?;
     set(libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)?;
     set(libc::RLIMIT_CPU, limits.cpu_secs, limits.cpu_secs.saturating_add(1))?;

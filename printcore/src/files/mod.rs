@@ -53,6 +53,8 @@ impl JobFolder {
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        #[cfg(not(unix))]
+        let _ = &mut builder;
         builder.create(&path)?;
         Ok(JobFolder { path })
     }

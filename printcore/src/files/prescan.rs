@@ -303,6 +303,13 @@ impl Scanner<'_> {
         )
     }
 
+    fn out_of_memory(&self) -> String {
+        format!(
+            "a compressed object stream in the PDF expands past the memory the validator may use (a \
+             decompression bomb, or a file too large to check); {AGAIN}"
+        )
+    }
+
     fn count_objects(&mut self, n: usize) -> Result<(), String> {
         self.scan.objects = self.scan.objects.saturating_add(n);
         if self.scan.objects > self.limits.max_objects {
@@ -637,11 +644,11 @@ impl Scanner<'_> {
             let out = match f.as_slice() {
                 b"FlateDecode" => {
                     check_predictor(parms)?;
-                    inflate_capped(&data, cap)
+                    inflate_capped(&data, cap).ok_or_else(|| self.out_of_memory())?
                 }
                 b"LZWDecode" => {
                     check_predictor(parms)?;
-                    lzw_capped(&data, parms, cap)
+                    lzw_capped(&data, parms, cap).ok_or_else(|| self.out_of_memory())?
                 }
                 b"ASCII85Decode" => match ascii85_capped(&data, cap) {
                     Some(out) => out,
@@ -775,21 +782,35 @@ fn check_predictor(parms: Option<&Dict>) -> Result<(), String> {
 }
 
 /// zlib-inflates at most `cap + 1` bytes (one more than allowed, so the caller sees it was too much). A
-/// damaged stream yields what was inflated before the damage, as lopdf does.
-fn inflate_capped(input: &[u8], cap: usize) -> Vec<u8> {
-    let mut out = Vec::new();
+/// damaged stream yields what was inflated before the damage, as lopdf does. `None` when memory for the
+/// output cannot be had (under the contained validator's memory limit): never a silently short result.
+fn inflate_capped(input: &[u8], cap: usize) -> Option<Vec<u8>> {
+    let mut out = Capped { out: Vec::new(), cap, oom: false };
     if input.is_empty() {
-        return out;
+        return Some(out.out);
     }
-    let mut reader = flate2::read::ZlibDecoder::new(input).take(cap as u64 + 1);
-    let _ = reader.read_to_end(&mut out);
-    out
+    let mut decoder = flate2::read::ZlibDecoder::new(input);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if std::io::Write::write_all(&mut out, &buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    (!out.oom).then_some(out.out)
 }
 
-/// A writer that refuses to grow past `cap + 1` bytes.
+/// A writer that refuses to grow past `cap + 1` bytes, and notes when memory ran out.
 struct Capped {
     out: Vec<u8>,
     cap: usize,
+    oom: bool,
 }
 
 impl std::io::Write for Capped {
@@ -799,6 +820,10 @@ impl std::io::Write for Capped {
             return Err(std::io::Error::other("output cap reached"));
         }
         let n = buf.len().min(room);
+        if self.out.try_reserve(n).is_err() {
+            self.oom = true;
+            return Err(std::io::Error::from(std::io::ErrorKind::OutOfMemory));
+        }
         self.out.extend_from_slice(&buf[..n]);
         Ok(n)
     }
@@ -809,14 +834,14 @@ impl std::io::Write for Capped {
 }
 
 /// LZW-decodes (as lopdf: MSB, early change unless `/EarlyChange 0`) at most `cap + 1` bytes.
-fn lzw_capped(input: &[u8], parms: Option<&Dict>, cap: usize) -> Vec<u8> {
+fn lzw_capped(input: &[u8], parms: Option<&Dict>, cap: usize) -> Option<Vec<u8>> {
     use weezl::{decode::Decoder, BitOrder};
     let early = parms.and_then(|p| get_int(p, b"EarlyChange")).map(|v| v != 0).unwrap_or(true);
     let mut decoder =
         if early { Decoder::with_tiff_size_switch(BitOrder::Msb, 8) } else { Decoder::new(BitOrder::Msb, 8) };
-    let mut sink = Capped { out: Vec::new(), cap };
+    let mut sink = Capped { out: Vec::new(), cap, oom: false };
     let _ = decoder.into_stream(&mut sink).decode_all(input);
-    sink.out
+    (!sink.oom).then_some(sink.out)
 }
 
 /// ASCII85-decodes like lopdf (stopping at the first byte outside the alphabet); `None` where lopdf fails.
