@@ -74,6 +74,8 @@ pub struct PrintOrder {
     pub file_pages: Option<i64>,
     /// The order was handed to a printer in its current attempt: it may be on paper.
     pub may_have_printed: bool,
+    /// Why its job is still waiting at the printer (held, stopped for paper or a jam...), while it is.
+    pub print_wait_reason: Option<String>,
     /// Print fields whose stored value could not be used, e.g. `printingOptions.color is the string "yes"
     /// (expected true or false)`; empty for a well-formed order.
     pub problems: Vec<String>,
@@ -114,6 +116,7 @@ impl From<printcore::Order> for PrintOrder {
             file_sha256: o.file_sha256,
             file_pages: o.file_pages,
             may_have_printed,
+            print_wait_reason: o.print_wait_reason,
             problems,
         }
     }

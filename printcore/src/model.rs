@@ -132,6 +132,9 @@ pub struct Order {
     pub file_pages: Option<i64>,
     #[serde(default)]
     pub paid_at: Option<DateTime>,
+    /// Why a job at the printer is still waiting (held, stopped for paper or a jam...), while it is.
+    #[serde(default)]
+    pub print_wait_reason: Option<String>,
     /// Fields whose stored value could not be used (see [`Order::from_document`]); not stored.
     #[serde(skip)]
     pub problems: Vec<FieldProblem>,
@@ -425,6 +428,7 @@ const ORDER_FIELDS: &[(&str, Kind, bool)] = &[
     ("fileSha256", Kind::Text, false),
     ("filePages", Kind::Int, false),
     ("paidAt", Kind::Date, false),
+    ("printWaitReason", Kind::Text, false),
 ];
 
 /// `printingOptions` fields; every one of them changes what is printed, so a bad value blocks printing.

@@ -12,8 +12,8 @@ use mongodb::options::ReturnDocument;
 use std::fmt;
 
 /// Print fields cleared whenever an order goes back to the queue, so the next claim starts clean.
-pub(crate) const ATTEMPT_FIELDS: [&str; 5] =
-    ["printingBy", "printJobId", "printLeaseUntil", "printSubmittedAt", "printerJobRef"];
+pub(crate) const ATTEMPT_FIELDS: [&str; 6] =
+    ["printingBy", "printJobId", "printLeaseUntil", "printSubmittedAt", "printerJobRef", "printWaitReason"];
 
 /// A worker's identity: a UUID, the host name and the start time, so two processes on one PC (or a
 /// restarted one) never share an id and a person reading `printingBy` knows which PC it is.
@@ -587,6 +587,26 @@ impl PrintJob {
         Ok(until)
     }
 
+    /// Shows why the job is still waiting at the printer (`printWaitReason`, e.g. "stopped at the printer:
+    /// media-empty"), or clears it (`None`). The monitor shows it on the order.
+    pub async fn note_waiting(&self, reason: Option<&str>) -> Result<()> {
+        let update = match reason {
+            Some(r) => doc! { "$set": { "printWaitReason": r } },
+            None => doc! { "$unset": { "printWaitReason": "" } },
+        };
+        let r = self
+            .core
+            .inner
+            .orders
+            .update_one(self.fence(), update)
+            .await
+            .map_err(Error::db(format!("updating order {}", self.order.order_id)))?;
+        if r.matched_count == 0 {
+            return Err(self.lost());
+        }
+        Ok(())
+    }
+
     /// Records the file's checksum and page count (after download and validation).
     pub async fn record_file(&self, sha256: &str, pages: i64) -> Result<()> {
         self.fenced_set(doc! { "fileSha256": sha256, "filePages": pages }).await
@@ -660,7 +680,7 @@ impl PrintJob {
         let now = self.core.now();
         let update = doc! {
             "$set": { "printStatus": PrintStatus::Printed.as_str(), "printCompletedAt": now },
-            "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "" },
+            "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "", "printWaitReason": "" },
         };
         self.transition(Action::Printed, PrintStatus::Printed, None, Document::new(), update).await?;
         Ok(now)
@@ -690,7 +710,7 @@ impl PrintJob {
     pub async fn fail_permanent(&self, error: &str) -> Result<()> {
         let update = doc! {
             "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": error },
-            "$unset": { "printLeaseUntil": "", "printNotBefore": "" },
+            "$unset": { "printLeaseUntil": "", "printNotBefore": "", "printWaitReason": "" },
         };
         let meta = doc! { "attempt": self.attempt };
         self.transition(Action::Fail, PrintStatus::Failed, Some(error), meta, update).await

@@ -173,10 +173,10 @@ impl IppEve {
         names
     }
 
-    /// How many kept files carry this job name (`<id>-<job-name>.pdf`).
+    /// How many kept files carry this job name (`<id>-<job-name>.pdf`), counting each document of a job
+    /// split into one printer job per document (`<job-name>-<k>of<n>`).
     pub fn copies_of(&self, job_name: &str) -> usize {
-        let suffix = format!("-{}.pdf", job_name.to_lowercase());
-        self.spooled().iter().filter(|n| n.to_lowercase().ends_with(&suffix)).count()
+        self.spooled().iter().filter(|n| is_file_of(n, job_name)).count()
     }
 
     /// The IPP attributes the printer received for the kept file of `job_name`.
@@ -191,5 +191,23 @@ impl Drop for IppEve {
     fn drop(&mut self) {
         self.thaw();
         self.kill();
+    }
+}
+
+/// Whether a kept file `<id>-<name>.pdf` belongs to print job `job_name` (whole, or one of its documents).
+fn is_file_of(file: &str, job_name: &str) -> bool {
+    let file = file.to_lowercase();
+    let job = job_name.to_lowercase();
+    let Some(stem) = file.strip_suffix(".pdf") else { return false };
+    if stem.ends_with(&format!("-{job}")) {
+        return true;
+    }
+    // `<id>-<job>-<k>of<n>`
+    match stem.rsplit_once('-') {
+        Some((head, part)) => {
+            head.ends_with(&format!("-{job}"))
+                && part.split_once("of").is_some_and(|(k, n)| k.parse::<u32>().is_ok() && n.parse::<u32>().is_ok())
+        }
+        None => false,
     }
 }

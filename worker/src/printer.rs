@@ -38,18 +38,32 @@ pub struct JobSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
     Pending,
+    /// Held at the printer (IPP `pending-held`, a spooler's paused job): still to print.
+    Held,
     Processing,
+    /// Stopped at the printer (IPP `processing-stopped`: out of paper, a jam, a door open): still to print.
+    Stopped,
     Completed,
     Aborted,
     Cancelled,
     /// The printer does not know the job (never got it, restarted, or purged its history).
-    Unknown,
+    Absent,
+    /// Only some of the order's documents are at the printer (one printer job per document, some missing):
+    /// never completed, never sent again whole.
+    Partial,
+    /// The printer answered with a state this worker does not know: not a reason to think the job gone.
+    Unrecognized(i32),
 }
 
 impl JobState {
     /// The job will not change any more.
     pub fn is_final(self) -> bool {
         matches!(self, JobState::Completed | JobState::Aborted | JobState::Cancelled)
+    }
+
+    /// The printer holds the job and will still print it (queued, held, printing, stopped for paper...).
+    pub fn is_waiting(self) -> bool {
+        matches!(self, JobState::Pending | JobState::Held | JobState::Processing | JobState::Stopped)
     }
 }
 
@@ -118,7 +132,7 @@ pub trait Printer: Send + Sync {
     async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError>;
 
     /// Where the job with this reference is. A job under that reference with another name (the printer
-    /// restarted and reused the number) is `Unknown`.
+    /// restarted and reused the number) is `Absent`.
     async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError>;
 
     /// The job with this name (the newest, if several), completed or not; `None` when the printer does not

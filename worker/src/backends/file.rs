@@ -81,7 +81,7 @@ impl Printer for FilePrinter {
 
     async fn job_state(&self, job_ref: &str, _job_name: &str) -> Result<JobState, PrinterError> {
         let dir = self.job_dir(job_ref)?;
-        Ok(if tokio::fs::try_exists(dir).await.unwrap_or(false) { JobState::Completed } else { JobState::Unknown })
+        Ok(if tokio::fs::try_exists(dir).await.unwrap_or(false) { JobState::Completed } else { JobState::Absent })
     }
 
     async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {

@@ -21,6 +21,10 @@ pub struct IppPrinter {
     busy_wait: Duration,
     /// Sent as requesting-user-name.
     user: String,
+    /// Whether the printer takes multi-document jobs, once known (read with the capabilities, or asked
+    /// at the first order of several files): it does not change, and asking before every order would be
+    /// one more request between the worker and the job.
+    multi_document: std::sync::Mutex<Option<bool>>,
 }
 
 const STATUS_ATTRIBUTES: [&str; 5] = [
@@ -30,22 +34,54 @@ const STATUS_ATTRIBUTES: [&str; 5] = [
     "queued-job-count",
     "printer-is-accepting-jobs",
 ];
-const CAPABILITY_ATTRIBUTES: [&str; 4] = ["media-supported", "sides-supported", "color-supported", "copies-supported"];
+const CAPABILITY_ATTRIBUTES: [&str; 5] =
+    ["media-supported", "sides-supported", "color-supported", "copies-supported", "multiple-document-jobs-supported"];
+
+/// The IPP job name of document `k` (1-based) of `n` of a print job. One job: the print job's name. A
+/// printer without multi-document jobs gets one job per document, each named with its place, so what is
+/// at the printer can be told from what is missing (a lost answer or a stop between documents).
+pub fn part_name(job_name: &str, k: usize, n: usize) -> String {
+    if n <= 1 {
+        job_name.to_owned()
+    } else {
+        format!("{job_name}-{k}of{n}")
+    }
+}
+
+/// Which document of which total an IPP job named `name` carries for print job `job_name`, if any.
+pub fn part_of(name: &str, job_name: &str) -> Option<(usize, usize)> {
+    if name == job_name {
+        return Some((1, 1));
+    }
+    let rest = name.strip_prefix(job_name)?.strip_prefix('-')?;
+    let (k, n) = rest.split_once("of")?;
+    let (k, n) = (k.parse::<usize>().ok()?, n.parse::<usize>().ok()?);
+    (k >= 1 && k <= n).then_some((k, n))
+}
 
 /// Combines the states of the jobs that carry one print job's documents (a printer without multi-document
-/// jobs gets one IPP job per document, all with the same name).
+/// jobs gets one IPP job per document). A job the printer does not know makes the whole absent; one in a
+/// state not known here makes it unrecognized (never absent).
 fn combine(states: &[JobState]) -> JobState {
     let any = |s: JobState| states.contains(&s);
-    if states.is_empty() || any(JobState::Unknown) {
-        JobState::Unknown
+    if states.is_empty() || any(JobState::Absent) {
+        JobState::Absent
+    } else if let Some(u) = states.iter().find(|s| matches!(s, JobState::Unrecognized(_))) {
+        *u
+    } else if any(JobState::Partial) {
+        JobState::Partial
     } else if any(JobState::Aborted) {
         JobState::Aborted
     } else if any(JobState::Cancelled) {
         JobState::Cancelled
     } else if states.iter().all(|s| *s == JobState::Completed) {
         JobState::Completed
+    } else if any(JobState::Stopped) {
+        JobState::Stopped
     } else if any(JobState::Processing) || any(JobState::Completed) {
         JobState::Processing
+    } else if any(JobState::Held) {
+        JobState::Held
     } else {
         JobState::Pending
     }
@@ -75,7 +111,14 @@ impl IppPrinter {
                 return Err(PrinterError::Rejected(format!("printer URI {shown:?} must start with ipp:// or ipps://")))
             }
         }
-        Ok(IppPrinter { shown, uri: parsed, timeout, busy_wait: Duration::from_secs(300), user: "printcore".into() })
+        Ok(IppPrinter {
+            shown,
+            uri: parsed,
+            timeout,
+            busy_wait: Duration::from_secs(300),
+            user: "printcore".into(),
+            multi_document: std::sync::Mutex::new(None),
+        })
     }
 
     /// How long the later documents of an order wait for a printer busy with its earlier ones (one
@@ -206,11 +249,20 @@ impl IppPrinter {
     }
 
     async fn multiple_documents_supported(&self) -> Result<bool, PrinterError> {
+        if let Some(known) = *self.multi_document.lock().unwrap() {
+            return Ok(known);
+        }
         let r = self.printer_attributes(&["multiple-document-jobs-supported"]).await?;
-        Ok(printer_group(&r)
+        Ok(self.note_multi_document(&r))
+    }
+
+    fn note_multi_document(&self, r: &IppRequestResponse) -> bool {
+        let supported = printer_group(r)
             .and_then(|g| g.get("multiple-document-jobs-supported"))
             .and_then(|a| a.value().as_boolean().copied())
-            .unwrap_or(false))
+            .unwrap_or(false);
+        *self.multi_document.lock().unwrap() = Some(supported);
+        supported
     }
 
     async fn one_job_state(&self, id: i32, job_name: &str) -> Result<JobState, PrinterError> {
@@ -223,7 +275,7 @@ impl IppPrinter {
         let code = response.header().operation_or_status;
         if code == 0x0406 {
             // client-error-not-found: the printer does not know the job (restarted or purged).
-            return Ok(JobState::Unknown);
+            return Ok(JobState::Absent);
         }
         if !response.header().status_code().is_success() {
             return Err(PrinterError::Transient(format!(
@@ -232,18 +284,20 @@ impl IppPrinter {
             )));
         }
         let group = response.attributes().groups_of(DelimiterTag::JobAttributes).next().map(|g| g.attributes().clone());
-        let Some(attrs) = group else { return Ok(JobState::Unknown) };
+        let Some(attrs) = group else {
+            return Err(PrinterError::Transient(format!("printer {} sent no attributes for job {id}", self.shown)));
+        };
         if let Some(name) = attrs.get("job-name").map(|a| text(a.value())) {
-            if name != job_name {
+            if part_of(&name, job_name).is_none() {
                 // The printer restarted and gave the number to another job: ours is gone.
-                return Ok(JobState::Unknown);
+                return Ok(JobState::Absent);
             }
         }
         Ok(attrs
             .get("job-state")
             .and_then(|a| a.value().as_enum().copied())
             .map(job_state)
-            .unwrap_or(JobState::Unknown))
+            .unwrap_or(JobState::Unrecognized(0)))
     }
 
     async fn jobs(&self, which: &str) -> Result<Vec<(i32, String, JobState)>, PrinterError> {
@@ -266,7 +320,7 @@ impl IppPrinter {
                 .get("job-state")
                 .and_then(|v| v.value().as_enum().copied())
                 .map(job_state)
-                .unwrap_or(JobState::Unknown);
+                .unwrap_or(JobState::Unrecognized(0));
             if let Some(id) = id {
                 out.push((id, name, state));
             }
@@ -363,12 +417,14 @@ pub fn media_name(keyword: &str) -> Option<&'static str> {
 
 fn job_state(code: i32) -> JobState {
     match code {
-        3 | 4 => JobState::Pending,
-        5 | 6 => JobState::Processing,
+        3 => JobState::Pending,
+        4 => JobState::Held,
+        5 => JobState::Processing,
+        6 => JobState::Stopped,
         7 => JobState::Cancelled,
         8 => JobState::Aborted,
         9 => JobState::Completed,
-        _ => JobState::Unknown,
+        other => JobState::Unrecognized(other),
     }
 }
 
@@ -458,6 +514,7 @@ impl Printer for IppPrinter {
 
     async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError> {
         let response = self.printer_attributes(&CAPABILITY_ATTRIBUTES).await?;
+        self.note_multi_document(&response);
         let g = printer_group(&response);
         let get = |n: &str| g.and_then(|g| g.get(n));
         let mut page_sizes: Vec<String> = Vec::new();
@@ -486,7 +543,9 @@ impl Printer for IppPrinter {
         if job.documents.len() == 1 || !self.multiple_documents_supported().await? {
             // One Print-Job per document, all named after the print job.
             let mut ids: Vec<String> = Vec::new();
-            for doc in &job.documents {
+            let n = job.documents.len();
+            for (k, doc) in job.documents.iter().enumerate() {
+                let name = part_name(&job.job_name, k + 1, n);
                 let started = std::time::Instant::now();
                 let response = loop {
                     // One document in memory at a time, read from the job's folder.
@@ -496,7 +555,7 @@ impl Printer for IppPrinter {
                                 self.uri.clone(),
                                 IppPayload::new(std::io::Cursor::new(bytes)),
                             )
-                            .job_title(&job.job_name)
+                            .job_title(&name)
                             .user_name(&self.user)
                             .document_format("application/pdf")
                             .attributes(attrs.clone())
@@ -582,20 +641,29 @@ impl Printer for IppPrinter {
     }
 
     async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
-        let mut found: Vec<(i32, JobState)> = Vec::new();
+        // (job id, document k, of n, state) of every job carrying a document of this print job.
+        let mut found: Vec<(i32, usize, usize, JobState)> = Vec::new();
         for which in ["not-completed", "completed"] {
             for (id, name, state) in self.jobs(which).await? {
-                if name == job_name && !found.iter().any(|(f, _)| *f == id) {
-                    found.push((id, state));
+                if let Some((k, n)) = part_of(&name, job_name) {
+                    if !found.iter().any(|(f, ..)| *f == id) {
+                        found.push((id, k, n, state));
+                    }
                 }
             }
         }
         if found.is_empty() {
             return Ok(None);
         }
-        found.sort_by_key(|(id, _)| *id);
-        let states: Vec<JobState> = found.iter().map(|(_, s)| *s).collect();
-        let job_ref = found.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(",");
+        found.sort_by_key(|(id, k, ..)| (*k, *id));
+        let mut states: Vec<JobState> = found.iter().map(|(.., s)| *s).collect();
+        // Every document 1..=n must be there; otherwise only part of the order reached the printer.
+        let total = found.iter().map(|(_, _, n, _)| *n).max().unwrap_or(1);
+        let complete = (1..=total).all(|k| found.iter().any(|(_, fk, fn_, _)| *fk == k && *fn_ == total));
+        if !complete {
+            states.push(JobState::Partial);
+        }
+        let job_ref = found.iter().map(|(id, ..)| id.to_string()).collect::<Vec<_>>().join(",");
         Ok(Some(FoundJob { job_ref, state: combine(&states) }))
     }
 
@@ -667,9 +735,34 @@ mod tests {
         assert_eq!(combine(&[Completed, Pending]), Processing);
         assert_eq!(combine(&[Pending, Pending]), Pending);
         assert_eq!(combine(&[Completed, Aborted]), Aborted);
-        assert_eq!(combine(&[Completed, Unknown]), Unknown);
+        assert_eq!(combine(&[Completed, Absent]), Absent);
+        assert_eq!(combine(&[Completed, Stopped]), Stopped);
+        assert_eq!(combine(&[Held, Pending]), Held);
+        assert_eq!(combine(&[Completed, Completed, Partial]), Partial);
+        // A state not known here is never read as "gone".
+        assert_eq!(combine(&[Completed, Unrecognized(42)]), Unrecognized(42));
         assert_eq!(job_ids("12,13").unwrap(), [12, 13]);
         assert!(job_ids("abc").is_err());
+    }
+
+    #[test]
+    fn ipp_job_states_map_without_guessing() {
+        use JobState::*;
+        let all: Vec<JobState> = (3..=9).map(job_state).collect();
+        assert_eq!(all, [Pending, Held, Processing, Stopped, Cancelled, Aborted, Completed]);
+        assert_eq!(job_state(42), Unrecognized(42));
+        assert!(Stopped.is_waiting() && Held.is_waiting() && !Unrecognized(42).is_waiting());
+    }
+
+    #[test]
+    fn each_document_of_a_split_job_is_named_with_its_place() {
+        assert_eq!(part_name("abc", 1, 1), "abc");
+        assert_eq!(part_name("abc", 2, 3), "abc-2of3");
+        assert_eq!(part_of("abc", "abc"), Some((1, 1)));
+        assert_eq!(part_of("abc-2of3", "abc"), Some((2, 3)));
+        assert_eq!(part_of("abc-4of3", "abc"), None);
+        assert_eq!(part_of("abcd", "abc"), None);
+        assert_eq!(part_of("other", "abc"), None);
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct Worker {
     wake: Notify,
     tasks: Mutex<JoinSet<()>>,
     shutdown: Shutdown,
+    /// Since when recovery has seen each unacknowledged job (by printJobId) absent from its printer.
+    absent_since: Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl Worker {
@@ -102,6 +104,7 @@ impl Worker {
             wake: Notify::new(),
             tasks: Mutex::new(JoinSet::new()),
             shutdown,
+            absent_since: Mutex::new(Default::default()),
         })
     }
 

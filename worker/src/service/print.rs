@@ -15,7 +15,7 @@ const BUSY_WAIT: Duration = Duration::from_secs(600);
 /// After the printer's answer to a job was lost: how long the printer must keep saying it does not know
 /// the job (while up all along) before the order counts as never received. A printer that was slow to
 /// answer may still be reading the job; one asked too soon would have it sent twice.
-const LOST_ANSWER_WINDOW: Duration = Duration::from_secs(10);
+pub(super) const LOST_ANSWER_WINDOW: Duration = Duration::from_secs(10);
 
 impl Worker {
     /// The print flow of one claimed order.
@@ -65,6 +65,12 @@ impl Worker {
         job.mark_sending_with_reports(&reports).await?;
         let mut sent_at = self.core.now();
         let submitted = loop {
+            // A worker that was paused (a suspended PC, a stalled process) since it marked the order must
+            // prove again that the order is still its own before the job goes out.
+            if job.lease_left() < self.core.config().lease / 2 {
+                job.mark_sending().await?;
+                sent_at = self.core.now();
+            }
             match slot.printer.submit(&spec).await {
                 // Busy with another job: it did not take ours. Wait and offer it again, without spending an
                 // attempt; on shutdown meanwhile the order goes back to the queue.
@@ -96,11 +102,11 @@ impl Worker {
                 return self.fail(job, &message, e.is_transient()).await;
             }
         };
-        job.mark_submitted(&job_ref).await?;
+        record(|| job.mark_submitted(&job_ref), "recording the printer's job reference").await?;
         info!(job_ref = %job_ref, "sent to the printer");
         if !slot.printer.can_look_up_jobs() {
             // The backend took the job and cannot say more: its spooler prints it.
-            slot.printed(job.complete().await?);
+            slot.printed(record(|| job.complete(), "recording the print").await?);
             info!("printed (the print command succeeded)");
             return Ok(());
         }
@@ -129,6 +135,11 @@ impl Worker {
         let mut shutdown = self.shutdown.clone();
         loop {
             match slot.printer.find_job(job.print_job_id()).await {
+                Ok(Some(found)) if found.state == JobState::Partial => {
+                    // Some documents went out, others never did: never completed, never sent again whole.
+                    self.fail(job, &partial_message(slot, &found.job_ref), false).await?;
+                    return Ok(None);
+                }
                 Ok(Some(found)) => {
                     info!(job_ref = %found.job_ref, "the printer has the job");
                     return Ok(Some(found.job_ref));
@@ -179,7 +190,9 @@ impl Worker {
         Ok(i64::try_from(up.as_millis()).unwrap_or(i64::MAX) < since_sent.saturating_add(2000))
     }
 
-    /// Waits for the printer to finish the job, then records the outcome.
+    /// Waits for the printer to finish the job, then records the outcome. A job the printer still holds
+    /// (queued, held, printing, stopped for paper or a jam) is waited for however long it takes, with the
+    /// printer's reason shown on the order; a state this worker does not know is never read as "gone".
     pub(super) async fn wait_until_done(
         &self,
         slot: &PrinterSlot,
@@ -187,10 +200,12 @@ impl Worker {
         job_ref: &str,
     ) -> printcore::Result<()> {
         let mut unreachable_since: Option<Instant> = None;
+        let mut shown: Option<String> = None;
         loop {
             match slot.printer.job_state(job_ref, job.print_job_id()).await {
                 Ok(JobState::Completed) => {
-                    slot.printed(job.complete().await?);
+                    let at = record(|| job.complete(), "recording the print").await?;
+                    slot.printed(at);
                     info!("printed");
                     return Ok(());
                 }
@@ -201,14 +216,30 @@ impl Worker {
                     );
                     return self.fail(job, &message, true).await;
                 }
-                Ok(JobState::Unknown) => {
+                Ok(JobState::Absent) => {
                     let message = format!(
                         "{} no longer knows job {job_ref} (restarted or purged its history); {MAY_HAVE_PRINTED}",
                         slot.printer.describe()
                     );
                     return self.fail(job, &message, false).await;
                 }
-                Ok(JobState::Pending | JobState::Processing) => unreachable_since = None,
+                Ok(JobState::Partial) => {
+                    return self.fail(job, &partial_message(slot, job_ref), false).await;
+                }
+                Ok(state) => {
+                    unreachable_since = None;
+                    if let JobState::Unrecognized(code) = state {
+                        tracing::debug!("the printer reports job state {code}, unknown here; still waiting");
+                    }
+                    let reason = wait_reason(state, slot.reading().and_then(|r| r.message));
+                    if reason != shown {
+                        job.note_waiting(reason.as_deref()).await?;
+                        if let Some(r) = &reason {
+                            info!("waiting at the printer: {r}");
+                        }
+                        shown = reason;
+                    }
+                }
                 Err(e) => {
                     if unreachable_since.is_none() {
                         warn!("cannot ask the printer about the job: {e}; still waiting");
@@ -229,5 +260,54 @@ impl Worker {
             warn!("failed: {message}");
         }
         Ok(())
+    }
+}
+
+/// Why a job the printer still holds is waiting, for the order (`None` when it is simply queued or
+/// printing and the printer reports nothing wrong: no write for that).
+fn wait_reason(state: JobState, printer_says: Option<String>) -> Option<String> {
+    let at = match state {
+        JobState::Held => Some("held at the printer"),
+        JobState::Stopped => Some("stopped at the printer"),
+        JobState::Unrecognized(_) => Some("at the printer, in a state the worker does not know"),
+        _ => None,
+    };
+    match (at, printer_says) {
+        (Some(a), Some(p)) => Some(format!("{a}: {p}")),
+        (Some(a), None) => Some(a.to_owned()),
+        (None, Some(p)) => Some(format!("waiting at the printer: {p}")),
+        (None, None) => None,
+    }
+}
+
+/// The message for an order only part of which reached the printer.
+pub(super) fn partial_message(slot: &PrinterSlot, found: &str) -> String {
+    format!(
+        "only part of the order reached {} (printer jobs {found}; the others never went out): part of the \
+         order may have printed; check the printer, then reprint what is missing",
+        slot.printer.describe()
+    )
+}
+
+/// A write that records what the printer already did (it took the job; it completed it). The database
+/// being away must not lose it: the answer is kept and the write tried again (the lease is renewed
+/// meanwhile) until the database takes it, the order turns out not to be this worker's any more, or the
+/// worker stops (then recovery asks the printer).
+pub(super) async fn record<T, F, Fut>(write: F, what: &str) -> printcore::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = printcore::Result<T>>,
+{
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match write().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() => {
+                warn!("{what}: {e}; trying again in {wait:?} (the printer's answer is kept)");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }

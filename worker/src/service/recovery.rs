@@ -2,10 +2,12 @@
 //! the queue when nothing was sent, or are settled with the printer they were sent to (asked by job name)
 //! when that printer is this worker's.
 
+use super::print::LOST_ANSWER_WINDOW;
 use super::{PrinterSlot, Worker, MAY_HAVE_PRINTED};
 use crate::printer::JobState;
 use printcore::{Order, PrintJob};
 use std::sync::Arc;
+use std::time::Instant;
 use tracing::{info, info_span, warn, Instrument};
 
 /// What one recovery pass did, in numbers.
@@ -74,7 +76,19 @@ impl Worker {
                     return;
                 }
             }
+            // Marked as being sent, unacknowledged, unknown to a printer that was up all along: like a lost
+            // answer, it counts as never received only once the printer has kept not knowing it for the
+            // same grace (a stalled sender's job may still arrive).
+            if !restarted {
+                let first_seen = *self.absent_since.lock().unwrap().entry(name.clone()).or_insert_with(Instant::now);
+                if first_seen.elapsed() < LOST_ANSWER_WINDOW {
+                    span.in_scope(|| info!("the printer does not know the job yet; asking again before requeueing"));
+                    counts.skipped += 1;
+                    return;
+                }
+            }
         }
+        self.absent_since.lock().unwrap().remove(&name);
         let job = match self.core.adopt(&self.id, &order).await {
             Ok(j) => j,
             Err(_) => {
@@ -106,7 +120,13 @@ impl Worker {
                 info!("reconciled: the printer completed the job");
                 job.complete().await.map(|at| slot.printed(at))
             }
-            Some(Some(f)) if matches!(f.state, JobState::Pending | JobState::Processing) => {
+            Some(Some(f)) if f.state == JobState::Partial => {
+                counts.failed_unknown += 1;
+                job.fail_permanent(&super::print::partial_message(&slot, &f.job_ref)).await
+            }
+            // Still at the printer (queued, held, printing, stopped for paper), or in a state this worker
+            // does not know (never read as gone): follow it.
+            Some(Some(f)) if f.state.is_waiting() || matches!(f.state, JobState::Unrecognized(_)) => {
                 counts.adopted_waiting += 1;
                 info!(job_ref = %f.job_ref, "reconciled: the job is still at the printer; waiting for it");
                 let span = tracing::Span::current();
