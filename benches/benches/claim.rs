@@ -107,7 +107,10 @@ async fn main() {
     let quick = quick();
     let orders = env_or("ORDERS", if quick { 200 } else { 1000 });
     let runs = env_or("RUNS", if quick { 1 } else { 3 });
-    println!("claim throughput: {orders} orders, median of {runs} runs, server {}", server(Mode::ReplicaSet).uri);
+    println!(
+        "claim throughput: {orders} orders, median of {runs} runs, server {}",
+        printcore::redact_uri(&server(Mode::ReplicaSet).uri)
+    );
     println!("{:>9} | {:>14} | {:>14} | {:>6}", "claimers", "printcore/s", "plain driver/s", "ratio");
     for claimers in [1, 4, 8] {
         let mut ours = Vec::new();

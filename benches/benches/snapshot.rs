@@ -125,7 +125,7 @@ async fn main() {
     let large = env_or("LARGE", if quick { 5000 } else { 1_000_000 });
     let runs = if quick { 1 } else { 7 };
     let uri = server(Mode::ReplicaSet).uri.clone();
-    println!("monitor snapshot, median of {runs}, server {uri}");
+    println!("monitor snapshot, median of {runs}, server {}", printcore::redact_uri(&uri));
     let mut results = Vec::new();
     for n in [small, large] {
         let db = format!("bench_snapshot_{n}_{}", std::process::id());

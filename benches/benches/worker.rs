@@ -215,7 +215,7 @@ async fn main() {
     let quick = quick();
     let files = FileServer::start().await;
     files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
-    println!("worker benchmarks, server {}", server(Mode::ReplicaSet).uri);
+    println!("worker benchmarks, server {}", printcore::redact_uri(&server(Mode::ReplicaSet).uri));
 
     let n = if quick { 2 } else { 20 };
     let streams = latency("change-streams", n, &files).await;
