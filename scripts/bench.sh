@@ -29,7 +29,12 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
     echo
     case $b in
       claim) echo "## Claim throughput: printcore's claim vs the bare driver (same filter, same server)";;
-      pdf) echo "## PDF validation throughput";;
+      pdf)
+        echo "## PDF validation throughput, and what containment costs per order"
+        echo
+        echo "The pre-scan's own speed is next to lopdf's parse. Contained validation (a child of the worker binary"
+        echo "with its limits, as the worker runs it) is compared with validating the same file in process; the"
+        echo "extra milliseconds are the child's start, once per file.";;
       snapshot) echo "## Monitor snapshot at 10,000 and 1,000,000 orders, with explain plans";;
       worker) echo "## Worker: payment -> claim latency, round trips per printed order, idle cost";;
     esac
