@@ -280,6 +280,7 @@ impl Config {
             backoff_max: secs(w.backoff_max_secs, "backoff_max_secs")?,
             stuck_after: secs(w.stuck_after_minutes * 60.0, "stuck_after_minutes")?,
             log_delivery: LogDelivery::Background,
+            ..CoreConfig::default()
         };
         c.validate().map_err(|e| ConfigError(e.to_string()))?;
         Ok(c)
@@ -557,5 +558,34 @@ mod tests {
         let mut c = Config::from_toml("[[printers]]\nid = \"a\"\nname = \"A\"\nbackend = \"laser\"\n").unwrap();
         c.database.uri = Some("mongodb://x".into());
         assert!(c.validate().unwrap_err().to_string().contains("unknown backend"));
+    }
+
+    #[test]
+    fn validation_and_order_limits_are_checked_and_name_their_key() {
+        let printer = "[[printers]]\nid = \"a\"\nname = \"A\"\nbackend = \"file\"\nfolder = \"/tmp/x\"\n";
+        let check = |extra: &str| {
+            let mut c = Config::from_toml(&format!("{extra}\n{printer}")).unwrap();
+            c.database.uri = Some("mongodb://x".into());
+            c.validate().map_err(|e| e.to_string())
+        };
+        assert!(check("").is_ok());
+        for (bad, key) in [
+            ("[validation]\nmode = \"sandbox\"", "[validation] mode"),
+            ("[validation]\nmemory_mb = 16", "[validation] memory_mb"),
+            ("[validation]\ncpu_secs = 0", "[validation] cpu_secs"),
+            ("[validation]\ntimeout_secs = -1.0", "timeout_secs"),
+            ("[files]\nmax_files_per_order = 0", "max_files_per_order"),
+            ("[files]\nmax_order_mb = 10.0", "max_order_mb"),
+        ] {
+            let e = check(bad).unwrap_err();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        let c = Config::default();
+        let Validator::Contained(v) = c.validator(PathBuf::from("/opt/worker")).unwrap() else {
+            panic!("contained by default")
+        };
+        assert_eq!(v.program, PathBuf::from("/opt/worker"));
+        assert_eq!(v.args, ["validate-pdf", "--memory-mb", "1024", "--cpu-secs", "30"]);
+        assert_eq!(v.timeout, Duration::from_secs(60));
     }
 }

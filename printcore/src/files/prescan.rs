@@ -2,9 +2,9 @@
 //!
 //! lopdf 0.38 parses nested arrays and dictionaries by recursion without a depth limit (a few hundred KB
 //! of `[[[[` overflow the stack, which aborts the process), and inflates object streams and
-//! cross-reference streams without a size limit. Newer lopdf releases add a decompression limit, but
-//! object-stream limit errors are swallowed there and predictor buffers stay unbounded, so the bounds
-//! live here, in one pass over the bytes that lopdf would read:
+//! cross-reference streams without a size limit. Newer lopdf releases add a nesting guard and an opt-in
+//! decompression limit, but an open lopdf issue reports object-stream limit errors swallowed and predictor
+//! buffers unbounded, so the bounds live here, in one pass over the bytes that lopdf would read:
 //!
 //! - nesting of arrays and dictionaries outside strings, comments and stream data (at most
 //!   [`ScanLimits::max_depth`]), in the file and in the decoded content of every object stream;
