@@ -114,6 +114,9 @@ impl ContainedValidator {
         // child's (a child stopped by it would look like a crash on the order).
         #[cfg(unix)]
         cmd.process_group(0);
+        // CREATE_NEW_PROCESS_GROUP: the console's Ctrl-C does not reach the child either.
+        #[cfg(windows)]
+        cmd.creation_flags(0x0000_0200);
         let child = cmd.spawn().map_err(|e| {
             (format!("the PDF validator {} could not be started ({e}); will retry", self.program.display()), true)
         })?;
@@ -167,6 +170,10 @@ fn describe_death(status: &std::process::ExitStatus, stderr: &str) -> (String, b
                 return (format!("the PDF validator was stopped from outside (signal {sig}); will retry"), true)
             }
             Some(sig) => format!("crash (signal {sig})"),
+            // STATUS_CONTROL_C_EXIT: a console Ctrl-C, not the file's fault.
+            None if status.code() == Some(0xC000_013Au32 as i32) => {
+                return ("the PDF validator was stopped from outside (Ctrl-C); will retry".into(), true)
+            }
             None => format!("crash (exit code {})", status.code().unwrap_or(-1)),
         }
     };
