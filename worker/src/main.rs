@@ -198,6 +198,12 @@ async fn run(config: Config) -> AnyResult<()> {
     // otherwise.
     let me = std::env::current_exe().map_err(|e| format!("cannot find the worker's own program: {e}"))?;
     policy.validator = config.validator(me)?;
+    // Job folders a killed worker (kill -9, a power cut) could not remove.
+    let work_dir = policy.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let swept = printcore::files::JobFolder::sweep(&work_dir, std::time::Duration::from_secs(3600));
+    if swept > 0 {
+        tracing::info!(folder = %work_dir.display(), "removed {swept} job folder(s) left by a stopped worker");
+    }
     let fetcher = FileFetcher::new(policy)?;
     let mut slots = Vec::new();
     for p in &config.printers {

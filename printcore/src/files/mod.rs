@@ -62,6 +62,30 @@ impl JobFolder {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Removes job folders in `parent` untouched for longer than `older_than`: those of a worker that was
+    /// killed (kill -9, a power cut) before it could remove them. Any `printcore-<name>-<32 hex>` folder
+    /// counts (the command backend's too). Returns how many were removed. The worker calls it at start.
+    pub fn sweep(parent: &Path, older_than: std::time::Duration) -> usize {
+        let Ok(entries) = std::fs::read_dir(parent) else { return 0 };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let ours = name.starts_with("printcore-")
+                && name.rsplit('-').next().is_some_and(|h| h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()));
+            let stale = entry
+                .metadata()
+                .ok()
+                .filter(|m| m.is_dir())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > older_than);
+            if ours && stale && std::fs::remove_dir_all(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
 }
 
 impl Drop for JobFolder {
@@ -283,6 +307,33 @@ mod tests {
         };
         let m = check_capabilities(&o, &[report], "Front desk", &front_desk()).unwrap_err().to_string();
         assert!(m.contains("A3 pages"), "{m}");
+    }
+
+    #[test]
+    fn job_folders_are_private_removed_on_drop_and_stale_ones_swept() {
+        let parent = std::env::temp_dir().join(format!("pc-sweep-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&parent).unwrap();
+        let folder = JobFolder::create(&parent, "job/../1").unwrap();
+        assert!(folder.path().starts_with(&parent), "the name cannot leave the parent");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(folder.path()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        std::fs::write(folder.path().join("a.pdf"), b"x").unwrap();
+        let kept = folder.path().to_path_buf();
+        // A crashed worker's folder: same shape, not removed (forgotten), old.
+        let left = JobFolder::create(&parent, "crashed").unwrap();
+        let left_path = left.path().to_path_buf();
+        std::mem::forget(left);
+        std::fs::create_dir(parent.join("printcore-other")).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::open(&left_path).unwrap().set_modified(hour_ago).unwrap();
+        assert_eq!(JobFolder::sweep(&parent, std::time::Duration::from_secs(3600)), 1);
+        assert!(!left_path.exists() && kept.exists() && parent.join("printcore-other").exists());
+        drop(folder);
+        assert!(!kept.exists());
+        std::fs::remove_dir_all(parent).unwrap();
     }
 
     #[test]
