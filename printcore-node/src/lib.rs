@@ -12,4 +12,5 @@ mod core;
 mod error;
 pub mod redact;
 mod types;
+mod value;
 mod watch;

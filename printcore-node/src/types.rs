@@ -10,11 +10,21 @@ pub(crate) fn date(d: Option<bson::DateTime>) -> Option<DateTime<Utc>> {
 
 /// Options of `PrintCore.connect`.
 #[napi(object)]
+#[derive(Default)]
 pub struct ConnectOptions {
     /// The website's database name (default "printshop").
     pub db_name: Option<String>,
     /// Shown in the database's logs (default "printcore-node").
     pub app_name: Option<String>,
+    /// The most connections the pool opens per server (the driver's default: 10).
+    pub max_pool_size: Option<u32>,
+    /// How long a call waits for a usable server before it fails with DATABASE (the driver's default:
+    /// 30000).
+    pub server_selection_timeout_ms: Option<f64>,
+    /// How long opening one connection may take.
+    pub connect_timeout_ms: Option<f64>,
+    /// The default time limit of every call on this handle; past it the call rejects with TIMEOUT.
+    pub timeout_ms: Option<f64>,
 }
 
 /// Options of `markPaid`.
@@ -270,6 +280,12 @@ pub struct AdminResult {
     /// The order had been sent to a printer (or printed): check the printer before printing it again.
     pub may_have_printed: bool,
     pub print_job_id: Option<String>,
+    /// For a cancel or reset of an order whose job was at a printer: what the printer said, asked before
+    /// the order changed state: "confirmed", "not_at_printer", "already_printed", "not_confirmed" or
+    /// "no_worker" (no worker drives the printer now: it was not asked).
+    pub printer_cancel: Option<String>,
+    /// The same, as a sentence for the admin.
+    pub printer_cancel_message: Option<String>,
 }
 
 impl From<printcore::AdminOutcome> for AdminResult {
@@ -281,6 +297,8 @@ impl From<printcore::AdminOutcome> for AdminResult {
             new_status: o.new_status.as_str().to_owned(),
             may_have_printed: o.may_have_printed,
             print_job_id: o.print_job_id,
+            printer_cancel: o.printer_cancel.as_ref().map(|p| p.as_str().to_owned()),
+            printer_cancel_message: o.printer_cancel.map(|p| p.to_string()),
         }
     }
 }
@@ -289,6 +307,7 @@ impl From<printcore::AdminOutcome> for AdminResult {
 pub struct ErrorInfo {
     pub code: String,
     pub message: String,
+    pub transient: bool,
 }
 
 /// One order of a batch admin action.
@@ -301,9 +320,12 @@ pub struct BatchItem {
 }
 
 #[napi(object)]
+#[derive(Default)]
 pub struct LogQuery {
     pub order_id: Option<String>,
     pub action: Option<String>,
+    /// The previous page's `next`: entries older than its last one.
+    pub before: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     pub limit: Option<i64>,
 }
@@ -321,7 +343,9 @@ pub struct PrintLogEntry {
     pub new_status: Option<String>,
     pub reason: Option<String>,
     pub timestamp: DateTime<Utc>,
-    pub metadata: Option<serde_json::Value>,
+    /// The entry's details, dates as `Date`.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub metadata: Option<crate::value::JsValue>,
 }
 
 impl From<printcore::PrintLog> for PrintLogEntry {
@@ -337,7 +361,7 @@ impl From<printcore::PrintLog> for PrintLogEntry {
             new_status: l.new_status,
             reason: l.reason,
             timestamp: l.timestamp.to_chrono(),
-            metadata: l.metadata.map(|m| bson::Bson::Document(m).into_relaxed_extjson()),
+            metadata: l.metadata.map(|m| crate::value::JsValue(bson::Bson::Document(m))),
         }
     }
 }
@@ -397,4 +421,47 @@ pub struct MonitorEvent {
 pub struct WatchOptions {
     /// Milliseconds between polls where change streams are not available (default 2500).
     pub poll_ms: Option<u32>,
+}
+
+/// How one call runs.
+#[napi(object)]
+pub struct CallOptions {
+    /// This call's time limit in milliseconds (default: the connection's `timeoutMs`, else none).
+    pub timeout_ms: Option<f64>,
+}
+
+/// Which orders `orders` reads.
+#[napi(object)]
+pub struct OrdersQuery {
+    /// "pending", "printing", "printed", "failed" or "cancelled".
+    pub status: String,
+    /// The previous page's `next`.
+    pub before: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// A page of orders, newest first.
+#[napi(object)]
+pub struct OrderPage {
+    pub items: Vec<PrintOrder>,
+    /// Pass as `before` for the next page; null on the last one.
+    pub next: Option<String>,
+}
+
+/// A page of `print_logs` entries, newest first.
+#[napi(object)]
+pub struct LogPage {
+    pub items: Vec<PrintLogEntry>,
+    /// Pass as `before` for the next page; null on the last one.
+    pub next: Option<String>,
+}
+
+/// One item of a live feed: an event, an error (then the end follows for a broken change stream), or
+/// the end.
+#[napi(object)]
+pub struct WatchItem {
+    pub event: Option<MonitorEvent>,
+    pub error: Option<ErrorInfo>,
+    pub end: bool,
 }

@@ -1,51 +1,69 @@
-//! Live monitor subscriptions: printcore's event stream, delivered to a JS listener.
+//! Live monitor subscriptions: a subscriber of the connection's shared feed (printcore's `MonitorHub`),
+//! delivered to a JS listener as `{ event }`, then at most one `{ error }`, then `{ end: true }`.
 
-use crate::types::{MonitorEvent, WatchOptions};
-use futures::StreamExt;
+use crate::types::{ErrorInfo, MonitorEvent, WatchItem};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
-use std::time::Duration;
+use printcore::{FeedItem, MonitorHub};
+use std::sync::Arc;
 
 /// A running subscription. `close()` stops it.
 #[napi]
 pub struct Subscription {
-    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[napi]
 impl Subscription {
-    /// Stops delivering events (idempotent).
+    /// Stops delivering events (idempotent). The listener gets `{ end: true }` unless the feed ended
+    /// before.
     #[napi]
     pub fn close(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
     }
 
     /// Whether `close()` was called.
     #[napi(getter)]
     pub fn closed(&self) -> bool {
-        self.task.is_none()
+        self.stop.is_none()
     }
 }
 
-pub(crate) fn subscribe(
-    core: printcore::PrintCore,
-    listener: Function<'_, MonitorEvent, ()>,
-    options: Option<WatchOptions>,
-) -> Result<Subscription> {
+fn item(i: FeedItem) -> WatchItem {
+    match i {
+        FeedItem::Event(e) => WatchItem {
+            event: Some(MonitorEvent { kind: e.kind, id: e.id, change: e.change, source: e.source }),
+            error: None,
+            end: false,
+        },
+        FeedItem::Error { code, message, transient } => {
+            WatchItem { event: None, error: Some(ErrorInfo { code: code.into(), message, transient }), end: false }
+        }
+        FeedItem::End => WatchItem { event: None, error: None, end: true },
+    }
+}
+
+pub(crate) fn subscribe(hub: Arc<MonitorHub>, listener: Function<'_, WatchItem, ()>) -> Result<Subscription> {
     // Weak: the subscription alone does not keep Node's event loop alive.
     let tsfn = listener.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
-    let poll = Duration::from_millis(options.and_then(|o| o.poll_ms).unwrap_or(2500).clamp(200, 60_000) as u64);
-    let task = napi::bindgen_prelude::spawn(async move {
-        let mut events = core.watch_monitor(poll).await;
-        while let Some(e) = events.next().await {
-            let event = MonitorEvent { kind: e.kind, id: e.id, change: e.change, source: e.source };
-            if tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking) == Status::Closing {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    napi::bindgen_prelude::spawn(async move {
+        // Subscribing inside the runtime: the first subscriber starts the feed's task.
+        let mut sub = hub.subscribe();
+        loop {
+            let next = tokio::select! {
+                i = sub.next() => i,
+                _ = &mut stopped => FeedItem::End,
+            };
+            let end = next == FeedItem::End;
+            if tsfn.call(item(next), ThreadsafeFunctionCallMode::NonBlocking) == Status::Closing || end {
                 break;
             }
         }
+        // Dropping `sub` unsubscribes; the last one out stops the feed.
     });
-    Ok(Subscription { task: Some(task) })
+    Ok(Subscription { stop: Some(stop) })
 }

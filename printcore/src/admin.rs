@@ -26,6 +26,9 @@ pub struct AdminOutcome {
     pub may_have_printed: bool,
     /// The `printJobId` the order had when the action was taken.
     pub print_job_id: Option<String>,
+    /// For a `cancel`/`reset_state` of an order whose job was at a printer: what the printer said when the
+    /// job was cancelled there (before the order changed state). `None` when no job was at a printer.
+    pub printer_cancel: Option<crate::cancel::PrinterCancel>,
 }
 
 /// Checks a reason: required, at most 1000 characters.
@@ -41,7 +44,7 @@ fn validate_reason(reason: &str) -> Result<&str> {
 }
 
 /// The update an admin action makes (besides its log entry).
-fn admin_update(action: Action, now: bson::DateTime) -> Document {
+pub(crate) fn admin_update(action: Action, now: bson::DateTime) -> Document {
     match action {
         Action::Reprint => {
             let mut unset = unset_attempt_fields();
@@ -121,8 +124,28 @@ impl PrintCore {
                     payment_status: order.payment_status.clone().map(|p| format!("{p:?}")).unwrap_or("not set".into()),
                 });
             }
-            let now = self.now();
             let may_have_printed = current == Some(PrintStatus::Printed) || order.was_sent();
+            if crate::cancel::job_at_printer(action, &order) {
+                // The job is at a printer: cancelled there first, by the worker that drives it.
+                match self.cancel_through_printer(action, &order, &admin_of(&actor), reason).await? {
+                    Some(printer_cancel) => {
+                        return Ok(AdminOutcome {
+                            order_id: order_id.to_owned(),
+                            action,
+                            previous_status: current,
+                            new_status: action.to_state(),
+                            may_have_printed: may_have_printed && !printer_cancel.settled(),
+                            print_job_id: order.print_job_id.clone(),
+                            printer_cancel: Some(printer_cancel),
+                        })
+                    }
+                    None => {
+                        last = current;
+                        continue;
+                    }
+                }
+            }
+            let now = self.now();
             let entry = Entry {
                 action,
                 order_id,
@@ -153,6 +176,7 @@ impl PrintCore {
                     new_status: action.to_state(),
                     may_have_printed,
                     print_job_id: order.print_job_id.clone(),
+                    printer_cancel: None,
                 });
             }
             last = current;
@@ -188,7 +212,7 @@ impl PrintCore {
     }
 }
 
-fn admin_metadata(order: &Order, may_have_printed: bool) -> Document {
+pub(crate) fn admin_metadata(order: &Order, may_have_printed: bool) -> Document {
     let mut m = doc! { "mayHavePrinted": may_have_printed };
     if let Some(w) = &order.printing_by {
         m.insert("printingBy", w.as_str());
@@ -206,6 +230,13 @@ fn admin_metadata(order: &Order, may_have_printed: bool) -> Document {
         );
     }
     m
+}
+
+fn admin_of(actor: &Actor) -> AdminIdentity {
+    match actor {
+        Actor::Admin(a) => a.clone(),
+        _ => unreachable!("admin actions are taken by admins"),
+    }
 }
 
 #[cfg(test)]

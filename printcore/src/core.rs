@@ -28,6 +28,10 @@ pub struct CoreConfig {
     /// Whether the audit log is copied to `print_logs` inline (before the call returns) or by a background
     /// task in batches. Either way the entry is stored atomically with the state change first.
     pub log_delivery: LogDelivery,
+    /// How long an admin `cancel`/`reset_state` of an order whose job is at a printer waits for the worker
+    /// driving that printer to cancel the job there; after that the action applies without the printer
+    /// (and says so).
+    pub printer_cancel_wait: Duration,
 }
 
 impl Default for CoreConfig {
@@ -39,6 +43,7 @@ impl Default for CoreConfig {
             backoff_max: Duration::from_secs(15 * 60),
             stuck_after: Duration::from_secs(30 * 60),
             log_delivery: LogDelivery::Inline,
+            printer_cancel_wait: Duration::from_secs(20),
         }
     }
 }

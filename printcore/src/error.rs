@@ -52,6 +52,16 @@ pub enum Error {
     #[error("order {order_id}: stored document is not valid: {message}; fix the document in the database")]
     InvalidDocument { order_id: String, message: String },
 
+    /// The call did not finish within the time its caller gave it (the Node package's `timeoutMs`). A write
+    /// may or may not have been applied: read the order before trying again.
+    #[error("{what} did not finish within {ms} ms (is the database reachable?); a write may or may not have been applied: read the order again before retrying")]
+    Timeout { what: String, ms: u64 },
+
+    /// The caller gave up on the call (the Node package's `AbortSignal`). A write may or may not have been
+    /// applied.
+    #[error("{0} was aborted by the caller; a write may or may not have been applied")]
+    Aborted(String),
+
     /// The database could not be reached or refused the operation. Usually transient: try again.
     #[error("database error{}: {source}", context_suffix(.context))]
     Database {
@@ -94,13 +104,21 @@ impl Error {
             Error::File { transient: false, .. } => "FILE_INVALID",
             Error::Capability { .. } => "CAPABILITY_MISMATCH",
             Error::Unsupported(_) => "UNSUPPORTED",
+            Error::Timeout { .. } => "TIMEOUT",
+            Error::Aborted(_) => "ABORTED",
             Error::Database { .. } => "DATABASE",
         }
     }
 
     /// Whether trying the same thing again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Database { .. } | Error::Conflict { .. } | Error::File { transient: true, .. })
+        matches!(
+            self,
+            Error::Database { .. }
+                | Error::Conflict { .. }
+                | Error::File { transient: true, .. }
+                | Error::Timeout { .. }
+        )
     }
 
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(mongodb::error::Error) -> Error {
@@ -108,6 +126,25 @@ impl Error {
         move |source| Error::Database { context, source }
     }
 }
+
+/// Every code [`Error::code`] returns, for callers that list them (the Node package's `ErrorCode` type and
+/// its README are checked against this list).
+pub const ERROR_CODES: &[&str] = &[
+    "NOT_FOUND",
+    "NOT_PAID",
+    "INVALID_TRANSITION",
+    "OWNERSHIP_LOST",
+    "CONFLICT",
+    "INVALID_ARGUMENT",
+    "INVALID_DOCUMENT",
+    "FILE_UNAVAILABLE",
+    "FILE_INVALID",
+    "CAPABILITY_MISMATCH",
+    "UNSUPPORTED",
+    "TIMEOUT",
+    "ABORTED",
+    "DATABASE",
+];
 
 impl From<crate::model::UnreadableOrder> for Error {
     fn from(e: crate::model::UnreadableOrder) -> Self {

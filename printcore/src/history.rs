@@ -65,10 +65,77 @@ impl PrintCore {
         self.read_logs(filter, limit).await
     }
 
+    /// Log entries matching `order_id` and/or `action`, newest first, a page at a time: `before` is the
+    /// previous page's `next` (at most [`crate::monitor::PAGE_LIMIT`] per page). Ordered by `timestamp`
+    /// then `_id`, both descending, and served by the indexes that end in them (`*_timestamp_id`), so no
+    /// page is sorted in memory and none skips or repeats an entry.
+    pub async fn logs_page(
+        &self,
+        order_id: Option<&str>,
+        action: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<crate::monitor::Page<PrintLog>> {
+        use futures::TryStreamExt;
+        let limit = limit.clamp(1, crate::monitor::PAGE_LIMIT);
+        let mut filter = Document::new();
+        if let Some(o) = order_id {
+            filter.insert("orderId", o);
+        }
+        if let Some(a) = action {
+            filter.insert("action", a);
+        }
+        if let Some(before) = before {
+            let (t, id) = parse_log_cursor(before)?;
+            filter
+                .insert("$or", vec![doc! { "timestamp": { "$lt": t } }, doc! { "timestamp": t, "_id": { "$lt": id } }]);
+        }
+        let mut docs: Vec<Document> = self
+            .inner
+            .logs
+            .find(filter)
+            .sort(doc! { "timestamp": -1, "_id": -1 })
+            .limit(limit + 1)
+            .await
+            .map_err(Error::db("reading print_logs"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("reading print_logs"))?;
+        let next = if docs.len() as i64 > limit {
+            docs.truncate(limit as usize);
+            docs.last().and_then(|d| {
+                let t = d.get_datetime("timestamp").ok()?;
+                let id = d.get_object_id("_id").ok()?;
+                Some(format!("{}_{}", t.timestamp_millis(), id.to_hex()))
+            })
+        } else {
+            None
+        };
+        let items = docs
+            .into_iter()
+            .filter_map(|d| {
+                let id = d.get("_id").map(ToString::to_string).unwrap_or_default();
+                bson::from_document(d)
+                    .map_err(|e| tracing::warn!("reading print_logs: skipped document {id} that cannot be read: {e}"))
+                    .ok()
+            })
+            .collect();
+        Ok(crate::monitor::Page { items, next })
+    }
+
     async fn read_logs(&self, filter: Document, limit: i64) -> Result<Vec<PrintLog>> {
         let sort = doc! { "timestamp": -1, "_id": -1 };
         read_typed(&self.inner.logs, filter, sort, limit.clamp(1, 1000), "print_logs").await
     }
+}
+
+/// A log page cursor: `<timestamp millis>_<_id hex>` of the last entry of the previous page.
+fn parse_log_cursor(cursor: &str) -> Result<(DateTime, ObjectId)> {
+    let bad = || Error::InvalidArgument(format!("before: {cursor:?} is not a cursor this call returned (its `next`)"));
+    let (t, id) = cursor.split_once('_').ok_or_else(bad)?;
+    let t: i64 = t.parse().map_err(|_| bad())?;
+    let id = ObjectId::parse_str(id).map_err(|_| bad())?;
+    Ok((DateTime::from_millis(t), id))
 }
 
 /// Reads documents of `collection` (named `what` in errors) into `T`, sorted, at most `limit`.

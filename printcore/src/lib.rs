@@ -35,7 +35,9 @@
 
 pub mod admin;
 pub mod audit;
+pub mod cancel;
 pub mod clock;
+pub mod connection;
 mod core;
 pub mod error;
 pub mod files;
@@ -54,11 +56,13 @@ pub mod watch;
 
 pub use crate::admin::AdminOutcome;
 pub use crate::audit::{Actor, AdminIdentity, LogDelivery};
+pub use crate::cancel::PrinterCancel;
+pub use crate::connection::{Cancel, ConnectOptions};
 pub use crate::core::{CoreConfig, PrintCore};
 pub use crate::error::{Error, Result};
 pub use crate::migrate::{MigrateOptions, MigrationReport, PrinterRegistration};
 pub use crate::model::{Order, PrintLog, PrintStatus, Printer, PrinterCapabilities, PrinterStatus, PrintingOptions};
-pub use crate::monitor::{MonitorEvent, Snapshot};
+pub use crate::monitor::{FeedItem, MonitorEvent, MonitorHub, Page, Snapshot};
 pub use crate::printers::PrinterHealth;
 pub use crate::queue::{ClaimTarget, MarkPaid, MarkPaidOutcome, PrintJob, RetryOutcome, WorkerId};
 pub use crate::recovery::RecoveryReport;

@@ -136,6 +136,15 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
             collections::ORDERS,
             with(doc! { "printLogOutbox._id": 1 }, "printLogOutbox_id", IndexOptions::builder().sparse(true).build()),
         ),
+        // Admins' requests to cancel a job at its printer (few at a time; the printer's worker polls them).
+        (
+            collections::ORDERS,
+            with(
+                doc! { "printCancelRequest.requestedAt": 1 },
+                "printCancelRequest",
+                IndexOptions::builder().sparse(true).build(),
+            ),
+        ),
         (collections::PRINTERS, index(doc! { "status": 1, "isActive": 1 }, "status_isActive")),
         (
             collections::PRINTERS,
@@ -145,6 +154,13 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
         (collections::PRINT_LOGS, index(doc! { "orderId": 1, "timestamp": -1 }, "orderId_timestamp")),
         (collections::PRINT_LOGS, index(doc! { "timestamp": -1 }, "timestamp_desc")),
         (collections::PRINT_LOGS, index(doc! { "action": 1, "timestamp": -1 }, "action_timestamp")),
+        // Paged reads of the history (`logs_page`): newest first with `_id` breaking ties, so a page is read
+        // in index order (no in-memory sort) and the cursor neither skips nor repeats an entry.
+        (collections::PRINT_LOGS, index(doc! { "timestamp": -1, "_id": -1 }, "timestamp_id")),
+        (collections::PRINT_LOGS, index(doc! { "orderId": 1, "timestamp": -1, "_id": -1 }, "orderId_timestamp_id")),
+        (collections::PRINT_LOGS, index(doc! { "action": 1, "timestamp": -1, "_id": -1 }, "action_timestamp_id")),
+        // Paged reads of the orders in one state (`orders_page`, e.g. every failed order), newest first.
+        (collections::ORDERS, index(doc! { "printStatus": 1, "_id": -1 }, "printStatus_id")),
         (collections::METRICS, index(doc! { "timestamp": -1 }, "timestamp_desc")),
         (collections::METRICS, index(doc! { "workerId": 1, "timestamp": -1 }, "workerId_timestamp")),
     ]

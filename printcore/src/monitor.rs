@@ -193,3 +193,309 @@ fn event_for(key: &str, change: &str) -> MonitorEvent {
     let (kind, id) = key.split_once(':').unwrap_or(("order", key));
     MonitorEvent { kind: kind.into(), id: id.into(), change: change.into(), source: "poll".into() }
 }
+
+/// What a live monitor subscriber receives: events, then at most one error and the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedItem {
+    Event(MonitorEvent),
+    /// The feed broke (a change stream failed, or polling could not read): `code` and `transient` as
+    /// [`Error::code`] and [`Error::is_transient`]. A broken change stream is followed by [`FeedItem::End`];
+    /// polling goes on after a failed read.
+    Error {
+        code: &'static str,
+        message: String,
+        transient: bool,
+    },
+    /// The feed ended; nothing more comes. Subscribe again for a new one.
+    End,
+}
+
+impl FeedItem {
+    fn error(e: &Error) -> FeedItem {
+        FeedItem::Error { code: e.code(), message: e.to_string(), transient: e.is_transient() }
+    }
+}
+
+impl PrintCore {
+    /// Live monitor events like [`PrintCore::watch_monitor`], with failures said: a change stream that
+    /// breaks yields one [`FeedItem::Error`] and ends; a failed poll yields an error and polling goes on.
+    pub async fn monitor_feed(&self, poll: Duration) -> BoxStream<'static, FeedItem> {
+        match self.watch_all().await {
+            Ok(stream) => {
+                let core = self.clone();
+                stream
+                    .then(move |e| {
+                        let core = core.clone();
+                        async move {
+                            match e {
+                                Ok((coll, op, key)) => {
+                                    let kind =
+                                        if coll == crate::model::collections::PRINTERS { "printer" } else { "order" };
+                                    let id = match key.get_object_id("_id") {
+                                        Ok(oid) => core.name_of(kind, oid).await.unwrap_or_else(|| oid.to_hex()),
+                                        Err(_) => key.get("_id").map(|v| v.to_string()).unwrap_or_default(),
+                                    };
+                                    // insert, update, replace, delete; anything else the stream reports
+                                    // about a collection (a drop, a rename) is a "change" to re-read.
+                                    let change = match op.as_str() {
+                                        "insert" | "update" | "replace" | "delete" => op,
+                                        _ => "change".into(),
+                                    };
+                                    vec![FeedItem::Event(MonitorEvent {
+                                        kind: kind.into(),
+                                        id,
+                                        change,
+                                        source: "change_stream".into(),
+                                    })]
+                                }
+                                Err(e) => vec![FeedItem::error(&e), FeedItem::End],
+                            }
+                        }
+                    })
+                    .flat_map(futures::stream::iter)
+                    // A change stream that ends without an error (the collection was dropped) says so too.
+                    .chain(futures::stream::once(async { FeedItem::End }))
+                    .scan(false, |ended, item| {
+                        let out = if *ended { None } else { Some(item.clone()) };
+                        if item == FeedItem::End {
+                            *ended = true;
+                        }
+                        futures::future::ready(out)
+                    })
+                    .boxed()
+            }
+            Err(e) if e.code() == "UNSUPPORTED" => self.poll_feed(poll),
+            Err(e) => futures::stream::iter([FeedItem::error(&e), FeedItem::End]).boxed(),
+        }
+    }
+
+    fn poll_feed(&self, poll: Duration) -> BoxStream<'static, FeedItem> {
+        let core = self.clone();
+        let state: (HashMap<String, String>, bool) = (HashMap::new(), false);
+        futures::stream::unfold((core, state), move |(core, (mut seen, started))| async move {
+            if started {
+                tokio::time::sleep(poll).await;
+            }
+            let mut items = Vec::new();
+            match core.snapshot().await {
+                Ok(snap) => {
+                    let now = signatures(&snap);
+                    if started {
+                        for (k, sig) in &now {
+                            if seen.get(k) != Some(sig) {
+                                items.push(FeedItem::Event(event_for(k, "change")));
+                            }
+                        }
+                        for k in seen.keys() {
+                            if !now.contains_key(k) {
+                                items.push(FeedItem::Event(event_for(k, "gone")));
+                            }
+                        }
+                    }
+                    seen = now;
+                }
+                Err(e) => items.push(FeedItem::error(&e)),
+            }
+            Some((futures::stream::iter(items), (core, (seen, true))))
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+fn signatures(snap: &Snapshot) -> HashMap<String, String> {
+    let mut now: HashMap<String, String> = HashMap::new();
+    for o in snap.pending.iter().chain(&snap.printing).chain(&snap.printed).chain(&snap.failed) {
+        let sig = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}",
+            o.print_status, o.print_attempt, o.print_error, o.printer_job_ref, o.print_lease_until
+        );
+        now.insert(format!("order:{}", o.order_id), sig);
+    }
+    for p in &snap.printers {
+        let sig = format!("{:?}|{:?}|{:?}|{:?}", p.status, p.queue_length, p.error_message, p.last_seen_at);
+        now.insert(format!("printer:{}", p.printer_id), sig);
+    }
+    now
+}
+
+/// One live monitor feed shared by every subscriber of a process: ten open monitor pages are one change
+/// stream per collection on the server, not ten. The feed starts with the first subscriber and stops when
+/// the last one leaves; after it ended (an error), the next subscriber starts a new one.
+pub struct MonitorHub {
+    core: PrintCore,
+    poll: Duration,
+    current: std::sync::Mutex<Option<std::sync::Arc<Generation>>>,
+}
+
+struct Generation {
+    tx: tokio::sync::broadcast::Sender<FeedItem>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    subscribers: std::sync::atomic::AtomicUsize,
+}
+
+/// One subscriber of a [`MonitorHub`]; dropping it unsubscribes.
+pub struct HubSubscription {
+    hub: std::sync::Arc<MonitorHub>,
+    generation: std::sync::Arc<Generation>,
+    rx: tokio::sync::broadcast::Receiver<FeedItem>,
+    ended: bool,
+}
+
+impl MonitorHub {
+    /// A hub for `core`'s monitor feed, polling every `poll` where change streams are refused.
+    pub fn new(core: PrintCore, poll: Duration) -> std::sync::Arc<MonitorHub> {
+        std::sync::Arc::new(MonitorHub { core, poll, current: std::sync::Mutex::new(None) })
+    }
+
+    /// Subscribes, starting the feed if nobody else is subscribed. Must be called within a Tokio runtime.
+    pub fn subscribe(self: &std::sync::Arc<Self>) -> HubSubscription {
+        use std::sync::atomic::Ordering;
+        let mut current = self.current.lock().unwrap();
+        let generation = match current.as_ref() {
+            Some(g) => g.clone(),
+            None => {
+                let (tx, _) = tokio::sync::broadcast::channel(1024);
+                let g = std::sync::Arc::new(Generation {
+                    tx,
+                    task: std::sync::Mutex::new(None),
+                    subscribers: std::sync::atomic::AtomicUsize::new(0),
+                });
+                let (core, poll, feed_tx, hub, gen) =
+                    (self.core.clone(), self.poll, g.tx.clone(), std::sync::Arc::downgrade(self), g.clone());
+                let task = tokio::spawn(async move {
+                    let mut feed = core.monitor_feed(poll).await;
+                    while let Some(item) = feed.next().await {
+                        let end = item == FeedItem::End;
+                        let _ = feed_tx.send(item);
+                        if end {
+                            break;
+                        }
+                    }
+                    // Ended: the next subscriber starts a new feed.
+                    if let Some(hub) = hub.upgrade() {
+                        let mut current = hub.current.lock().unwrap();
+                        if current.as_ref().is_some_and(|c| std::sync::Arc::ptr_eq(c, &gen)) {
+                            *current = None;
+                        }
+                    }
+                });
+                *g.task.lock().unwrap() = Some(task);
+                *current = Some(g.clone());
+                g
+            }
+        };
+        generation.subscribers.fetch_add(1, Ordering::SeqCst);
+        let rx = generation.tx.subscribe();
+        HubSubscription { hub: self.clone(), generation, rx, ended: false }
+    }
+
+    /// How many subscribers the running feed has (0 when none runs).
+    pub fn subscribers(&self) -> usize {
+        self.current
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|g| g.subscribers.load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(0)
+    }
+
+    /// Stops the running feed: its subscribers receive [`FeedItem::End`].
+    pub fn stop(&self) {
+        if let Some(g) = self.current.lock().unwrap().take() {
+            if let Some(task) = g.task.lock().unwrap().take() {
+                task.abort();
+            }
+            let _ = g.tx.send(FeedItem::End);
+        }
+    }
+}
+
+impl HubSubscription {
+    /// The next item; after [`FeedItem::End`], always `End`. A subscriber too slow to keep up with 1024
+    /// items skips what it missed (a monitor re-reads the snapshot on the next event anyway).
+    pub async fn next(&mut self) -> FeedItem {
+        use tokio::sync::broadcast::error::RecvError;
+        if self.ended {
+            return FeedItem::End;
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(item) => {
+                    self.ended = item == FeedItem::End;
+                    return item;
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => {
+                    self.ended = true;
+                    return FeedItem::End;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for HubSubscription {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        if self.generation.subscribers.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The last subscriber left: stop the feed (its change streams close on the server).
+            let mut current = self.hub.current.lock().unwrap();
+            if current.as_ref().is_some_and(|c| std::sync::Arc::ptr_eq(c, &self.generation)) {
+                *current = None;
+            }
+            if let Some(task) = self.generation.task.lock().unwrap().take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The newest `limit` orders first that match the page's filter, and the cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `before` to read the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// The most items one page holds.
+pub const PAGE_LIMIT: i64 = 1000;
+
+impl PrintCore {
+    /// Orders in `status`, newest first (by the document's `_id`, i.e. creation), a page at a time:
+    /// `before` is the previous page's `next`. Served by the index `printStatus_id`.
+    pub async fn orders_page(&self, status: PrintStatus, before: Option<&str>, limit: i64) -> Result<Page<Order>> {
+        let limit = limit.clamp(1, PAGE_LIMIT);
+        let mut filter = doc! { "printStatus": status.as_str() };
+        if let Some(before) = before {
+            let id = bson::oid::ObjectId::parse_str(before).map_err(|_| {
+                Error::InvalidArgument(format!("before: {before:?} is not a cursor this call returned (its `next`)"))
+            })?;
+            filter.insert("_id", doc! { "$lt": id });
+        }
+        use futures::TryStreamExt;
+        let mut docs: Vec<Document> = self
+            .inner
+            .orders
+            .find(filter)
+            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+            .sort(doc! { "printStatus": 1, "_id": -1 })
+            .limit(limit + 1)
+            .await
+            .map_err(Error::db("reading orders"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("reading orders"))?;
+        // The cursor is the last document's `_id`, read or not: an unreadable one is skipped, never a
+        // reason to stop paging.
+        let next = if docs.len() as i64 > limit {
+            docs.truncate(limit as usize);
+            docs.last().and_then(|d| d.get_object_id("_id").ok()).map(|id| id.to_hex())
+        } else {
+            None
+        };
+        let items = crate::queue::parse_orders(docs, "reading orders");
+        Ok(Page { items, next })
+    }
+}

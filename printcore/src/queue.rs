@@ -523,6 +523,9 @@ impl PrintJob {
             "printStatus": PrintStatus::Printing.as_str(),
             "printingBy": self.worker.as_str(),
             "printJobId": &self.print_job_id,
+            // An admin asked to cancel the job at the printer: the worker driving the printer settles it
+            // (crate::cancel); the print task holds nothing from then on.
+            crate::cancel::REQUEST_FIELD: { "$exists": false },
         }
     }
 

@@ -36,6 +36,8 @@ impl PrintCore {
         let legacy_cutoff = clock::sub(now, self.inner.config.stuck_after);
         let filter = doc! {
             "printStatus": PrintStatus::Printing.as_str(),
+            // An admin's cancel request is settled by the printer's worker or the admin, not recovery.
+            crate::cancel::REQUEST_FIELD: { "$exists": false },
             "$or": [
                 { "printLeaseUntil": { "$lt": now } },
                 { "printLeaseUntil": Bson::Null, "printStartedAt": { "$lt": legacy_cutoff } },
@@ -58,6 +60,7 @@ impl PrintCore {
             "printStatus": PrintStatus::Printing.as_str(),
             "printingBy": worker.as_str(),
             "printStartedAt": { "$lt": cutoff },
+            crate::cancel::REQUEST_FIELD: { "$exists": false },
         };
         let reason = format!(
             "printing for more than {} minutes with nothing sent",
@@ -167,6 +170,7 @@ impl PrintCore {
             "printStatus": PrintStatus::Printing.as_str(),
             "printJobId": &print_job_id,
             "printingBy": previous_owner.clone().map(Bson::String).unwrap_or(Bson::Null),
+            crate::cancel::REQUEST_FIELD: { "$exists": false },
         };
         if previous_owner.as_deref() != Some(worker.as_str()) {
             // Someone else's order: only once its lease ran out.

@@ -654,3 +654,115 @@ async fn the_printers_answer_is_recorded_once_the_database_is_back() {
     assert_eq!(eve.copies_of(o.get_str("printJobId").unwrap()), 1, "printed once");
     assert_eq!(eve.spooled().len(), 1);
 }
+
+/// Exactly once, closed #4: an admin cancels (or resets) an order whose job is at the printer. The worker
+/// driving the printer cancels the job there first; the order changes state after, and the result and
+/// the log say the printer confirmed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_cancel_or_reset_of_an_order_at_the_printer_cancels_the_job_there_first() {
+    let db = fresh_database(Mode::ReplicaSet, "cancelprinter").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    let base = DateTime::now();
+    let mut docs = Vec::new();
+    for (i, id) in ["CANCEL-ME", "RESET-ME"].into_iter().enumerate() {
+        let mut order = paid_order(id, base, 10 - i as i64);
+        order.insert("fileURL", files.url("/a.pdf"));
+        docs.push(order);
+    }
+    insert_orders(&db, docs).await;
+    // Long jobs: each is still at the printer when the admin acts.
+    let eve = IppEve::start(IppEveOptions { job_seconds: 6.0, ..IppEveOptions::default() });
+    let ipp = Arc::new(IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap());
+    let printer: Arc<dyn Printer> = ipp.clone();
+    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    worker.health_once().await;
+    // The cancel service, as the worker's run loop drives it.
+    let service = {
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = worker.cancel_once().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let admin = printcore::AdminIdentity::new("7", "boss@shop.example").unwrap();
+    // A printing order is reset (back to the queue); a failed one whose job is still queued at the printer
+    // (failed by an older worker's ceiling, say) is cancelled.
+    for (id, action) in [("CANCEL-ME", "cancel"), ("RESET-ME", "reset_state")] {
+        assert_eq!(worker.claim_once().await, 1);
+        let at_printer = wait_for("the job at the printer", Duration::from_secs(30), || async {
+            raw_order(&db, id).await.get_str("printerJobRef").ok().map(str::to_owned)
+        })
+        .await;
+        let job_name = raw_order(&db, id).await.get_str("printJobId").unwrap().to_owned();
+        if action == "cancel" {
+            db.collection::<Document>("orders")
+                .update_one(
+                    doc! { "orderId": id },
+                    doc! { "$set": { "printStatus": "failed", "printError": "no answer within 30 minutes" } },
+                )
+                .await
+                .unwrap();
+        }
+        let outcome = if action == "cancel" {
+            core.cancel(id, &admin, "customer cancelled at the counter").await.unwrap()
+        } else {
+            core.reset_state(id, &admin, "wrong paper loaded").await.unwrap()
+        };
+        assert_eq!(outcome.printer_cancel, Some(printcore::PrinterCancel::Confirmed), "{outcome:?}");
+        assert!(!outcome.may_have_printed, "cancelled at the printer before it printed");
+        // A job being printed stops at its next stop point, then reads cancelled.
+        wait_for("the job cancelled at the printer", Duration::from_secs(30), || async {
+            (ipp.job_state(&at_printer, &job_name).await.ok()? == JobState::Cancelled).then_some(())
+        })
+        .await;
+        let o = raw_order(&db, id).await;
+        assert_eq!(o.get_str("printStatus").unwrap(), if action == "cancel" { "cancelled" } else { "pending" });
+        assert!(o.get("printCancelRequest").is_none(), "the request is settled: {o}");
+        let entries = printcore_tests::fixtures::log_entries(&db, doc! { "orderId": id, "action": action }).await;
+        assert_eq!(entries.len(), 1, "one log entry for the admin's action");
+        let meta = entries[0].get_document("metadata").unwrap();
+        assert_eq!(meta.get_str("printerCancel").unwrap(), "confirmed");
+        assert_eq!(entries[0].get_str("adminEmail").unwrap(), "boss@shop.example");
+        // The print task that followed the job stops; it never records the order printed.
+        wait_for("the print task stopped", Duration::from_secs(20), || async {
+            (worker.active_jobs() == 0).then_some(())
+        })
+        .await;
+        let after = raw_order(&db, id).await;
+        assert_ne!(after.get_str("printStatus").unwrap(), "printed");
+        if action == "reset_state" {
+            core.cancel(id, &admin, "test: keep the queue clear").await.unwrap();
+        }
+    }
+    service.abort();
+}
+
+/// No worker drives the printer any more (its PC is off): the admin's reset applies after the wait and
+/// says the printer was not asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_reset_with_no_worker_for_the_printer_says_the_printer_was_not_asked() {
+    let db = fresh_database(Mode::ReplicaSet, "cancelnoworker").await;
+    let config = CoreConfig { printer_cancel_wait: Duration::from_secs(1), ..CoreConfig::default() };
+    let core = core_with(&db, config).await;
+    insert_orders(&db, vec![paid_order("ORPHAN", DateTime::now(), 10)]).await;
+    let target = ClaimTarget { printer_id: "gone".into(), printer_name: "Gone".into(), capabilities: None };
+    let job = core.claim(&WorkerId::generate(), &target).await.unwrap().unwrap();
+    job.mark_sending().await.unwrap();
+    job.mark_submitted("17").await.unwrap();
+    let admin = printcore::AdminIdentity::new("7", "boss@shop.example").unwrap();
+    let started = std::time::Instant::now();
+    let outcome = core.reset_state("ORPHAN", &admin, "the PC is off; print it elsewhere").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited for a worker first");
+    assert_eq!(outcome.printer_cancel, Some(printcore::PrinterCancel::NoWorker));
+    assert!(outcome.may_have_printed, "the job may still print");
+    assert!(outcome.printer_cancel.unwrap().to_string().contains("check the printer"));
+    let o = raw_order(&db, "ORPHAN").await;
+    assert_eq!(o.get_str("printStatus").unwrap(), "pending");
+    assert!(o.get("printCancelRequest").is_none());
+    // The dead worker's print task can no longer write to it.
+    assert!(job.complete().await.is_err());
+}

@@ -171,6 +171,10 @@ pub struct PrinterConfig {
     pub print_command: Option<Vec<String>>,
     /// command: an optional status command printing JSON.
     pub status_command: Option<Vec<String>>,
+    /// command, Windows: read the printer's state and follow its jobs through the Windows print spooler,
+    /// where `printer_name` is the printer's name (default true on Windows; false for a command that does
+    /// not print through the spooler).
+    pub spooler: Option<bool>,
     /// file: the folder jobs are written into.
     pub folder: Option<PathBuf>,
     /// Seconds each request to the printer may take.
@@ -369,6 +373,9 @@ impl Config {
     pub fn build_printer(&self, p: &PrinterConfig) -> Result<Arc<dyn Printer>, ConfigError> {
         let timeout = secs(p.timeout_secs, &format!("printer {} timeout_secs", p.id))?;
         let err = |m: String| ConfigError(format!("printer {:?}: {m}", p.id));
+        if p.spooler.is_some() && p.backend != "command" {
+            return Err(err("spooler is a setting of the command backend".into()));
+        }
         Ok(match p.backend.as_str() {
             "ipp" => {
                 let uri =
@@ -382,10 +389,19 @@ impl Config {
                     .ok_or_else(|| err("the command backend needs print_command = [...]".into()))?;
                 let name = p.printer_name.clone().unwrap_or_else(|| p.name.clone());
                 let caps = p.capabilities.clone().unwrap_or_default();
-                Arc::new(
-                    CommandPrinter::new(&name, cmd, p.status_command.clone(), timeout, caps)
-                        .map_err(|e| err(e.to_string()))?,
-                )
+                let printer = CommandPrinter::new(&name, cmd, p.status_command.clone(), timeout, caps)
+                    .map_err(|e| err(e.to_string()))?;
+                #[cfg(windows)]
+                let printer = if p.spooler.unwrap_or(true) {
+                    printer.with_spooler(Arc::new(crate::backends::spooler::win::Spooler::new(&name)))
+                } else {
+                    printer
+                };
+                #[cfg(not(windows))]
+                if p.spooler == Some(true) {
+                    return Err(err("spooler = true needs Windows' print spooler; remove it on this system".into()));
+                }
+                Arc::new(printer)
             }
             "file" => {
                 let folder = p.folder.clone().ok_or_else(|| err("the file backend needs folder = \"...\"".into()))?;

@@ -5,6 +5,7 @@
 pub mod backends;
 pub mod config;
 pub mod health;
+pub mod logfile;
 pub mod printer;
 pub mod service;
 pub mod shutdown;

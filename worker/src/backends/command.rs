@@ -13,8 +13,15 @@
 //!
 //! An optional status command prints JSON: either PowerShell's `Get-Printer -Name X | ConvertTo-Json`
 //! (`PrinterStatus`, `JobCount`) or `{"status": "online|offline|busy|error", "queue_length": n,
-//! "message": "..."}`. A command backend cannot look jobs up by name: it says so
-//! ([`Printer::can_look_up_jobs`] is false).
+//! "message": "..."}`.
+//!
+//! On Windows the printer is also looked up in the print spooler ([`super::spooler`], unless the
+//! configuration says `spooler = false`): its state and queue come from `GetPrinter` (when no status
+//! command is configured), and each document goes to the command as `<printJobId>.pdf` (document k of n:
+//! `<printJobId>-<k>of<n>.pdf`), so the spooler's document name is the job name: the worker watches the
+//! queue while the command runs, follows the job until Windows is done with it, finds it again by name
+//! after a crash, and cancels it. Elsewhere, or with a spooler that cannot list jobs (wine's), a command
+//! backend cannot look jobs up by name and says so ([`Printer::can_look_up_jobs`] is false).
 //!
 //! Containment: each command runs in a process group of its own (Unix) or a job object (Windows). When it
 //! times out, fails, or the print task is dropped, the whole group is killed, so a wrapper script's
@@ -23,10 +30,13 @@
 //! that the spooler took the job. Commands do not inherit the worker's secrets ([`hidden_from_commands`]),
 //! and the files they are given sit in a folder only the worker's user can open (0700).
 
+use super::ipp::{combine, part_name};
+use super::spooler::{self, Seen, SpoolError, SpoolerApi};
 use crate::printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};
 use async_trait::async_trait;
 use printcore::{PrinterCapabilities, PrinterStatus};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::Command;
 
@@ -38,7 +48,25 @@ pub struct CommandPrinter {
     pub status_command: Option<Vec<String>>,
     pub timeout: Duration,
     pub capabilities: PrinterCapabilities,
+    /// The Windows spooler's view of the printer, when it is used.
+    spooler: Option<SpoolerLink>,
 }
+
+/// The print spooler behind a command printer.
+struct SpoolerLink {
+    api: Arc<dyn SpoolerApi>,
+    /// Whether the spooler can list jobs (wine's `EnumJobs` is a stub): without it jobs cannot be followed.
+    lists_jobs: bool,
+    /// The jobs of this backend's print jobs seen in the queue.
+    seen: Arc<Seen>,
+}
+
+/// How often the queue is looked at while a print command runs (a short job can come and go in a second).
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+
+/// The reference of a document the spooler never listed while its command ran and after: the command's
+/// zero exit is all that is known of it, and it counts as printed (as without a spooler).
+const UNSEEN: &str = "unseen";
 
 impl CommandPrinter {
     pub fn new(
@@ -57,7 +85,77 @@ impl CommandPrinter {
         if status_command.as_ref().is_some_and(|c| c.is_empty()) {
             return Err(PrinterError::Rejected("the status command is empty; remove it or configure it".into()));
         }
-        Ok(CommandPrinter { printer: printer.to_owned(), print_command, status_command, timeout, capabilities })
+        Ok(CommandPrinter {
+            printer: printer.to_owned(),
+            print_command,
+            status_command,
+            timeout,
+            capabilities,
+            spooler: None,
+        })
+    }
+
+    /// Reads the printer's state and follows its jobs through a print spooler (on Windows, the printer
+    /// named `printer` in the local spooler). Asks the spooler once whether it can list jobs: one that
+    /// cannot (wine's) leaves the backend unable to look jobs up, as without a spooler, and says so.
+    pub fn with_spooler(mut self, api: Arc<dyn SpoolerApi>) -> CommandPrinter {
+        let lists_jobs = match api.jobs() {
+            Err(SpoolError::Unsupported(m)) => {
+                tracing::warn!(
+                    printer = %self.printer,
+                    "the print spooler cannot list jobs ({m}): print jobs cannot be followed or found after a \
+                     restart; a zero exit of the print command counts as printed"
+                );
+                false
+            }
+            // Not installed yet, or not answering now: the state says so; listing is Windows' to do.
+            _ => true,
+        };
+        self.spooler = Some(SpoolerLink { api, lists_jobs, seen: Arc::new(Seen::default()) });
+        self
+    }
+
+    /// The spooler, when jobs can be followed through it.
+    fn following(&self) -> Option<&SpoolerLink> {
+        self.spooler.as_ref().filter(|s| s.lists_jobs)
+    }
+}
+
+impl SpoolerLink {
+    /// Runs one blocking spooler call on a thread of its own, bounded by `timeout`.
+    async fn call<T, F>(&self, timeout: Duration, f: F) -> Result<T, SpoolError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn SpoolerApi) -> Result<T, SpoolError> + Send + 'static,
+    {
+        let api = self.api.clone();
+        match tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || f(api.as_ref()))).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(SpoolError::Failed(format!("the spooler call failed: {e}"))),
+            Err(_) => Err(SpoolError::Failed(format!("the print spooler did not answer within {timeout:?}"))),
+        }
+    }
+
+    /// Looks at the queue and notes the jobs of `job_name` in it (errors: nothing noted this time).
+    async fn look(&self, timeout: Duration, job_name: &str) {
+        if let Ok(jobs) = self.call(timeout, |s| s.jobs()).await {
+            for j in &jobs {
+                self.seen.observe(j, job_name);
+            }
+        }
+    }
+
+    async fn keeps_printed_jobs(&self, timeout: Duration) -> Result<bool, PrinterError> {
+        self.call(timeout, |s| s.printer()).await.map(|p| p.keeps_printed_jobs()).map_err(spool_error)
+    }
+}
+
+/// A spooler failure as the worker's printer error: one this spooler cannot do is unsupported, the rest
+/// are worth asking again.
+fn spool_error(e: SpoolError) -> PrinterError {
+    match e {
+        SpoolError::Unsupported(m) => PrinterError::Unsupported(m),
+        other => PrinterError::Transient(format!("the print spooler: {other}")),
     }
 }
 
@@ -382,10 +480,22 @@ pub fn windows_printer_status(v: &serde_json::Value) -> (PrinterStatus, String) 
 #[async_trait]
 impl Printer for CommandPrinter {
     fn describe(&self) -> String {
-        format!("command printer {} ({})", self.printer, self.print_command[0])
+        let through = if self.spooler.is_some() { ", Windows spooler" } else { "" };
+        format!("command printer {} ({}{through})", self.printer, self.print_command[0])
     }
 
     async fn status(&self) -> Result<PrinterState, PrinterError> {
+        if let (None, Some(sp)) = (&self.status_command, &self.spooler) {
+            return Ok(match sp.call(self.timeout, |s| s.printer()).await {
+                Ok(p) => spooler::printer_state(&p),
+                Err(e) => PrinterState {
+                    status: PrinterStatus::Offline,
+                    queue_length: None,
+                    reasons: vec![],
+                    message: Some(format!("printer {:?}: {e}", self.printer)),
+                },
+            });
+        }
         let Some(cmd) = &self.status_command else {
             // Without a status command the printer is taken as online; print failures still count.
             return Ok(PrinterState {
@@ -426,16 +536,33 @@ impl Printer for CommandPrinter {
             ))
         })?;
         let mut last_out = String::new();
+        let n = job.documents.len();
         let result = async {
             for (i, doc) in job.documents.iter().enumerate() {
-                let file = dir.join(format!("{}-{}.pdf", job.job_name, i + 1));
+                // Named after the print job: the spooler's document name is the file's name (or path).
+                let file = dir.join(format!("{}.pdf", part_name(&job.job_name, i + 1, n)));
                 let step = async {
                     tokio::fs::copy(doc, &file)
                         .await
                         .map(drop)
                         .map_err(|e| PrinterError::Transient(format!("cannot write {}: {e}", file.display())))?;
                     let args = substitute(&self.print_command, job, &self.printer, &file.to_string_lossy());
-                    run(&args, self.timeout, "the print command").await
+                    let Some(sp) = self.following() else {
+                        return run(&args, self.timeout, "the print command").await;
+                    };
+                    // Watch the queue while the command spools the document, and once more after it.
+                    let watch = async {
+                        loop {
+                            tokio::time::sleep(WATCH_EVERY).await;
+                            sp.look(self.timeout, &job.job_name).await;
+                        }
+                    };
+                    let out = tokio::select! {
+                        out = run(&args, self.timeout, "the print command") => out,
+                        _ = watch => unreachable!("the watch never ends"),
+                    };
+                    sp.look(self.timeout, &job.job_name).await;
+                    out
                 };
                 last_out = match step.await {
                     Ok(out) => out,
@@ -457,6 +584,27 @@ impl Printer for CommandPrinter {
         .await;
         let _ = tokio::fs::remove_dir_all(&dir).await;
         result?;
+        if let Some(sp) = self.following() {
+            // The spooler's jobs of each document; a document it never listed counts on its command's
+            // exit code alone.
+            let parts = sp.seen.parts_of(&job.job_name);
+            let mut refs = Vec::new();
+            for k in 1..=n {
+                let ids: Vec<String> =
+                    parts.iter().filter(|(_, pk, pn)| *pk == k && *pn == n).map(|(id, ..)| id.to_string()).collect();
+                if ids.is_empty() {
+                    tracing::warn!(
+                        order_id = %job.order_id,
+                        "the print spooler never listed document {k} of {n} (named {:?}): counted as printed on \
+                         the print command's exit code; does the command name the document after the file?",
+                        part_name(&job.job_name, k, n)
+                    );
+                    refs.push(UNSEEN.to_owned());
+                }
+                refs.extend(ids);
+            }
+            return Ok(refs.join(","));
+        }
         // `lp` prints "request id is Queue-12 (1 file(s))"; other commands print nothing useful.
         let reference = last_out
             .split_whitespace()
@@ -467,20 +615,65 @@ impl Printer for CommandPrinter {
         Ok(reference)
     }
 
-    async fn job_state(&self, _job_ref: &str, _job_name: &str) -> Result<JobState, PrinterError> {
-        Err(PrinterError::Unsupported(format!("{} cannot report job states", self.describe())))
+    async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError> {
+        let Some(sp) = self.following() else {
+            return Err(PrinterError::Unsupported(format!("{} cannot report job states", self.describe())));
+        };
+        let mut states = Vec::new();
+        let mut keeps_printed = None;
+        for token in job_ref.split(',').map(str::trim) {
+            if token == UNSEEN {
+                states.push(JobState::Completed);
+                continue;
+            }
+            let id: u32 = token
+                .parse()
+                .map_err(|_| PrinterError::Rejected(format!("{job_ref:?} is not a spooler job reference")))?;
+            let state = match sp.call(self.timeout, move |s| s.job(id)).await.map_err(spool_error)? {
+                // The spooler gave the number to another document: ours is gone.
+                Some(j) => sp.seen.observe(&j, job_name).unwrap_or(JobState::Absent),
+                None => {
+                    let keeps = match keeps_printed {
+                        Some(k) => k,
+                        None => *keeps_printed.insert(sp.keeps_printed_jobs(self.timeout).await?),
+                    };
+                    sp.seen.gone(id, job_name, keeps)
+                }
+            };
+            states.push(state);
+        }
+        Ok(combine(&states))
     }
 
-    async fn find_job(&self, _job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
-        Err(PrinterError::Unsupported(format!("{} cannot look jobs up by name", self.describe())))
+    async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
+        let Some(sp) = self.following() else {
+            return Err(PrinterError::Unsupported(format!("{} cannot look jobs up by name", self.describe())));
+        };
+        let listed = sp.call(self.timeout, |s| s.jobs()).await.map_err(spool_error)?;
+        let keeps = sp.keeps_printed_jobs(self.timeout).await?;
+        Ok(spooler::find(&listed, &sp.seen, job_name, keeps))
     }
 
-    async fn cancel(&self, _job_ref: &str) -> Result<(), PrinterError> {
-        Err(PrinterError::Unsupported(format!("{} cannot cancel jobs", self.describe())))
+    async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {
+        let ids: Vec<u32> = job_ref.split(',').filter_map(|t| t.trim().parse().ok()).collect();
+        let Some(sp) = self.spooler.as_ref().filter(|_| !ids.is_empty()) else {
+            return Err(PrinterError::Unsupported(format!("{} cannot cancel jobs", self.describe())));
+        };
+        for id in ids {
+            sp.call(self.timeout, move |s| s.delete(id)).await.map_err(spool_error)?;
+        }
+        Ok(())
     }
 
     fn can_look_up_jobs(&self) -> bool {
-        false
+        self.following().is_some()
+    }
+
+    /// The spooler forgets a job once it has sent it to the printer (unless it keeps printed documents): a
+    /// job it does not list may have printed, as after a printer's restart.
+    async fn up_time(&self) -> Result<Option<Duration>, PrinterError> {
+        let Some(sp) = self.following() else { return Ok(None) };
+        Ok((!sp.keeps_printed_jobs(self.timeout).await?).then_some(Duration::ZERO))
     }
 }
 

@@ -61,8 +61,9 @@ pub fn part_of(name: &str, job_name: &str) -> Option<(usize, usize)> {
 
 /// Combines the states of the jobs that carry one print job's documents (a printer without multi-document
 /// jobs gets one IPP job per document). A job the printer does not know makes the whole absent; one in a
-/// state not known here makes it unrecognized (never absent).
-fn combine(states: &[JobState]) -> JobState {
+/// state not known here makes it unrecognized (never absent). The Windows spooler's jobs combine the same
+/// way (`spooler.rs`).
+pub fn combine(states: &[JobState]) -> JobState {
     let any = |s: JobState| states.contains(&s);
     if states.is_empty() || any(JobState::Absent) {
         JobState::Absent
@@ -85,6 +86,25 @@ fn combine(states: &[JobState]) -> JobState {
     } else {
         JobState::Pending
     }
+}
+
+/// The print job carried by these printer jobs, `(job id, document k, of n, state)` each (several when a
+/// printer got one job per document): their ids as the reference and their combined state, `Partial` when
+/// a document 1..=n is missing. `None` when there are none.
+pub fn found_job(mut found: Vec<(i64, usize, usize, JobState)>) -> Option<FoundJob> {
+    if found.is_empty() {
+        return None;
+    }
+    found.sort_by_key(|(id, k, ..)| (*k, *id));
+    let mut states: Vec<JobState> = found.iter().map(|(.., s)| *s).collect();
+    // Every document 1..=n must be there; otherwise only part of the order reached the printer.
+    let total = found.iter().map(|(_, _, n, _)| *n).max().unwrap_or(1);
+    let complete = (1..=total).all(|k| found.iter().any(|(_, fk, fn_, _)| *fk == k && *fn_ == total));
+    if !complete {
+        states.push(JobState::Partial);
+    }
+    let job_ref = found.iter().map(|(id, ..)| id.to_string()).collect::<Vec<_>>().join(",");
+    Some(FoundJob { job_ref, state: combine(&states) })
 }
 
 /// The IPP job ids in a job reference ("12" or "12,13").
@@ -652,19 +672,7 @@ impl Printer for IppPrinter {
                 }
             }
         }
-        if found.is_empty() {
-            return Ok(None);
-        }
-        found.sort_by_key(|(id, k, ..)| (*k, *id));
-        let mut states: Vec<JobState> = found.iter().map(|(.., s)| *s).collect();
-        // Every document 1..=n must be there; otherwise only part of the order reached the printer.
-        let total = found.iter().map(|(_, _, n, _)| *n).max().unwrap_or(1);
-        let complete = (1..=total).all(|k| found.iter().any(|(_, fk, fn_, _)| *fk == k && *fn_ == total));
-        if !complete {
-            states.push(JobState::Partial);
-        }
-        let job_ref = found.iter().map(|(id, ..)| id.to_string()).collect::<Vec<_>>().join(",");
-        Ok(Some(FoundJob { job_ref, state: combine(&states) }))
+        Ok(found_job(found.into_iter().map(|(id, k, n, s)| (i64::from(id), k, n, s)).collect()))
     }
 
     async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {

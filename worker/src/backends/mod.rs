@@ -3,6 +3,7 @@
 pub mod command;
 pub mod file;
 pub mod ipp;
+pub mod spooler;
 
 pub use command::CommandPrinter;
 pub use file::FilePrinter;

@@ -7,12 +7,14 @@
 //! | health | `health_check.rs` | `intervals.health` |
 //! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a wake-up or `intervals.poll` |
 //! | rejection | `reject.rs` | after each claim pass |
+//! | admin cancel at the printer | `cancel.rs` | `intervals.job_poll` |
 //! | recovery | `recovery.rs` | `intervals.recovery` |
 //! | stuck check | `stuck.rs` | `intervals.stuck_check` |
 //! | metrics | `metrics.rs` | `intervals.metrics` |
 //! | queue watch | `watch.rs` | a change stream |
 //! | shutdown release | `release.rs` | once, at shutdown |
 
+mod cancel;
 mod claim;
 mod crash;
 mod health_check;
@@ -124,6 +126,11 @@ impl Worker {
         let mut loops = JoinSet::new();
         loops.spawn(self.clone().every(self.intervals.health, "health", |w| async move {
             w.health_once().await;
+        }));
+        loops.spawn(self.clone().every(self.intervals.job_poll, "cancel requests", |w| async move {
+            if let Err(e) = w.cancel_once().await {
+                warn!("cancel requests: {e}");
+            }
         }));
         loops.spawn(self.clone().every(self.intervals.recovery, "recovery", |w| async move {
             if let Err(e) = w.recovery_once().await {
