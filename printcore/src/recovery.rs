@@ -204,3 +204,45 @@ impl PrintCore {
         Ok(PrintJob::new(self, worker, print_job_id, attempt, adopted, sent))
     }
 }
+
+impl PrintCore {
+    /// Records a printer's acknowledgement that its worker could not write at the time (the database was
+    /// away, then the worker died) and found again in the print PC's journal: `printerJobRef` on the order
+    /// whose current attempt is `print_job_id`, if it is still printing without one, whoever owns it now.
+    /// Logged as `submitted` (from the journal). Returns whether the order took it.
+    pub async fn record_late_acknowledgement(
+        &self,
+        worker: &WorkerId,
+        print_job_id: &str,
+        printer_job_ref: &str,
+    ) -> Result<bool> {
+        let filter = doc! {
+            "printJobId": print_job_id,
+            "printStatus": PrintStatus::Printing.as_str(),
+            "printerJobRef": Bson::Null,
+        };
+        let Some(order) = self.find_orders(filter.clone(), None, 1, "reading a journalled order").await?.pop() else {
+            return Ok(false);
+        };
+        let mut fence = filter;
+        fence.insert("_id", order.id);
+        let actor = Actor::Worker(worker.to_string());
+        let entry = Entry {
+            action: Action::Submitted,
+            order_id: &order.order_id,
+            print_job_id: Some(print_job_id),
+            previous: Some(PrintStatus::Printing),
+            new: PrintStatus::Printing,
+            actor: &actor,
+            reason: Some("the printer's answer, recorded late from the print PC's journal"),
+            metadata: doc! { "printerJobRef": printer_job_ref, "printerId": order.printer_id.clone(), "from": "journal" },
+        }
+        .build(self.now());
+        let update = doc! { "$set": { "printerJobRef": printer_job_ref } };
+        let applied = self.apply(fence, update, entry).await?;
+        if applied {
+            tracing::info!(order_id = %order.order_id, print_job_id, printer_job_ref, "recorded the printer's answer from the journal");
+        }
+        Ok(applied)
+    }
+}

@@ -766,3 +766,64 @@ async fn an_admin_reset_with_no_worker_for_the_printer_says_the_printer_was_not_
     // The dead worker's print task can no longer write to it.
     assert!(job.complete().await.is_err());
 }
+
+/// Exactly once, closed #2 (the journal): the printer took the job, the database was away, the worker
+/// died, and the printer has since forgotten the job. The worker that starts again on the same PC finds
+/// the printer's answer in its journal and records it first, so recovery fails the order "may have
+/// printed" instead of printing it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_answer_kept_in_the_journal_is_recorded_at_start_and_never_printed_twice() {
+    let db = fresh_database(Mode::ReplicaSet, "journal").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let out = tempfile::tempdir().unwrap();
+    let folder = Arc::new(FilePrinter::new(out.path(), mono_a4()));
+    insert_orders(&db, vec![paid_order("JOURNAL", DateTime::now(), 10)]).await;
+    let dead = WorkerId::generate();
+    let target = ClaimTarget { printer_id: "folder".into(), printer_name: "Folder".into(), capabilities: None };
+    let job = core.claim(&dead, &target).await.unwrap().unwrap();
+    job.mark_sending().await.unwrap();
+    let journal_path = out.path().join("state").join("printcore-journal.jsonl");
+    let journal = printworker::journal::Journal::open(&journal_path).unwrap();
+    let name = job.print_job_id().to_owned();
+    journal
+        .append(&printworker::journal::Entry::Sending {
+            job: name.clone(),
+            order: "JOURNAL".into(),
+            printer: "folder".into(),
+            at: 0,
+        })
+        .unwrap();
+    let spec = JobSpec {
+        job_name: name.clone(),
+        order_id: "JOURNAL".into(),
+        documents: vec![printcore_tests::pdfgen::pdf_file(pdf(1, A4))],
+        copies: 1,
+        duplex: false,
+        color: false,
+        page_size: None,
+    };
+    let job_ref = folder.submit(&spec).await.unwrap();
+    journal.append(&printworker::journal::Entry::Accepted { job: name.clone(), job_ref: job_ref.clone() }).unwrap();
+    drop(journal);
+    // The database never heard (it was away; then the worker died), and the printer forgot the job.
+    std::fs::remove_dir_all(out.path().join(&name)).unwrap();
+    assert!(raw_order(&db, "JOURNAL").await.get("printerJobRef").is_none());
+
+    let printer: Arc<dyn Printer> = folder.clone();
+    let worker = worker_with(&core, vec![(identity("folder"), printer)]).await;
+    worker.set_journal(printworker::journal::Journal::open(&journal_path).unwrap());
+    assert_eq!(worker.replay_journal().await.unwrap(), 1);
+    assert_eq!(raw_order(&db, "JOURNAL").await.get_str("printerJobRef").unwrap(), job_ref);
+    db.collection::<Document>("orders")
+        .update_one(doc! { "orderId": "JOURNAL" }, doc! { "$set": { "printLeaseUntil": DateTime::from_millis(0) } })
+        .await
+        .unwrap();
+    let counts = worker.recovery_once().await.unwrap();
+    assert_eq!((counts.requeued, counts.failed_unknown), (0, 1), "{counts:?}");
+    let o = raw_order(&db, "JOURNAL").await;
+    assert_eq!(o.get_str("printStatus").unwrap(), "failed");
+    assert!(o.get_str("printError").unwrap().contains("may have printed"), "{o}");
+    core.flush_logs().await;
+    assert_eq!(log_actions(&db, "JOURNAL").await, ["claim", "submitted", "adopt", "failed"]);
+    assert!(printworker::journal::Journal::open(&journal_path).unwrap().unrecorded().unwrap().is_empty());
+}

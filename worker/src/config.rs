@@ -63,6 +63,11 @@ pub struct WorkerConfig {
     pub log_format: String,
     /// Use change streams when the deployment has them.
     pub change_streams: bool,
+    /// The print PC's journal of jobs sent (JSON lines, flushed to disk at each step), so a worker that
+    /// restarts after the database was away knows what its printers took. Default:
+    /// `printcore-journal.jsonl` beside the configuration file, else in the system's temporary folder.
+    /// Keep it on a disk that survives a reboot.
+    pub journal_path: Option<std::path::PathBuf>,
 }
 
 impl Default for WorkerConfig {
@@ -83,6 +88,7 @@ impl Default for WorkerConfig {
             jobs_per_printer: 1,
             log_format: "human".into(),
             change_streams: true,
+            journal_path: None,
         }
     }
 }

@@ -5,10 +5,12 @@
 pub mod backends;
 pub mod config;
 pub mod health;
+pub mod journal;
 pub mod logfile;
 pub mod printer;
 pub mod service;
 pub mod shutdown;
 pub mod validate;
+pub mod winservice;
 
 pub use printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};

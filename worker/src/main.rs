@@ -2,8 +2,9 @@
 //!
 //! `worker run` (the default) prints paid orders; `worker migrate` prepares the database; `worker printers`
 //! shows each configured printer live; `worker check` checks the configuration, the database and every
-//! printer and exits non-zero when something is wrong. Configuration: a TOML file (`--config`, see
-//! `worker.example.toml`), then environment variables, then flags; flags win.
+//! printer and exits non-zero when something is wrong; on Windows `worker service ...` installs and
+//! controls the worker as a Windows service (`printworker::winservice`). Configuration: a TOML file
+//! (`--config`, see `worker.example.toml`), then environment variables, then flags; flags win.
 
 use clap::{Parser, Subcommand};
 use printcore::files::FileFetcher;
@@ -73,6 +74,16 @@ enum Command {
     Printers,
     /// Check the configuration, the database and every printer; exit 1 when something is wrong.
     Check,
+    /// The Windows service: install (starts at boot, restarts on failure), uninstall, start, stop, status.
+    /// Stopping it is the graceful shutdown; it logs to worker.log beside the configuration file.
+    #[cfg(windows)]
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+        /// The service's name (to run more than one worker on this PC).
+        #[arg(long, default_value = printworker::winservice::DEFAULT_NAME, global = true)]
+        name: String,
+    },
     /// Validate one downloaded PDF inside limits and print the result as JSON. The worker runs this in a
     /// child process of its own for every file ([validation] in the configuration).
     #[command(hide = true)]
@@ -85,6 +96,25 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         cpu_secs: u64,
     },
+}
+
+#[cfg(windows)]
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+enum ServiceAction {
+    /// Register the worker as a service with this configuration file (--config, required), as an
+    /// administrator. Checks the configuration first.
+    Install,
+    /// Stop the service (gracefully) and remove it.
+    Uninstall,
+    /// Start the service and wait until it runs.
+    Start,
+    /// Stop the service: the job at the printer may finish, the other orders go back to the queue.
+    Stop,
+    /// Show whether the service is installed and running (exit 0 running, 3 stopped, 4 not installed).
+    Status,
+    /// What the service manager runs.
+    #[command(hide = true)]
+    Run,
 }
 
 fn load(cli: &Cli) -> Result<Config, ConfigError> {
@@ -121,18 +151,20 @@ fn load(cli: &Cli) -> Result<Config, ConfigError> {
     Ok(c)
 }
 
-fn init_logs(json: bool) {
+/// Logs to the console (stderr), or to a size-rotated file when one is given (the Windows service, which
+/// has no console).
+fn init_logs(json: bool, file: Option<printworker::logfile::RotatingFile>) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PRINTCORE_LOG").unwrap_or_else(|_| EnvFilter::new("info,mongodb=warn"));
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if json {
-        builder.json().with_current_span(true).init();
-    } else {
-        builder.init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match (file, json) {
+        (Some(f), true) => {
+            builder.with_writer(std::sync::Mutex::new(f)).with_ansi(false).json().with_current_span(true).init()
+        }
+        (Some(f), false) => builder.with_writer(std::sync::Mutex::new(f)).with_ansi(false).init(),
+        (None, true) => builder.with_writer(std::io::stderr).json().with_current_span(true).init(),
+        (None, false) => builder.with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
 
@@ -146,6 +178,10 @@ fn main() -> ExitCode {
         };
         return printworker::validate::run_child(path, limits);
     }
+    #[cfg(windows)]
+    if let Some(Command::Service { action, name }) = &cli.command {
+        return service(&cli, *action, name);
+    }
     let config = match load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -153,7 +189,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logs(config.worker.log_format == "json");
+    init_logs(config.worker.log_format == "json", None);
     printworker::service::report_crashes();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
@@ -164,11 +200,13 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Run) {
-            Command::Run => run(config).await,
+            Command::Run => run(config, Box::pin(wait_for_signal())).await,
             Command::Migrate { dry_run } => migrate(config, dry_run).await,
             Command::Printers => printers(config).await.map(|_| ()),
             Command::Check => check(config).await,
             Command::ValidatePdf { .. } => unreachable!("handled before the configuration is read"),
+            #[cfg(windows)]
+            Command::Service { .. } => unreachable!("handled before the configuration is read"),
         }
     });
     match result {
@@ -189,7 +227,8 @@ async fn connect(config: &Config) -> AnyResult<PrintCore> {
         .map_err(|e| format!("cannot reach the database at {}: {e}", redact_uri(&uri)).into())
 }
 
-async fn run(config: Config) -> AnyResult<()> {
+/// Prints until `stop` completes (a signal, or the Windows service's stop), then shuts down gracefully.
+async fn run(config: Config, stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> AnyResult<()> {
     let core = connect(&config).await?;
     let id = WorkerId::generate();
     tracing::info!(worker_id = %id, database = %redact_uri(config.database.uri.as_deref().unwrap_or("")), db = %config.database.name, "connected");
@@ -217,8 +256,19 @@ async fn run(config: Config) -> AnyResult<()> {
     }
     let (trigger, shutdown) = printworker::shutdown::channel();
     let worker = Worker::new(core, id, fetcher, slots, Intervals::from_config(&config), shutdown);
+    let journal_path = config.worker.journal_path.clone().unwrap_or_else(|| {
+        let dir = cli_config_dir().unwrap_or_else(std::env::temp_dir);
+        dir.join("printcore-journal.jsonl")
+    });
+    match printworker::journal::Journal::open(&journal_path) {
+        Ok(j) => {
+            tracing::info!(journal = %journal_path.display(), "journal of jobs sent");
+            worker.set_journal(j);
+        }
+        Err(e) => tracing::warn!("cannot open the journal {}: {e}; running without one", journal_path.display()),
+    }
     let signals = tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("stop signal received");
         trigger.trigger();
     });
@@ -255,6 +305,130 @@ async fn wait_for_signal() {
             _ = brk.recv() => {}
             _ = close.recv() => {}
             _ = shut.recv() => {}
+        }
+    }
+}
+
+/// `worker service ...`: the Windows service.
+#[cfg(windows)]
+fn service(cli: &Cli, action: ServiceAction, name: &str) -> ExitCode {
+    use printworker::winservice as ws;
+    let fail = |e: String| {
+        eprintln!("worker: {e}");
+        ExitCode::FAILURE
+    };
+    // The configuration as the service will read it: the file alone, made absolute.
+    let config_path = cli.config.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+    let file_config = config_path.as_ref().map(|p| Config::from_file(p));
+    let grace = file_config
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
+        .map(|c| std::time::Duration::from_secs_f64(c.worker.shutdown_grace_secs.clamp(0.0, 3600.0)))
+        .unwrap_or(std::time::Duration::from_secs(60));
+    let log = config_path.as_deref().map(printworker::logfile::beside);
+    let print = |lines: Vec<String>| lines.iter().for_each(|l| println!("{l}"));
+    match action {
+        ServiceAction::Install => {
+            let (Some(path), Some(c)) = (&config_path, file_config) else {
+                return fail("give the configuration file: worker --config C:\\printcore\\worker.toml service install".into());
+            };
+            let c = match c {
+                Ok(c) => c,
+                Err(e) => return fail(e.to_string()),
+            };
+            if let Some(problem) = ws::file_alone_problem(&c) {
+                return fail(format!("{}: {problem}", path.display()));
+            }
+            if let Err(e) = c.validate() {
+                return fail(format!("{}: {e} (fix it, then `worker --config ... check`)", path.display()));
+            }
+            let exe = match std::env::current_exe() {
+                Ok(e) => e,
+                Err(e) => return fail(format!("cannot find the worker's own program: {e}")),
+            };
+            match ws::install(&ws::Install { name: name.to_owned(), exe, config: path.clone(), grace }) {
+                Ok(lines) => {
+                    print(lines);
+                    println!("logs: {}", log.unwrap_or_default().display());
+                    println!("start it now with: worker service start");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        ServiceAction::Uninstall => match ws::uninstall(name, ws::stop_allowance(grace)) {
+            Ok(lines) => {
+                print(lines);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        ServiceAction::Start => match ws::start(name, log.as_deref()) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        ServiceAction::Stop => {
+            println!("stopping service {name:?}: a job at the printer may take up to {grace:?} to finish");
+            match ws::stop(name, ws::stop_allowance(grace)) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        ServiceAction::Status => match ws::state(name) {
+            Ok(None) => {
+                println!("service {name:?}: not installed");
+                ExitCode::from(4)
+            }
+            Ok(Some((state, pid))) => {
+                let running = state == windows_service::service::ServiceState::Running;
+                let pid = pid.filter(|p| *p != 0).map(|p| format!(" (process {p})")).unwrap_or_default();
+                println!("service {name:?}: {}{pid}", format!("{state:?}").to_lowercase());
+                if let Ok(lines) = ws::describe(name) {
+                    lines.iter().for_each(|l| println!("  {l}"));
+                }
+                ExitCode::from(if running { 0 } else { 3 })
+            }
+            Err(e) => fail(e),
+        },
+        ServiceAction::Run => service_run(cli, name, config_path, log),
+    }
+}
+
+/// What the service manager runs: logs go to the file beside the configuration, and the service's stop
+/// is the worker's graceful shutdown.
+#[cfg(windows)]
+fn service_run(cli: &Cli, name: &str, config_path: Option<PathBuf>, log: Option<PathBuf>) -> ExitCode {
+    use printworker::logfile::{RotatingFile, DEFAULT_KEEP, DEFAULT_MAX_BYTES};
+    use printworker::winservice as ws;
+    let config = load(cli);
+    let json = config.as_ref().is_ok_and(|c| c.worker.log_format == "json");
+    let log = log.unwrap_or_else(|| std::env::temp_dir().join("printcore-worker.log"));
+    let file = RotatingFile::open(&log, DEFAULT_MAX_BYTES, DEFAULT_KEEP)
+        .or_else(|_| RotatingFile::open(&std::env::temp_dir().join("printcore-worker.log"), DEFAULT_MAX_BYTES, DEFAULT_KEEP))
+        .ok();
+    init_logs(json, file);
+    printworker::service::report_crashes();
+    if config_path.is_none() {
+        tracing::error!("the service was installed without --config; reinstall it with `worker --config ... service install`");
+    }
+    let work: ws::Work = Box::new(move |stop| {
+        Box::pin(async move {
+            let config = config.map_err(|e| e.to_string())?;
+            run(config, stop).await.map_err(|e| e.to_string())
+        })
+    });
+    match ws::run_as_service(name, work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("worker: {e}");
+            ExitCode::from(2)
         }
     }
 }
@@ -336,4 +510,12 @@ async fn check(config: Config) -> AnyResult<()> {
     }
     println!("all checks passed");
     Ok(())
+}
+
+/// The folder of the configuration file given on the command line or in PRINTCORE_CONFIG, if any.
+fn cli_config_dir() -> Option<PathBuf> {
+    let cli = Cli::try_parse().ok()?;
+    let path = cli.config?;
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    path.parent().map(|p| p.to_path_buf())
 }

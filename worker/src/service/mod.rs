@@ -13,11 +13,13 @@
 //! | metrics | `metrics.rs` | `intervals.metrics` |
 //! | queue watch | `watch.rs` | a change stream |
 //! | shutdown release | `release.rs` | once, at shutdown |
+//! | journal replay | `journal.rs` | once, at start |
 
 mod cancel;
 mod claim;
 mod crash;
 mod health_check;
+mod journal;
 mod metrics;
 mod print;
 mod recovery;
@@ -86,6 +88,8 @@ pub struct Worker {
     shutdown: Shutdown,
     /// Since when recovery has seen each unacknowledged job (by printJobId) absent from its printer.
     absent_since: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// The print PC's journal of what was sent (`None`: not kept, as in most tests).
+    journal: std::sync::OnceLock<crate::journal::Journal>,
 }
 
 impl Worker {
@@ -107,6 +111,7 @@ impl Worker {
             tasks: Mutex::new(JoinSet::new()),
             shutdown,
             absent_since: Mutex::new(Default::default()),
+            journal: std::sync::OnceLock::new(),
         })
     }
 
@@ -123,6 +128,10 @@ impl Worker {
     /// queue with a `server_shutdown` log entry.
     pub async fn run(self: Arc<Self>) {
         info!(worker_id = %self.id, printers = self.slots.len(), "worker started");
+        // Before anything else: printer answers a previous run took but could not record.
+        if let Err(e) = self.replay_journal().await {
+            warn!("could not replay the journal: {e}");
+        }
         let mut loops = JoinSet::new();
         loops.spawn(self.clone().every(self.intervals.health, "health", |w| async move {
             w.health_once().await;

@@ -3,6 +3,7 @@
 //! the job completed -> printed. A lost answer is asked after by name; a lost lease stops the task.
 
 use super::{PrinterSlot, Worker, MAY_HAVE_PRINTED};
+use crate::journal::Entry;
 use crate::printer::{JobSpec, JobState, PrinterError};
 use printcore::files::{check_capabilities, fetch_and_validate};
 use printcore::{Error, PrintJob};
@@ -71,6 +72,12 @@ impl Worker {
                 job.mark_sending().await?;
                 sent_at = self.core.now();
             }
+            self.journal(Entry::Sending {
+                job: job.print_job_id().to_owned(),
+                order: job.order_id().to_owned(),
+                printer: slot.identity.printer_id.clone(),
+                at: sent_at.timestamp_millis(),
+            });
             match slot.printer.submit(&spec).await {
                 // Busy with another job: it did not take ours. Wait and offer it again, without spending an
                 // attempt; on shutdown meanwhile the order goes back to the queue.
@@ -102,7 +109,11 @@ impl Worker {
                 return self.fail(job, &message, e.is_transient()).await;
             }
         };
+        // On disk before the database: a worker that dies while the database is away leaves the printer's
+        // answer for the next start on this PC (`Worker::replay_journal`).
+        self.journal(Entry::Accepted { job: job.print_job_id().to_owned(), job_ref: job_ref.clone() });
         record(|| job.mark_submitted(&job_ref), "recording the printer's job reference").await?;
+        self.journal(Entry::Recorded { job: job.print_job_id().to_owned() });
         info!(job_ref = %job_ref, "sent to the printer");
         if !slot.printer.can_look_up_jobs() {
             // The backend took the job and cannot say more: its spooler prints it.
