@@ -64,8 +64,9 @@ pub struct WorkerConfig {
     /// Use change streams when the deployment has them.
     pub change_streams: bool,
     /// The print PC's journal of jobs sent (JSON lines, flushed to disk at each step), so a worker that
-    /// restarts after the database was away knows what its printers took. Default:
-    /// `printcore-journal.jsonl` beside the configuration file, else in the system's temporary folder.
+    /// restarts after the database was away knows what its printers took. Default: beside the
+    /// configuration file, named after it (`worker.toml` -> `worker.journal.jsonl`), else in the system's
+    /// temporary folder.
     /// Keep it on a disk that survives a reboot.
     pub journal_path: Option<std::path::PathBuf>,
 }

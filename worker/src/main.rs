@@ -256,10 +256,7 @@ async fn run(config: Config, stop: std::pin::Pin<Box<dyn std::future::Future<Out
     }
     let (trigger, shutdown) = printworker::shutdown::channel();
     let worker = Worker::new(core, id, fetcher, slots, Intervals::from_config(&config), shutdown);
-    let journal_path = config.worker.journal_path.clone().unwrap_or_else(|| {
-        let dir = cli_config_dir().unwrap_or_else(std::env::temp_dir);
-        dir.join("printcore-journal.jsonl")
-    });
+    let journal_path = config.worker.journal_path.clone().unwrap_or_else(default_journal_path);
     match printworker::journal::Journal::open(&journal_path) {
         Ok(j) => {
             tracing::info!(journal = %journal_path.display(), "journal of jobs sent");
@@ -330,7 +327,9 @@ fn service(cli: &Cli, action: ServiceAction, name: &str) -> ExitCode {
     match action {
         ServiceAction::Install => {
             let (Some(path), Some(c)) = (&config_path, file_config) else {
-                return fail("give the configuration file: worker --config C:\\printcore\\worker.toml service install".into());
+                return fail(
+                    "give the configuration file: worker --config C:\\printcore\\worker.toml service install".into(),
+                );
             };
             let c = match c {
                 Ok(c) => c,
@@ -410,12 +409,16 @@ fn service_run(cli: &Cli, name: &str, config_path: Option<PathBuf>, log: Option<
     let json = config.as_ref().is_ok_and(|c| c.worker.log_format == "json");
     let log = log.unwrap_or_else(|| std::env::temp_dir().join("printcore-worker.log"));
     let file = RotatingFile::open(&log, DEFAULT_MAX_BYTES, DEFAULT_KEEP)
-        .or_else(|_| RotatingFile::open(&std::env::temp_dir().join("printcore-worker.log"), DEFAULT_MAX_BYTES, DEFAULT_KEEP))
+        .or_else(|_| {
+            RotatingFile::open(&std::env::temp_dir().join("printcore-worker.log"), DEFAULT_MAX_BYTES, DEFAULT_KEEP)
+        })
         .ok();
     init_logs(json, file);
     printworker::service::report_crashes();
     if config_path.is_none() {
-        tracing::error!("the service was installed without --config; reinstall it with `worker --config ... service install`");
+        tracing::error!(
+            "the service was installed without --config; reinstall it with `worker --config ... service install`"
+        );
     }
     let work: ws::Work = Box::new(move |stop| {
         Box::pin(async move {
@@ -512,10 +515,16 @@ async fn check(config: Config) -> AnyResult<()> {
     Ok(())
 }
 
-/// The folder of the configuration file given on the command line or in PRINTCORE_CONFIG, if any.
-fn cli_config_dir() -> Option<PathBuf> {
-    let cli = Cli::try_parse().ok()?;
-    let path = cli.config?;
-    let path = std::fs::canonicalize(&path).unwrap_or(path);
-    path.parent().map(|p| p.to_path_buf())
+/// The journal beside the configuration file, named after it (`worker.toml` -> `worker.journal.jsonl`, so
+/// two workers with two configurations never share one); without a file, in the temporary folder.
+fn default_journal_path() -> PathBuf {
+    let config = Cli::try_parse().ok().and_then(|c| c.config);
+    match config {
+        Some(path) => {
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "worker".into());
+            path.with_file_name(format!("{stem}.journal.jsonl"))
+        }
+        None => std::env::temp_dir().join("printcore-worker.journal.jsonl"),
+    }
 }
