@@ -9,58 +9,66 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A handle on a cancellable call: `cancel()` makes the calls it was given to reject with `ABORTED`. */
+export declare class CancelToken {
+  constructor()
+  /** Cancels every call this token was given, now and later. */
+  cancel(): void
+}
+
 /** The print queue, as the website uses it. */
 export declare class PrintCore {
   /**
    * Connects to MongoDB (once per process: later calls with the same uri and database share the
-   * connection). Rejects with code DATABASE when the server cannot be reached.
+   * connection; a failed attempt is not remembered). Rejects with code DATABASE when the server cannot
+   * be reached within `serverSelectionTimeoutMs`.
    */
   static connect(uri: string, options?: ConnectOptions | undefined | null): Promise<PrintCore>
   /**
    * Records the payment of an order: paymentStatus 'completed', paidAt, printStatus 'pending', in one
    * atomic write. No change to an order already printing, printed, failed or cancelled.
    */
-  markPaid(orderId: string, options?: MarkPaidOptions | undefined | null): Promise<MarkPaidResult>
+  markPaid(orderId: string, options?: MarkPaidOptions | undefined | null, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<MarkPaidResult>
   /** The monitor snapshot: pending, printing, printed in the last 24 h, failed, printers, latest metrics. */
-  snapshot(): Promise<Snapshot>
+  snapshot(call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<Snapshot>
   /** One order by its orderId. */
-  order(orderId: string): Promise<PrintOrder>
+  order(orderId: string, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<PrintOrder>
+  /** Orders in one print status, newest first, a page at a time (`before`: the previous page's `next`). */
+  orders(query: OrdersQuery, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<OrderPage>
   /**
-   * Print a printed, failed or cancelled order again. One id: resolves with the result or rejects with
-   * a coded error. An array: resolves with one entry per order.
+   * An admin action ("reprint", "cancel", "reset_state", "force_printed") on one order (resolves with
+   * the result or rejects with a coded error) or several (one entry per order).
    */
-  reprint(orderIds: string | Array<string>, admin: AdminInput): Promise<AdminResult | BatchItem[]>
-  /** Never print a pending or failed order. */
-  cancel(orderIds: string | Array<string>, admin: AdminInput): Promise<AdminResult | BatchItem[]>
-  /** Take a stuck printing order back from its worker. */
-  resetState(orderIds: string | Array<string>, admin: AdminInput): Promise<AdminResult | BatchItem[]>
-  /** Record that an order is on paper. */
-  forcePrinted(orderIds: string | Array<string>, admin: AdminInput): Promise<AdminResult | BatchItem[]>
-  /** print_logs entries, newest first, filtered by order and/or action. */
-  logs(query?: LogQuery | undefined | null): Promise<Array<PrintLogEntry>>
+  admin(action: string, orderIds: string | Array<string>, input: AdminInput, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<AdminResult | BatchItem[]>
+  /** print_logs entries, newest first, filtered by order and/or action, a page at a time. */
+  logs(query?: LogQuery | undefined | null, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<LogPage>
   /** Metrics samples of every worker, newest first. */
-  metrics(query?: MetricsQuery | undefined | null): Promise<Array<Metrics>>
+  metrics(query?: MetricsQuery | undefined | null, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<Array<Metrics>>
   /**
    * Creates the indexes, normalises printStatus/paymentStatus spellings and adds printStatus to existing
    * orders (safe to run again). `{ dryRun: true }` writes nothing and reports what it would do.
    */
-  migrate(options?: MigrateOptions | undefined | null): Promise<MigrationResult>
+  migrate(options?: MigrateOptions | undefined | null, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<MigrationResult>
   /**
-   * Live monitor events (change streams where the database has them, polling every 2.5 s otherwise).
-   * The listener is called with each event; `close()` the subscription to stop. An open subscription
-   * does not keep the process alive on its own.
+   * Live monitor events, from the one feed this process shares per connection and poll interval
+   * (change streams where the database has them, polling every 2.5 s otherwise). The listener gets
+   * each event, then at most one error and the end. An open subscription does not keep the process
+   * alive on its own.
    */
-  watch(listener: (event: MonitorEvent) => void, options?: WatchOptions): Subscription
+  watch(listener: (item: WatchItem) => void, options?: WatchOptions | undefined | null): Subscription
   /**
-   * Forgets this process's shared connection; the next `connect` opens a new one. Pending calls
-   * finish.
+   * Closes the shared connection of this uri and database (every handle on it): stops its live feeds,
+   * waits for calls in flight, and shuts the pool. The next `connect` opens a new one.
    */
-  close(): void
+  close(): Promise<undefined>
 }
 
 /** A running subscription. `close()` stops it. */
 export declare class Subscription {
-  /** Stops delivering events (idempotent). */
+  /**
+   * Stops delivering events (idempotent). The listener gets `{ end: true }` unless the feed ended
+   * before.
+   */
   close(): void
   /** Whether `close()` was called. */
   get closed(): boolean
@@ -83,6 +91,14 @@ export interface AdminResult {
   /** The order had been sent to a printer (or printed): check the printer before printing it again. */
   mayHavePrinted: boolean
   printJobId?: string
+  /**
+   * For a cancel or reset of an order whose job was at a printer: what the printer said, asked before
+   * the order changed state: "confirmed", "not_at_printer", "already_printed", "not_confirmed" or
+   * "no_worker" (no worker drives the printer now: it was not asked).
+   */
+  printerCancel?: string
+  /** The same, as a sentence for the admin. */
+  printerCancelMessage?: string
 }
 
 /** One order of a batch admin action. */
@@ -91,6 +107,12 @@ export interface BatchItem {
   ok: boolean
   result?: AdminResult
   error?: ErrorInfo
+}
+
+/** How one call runs. */
+export interface CallOptions {
+  /** This call's time limit in milliseconds (default: the connection's `timeoutMs`, else none). */
+  timeoutMs?: number
 }
 
 /**
@@ -107,16 +129,37 @@ export interface ConnectOptions {
   dbName?: string
   /** Shown in the database's logs (default "printcore-node"). */
   appName?: string
+  /** The most connections the pool opens per server (the driver's default: 10). */
+  maxPoolSize?: number
+  /**
+   * How long a call waits for a usable server before it fails with DATABASE (the driver's default:
+   * 30000).
+   */
+  serverSelectionTimeoutMs?: number
+  /** How long opening one connection may take. */
+  connectTimeoutMs?: number
+  /** The default time limit of every call on this handle; past it the call rejects with TIMEOUT. */
+  timeoutMs?: number
 }
 
 export interface ErrorInfo {
   code: string
   message: string
+  transient: boolean
+}
+
+/** A page of `print_logs` entries, newest first. */
+export interface LogPage {
+  items: Array<PrintLogEntry>
+  /** Pass as `before` for the next page; null on the last one. */
+  next?: string
 }
 
 export interface LogQuery {
   orderId?: string
   action?: string
+  /** The previous page's `next`: entries older than its last one. */
+  before?: string
   /** At most this many, newest first (default 100, at most 1000). */
   limit?: number
 }
@@ -199,6 +242,23 @@ export interface MonitorEvent {
   source: string
 }
 
+/** A page of orders, newest first. */
+export interface OrderPage {
+  items: Array<PrintOrder>
+  /** Pass as `before` for the next page; null on the last one. */
+  next?: string
+}
+
+/** Which orders `orders` reads. */
+export interface OrdersQuery {
+  /** "pending", "printing", "printed", "failed" or "cancelled". */
+  status: string
+  /** The previous page's `next`. */
+  before?: string
+  /** At most this many (default 100, at most 1000). */
+  limit?: number
+}
+
 /** A printer with its health. */
 export interface Printer {
   printerId: string
@@ -246,7 +306,8 @@ export interface PrintLogEntry {
   newStatus?: string
   reason?: string
   timestamp: Date
-  metadata?: any
+  /** The entry's details, dates as `Date`. */
+  metadata?: Record<string, unknown>
 }
 
 /** An order's print fields. */
@@ -278,6 +339,8 @@ export interface PrintOrder {
   filePages?: number
   /** The order was handed to a printer in its current attempt: it may be on paper. */
   mayHavePrinted: boolean
+  /** Why its job is still waiting at the printer (held, stopped for paper or a jam...), while it is. */
+  printWaitReason?: string
   /**
    * Print fields whose stored value could not be used, e.g. `printingOptions.color is the string "yes"
    * (expected true or false)`; empty for a well-formed order.
@@ -312,6 +375,16 @@ export interface SnapshotCounts {
   printing: number
   printedLast24H: number
   failed: number
+}
+
+/**
+ * One item of a live feed: an event, an error (then the end follows for a broken change stream), or
+ * the end.
+ */
+export interface WatchItem {
+  event?: MonitorEvent
+  error?: ErrorInfo
+  end: boolean
 }
 
 export interface WatchOptions {

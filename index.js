@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.PrintCore = nativeBinding.PrintCore
 module.exports.Subscription = nativeBinding.Subscription
 module.exports.connectionStringProblem = nativeBinding.connectionStringProblem

@@ -7,7 +7,7 @@ import { MongoClient } from 'mongodb'
 import { startDb, dbName, waitFor } from './harness.mjs'
 
 const require = createRequire(import.meta.url)
-const { PrintCore } = require('..')
+const { PrintCore, PrintCoreError } = require('..')
 
 let db, standalone, client
 before(async () => {
@@ -45,7 +45,9 @@ function order(orderId, extra = {}) {
 
 async function rejectsWith(promise, code) {
   await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof PrintCoreError, 'a PrintCoreError')
     assert.ok(e instanceof Error, 'a JS Error')
+    assert.equal(typeof e.transient, 'boolean')
     assert.equal(e.code, code, `code ${e.code} (${e.message})`)
     return true
   })
@@ -136,15 +138,15 @@ test('admin actions take one order or a batch, need an identity and a reason, an
   await rejectsWith(core.reprint(['A-2'], { adminId: '1', adminEmail: 'x@y.z' }), 'INVALID_ARGUMENT')
   await rejectsWith(core.reprint('', admin), 'INVALID_ARGUMENT')
 
-  const logs = await core.logs({ orderId: 'A-1' })
+  const { items: logs } = await core.logs({ orderId: 'A-1' })
   assert.deepEqual(logs.map((l) => l.action), ['force_printed', 'reprint', 'cancel', 'mark_paid'])
   assert.equal(logs[0].adminEmail, 'manager@shop.example')
   assert.equal(logs[0].reason, 'customer asked')
   assert.ok(logs[0].timestamp instanceof Date)
   assert.equal(logs[0].metadata.mayHavePrinted, false)
   const cancels = await core.logs({ action: 'cancel', limit: 2 })
-  assert.equal(cancels.length, 2)
-  assert.equal((await core.logs({ orderId: 'A-2' })).length, 2, 'the refused reprints wrote nothing')
+  assert.equal(cancels.items.length, 2)
+  assert.equal((await core.logs({ orderId: 'A-2' })).items.length, 2, 'the refused reprints wrote nothing')
 })
 
 test('watch delivers an event within 1 s of a change with change streams', async () => {

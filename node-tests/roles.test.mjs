@@ -76,7 +76,7 @@ test("the site's user does what the website needs and nothing more", async () =>
   assert.deepEqual(snap.pending.map((o) => o.orderId), ['R-1'])
   const admin = { adminId: '1', adminEmail: 'boss@shop.example', reason: 'test' }
   assert.equal((await core.cancel('R-1', admin)).newStatus, 'cancelled')
-  assert.equal((await core.logs({ orderId: 'R-1' })).length, 2)
+  assert.equal((await core.logs({ orderId: 'R-1' })).items.length, 2)
   const events = []
   const sub = core.watch((e) => events.push(e))
   await new Promise((r) => setTimeout(r, 300))

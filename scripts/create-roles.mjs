@@ -3,7 +3,7 @@
 // as a user that may manage roles (e.g. the cluster's admin):
 //
 //   ADMIN_URI="mongodb+srv://admin:...@cluster/?authSource=admin" PRINTCORE_DB=printshop \
-//   WORKER_PASSWORD=... SITE_PASSWORD=... node scripts/create-roles.mjs
+//   WORKER_PASSWORD=... SITE_PASSWORD=... npx printcore create-roles
 //
 // Roles (in the admin database, privileges on PRINTCORE_DB only):
 //   printcoreWorker  the print PC: orders find/update (claim, fenced writes) and change streams;
@@ -19,10 +19,16 @@
 // Safe to run again: existing roles and users are updated.
 import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
-const { MongoClient } = require('mongodb')
+// The MongoDB driver is an optional peer dependency of printcore: only this script needs it.
+let MongoClient
+try {
+  ;({ MongoClient } = require('mongodb'))
+} catch {
+  console.error('create-roles: needs the mongodb package in your project: npm install mongodb')
+  process.exit(2)
+}
 // printcore's own redaction (the worker's too): no password is printed, whatever characters it holds.
-// (The package's addon: `npm ci && npm run build` first.)
-const { connectionStringProblem, redactUri } = require('..')
+const { connectionStringProblem, redactUri } = require('../lib/printcore.js')
 
 const uri = process.env.ADMIN_URI
 const db = process.env.PRINTCORE_DB || 'printshop'

@@ -15,6 +15,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v file >/dev/null || need+=(file)
+command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -22,4 +24,14 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >&2
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The npm package's prebuilt addons (scripts/build-npm.sh): the Rust targets, and zig with cargo-zigbuild
+# from PyPI (pinned) in a virtualenv outside the clone.
+for t in aarch64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu; do
+  rustup target list --installed 2>/dev/null | grep -qx "$t" || rustup target add "$t" >/dev/null 2>&1 || echo "setup: could not add the Rust target $t" >&2
+done
+zigenv="$HOME/.cache/printcore/zig-venv"
+if ! "$zigenv/bin/cargo-zigbuild" --version 2>/dev/null | grep -q '0.24.1' || ! "$zigenv/bin/python" -m ziglang version 2>/dev/null | grep -q '^0.15.2'; then
+  python3 -m venv "$zigenv" >&2
+  "$zigenv/bin/pip" install -q ziglang==0.15.2 cargo-zigbuild==0.24.1 >&2
+fi
 "$(dirname "$0")/install-secantus.sh" >/dev/null

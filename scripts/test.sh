@@ -47,11 +47,47 @@ node_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.node" | tail -1)
 passed=$((passed + ${node_passed:-0}))
 failed=$((failed + ${node_failed:-0}))
 [ -n "$node_passed" ] || { echo "the node tests did not run"; status=1; }
-npm run --silent typecheck && echo "tsc --noEmit: ok" || { echo "tsc --noEmit failed"; status=1; }
+# Each check below counts as one passed or failed test in the summary.
+check() {
+  local name=$1; shift
+  local started=$SECONDS
+  if "$@"; then
+    echo "$name: ok ($((SECONDS - started)) s)"; passed=$((passed + 1))
+  else
+    echo "$name: FAILED ($((SECONDS - started)) s)"; failed=$((failed + 1)); status=1
+  fi
+}
+check "tsc usage check (CommonJS, and ESM with moduleResolution bundler)" npm run --silent typecheck
+check "TypeDoc of the public types (warnings are errors)" npx --no-install typedoc --logLevel Warn
+
+echo "== the npm package's prebuilt addons: build each platform once, check its architecture and glibc floor"
+npm_started=$SECONDS
+bash scripts/build-npm.sh 2>&1 | tee "$log.npm"
+passed=$((passed + $(grep -c '^artifact .*: ok' "$log.npm")))
+npm_failed=$(grep -c '^artifact .*: FAIL' "$log.npm")
+failed=$((failed + npm_failed))
+[ "$npm_failed" -eq 0 ] && [ "$(grep -c '^artifact ' "$log.npm")" -eq 5 ] || { echo "the addon builds failed"; status=1; }
+echo "prebuilt addons: $((SECONDS - npm_started)) s"
+
+echo "== the packed package in a fresh Next.js app, with no Rust on PATH"
+dist="$HOME/.cache/printcore/dist"
+rm -rf "$dist" && mkdir -p "$dist"
+npm pack --silent --pack-destination "$dist" >/dev/null || status=1
+npm pack --silent --pack-destination "$dist" ./npm/linux-x64-gnu >/dev/null || status=1
+install_started=$SECONDS
+PRINTCORE_DIST="$dist" node --test --test-reporter=spec install-tests/ 2>&1 | tee "$log.install"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+install_passed=$(awk '/^ℹ pass/ { print $3 }' "$log.install" | tail -1)
+install_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.install" | tail -1)
+[ -n "$install_passed" ] || { echo "the install tests did not run"; status=1; }
+passed=$((passed + ${install_passed:-0}))
+failed=$((failed + ${install_failed:-0}))
+echo "fresh Next.js app: $((SECONDS - install_started)) s"
 
 echo "== the admin site example: production build, browser tests"
 mkdir -p examples/admin-site/vendor
-npm pack --silent --pack-destination examples/admin-site/vendor >/dev/null || status=1
+rm -f examples/admin-site/vendor/*.tgz
+cp "$dist"/*.tgz examples/admin-site/vendor/ || status=1
 bash scripts/test-site.sh 2>&1 | tee "$log.site"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 site_passed=$(awk '/^ℹ pass/ { print $3 }' "$log.site" | tail -1)
@@ -59,7 +95,7 @@ site_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.site" | tail -1)
 [ -n "$site_passed" ] || { echo "the admin site tests did not run"; status=1; }
 passed=$((passed + ${site_passed:-0}))
 failed=$((failed + ${site_failed:-0}))
-rm -f "$log" "$log.napi" "$log.node" "$log.site"
+rm -f "$log" "$log.napi" "$log.node" "$log.site" "$log.npm" "$log.install"
 
 echo
 echo "Summary: ${passed:-0} passed, ${failed:-0} failed"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds the npm package's native addon for every platform that can be built on this Linux machine, once
+# each, into npm/<platform>/printcore.<platform>.node, and checks each artifact: its architecture, and for
+# the glibc builds the highest GLIBC symbol version it needs (the floor: 2.17, so every current Linux host
+# and serverless runtime loads it). darwin and win32-msvc are built by .github/workflows/release.yml.
+#
+#   bash scripts/build-npm.sh            # every target below
+#   bash scripts/build-npm.sh linux-x64-gnu linux-x64-musl
+#
+# Tools (installed by scripts/setup-npm-build.sh): cargo-zigbuild and zig from PyPI (linux gnu with a
+# glibc floor, musl), MinGW (x86_64-pc-windows-gnu). Each target builds in a cache outside the clone,
+# $HOME/.cache/printcore/target-<triple>, so a second run rebuilds only what changed.
+# Prints one line "artifact <platform>: ok|FAIL ..." per target; exits 1 if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+cache="${PRINTCORE_CACHE:-$HOME/.cache/printcore}"
+export PATH="$cache/zig-venv/bin:$PATH"
+GLIBC_FLOOR=2.17
+PROFILE=npm
+
+# platform  rust target  zig target suffix  expected `file` architecture  libc
+TARGETS=(
+  "linux-x64-gnu    x86_64-unknown-linux-gnu   .$GLIBC_FLOOR  x86-64   gnu"
+  "linux-arm64-gnu  aarch64-unknown-linux-gnu  .$GLIBC_FLOOR  aarch64  gnu"
+  "linux-x64-musl   x86_64-unknown-linux-musl  -              x86-64   musl"
+  "linux-arm64-musl aarch64-unknown-linux-musl -              aarch64  musl"
+  "win32-x64-gnu    x86_64-pc-windows-gnu      -              x86-64   windows"
+)
+
+wanted=("$@")
+status=0
+for line in "${TARGETS[@]}"; do
+  read -r platform triple suffix arch libc <<<"$line"
+  if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " == *" $platform "* ]]; then continue; fi
+  start=$(date +%s)
+  export CARGO_TARGET_DIR="$cache/target-$triple"
+  log="$cache/build-$platform.log"
+  # A cdylib for musl must link the C library dynamically (Node itself does).
+  case $triple in
+    *musl) flags="-C target-feature=-crt-static" ;;
+    *) flags="" ;;
+  esac
+  if [ "$libc" = windows ]; then
+    build=(cargo build --profile "$PROFILE" -p printcore-node --target "$triple")
+  else
+    [ "$suffix" = - ] && suffix=""
+    build=(cargo zigbuild --profile "$PROFILE" -p printcore-node --target "$triple$suffix")
+  fi
+  var="CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
+  if ! env "$var=$flags" "${build[@]}" >"$log" 2>&1; then
+    tail -30 "$log"
+    echo "artifact $platform: FAIL (the build failed; log: $log)"
+    status=1
+    continue
+  fi
+  lib="$CARGO_TARGET_DIR/$triple/$PROFILE/libprintcore_node.so"
+  [ "$libc" = windows ] && lib="$CARGO_TARGET_DIR/$triple/$PROFILE/printcore_node.dll"
+  out="$root/npm/$platform/printcore.$platform.node"
+  mkdir -p "$(dirname "$out")"
+  cp "$lib" "$out"
+  desc=$(file -b "$out")
+  problem=""
+  case $libc in
+    windows) [[ $desc == *"PE32+"*"x86-64"* ]] || problem="not a 64-bit x86 Windows DLL: $desc" ;;
+    *) [[ $desc == *"ELF 64-bit"*"$arch"* ]] || problem="not a 64-bit $arch ELF: $desc" ;;
+  esac
+  extra=""
+  if [ -z "$problem" ] && [ "$libc" = gnu ]; then
+    highest=$(objdump -T "$out" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+    extra=", needs glibc $highest"
+    if [ "$(printf '%s\n%s\n' "$highest" "$GLIBC_FLOOR" | sort -V | tail -1)" != "$GLIBC_FLOOR" ]; then
+      problem="needs glibc $highest, above the floor $GLIBC_FLOOR"
+    fi
+  fi
+  if [ -z "$problem" ] && [ "$libc" = musl ]; then
+    interp=$(readelf -d "$out" | grep -o 'libc.musl[^]]*' | head -1)
+    [ -n "$interp" ] || problem="does not link the musl C library"
+    extra=", links ${interp:-nothing}"
+    ! objdump -T "$out" | grep -q GLIBC_ || problem="references glibc symbols"
+  fi
+  size=$(( $(stat -c %s "$out") / 1024 / 1024 ))
+  if [ -n "$problem" ]; then
+    echo "artifact $platform: FAIL ($problem)"
+    status=1
+  else
+    echo "artifact $platform: ok ($triple, $arch$extra, ${size} MB, built in $(( $(date +%s) - start )) s)"
+  fi
+done
+exit $status
