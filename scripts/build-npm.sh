@@ -74,10 +74,12 @@ for line in "${TARGETS[@]}"; do
     fi
   fi
   if [ -z "$problem" ] && [ "$libc" = musl ]; then
-    interp=$(readelf -d "$out" | grep -o 'libc.musl[^]]*' | head -1)
-    [ -n "$interp" ] || problem="does not link the musl C library"
-    extra=", links ${interp:-nothing}"
-    ! objdump -T "$out" | grep -q GLIBC_ || problem="references glibc symbols"
+    # musl's loader resolves a NEEDED libc.so (what zig links) to itself; glibc symbol versions must not
+    # appear at all.
+    needed=$(readelf -d "$out" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+    [[ $needed == *"libc.so"* || $needed == *"libc.musl"* ]] || problem="does not link the C library dynamically (needs: $needed)"
+    extra=", needs ${needed% }"
+    ! objdump -T "$out" | grep -q GLIBC_ || problem="references glibc symbol versions"
   fi
   size=$(( $(stat -c %s "$out") / 1024 / 1024 ))
   if [ -n "$problem" ]; then
