@@ -528,7 +528,7 @@ pub mod win {
         }
 
         fn open(&self) -> Result<Handle, SpoolError> {
-            let mut h: PRINTER_HANDLE = std::ptr::null_mut();
+            let mut h = PRINTER_HANDLE { Value: std::ptr::null_mut() };
             // SAFETY: a NUL-terminated name and an out pointer; no defaults (the caller's access).
             if unsafe { OpenPrinterW(self.wide.as_ptr(), &mut h, std::ptr::null()) } == 0 {
                 // SAFETY: reads the calling thread's last error.

@@ -1,5 +1,0 @@
-import Monitor from './monitor'
-export const dynamic = 'force-dynamic'
-export default function Page() {
-  return <Monitor />
-}

@@ -1,9 +1,0 @@
-export const metadata = { title: 'Print shop admin' }
-
-export default function RootLayout({ children }) {
-  return (
-    <html lang="en">
-      <body style={{ fontFamily: 'system-ui, sans-serif', margin: 0, background: '#f6f7f9', color: '#1d2330' }}>{children}</body>
-    </html>
-  )
-}

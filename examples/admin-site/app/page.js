@@ -1,4 +1,0 @@
-import { redirect } from 'next/navigation'
-export default function Home() {
-  redirect('/admin/printer-monitor')
-}
