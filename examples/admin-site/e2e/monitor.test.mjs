@@ -79,7 +79,7 @@ before(async () => {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
   })
-  page = await browser.newPage()
+  page = await (await browser.newContext()).newPage()
 })
 
 after(async () => {
@@ -164,4 +164,37 @@ test('the login sends the admin back only to a page of this site (no open redire
   } finally {
     await context.close()
   }
+})
+
+test('two tabs of one browser share one live stream; when its tab closes, another tab takes it over', async () => {
+  const context = page.context()
+  const orders = client.db(DB).collection('orders')
+  const streams = new Map()
+  const tab = async () => {
+    const p = await context.newPage()
+    streams.set(p, 0)
+    p.on('request', (r) => r.url().endsWith('/api/monitor/events') && streams.set(p, streams.get(p) + 1))
+    // The origin the first tab signed in on (Next's redirects may name localhost for 127.0.0.1): tabs
+    // share a stream only within one origin, as they share the session cookie.
+    await p.goto(new URL('/admin/printer-monitor', page.url()).href)
+    assert.equal(new URL(p.url()).pathname, '/admin/printer-monitor', 'signed in with the session of the first tab')
+    await p.getByTestId('live').filter({ hasText: 'live' }).waitFor({ timeout: 10_000 })
+    return p
+  }
+  const first = await tab()
+  const second = await tab()
+  const opened = () => [...streams.values()].reduce((a, b) => a + b, 0)
+  const base = opened()
+  // The page of the earlier tests may lead; whichever tab leads, the two new tabs opened at most one stream.
+  assert.ok(base <= 1, `the new tabs opened ${base} streams`)
+  await orders.insertOne({ orderId: 'TAB-1', paymentStatus: 'pending', createdAt: new Date(), fileURL: 'https://res.cloudinary.com/x/TAB-1.pdf' })
+  await orders.updateOne({ orderId: 'TAB-1' }, { $set: { printStatus: 'failed', paymentStatus: 'completed', printError: 'test' } })
+  for (const p of [first, second]) await p.getByTestId('group-failed').getByTestId('order-TAB-1').waitFor({ timeout: 10_000 })
+  // The leading tabs go away: the remaining one opens the stream and stays live.
+  await page.close()
+  await first.close()
+  await waitFor('the remaining tab to open the stream', 10_000, () => streams.get(second) >= 1)
+  await orders.insertOne({ orderId: 'TAB-2', paymentStatus: 'completed', printStatus: 'failed', printError: 'test', createdAt: new Date(), fileURL: 'https://res.cloudinary.com/x/TAB-2.pdf' })
+  await second.getByTestId('group-failed').getByTestId('order-TAB-2').waitFor({ timeout: 10_000 })
+  await second.screenshot({ path: path.join(artifacts, '5-shared-stream.png'), fullPage: true })
 })

@@ -1,0 +1,38 @@
+'use server'
+// The four admin actions as server actions: the page calls them like functions; they run on the server
+// with the signed-in admin's identity (from the session cookie, never from the browser) and the reason the
+// admin typed. printcore checks identity, reason and state; a refusal comes back as a Failure with the
+// code's status and message (lib/errors.ts), never as a thrown error the page cannot read.
+import { cookies } from 'next/headers'
+import type { AdminResult } from 'printcore'
+import { printcore } from '@/lib/printcore'
+import { failure, type Failure } from '@/lib/errors'
+import { COOKIE, verify } from '@/lib/session'
+
+export type AdminActionName = 'reprint' | 'cancel' | 'resetState' | 'forcePrinted'
+export type ActionOutcome = { ok: true; result: AdminResult } | Failure
+
+export async function adminAction(action: AdminActionName, orderId: string, reason: string): Promise<ActionOutcome> {
+  const admin = await verify((await cookies()).get(COOKIE)?.value)
+  if (!admin) return { ok: false, code: 'UNAUTHENTICATED', status: 401, message: 'Sign in first.' }
+  const identity = { adminId: admin.id, adminEmail: admin.email, reason }
+  try {
+    const core = await printcore()
+    switch (action) {
+      case 'reprint':
+        return { ok: true, result: await core.reprint(orderId, identity) }
+      case 'cancel':
+        return { ok: true, result: await core.cancel(orderId, identity) }
+      case 'resetState':
+        return { ok: true, result: await core.resetState(orderId, identity) }
+      case 'forcePrinted':
+        return { ok: true, result: await core.forcePrinted(orderId, identity) }
+      default: {
+        const unknown: never = action
+        return { ok: false, code: 'INVALID_ARGUMENT', status: 400, message: `Unknown action ${String(unknown)}.` }
+      }
+    }
+  } catch (e) {
+    return failure(e)
+  }
+}

@@ -1,0 +1,7 @@
+import Monitor from './monitor'
+
+export const dynamic = 'force-dynamic'
+
+export default function Page() {
+  return <Monitor />
+}

@@ -1,0 +1,56 @@
+// Live updates as server-sent events. Every open stream, of every tab and browser, is a subscriber of
+// printcore's one shared feed in this server process (one change stream per collection, or one poll).
+// When the feed breaks, the stream ends and the browser's EventSource reconnects, which subscribes anew.
+import { printcore } from '@/lib/printcore'
+import { errorResponse } from '@/lib/errors'
+import { sessionFrom } from '@/lib/session'
+import type { NextRequest } from 'next/server'
+
+export const runtime = 'nodejs'
+export const dynamic = 'force-dynamic'
+
+export async function GET(request: NextRequest) {
+  if (!(await sessionFrom(request))) return new Response('sign in first', { status: 401 })
+  let core
+  try {
+    core = await printcore()
+  } catch (e) {
+    return errorResponse(e)
+  }
+  const encoder = new TextEncoder()
+  let ping: ReturnType<typeof setInterval> | undefined
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let open = true
+      const send = (text: string) => {
+        if (!open) return
+        try {
+          controller.enqueue(encoder.encode(text))
+        } catch {
+          open = false // the client went away
+        }
+      }
+      const end = () => {
+        if (!open) return
+        open = false
+        clearInterval(ping)
+        try {
+          controller.close()
+        } catch {}
+      }
+      send(': connected\n\n')
+      core.watch((event) => send(`data: ${JSON.stringify(event)}\n\n`), {
+        signal: request.signal,
+        onError: (e) => send(`event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`),
+        onEnd: end,
+      })
+      ping = setInterval(() => send(': ping\n\n'), 15000)
+    },
+    cancel() {
+      clearInterval(ping)
+    },
+  })
+  return new Response(stream, {
+    headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' },
+  })
+}

@@ -1,0 +1,53 @@
+// One live stream for all of a browser's tabs: the tab that holds the Web Lock "printcore-monitor" opens
+// the EventSource and relays each event to the other tabs over a BroadcastChannel; when it closes, the
+// lock passes to another tab, which opens the stream. On the server, every stream of every browser is one
+// subscriber of printcore's shared feed (one change stream per collection per server process).
+const CHANNEL = 'printcore-monitor'
+
+type Message = { type: 'event' } | { type: 'status'; live: boolean } | { type: 'ask' }
+
+/** Calls `onEvent` for each live event and `onStatus` when the stream connects or drops; returns a stop function. */
+export function subscribeLive(onEvent: () => void, onStatus: (live: boolean) => void): () => void {
+  const channel = new BroadcastChannel(CHANNEL)
+  const stop = new AbortController()
+  let leaderStatus: boolean | null = null
+  let source: EventSource | null = null
+
+  channel.onmessage = ({ data }: MessageEvent<Message>) => {
+    if (data.type === 'event') onEvent()
+    else if (data.type === 'status') onStatus(data.live)
+    else if (data.type === 'ask' && leaderStatus !== null) channel.postMessage({ type: 'status', live: leaderStatus } satisfies Message)
+  }
+
+  const lead = () =>
+    new Promise<void>((release) => {
+      if (stop.signal.aborted) return release()
+      const status = (live: boolean) => {
+        leaderStatus = live
+        onStatus(live)
+        channel.postMessage({ type: 'status', live } satisfies Message)
+      }
+      source = new EventSource('/api/monitor/events')
+      source.onopen = () => status(true)
+      source.onerror = () => status(false)
+      source.onmessage = () => {
+        onEvent()
+        channel.postMessage({ type: 'event' } satisfies Message)
+      }
+      stop.signal.addEventListener('abort', () => {
+        source?.close()
+        release()
+      })
+    })
+
+  if (typeof navigator !== 'undefined' && navigator.locks) {
+    navigator.locks.request(CHANNEL, { signal: stop.signal }, lead).catch(() => {})
+    channel.postMessage({ type: 'ask' } satisfies Message) // a tab that leads already says how it is
+  } else {
+    void lead() // no Web Locks: this tab has its own stream
+  }
+  return () => {
+    stop.abort()
+    channel.close()
+  }
+}
