@@ -42,6 +42,22 @@ for line in "${TARGETS[@]}"; do
     *) flags="" ;;
   esac
   if [ "$libc" = windows ]; then
+    # napi-build links a MinGW addon against libnode.dll. Node exports N-API from node.exe itself: an
+    # import library naming node.exe with every N-API function napi-sys declares (made with dlltool) is
+    # what the linker needs; libnode.dll only has to exist for napi-build's search.
+    stub="$cache/libnode-mingw"
+    napi_sys=$(cargo metadata --format-version 1 2>/dev/null |
+      python3 -c "import json,sys; print([p['manifest_path'] for p in json.load(sys.stdin)['packages'] if p['name'] == 'napi-sys'][0])")
+    mkdir -p "$stub"
+    { echo "LIBRARY node.exe"; echo "EXPORTS"
+      grep -rhoE 'fn (napi|node_api)_[a-z0-9_]+' "$(dirname "$napi_sys")/src" | sed 's/^fn /  /' | sort -u; } >"$stub/node.def.new"
+    if ! cmp -s "$stub/node.def.new" "$stub/node.def"; then
+      mv "$stub/node.def.new" "$stub/node.def"
+      x86_64-w64-mingw32-dlltool -d "$stub/node.def" -l "$stub/libnode.dll.a" -D node.exe
+    fi
+    rm -f "$stub/node.def.new"
+    : >"$stub/libnode.dll"
+    export LIBNODE_PATH="$stub"
     build=(cargo build --profile "$PROFILE" -p printcore-node --target "$triple")
   else
     [ "$suffix" = - ] && suffix=""
@@ -61,11 +77,17 @@ for line in "${TARGETS[@]}"; do
   cp "$lib" "$out"
   desc=$(file -b "$out")
   problem=""
+  extra=""
   case $libc in
-    windows) [[ $desc == *"PE32+"*"x86-64"* ]] || problem="not a 64-bit x86 Windows DLL: $desc" ;;
+    windows)
+      [[ $desc == *"PE32+"*"x86-64"* ]] || problem="not a 64-bit x86 Windows DLL: $desc"
+      # It must load into node.exe: no import of a DLL that is not on every Windows.
+      dlls=$(x86_64-w64-mingw32-objdump -p "$out" | sed -n 's/.*DLL Name: //p' | sort -u | tr '\n' ' ')
+      extra=", imports ${dlls% }"
+      [[ " $dlls" == *" libnode.dll "* ]] && problem="imports libnode.dll, which node.exe does not provide"
+      ;;
     *) [[ $desc == *"ELF 64-bit"*"$arch"* ]] || problem="not a 64-bit $arch ELF: $desc" ;;
   esac
-  extra=""
   if [ -z "$problem" ] && [ "$libc" = gnu ]; then
     highest=$(objdump -T "$out" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
     extra=", needs glibc $highest"
