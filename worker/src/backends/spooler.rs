@@ -776,7 +776,7 @@ mod tests {
         );
         assert!(states.iter().all(|f| f.job_ref == "41"), "{states:?}");
         // Gone from the queue: sent to the printer.
-        assert_eq!(find(&[other.clone()], &seen, JOB, false).unwrap().state, JobState::Completed);
+        assert_eq!(find(std::slice::from_ref(&other), &seen, JOB, false).unwrap().state, JobState::Completed);
         assert_eq!(seen.gone(41, JOB, false), JobState::Completed);
         // The same id under another print job's name says nothing about ours.
         assert_eq!(seen.gone(41, "another-job", false), JobState::Absent);
