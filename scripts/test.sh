@@ -25,6 +25,12 @@ failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/)
 echo "== the worker for Windows (cross-compiled check and lints)"
 bash scripts/check-windows.sh || status=1
 
+echo "== the worker for Windows, run under wine (worker.exe: exit codes, printing over IPP and to a folder, Ctrl-C, the service, the spooler)"
+bash scripts/test-wine.sh 2>&1 | tee "$log.wine"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+passed=$((passed + $(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log.wine")))
+failed=$((failed + $(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) f += $i } END { print f + 0 }' "$log.wine")))
+
 echo "== fuzzing (bounded)"
 bash scripts/fuzz.sh || status=1
 
@@ -95,7 +101,7 @@ site_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.site" | tail -1)
 [ -n "$site_passed" ] || { echo "the admin site tests did not run"; status=1; }
 passed=$((passed + ${site_passed:-0}))
 failed=$((failed + ${site_failed:-0}))
-rm -f "$log" "$log.napi" "$log.node" "$log.site" "$log.npm" "$log.install"
+rm -f "$log" "$log.napi" "$log.node" "$log.site" "$log.wine" "$log.npm" "$log.install"
 
 echo
 echo "Summary: ${passed:-0} passed, ${failed:-0} failed"

@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod ippeve;
 pub mod pdfgen;
 pub mod process;
+pub mod wine;
 pub mod worker_proc;
 
 /// Waits until `check` returns `Some`, polling every `every` until `deadline` passes. The way tests wait
