@@ -15,6 +15,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The worker for Windows is run under wine (scripts/test-wine.sh).
+[ -x /usr/lib/wine/wine64 ] || need+=(wine64)
 command -v file >/dev/null || need+=(file)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
 if [ ${#need[@]} -gt 0 ]; then
