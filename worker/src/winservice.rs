@@ -254,17 +254,17 @@ mod imp {
             command: None,
             actions: Some(vec![restart(10), restart(30), restart(60)]),
         });
-        let restarts = warned(&mut lines, "restart on failure", failure_actions)
-            && warned(
-                &mut lines,
-                "restart after an error exit",
-                service.set_failure_actions_on_non_crash_failures(true),
-            );
-        if restarts {
-            lines.push("restarts on failure (after 10 s, 30 s, then 60 s)".into());
+        if warned(&mut lines, "restart on failure", failure_actions) {
+            // Also when the worker exits with an error (the database refused it, say), not only on a crash.
+            let on_error = service.set_failure_actions_on_non_crash_failures(true);
+            if warned(&mut lines, "restart after an error exit", on_error) {
+                lines.push("restarts on failure (after 10 s, 30 s, then 60 s)".into());
+            } else {
+                lines.push("restarts when it crashes (after 10 s, 30 s, then 60 s)".into());
+            }
         } else {
             lines.push(format!(
-                "set restart on failure by hand: sc.exe failure {} reset= 86400 actions= restart/10000",
+                "set restart on failure by hand: sc.exe failure {} reset= 86400 actions= restart/10000/restart/30000/restart/60000",
                 o.name
             ));
         }

@@ -661,6 +661,7 @@ impl Printer for CommandPrinter {
         };
         for id in ids {
             sp.call(self.timeout, move |s| s.delete(id)).await.map_err(spool_error)?;
+            sp.seen.deleted(id);
         }
         Ok(())
     }

@@ -353,6 +353,13 @@ impl Seen {
         v
     }
 
+    /// Notes that this worker deleted job `id` from the queue (a cancel): gone, it reads as cancelled.
+    pub fn deleted(&self, id: u32) {
+        if let Some(job) = self.jobs.lock().unwrap().get_mut(&id) {
+            job.last = JobState::Cancelled;
+        }
+    }
+
     /// Forgets the jobs of a print job that has ended.
     pub fn forget(&self, job_name: &str) {
         self.jobs.lock().unwrap().retain(|_, s| s.job_name != job_name);
