@@ -3,8 +3,8 @@
 // from the app; `next build` (which type-checks the app against the package's types); `next start`; route
 // handlers that use the addon against the test database; and the error a missing addon package gives.
 //
-// PRINTCORE_DIST: a folder holding printcore-<v>.tgz and printcore-linux-x64-gnu-<v>.tgz (scripts/test.sh
-// packs them). The Next.js version is the one examples/admin-site uses.
+// PRINTCORE_DIST: a folder holding printcore-<v>.tgz and printcore-linux-x64-gnu-<v>.tgz, packed as they
+// are published (scripts/pack-npm.mjs). The Next.js version is the one examples/admin-site uses.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -135,6 +135,11 @@ test('npm installs the packed package and its linux-x64-gnu addon package into t
   assert.equal(r.code, 0, r.out)
   const installed = JSON.parse(fs.readFileSync(path.join(app, 'node_modules', 'printcore', 'package.json'), 'utf8'))
   assert.equal(installed.version, version)
+  assert.deepEqual(
+    Object.keys(installed.optionalDependencies).sort(),
+    ['darwin-arm64', 'darwin-x64', 'linux-arm64-gnu', 'linux-arm64-musl', 'linux-x64-gnu', 'linux-x64-musl', 'win32-arm64-msvc', 'win32-x64-msvc'].map((p) => `printcore-${p}`),
+    'one optional dependency per platform, as published',
+  )
   assert.ok(fs.existsSync(path.join(app, 'node_modules', 'printcore-linux-x64-gnu', 'printcore.linux-x64-gnu.node')))
   assert.ok(!fs.readdirSync(path.join(app, 'node_modules', 'printcore')).some((f) => f.endsWith('.node')), 'the main package holds no addon')
 })

@@ -78,8 +78,7 @@ echo "prebuilt addons: $((SECONDS - npm_started)) s"
 echo "== the packed package in a fresh Next.js app, with no Rust on PATH"
 dist="$HOME/.cache/printcore/dist"
 rm -rf "$dist" && mkdir -p "$dist"
-npm pack --silent --pack-destination "$dist" >/dev/null || status=1
-npm pack --silent --pack-destination "$dist" ./npm/linux-x64-gnu >/dev/null || status=1
+node scripts/pack-npm.mjs "$dist" linux-x64-gnu || status=1
 install_started=$SECONDS
 PRINTCORE_DIST="$dist" node --test --test-reporter=spec install-tests/ 2>&1 | tee "$log.install"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
