@@ -322,3 +322,24 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_job_shows_why_and_a_plainly_queued_one_writes_nothing() {
+        assert_eq!(
+            wait_reason(JobState::Stopped, Some("media-empty".into())).as_deref(),
+            Some("stopped at the printer: media-empty")
+        );
+        assert_eq!(wait_reason(JobState::Held, None).as_deref(), Some("held at the printer"));
+        assert_eq!(
+            wait_reason(JobState::Processing, Some("media-jam".into())).as_deref(),
+            Some("waiting at the printer: media-jam")
+        );
+        assert_eq!(wait_reason(JobState::Pending, None), None);
+        assert_eq!(wait_reason(JobState::Processing, None), None);
+        assert!(wait_reason(JobState::Unrecognized(42), None).unwrap().contains("does not know"));
+    }
+}
