@@ -17,7 +17,10 @@
 /** Where an order is in the print state machine (`printStatus`). */
 export type PrintStatus = 'pending' | 'printing' | 'printed' | 'failed' | 'cancelled'
 
-/** The website's `paymentStatus`. Only `'completed'` orders are printed. */
+/**
+ * The website's `paymentStatus`. Only `'completed'` orders are printed. Spellings that differ in case or
+ * spaces are normalised by the migration; other values it lists as unresolved (fix them in the database).
+ */
 export type PaymentStatus = 'pending' | 'completed' | 'failed'
 
 /** A printer's health (`printers.status`). */
