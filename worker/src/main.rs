@@ -405,6 +405,11 @@ fn service(cli: &Cli, action: ServiceAction, name: &str) -> ExitCode {
 fn service_run(cli: &Cli, name: &str, config_path: Option<PathBuf>, log: Option<PathBuf>) -> ExitCode {
     use printworker::logfile::{RotatingFile, DEFAULT_KEEP, DEFAULT_MAX_BYTES};
     use printworker::winservice as ws;
+    // Relative paths in the configuration mean the same as when the worker is run by hand from its folder
+    // (a service starts in C:\Windows\System32).
+    if let Some(dir) = config_path.as_deref().and_then(std::path::Path::parent) {
+        let _ = std::env::set_current_dir(dir);
+    }
     let config = load(cli);
     let json = config.as_ref().is_ok_and(|c| c.worker.log_format == "json");
     let log = log.unwrap_or_else(|| std::env::temp_dir().join("printcore-worker.log"));

@@ -204,6 +204,8 @@ async fn a_job_stopped_at_the_printer_is_found_by_name_followed_and_cancelled() 
     assert_eq!(found.state, JobState::Stopped);
     assert!(found.state.is_waiting());
     assert_eq!(after.job_state(&found.job_ref, NAME).await.unwrap(), JobState::Stopped);
+    // A reference from a worker that could not follow jobs is asked by name.
+    assert_eq!(after.job_state(&format!("command:{NAME}"), NAME).await.unwrap(), JobState::Stopped);
     // Cancelled from the worker (an admin's cancel): deleted from the queue, read as cancelled.
     after.cancel(&found.job_ref).await.unwrap();
     assert_eq!(after.job_state(&found.job_ref, NAME).await.unwrap(), JobState::Cancelled);

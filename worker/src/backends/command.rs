@@ -619,16 +619,19 @@ impl Printer for CommandPrinter {
         let Some(sp) = self.following() else {
             return Err(PrinterError::Unsupported(format!("{} cannot report job states", self.describe())));
         };
+        let tokens: Vec<&str> = job_ref.split(',').map(str::trim).collect();
+        if tokens.iter().any(|t| *t != UNSEEN && t.parse::<u32>().is_err()) {
+            // A reference from a worker that could not follow jobs ("command:<name>"): asked by name.
+            return Ok(self.find_job(job_name).await?.map_or(JobState::Absent, |f| f.state));
+        }
         let mut states = Vec::new();
         let mut keeps_printed = None;
-        for token in job_ref.split(',').map(str::trim) {
+        for token in tokens {
             if token == UNSEEN {
                 states.push(JobState::Completed);
                 continue;
             }
-            let id: u32 = token
-                .parse()
-                .map_err(|_| PrinterError::Rejected(format!("{job_ref:?} is not a spooler job reference")))?;
+            let id: u32 = token.parse().expect("checked above");
             let state = match sp.call(self.timeout, move |s| s.job(id)).await.map_err(spool_error)? {
                 // The spooler gave the number to another document: ours is gone.
                 Some(j) => sp.seen.observe(&j, job_name).unwrap_or(JobState::Absent),
