@@ -35,6 +35,11 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
   rustup target add "$target" >/dev/null 2>&1 || { echo "wine tests: skipped (rustup could not add $target)"; exit 0; }
 fi
 
+# One run at a time on this machine: runs share the prefix, and each ends its wineserver.
+mkdir -p "$cache"
+exec 9>"$cache/lock"
+flock -w 1800 9 || { echo "wine tests: another run held $cache/lock for 30 minutes"; exit 1; }
+
 echo "== wine: building worker.exe"
 cargo build --quiet --target "$target" -p worker --bin worker || { echo "wine tests: worker.exe did not build"; exit 1; }
 exe="$CARGO_TARGET_DIR/$target/debug/worker.exe"
