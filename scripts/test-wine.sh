@@ -35,7 +35,8 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
   rustup target add "$target" >/dev/null 2>&1 || { echo "wine tests: skipped (rustup could not add $target)"; exit 0; }
 fi
 
-# One run at a time on this machine: runs share the prefix, and each ends its wineserver.
+# One run at a time on this machine: runs share the prefix, and each ends its wineserver. Programs that
+# may outlive the script (wine's server and services) do not get the lock's descriptor (9>&-).
 mkdir -p "$cache"
 exec 9>"$cache/lock"
 flock -w 1800 9 || { echo "wine tests: another run held $cache/lock for 30 minutes"; exit 1; }
@@ -58,15 +59,15 @@ wineserver="$(dirname "$loader")/wineserver"
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   echo "== wine: creating the wineprefix $WINEPREFIX (once)"
   rm -rf "$WINEPREFIX"
-  timeout 300 "$loader" wineboot --init >/dev/null 2>&1 || { echo "wine tests: wineboot failed"; exit 1; }
+  timeout 300 "$loader" wineboot --init >/dev/null 2>&1 9>&- || { echo "wine tests: wineboot failed"; exit 1; }
   timeout 60 "$wineserver" -w
 fi
 cp "$cache/bin/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
 # One wineserver for the whole run, with its services started here (not by a test whose output pipes they
 # would inherit and hold open); ended below.
 timeout 60 "$wineserver" -k </dev/null >/dev/null 2>&1
-timeout 60 "$wineserver" -p </dev/null >/dev/null 2>&1
-timeout 120 "$loader" cmd /c exit </dev/null >/dev/null 2>&1
+timeout 60 "$wineserver" -p </dev/null >/dev/null 2>&1 9>&-
+timeout 120 "$loader" cmd /c exit </dev/null >/dev/null 2>&1 9>&-
 # Left over by an interrupted run: test folders and printers come and go with each test.
 rm -rf "$WINEPREFIX/drive_c/printcore-tests"
 
@@ -75,7 +76,7 @@ export PRINTCORE_WINE_HELPERS="$cache/bin" PRINTCORE_WINE_SHIM="$cache/bin/bcryp
 # --workspace: the features the main test run resolved, so nothing is built again for this.
 cargo test --quiet --workspace --test wine --no-run || { echo "wine tests: did not build"; exit 1; }
 echo "== wine: worker.exe under $("$loader" --version 2>/dev/null)"
-timeout 1200 cargo test --workspace --test wine -- --ignored --test-threads=2
+timeout 1200 cargo test --workspace --test wine -- --ignored --test-threads=2 9>&-
 status=$?
 timeout 60 "$wineserver" -k 2>/dev/null
 echo "wine tests: $(( $(date +%s) - started )) s"
