@@ -183,6 +183,19 @@ async fn chaos_every_order_printed_exactly_once_or_failed_with_a_reason() {
             let mut owner: Option<String> = None;
             for l in entries {
                 let action = l.get_str("action").unwrap();
+                // A printer's answer recorded late from a killed owner's journal changes no state (printing
+                // to printing) and is written by another process, whose clock estimate orders it only
+                // roughly among the owner's entries: not part of the chain.
+                let from_journal =
+                    l.get_document("metadata").ok().and_then(|m| m.get_str("from").ok()) == Some("journal");
+                if from_journal {
+                    assert_eq!(
+                        (l.get_str("previousStatus").unwrap_or(""), l.get_str("newStatus").unwrap_or("")),
+                        ("printing", "printing"),
+                        "order {id}: a journal entry changed a state"
+                    );
+                    continue;
+                }
                 assert_eq!(
                     l.get_str("previousStatus").unwrap_or(""),
                     state,
@@ -194,10 +207,6 @@ async fn chaos_every_order_printed_exactly_once_or_failed_with_a_reason() {
                     l.get_document("metadata").ok().and_then(|m| m.get_str("workerId").ok()).unwrap_or("").to_owned();
                 match action {
                     "claim" | "adopt" => owner = Some(by),
-                    // The printer's answer a killed owner could not record, recorded from its journal by the
-                    // worker that started next on its PC.
-                    "submitted"
-                        if l.get_document("metadata").ok().and_then(|m| m.get_str("from").ok()) == Some("journal") => {}
                     "submitted" | "printed" | "retry" | "failed" | "server_shutdown" | "returned_by_printer" => {
                         assert_eq!(
                             owner.as_ref(),

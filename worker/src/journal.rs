@@ -118,27 +118,21 @@ impl Journal {
             .collect())
     }
 
-    /// Rewrites the file with only the entries of jobs still in `keep` (the others are finished).
+    /// Rewrites the file with only the entries of jobs still in `keep` (the others are finished). In place
+    /// (truncate, then write), not by renaming over it: Windows refuses to replace a file that is open.
     pub fn compact(&self, keep: &[Unrecorded]) -> std::io::Result<()> {
+        let _appends = self.file.lock().unwrap_or_else(|p| p.into_inner());
         let text = std::fs::read_to_string(&self.path)?;
         let kept: Vec<&str> = text
             .lines()
             .filter(|l| serde_json::from_str::<Entry>(l).is_ok_and(|e| keep.iter().any(|k| k.job == e.job())))
             .collect();
-        let tmp = self.path.with_extension("tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            for l in kept {
-                f.write_all(l.as_bytes())?;
-                f.write_all(b"\n")?;
-            }
-            f.sync_all()?;
+        let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(&self.path)?;
+        for l in kept {
+            f.write_all(l.as_bytes())?;
+            f.write_all(b"\n")?;
         }
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        std::fs::rename(&tmp, &self.path)?;
-        let mut options = std::fs::OpenOptions::new();
-        *file = options.append(true).open(&self.path)?;
-        Ok(())
+        f.sync_all()
     }
 }
 

@@ -162,6 +162,18 @@ impl Worker {
                 );
                 job.fail_permanent(&m).await
             }
+            // Sent long enough ago that the printer may have printed it and dropped it from its history
+            // (printers keep completed jobs for a while only): not knowing it proves nothing.
+            Some(_) if order.printer_job_ref.is_none() && sent_before_history(&self.core, &order) => {
+                counts.failed_unknown += 1;
+                let m = format!(
+                    "{} does not know the job, but it was sent more than {} s ago, longer than a printer keeps \
+                     its history of printed jobs; {MAY_HAVE_PRINTED}",
+                    slot.printer.describe(),
+                    PRINTER_HISTORY.as_secs()
+                );
+                job.fail_permanent(&m).await
+            }
             Some(_) if order.printer_job_ref.is_none() => {
                 counts.requeued += 1;
                 job.return_to_queue("the printer never acknowledged the job; printing it again").await
@@ -178,5 +190,20 @@ impl Worker {
         if let Err(e) = result {
             warn!("reconciliation could not record the outcome: {e}");
         }
+    }
+}
+
+/// How long a printer is sure to keep a job it completed in its history (ippeveprinter forgets one a
+/// minute after it completed; CUPS keeps them far longer). A job sent earlier than this that the printer
+/// does not know may have printed and been forgotten.
+pub(super) const PRINTER_HISTORY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether the order's job was sent longer ago than [`PRINTER_HISTORY`].
+fn sent_before_history(core: &printcore::PrintCore, order: &Order) -> bool {
+    match order.print_submitted_at {
+        Some(sent) => {
+            core.now().timestamp_millis().saturating_sub(sent.timestamp_millis()) > PRINTER_HISTORY.as_millis() as i64
+        }
+        None => false,
     }
 }

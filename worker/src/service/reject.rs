@@ -9,7 +9,9 @@ impl Worker {
     /// Fails orders no active printer (of any worker) can take, and orders whose print fields have types
     /// the claim cannot use (naming the field). Returns how many.
     pub async fn reject_once(&self) -> usize {
-        let own_known = self.slots.iter().all(|s| s.capabilities().is_some());
+        // Every printer of this worker has been recorded in `printers` (a health reading written) with
+        // capabilities (configured or reported): configured ones alone are not in `printers` yet.
+        let own_known = self.slots.iter().all(|s| s.reading().is_some() && s.capabilities().is_some());
         let malformed = match self.core.fail_malformed(&self.id, 50).await {
             Ok(r) => r.len(),
             Err(e) => {
