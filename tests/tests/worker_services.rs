@@ -827,3 +827,95 @@ async fn a_printer_answer_kept_in_the_journal_is_recorded_at_start_and_never_pri
     assert_eq!(log_actions(&db, "JOURNAL").await, ["claim", "submitted", "adopt", "failed"]);
     assert!(printworker::journal::Journal::open(&journal_path).unwrap().unrecorded().unwrap().is_empty());
 }
+
+/// Performance #0, no idle printer while orders wait: a health reading of `busy` taken while the
+/// worker's own job printed does not hold the next order until the next health pass (an hour here),
+/// and a printer busy with another computer's job is asked again at the job-poll cadence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_paid_after_a_busy_reading_is_claimed_as_soon_as_the_printer_is_free() {
+    let db = fresh_database(Mode::ReplicaSet, "idle").await;
+    let core = core_with(&db, CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() }).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    let eve = IppEve::start(IppEveOptions { job_seconds: 3.0, ..IppEveOptions::default() });
+    let printer: Arc<dyn Printer> = Arc::new(IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap());
+    let (_trigger, shutdown) = printworker::shutdown::channel();
+    let slot = Arc::new(PrinterSlot::new(identity("eve"), printer, None, 1));
+    let hour = Duration::from_secs(3600);
+    let slow = Intervals {
+        poll: hour,
+        health: hour,
+        job_poll: Duration::from_millis(200),
+        change_streams: true,
+        ..intervals()
+    };
+    let worker = Worker::new(core.clone(), WorkerId::generate(), fetcher(), vec![slot.clone()], slow, shutdown);
+    let running = tokio::spawn(worker.clone().run());
+    let pay = |id: &'static str| {
+        let (db, url) = (db.clone(), files.url("/a.pdf"));
+        async move {
+            let mut order = paid_order(id, DateTime::now(), 0);
+            order.insert("fileURL", url);
+            insert_orders(&db, vec![order]).await;
+        }
+    };
+    let status = |id: &'static str| {
+        let db = db.clone();
+        async move { raw_order(&db, id).await.get_str("printStatus").unwrap_or("").to_owned() }
+    };
+    wait_for("the first health reading", Duration::from_secs(20), || async {
+        slot.reading().is_some_and(|r| r.may_claim()).then_some(())
+    })
+    .await;
+
+    // The worker's own job: a health pass lands while it prints and reads the printer busy.
+    pay("OWN-1").await;
+    wait_for("OWN-1 at the printer", Duration::from_secs(30), || async {
+        raw_order(&db, "OWN-1").await.get_str("printerJobRef").ok().map(|_| ())
+    })
+    .await;
+    worker.health_once().await;
+    assert_eq!(slot.reading().unwrap().status, printcore::PrinterStatus::Busy, "read while OWN-1 prints");
+    wait_for("OWN-1 printed", Duration::from_secs(30), || async { (status("OWN-1").await == "printed").then_some(()) })
+        .await;
+    pay("OWN-2").await;
+    wait_for("OWN-2 claimed long before the next health pass", Duration::from_secs(20), || async {
+        (status("OWN-2").await != "pending").then_some(())
+    })
+    .await;
+    wait_for("OWN-2 printed", Duration::from_secs(30), || async { (status("OWN-2").await == "printed").then_some(()) })
+        .await;
+
+    // Another computer's job keeps the printer busy: the order waits for it, then is claimed at once.
+    let other = tempfile::tempdir().unwrap();
+    let file = other.path().join("other.pdf");
+    std::fs::write(&file, pdf(1, A4)).unwrap();
+    let foreign = IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap();
+    let spec = JobSpec {
+        job_name: "someone-elses-job".into(),
+        order_id: "-".into(),
+        documents: vec![file],
+        copies: 1,
+        duplex: false,
+        color: false,
+        page_size: None,
+    };
+    let foreign_ref = foreign.submit(&spec).await.unwrap();
+    worker.health_once().await;
+    assert_eq!(slot.reading().unwrap().status, printcore::PrinterStatus::Busy, "read while the other job prints");
+    pay("AFTER-OTHER").await;
+    wait_for("AFTER-OTHER claimed once the other job is done", Duration::from_secs(30), || async {
+        (status("AFTER-OTHER").await != "pending").then_some(())
+    })
+    .await;
+    let state = foreign.job_state(&foreign_ref, "someone-elses-job").await.unwrap();
+    assert_eq!(state, JobState::Completed, "claimed only after the other computer's job finished");
+    wait_for("AFTER-OTHER printed", Duration::from_secs(30), || async {
+        (status("AFTER-OTHER").await == "printed").then_some(())
+    })
+    .await;
+    running.abort();
+    for id in ["OWN-1", "OWN-2", "AFTER-OTHER"] {
+        assert_eq!(eve.copies_of(raw_order(&db, id).await.get_str("printJobId").unwrap()), 1, "{id} printed once");
+    }
+}

@@ -53,6 +53,9 @@ impl Worker {
                 let _processing = Processing::start(job.order_id(), job.print_job_id());
                 worker.with_lease(&job, worker.print_order(&slot, &job)).await;
                 drop(permit);
+                // A busy reading taken while this job printed is stale now: the next order for this
+                // printer is claimed at once, not after the next health pass.
+                worker.recheck_after_job(&slot).await;
                 worker.wake.notify_one();
             }
             .instrument(span),

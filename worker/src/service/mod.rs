@@ -4,7 +4,7 @@
 //!
 //! | service | file | interval |
 //! |---|---|---|
-//! | health | `health_check.rs` | `intervals.health` |
+//! | health | `health_check.rs` | `intervals.health`; a busy printer every `intervals.job_poll` |
 //! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a wake-up or `intervals.poll` |
 //! | rejection | `reject.rs` | after each claim pass |
 //! | admin cancel at the printer | `cancel.rs` | `intervals.job_poll` |
@@ -136,6 +136,14 @@ impl Worker {
         loops.spawn(self.clone().every(self.intervals.health, "health", |w| async move {
             w.health_once().await;
         }));
+        loops.spawn(self.clone().every_after(
+            self.intervals.job_poll,
+            self.intervals.job_poll,
+            "busy printers",
+            |w| async move {
+                w.busy_once().await;
+            },
+        ));
         loops.spawn(self.clone().every(self.intervals.job_poll, "cancel requests", |w| async move {
             if let Err(e) = w.cancel_once().await {
                 warn!("cancel requests: {e}");
