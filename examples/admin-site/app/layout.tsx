@@ -1,11 +1,13 @@
 import type { ReactNode } from 'react'
+import './globals.css'
 
 export const metadata = { title: 'Print shop admin' }
+export const viewport = { width: 'device-width', initialScale: 1 }
 
 export default function RootLayout({ children }: { children: ReactNode }) {
   return (
     <html lang="en">
-      <body style={{ fontFamily: 'system-ui, sans-serif', margin: 0, background: '#f6f7f9', color: '#1d2330' }}>{children}</body>
+      <body>{children}</body>
     </html>
   )
 }

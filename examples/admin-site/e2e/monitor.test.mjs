@@ -64,7 +64,7 @@ before(async () => {
   baseUrl = `http://127.0.0.1:${port}`
   siteProc = spawn(path.join(site, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: site,
-    env: { ...process.env, MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef' },
+    env: { ...process.env, MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef', PRINTCORE_FILE_HOSTS: '127.0.0.1' },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   children.push(siteProc)
@@ -122,10 +122,15 @@ test('orders appear under pending and move to printed without a reload; a reprin
   assert.deepEqual(navigations, [], 'the page never reloaded')
   await page.screenshot({ path: path.join(artifacts, '3-printed.png'), fullPage: true })
 
-  page.once('dialog', (d) => d.accept('customer wants a second copy'))
+  // The reason goes into the page's dialog (no window.prompt).
   await page.getByTestId('group-printed').getByTestId('order-WEB-1').getByRole('button', { name: 'Reprint' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Reprint order WEB-1' })
+  await dialog.getByLabel(/^Reason/).fill('customer wants a second copy')
+  await dialog.getByRole('button', { name: 'Reprint order' }).click()
+  await dialog.getByTestId('result-WEB-1').filter({ hasText: 'printed → pending' }).waitFor({ timeout: 10_000 })
+  await dialog.getByRole('button', { name: 'Close' }).click()
   await page.getByTestId('message').filter({ hasText: 'WEB-1: printed -> pending' }).waitFor({ timeout: 10_000 })
-  await page.getByRole('button', { name: 'WEB-1' }).click()
+  await page.getByRole('button', { name: 'Open order WEB-1', exact: true }).first().click()
   await page.getByTestId('history').filter({ hasText: `reprint (printed → pending) by ${ADMIN.email}: customer wants a second copy` }).waitFor({ timeout: 10_000 })
   await page.screenshot({ path: path.join(artifacts, '4-reprint.png'), fullPage: true })
 

@@ -4,17 +4,24 @@
 // subscriber of printcore's shared feed (one change stream per collection per server process).
 const CHANNEL = 'printcore-monitor'
 
-type Message = { type: 'event' } | { type: 'status'; live: boolean } | { type: 'ask' }
+/** A live event as the stream sends it (printcore's MonitorEvent). */
+export interface LiveEvent {
+  kind: 'order' | 'printer' | string
+  id: string
+  change?: string
+}
 
-/** Calls `onEvent` for each live event and `onStatus` when the stream connects or drops; returns a stop function. */
-export function subscribeLive(onEvent: () => void, onStatus: (live: boolean) => void): () => void {
+type Message = { type: 'event'; event?: LiveEvent } | { type: 'status'; live: boolean } | { type: 'ask' }
+
+/** Calls `onEvent` for each live event (what changed: an order or a printer, by id) and `onStatus` when the stream connects or drops; returns a stop function. */
+export function subscribeLive(onEvent: (event?: LiveEvent) => void, onStatus: (live: boolean) => void): () => void {
   const channel = new BroadcastChannel(CHANNEL)
   const stop = new AbortController()
   let leaderStatus: boolean | null = null
   let source: EventSource | null = null
 
   channel.onmessage = ({ data }: MessageEvent<Message>) => {
-    if (data.type === 'event') onEvent()
+    if (data.type === 'event') onEvent(data.event)
     else if (data.type === 'status') onStatus(data.live)
     else if (data.type === 'ask' && leaderStatus !== null) channel.postMessage({ type: 'status', live: leaderStatus } satisfies Message)
   }
@@ -30,9 +37,13 @@ export function subscribeLive(onEvent: () => void, onStatus: (live: boolean) => 
       source = new EventSource('/api/monitor/events')
       source.onopen = () => status(true)
       source.onerror = () => status(false)
-      source.onmessage = () => {
-        onEvent()
-        channel.postMessage({ type: 'event' } satisfies Message)
+      source.onmessage = (m: MessageEvent<string>) => {
+        let event: LiveEvent | undefined
+        try {
+          event = JSON.parse(m.data)
+        } catch {}
+        onEvent(event)
+        channel.postMessage({ type: 'event', event } satisfies Message)
       }
       stop.signal.addEventListener('abort', () => {
         source?.close()

@@ -4,13 +4,14 @@
 // admin typed. printcore checks identity, reason and state; a refusal comes back as a Failure with the
 // code's status and message (lib/errors.ts), never as a thrown error the page cannot read.
 import { cookies } from 'next/headers'
-import type { AdminResult } from 'printcore'
+import type { AdminResult, BatchItem } from 'printcore'
 import { printcore } from '@/lib/printcore'
 import { failure, type Failure } from '@/lib/errors'
 import { COOKIE, verify } from '@/lib/session'
 
 export type AdminActionName = 'reprint' | 'cancel' | 'resetState' | 'forcePrinted'
 export type ActionOutcome = { ok: true; result: AdminResult } | Failure
+export type BatchOutcome = { ok: true; items: BatchItem[] } | Failure
 
 export async function adminAction(action: AdminActionName, orderId: string, reason: string): Promise<ActionOutcome> {
   const admin = await verify((await cookies()).get(COOKIE)?.value)
@@ -27,6 +28,40 @@ export async function adminAction(action: AdminActionName, orderId: string, reas
         return { ok: true, result: await core.resetState(orderId, identity) }
       case 'forcePrinted':
         return { ok: true, result: await core.forcePrinted(orderId, identity) }
+      default: {
+        const unknown: never = action
+        return { ok: false, code: 'INVALID_ARGUMENT', status: 400, message: `Unknown action ${String(unknown)}.` }
+      }
+    }
+  } catch (e) {
+    return failure(e)
+  }
+}
+
+/** The most orders one batch takes (one page of the order list). */
+const BATCH_LIMIT = 200
+
+/**
+ * One action on several orders with one reason: printcore applies it to each order on its own and says,
+ * per order, what it did or why it refused (the others are unaffected).
+ */
+export async function batchAction(action: AdminActionName, orderIds: string[], reason: string): Promise<BatchOutcome> {
+  const admin = await verify((await cookies()).get(COOKIE)?.value)
+  if (!admin) return { ok: false, code: 'UNAUTHENTICATED', status: 401, message: 'Sign in first.' }
+  const ids = [...new Set(orderIds.map(String))]
+  if (!ids.length || ids.length > BATCH_LIMIT) return { ok: false, code: 'INVALID_ARGUMENT', status: 400, message: `Select between 1 and ${BATCH_LIMIT} orders.` }
+  const identity = { adminId: admin.id, adminEmail: admin.email, reason }
+  try {
+    const core = await printcore()
+    switch (action) {
+      case 'reprint':
+        return { ok: true, items: await core.reprint(ids, identity) }
+      case 'cancel':
+        return { ok: true, items: await core.cancel(ids, identity) }
+      case 'resetState':
+        return { ok: true, items: await core.resetState(ids, identity) }
+      case 'forcePrinted':
+        return { ok: true, items: await core.forcePrinted(ids, identity) }
       default: {
         const unknown: never = action
         return { ok: false, code: 'INVALID_ARGUMENT', status: 400, message: `Unknown action ${String(unknown)}.` }

@@ -1,17 +1,21 @@
 'use client'
-// The admin printer monitor: orders by group, printer health, latest metrics, admin actions (server
-// actions) and each order's history. Live: events from the one stream this browser shares between its
-// tabs (lib/live.ts) trigger a fresh snapshot; no reload needed.
+// The admin printer monitor: live counters, metrics charts, printers with what they report, the live
+// groups (pending, printing, printed in 24 h, failed), a search through every order, batch actions with one
+// reason, and one order's panel (why it waits, print preview, history). Live: each event of the one stream
+// this browser shares between its tabs (lib/live.ts) re-reads the snapshot, and the open order or search
+// page when the event names one of their orders; no reload.
 import { useCallback, useEffect, useRef, useState } from 'react'
-import type { PrintOrder, PrinterStatus, PrintLogEntry, Snapshot } from 'printcore'
-import { adminAction, type AdminActionName } from './actions'
-import { subscribeLive } from '@/lib/live'
+import { batchAction } from './actions'
+import { subscribeLive, type LiveEvent } from '@/lib/live'
+import type { LogView, OrderView, SnapshotView } from '@/lib/types'
+import Counters from '@/components/Counters'
+import Charts from '@/components/Charts'
+import Printers from '@/components/Printers'
+import OrderTable, { ACTION_LABEL, type ActionName } from '@/components/OrderTable'
+import OrderDetail from '@/components/OrderDetail'
+import Search, { type SearchHandle } from '@/components/Search'
+import ReasonDialog, { type DialogRequest, type DialogResult } from '@/components/ReasonDialog'
 
-/** A snapshot as it arrives over JSON: dates are strings. */
-type Json<T> = T extends Date ? string : T extends (infer U)[] ? Json<U>[] : T extends object ? { [K in keyof T]: Json<T[K]> } : T
-type Order = Json<PrintOrder>
-
-const COLORS: Record<PrinterStatus, string> = { online: '#1b873f', busy: '#b08800', offline: '#6a737d', error: '#cf222e' }
 const GROUPS = [
   ['pending', 'Pending'],
   ['printing', 'Printing'],
@@ -19,25 +23,31 @@ const GROUPS = [
   ['failed', 'Failed'],
 ] as const
 type Group = (typeof GROUPS)[number][0]
-const ACTIONS_FOR: Record<Group, [AdminActionName, string][]> = {
-  pending: [['cancel', 'Cancel']],
-  printing: [['resetState', 'Reset stuck'], ['forcePrinted', 'Force printed']],
-  printed: [['reprint', 'Reprint']],
-  failed: [['reprint', 'Reprint'], ['cancel', 'Cancel'], ['forcePrinted', 'Force printed']],
-}
+const PAGE = 100
 
-function age(date: string | undefined): string {
-  if (!date) return '-'
-  const s = Math.max(0, Math.round((Date.now() - new Date(date).getTime()) / 1000))
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`
+/** Timings the browser tests read: first load, and each live update from its event to the new page on screen. */
+declare global {
+  interface Window {
+    __monitorTimings?: { firstLoad?: number; updates: number[] }
+  }
 }
 
 export default function Monitor() {
-  const [snap, setSnap] = useState<Json<Snapshot> | null>(null)
+  const [snap, setSnap] = useState<SnapshotView | null>(null)
   const [live, setLive] = useState(false)
   const [message, setMessage] = useState('')
-  const [history, setHistory] = useState<{ orderId: string; logs: Json<PrintLogEntry>[] } | null>(null)
+  const [selected, setSelected] = useState<Set<string>>(new Set())
+  const [shown, setShown] = useState<Record<Group, number>>({ pending: PAGE, printing: PAGE, printed: PAGE, failed: PAGE })
+  const [openId, setOpenId] = useState<string | null>(null)
+  const [detail, setDetail] = useState<{ order: OrderView | null; logs: LogView[] | null; error?: string }>({ order: null, logs: null })
+  const [dialog, setDialog] = useState<DialogRequest | null>(null)
+  const [chartsKey, setChartsKey] = useState(0)
+  const search = useRef<SearchHandle>(null)
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined)
+  const eventAt = useRef<number | null>(null)
+  const opener = useRef<HTMLElement | null>(null)
+  const openRef = useRef<string | null>(null)
+  openRef.current = openId
 
   const refresh = useCallback(async () => {
     const r = await fetch('/api/monitor/snapshot', { cache: 'no-store' })
@@ -49,104 +59,167 @@ export default function Monitor() {
     else setMessage(`The monitor could not be read: ${(await r.json()).message}`)
   }, [])
 
+  const loadDetail = useCallback(async (orderId: string) => {
+    const [o, l] = await Promise.all([fetch(`/api/monitor/order?orderId=${encodeURIComponent(orderId)}`, { cache: 'no-store' }), fetch(`/api/monitor/logs?orderId=${encodeURIComponent(orderId)}`, { cache: 'no-store' })])
+    if (openRef.current !== orderId) return
+    const order = await o.json()
+    const logs = await l.json()
+    setDetail({ order: o.ok ? order : null, logs: l.ok ? logs : [], error: o.ok ? undefined : (order.message ?? `HTTP ${o.status}`) })
+  }, [])
+
+  // Timings: the first snapshot on screen, and each live update's snapshot on screen.
+  useEffect(() => {
+    if (!snap) return
+    const t = (window.__monitorTimings ??= { updates: [] })
+    if (t.firstLoad === undefined) t.firstLoad = Math.round(performance.now())
+    else if (eventAt.current !== null) {
+      t.updates.push(Math.round(performance.now() - eventAt.current))
+      eventAt.current = null
+    }
+  }, [snap])
+
   useEffect(() => {
     refresh()
-    return subscribeLive(() => {
+    const charts = setInterval(() => setChartsKey((k) => k + 1), 60_000)
+    const stop = subscribeLive((event?: LiveEvent) => {
+      eventAt.current ??= performance.now()
       // Coalesce bursts of events into one snapshot.
       clearTimeout(pending.current)
       pending.current = setTimeout(refresh, 100)
+      const open = openRef.current
+      if (open && event && (event.id === open || event.kind === 'printer')) loadDetail(open)
+      if (event && event.kind === 'order' && search.current?.ids().includes(event.id)) search.current.reload()
     }, setLive)
-  }, [refresh])
+    return () => {
+      stop()
+      clearInterval(charts)
+    }
+  }, [refresh, loadDetail])
 
-  async function showHistory(orderId: string) {
-    const r = await fetch(`/api/monitor/logs?orderId=${encodeURIComponent(orderId)}`)
-    setHistory({ orderId, logs: await r.json() })
+  function open(orderId: string) {
+    opener.current = document.activeElement as HTMLElement | null
+    setOpenId(orderId)
+    setDetail({ order: null, logs: null })
+    loadDetail(orderId)
+    requestAnimationFrame(() => document.getElementById('detail-title')?.focus())
+  }
+  function close() {
+    setOpenId(null)
+    opener.current?.focus()
   }
 
-  async function act(action: AdminActionName, orderId: string) {
-    const reason = window.prompt(`Reason to ${action} order ${orderId} (required):`)
-    if (!reason || !reason.trim()) return setMessage('An action needs a reason.')
-    const outcome = await adminAction(action, orderId, reason)
-    if (!outcome.ok) return setMessage(`${orderId}: ${outcome.message}${outcome.detail ? ` (${outcome.detail})` : ''}`)
-    const r = outcome.result
+  const select = useCallback((ids: string[], on: boolean) => {
+    setSelected((s) => {
+      const n = new Set(s)
+      for (const id of ids) (on ? n.add(id) : n.delete(id))
+      return n
+    })
+  }, [])
+
+  function act(action: ActionName, orderIds: string[]) {
+    setDialog({ action, label: ACTION_LABEL[action], orderIds })
+  }
+
+  async function runBatch(reason: string): Promise<DialogResult> {
+    if (!dialog) return { error: 'Nothing to do.' }
+    const outcome = await batchAction(dialog.action as ActionName, dialog.orderIds, reason)
+    if (!outcome.ok) {
+      setMessage(`${outcome.message}${outcome.detail ? ` (${outcome.detail})` : ''}`)
+      return { error: `${outcome.message}${outcome.detail ? ` (${outcome.detail})` : ''}` }
+    }
     setMessage(
-      `${orderId}: ${r.previousStatus ?? 'none'} -> ${r.newStatus}` +
-        (r.mayHavePrinted ? ' (it may already be on paper: check the printer)' : '') +
-        (r.printerCancelMessage ? ` ${r.printerCancelMessage}` : ''),
+      outcome.items
+        .map((i) =>
+          i.ok
+            ? `${i.orderId}: ${i.result.previousStatus ?? 'none'} -> ${i.result.newStatus}${i.result.mayHavePrinted ? ' (it may already be on paper: check the printer)' : ''}${i.result.printerCancelMessage ? ` ${i.result.printerCancelMessage}` : ''}`
+            : `${i.orderId}: refused, ${i.error.message}`,
+        )
+        .join('; '),
     )
+    setSelected((s) => {
+      const n = new Set(s)
+      for (const i of outcome.items) if (i.ok) n.delete(i.orderId)
+      return n
+    })
     refresh()
-    if (history?.orderId === orderId) showHistory(orderId)
+    search.current?.reload()
+    if (openId && dialog.orderIds.includes(openId)) loadDetail(openId)
+    return { items: JSON.parse(JSON.stringify(outcome.items)) }
   }
 
-  if (!snap) return <main style={{ padding: 24 }}>Loading…</main>
-  const m = snap.metrics
+  if (!snap)
+    return (
+      <main className="monitor">
+        <p aria-live="polite">Loading…</p>
+      </main>
+    )
+  const printerOf = (id?: string) => snap.printers.find((p) => p.printerId === id)
+  const sel = [...selected]
   return (
-    <main style={{ padding: 24, maxWidth: 1200, margin: '0 auto' }}>
-      <header style={{ display: 'flex', justifyContent: 'space-between', alignItems: 'center' }}>
+    <main className={`monitor${openId ? ' with-detail' : ''}`}>
+      <header className="top">
         <h1>Printer monitor</h1>
-        <span data-testid="live">{live ? '● live' : '○ reconnecting'}</span>
+        <span data-testid="live" className={live ? 'live on' : 'live'} role="status">
+          {live ? '● live' : '○ reconnecting'}
+        </span>
+        <form method="post" action="/api/logout">
+          <button type="submit">Sign out</button>
+        </form>
       </header>
-      {message ? <p role="status" data-testid="message">{message}</p> : null}
-
-      <section aria-label="Printers" style={{ display: 'flex', gap: 12, flexWrap: 'wrap' }}>
-        {snap.printers.map((p) => (
-          <div key={p.printerId} data-testid={`printer-${p.printerId}`} style={{ background: '#fff', padding: 12, borderRadius: 8, borderLeft: `6px solid ${p.status ? COLORS[p.status] : '#999'}`, minWidth: 240 }}>
-            <strong>{p.name}</strong> <span style={{ color: p.status ? COLORS[p.status] : undefined }}>{p.status}</span>
-            <div>Queue: {p.queueLength ?? '-'}</div>
-            <div>Last successful print: {p.lastSuccessfulPrintAt ? new Date(p.lastSuccessfulPrintAt).toLocaleString() : '-'}</div>
-            {p.errorMessage ? <div style={{ color: '#cf222e' }}>{p.errorMessage}</div> : null}
-          </div>
-        ))}
-      </section>
-
-      <section aria-label="Metrics" data-testid="metrics" style={{ margin: '12px 0' }}>
-        {m ? `Prints/hour ${m.printsPerHour.toFixed(1)} · failures/hour ${m.failuresPerHour.toFixed(1)} · mean start delay ${m.averagePrintStartDelay.toFixed(1)} s` : 'No metrics yet.'}
-      </section>
-
-      {GROUPS.map(([key, title]) => (
-        <section key={key} aria-label={title} data-testid={`group-${key}`} style={{ background: '#fff', borderRadius: 8, padding: 12, marginBottom: 12 }}>
-          <h2 style={{ marginTop: 0 }}>
-            {title} ({snap.counts[key === 'printed' ? 'printedLast24H' : key]})
-          </h2>
-          <table style={{ width: '100%', borderCollapse: 'collapse' }}>
-            <thead>
-              <tr style={{ textAlign: 'left' }}>
-                <th>Order</th><th>Age</th><th>Attempts</th><th>Printer</th><th>Error</th><th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {snap[key].map((o: Order) => (
-                <tr key={o.orderId} data-testid={`order-${o.orderId}`} style={{ borderTop: '1px solid #eee' }}>
-                  <td><button onClick={() => showHistory(o.orderId)} style={{ all: 'unset', cursor: 'pointer', textDecoration: 'underline' }}>{o.orderId}</button></td>
-                  <td>{age(o.paidAt || o.createdAt)}</td>
-                  <td>{o.printAttempt ?? 0}</td>
-                  <td>{o.printerName || '-'}</td>
-                  <td style={{ color: '#cf222e' }}>{o.printError || o.printWaitReason || ''}</td>
-                  <td>
-                    {ACTIONS_FOR[key].map(([action, label]) => (
-                      <button key={action} onClick={() => act(action, o.orderId)} style={{ marginRight: 4 }}>{label}</button>
-                    ))}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </section>
-      ))}
-
-      {history ? (
-        <section aria-label="History" data-testid="history" style={{ background: '#fff', borderRadius: 8, padding: 12 }}>
-          <h2 style={{ marginTop: 0 }}>History of {history.orderId}</h2>
-          <ul>
-            {history.logs.map((l) => (
-              <li key={l.id}>
-                {new Date(l.timestamp).toLocaleString()}: {l.action} ({l.previousStatus ?? '-'} → {l.newStatus ?? '-'}){l.adminEmail ? ` by ${l.adminEmail}` : ''}{l.reason ? `: ${l.reason}` : ''}
-              </li>
-            ))}
-          </ul>
-        </section>
+      {message ? (
+        <p role="status" data-testid="message" className="message">
+          {message}
+        </p>
       ) : null}
-      <form method="post" action="/api/logout"><button type="submit">Sign out</button></form>
+      <Counters snap={snap} />
+      <div className="layout">
+        <div className="main-col">
+          <Charts refreshKey={chartsKey} />
+          <Printers snap={snap} />
+          {GROUPS.map(([key, title]) => {
+            const list = snap[key]
+            const total = snap.counts[key === 'printed' ? 'printedLast24H' : key]
+            return (
+              <section key={key} aria-labelledby={`group-${key}-title`} data-testid={`group-${key}`} className="card">
+                <h2 id={`group-${key}-title`}>
+                  {title} ({total})
+                </h2>
+                {list.length ? (
+                  <OrderTable orders={list.slice(0, shown[key])} label={title} selected={selected} onSelect={select} onOpen={open} onAction={act} openId={openId ?? undefined} />
+                ) : (
+                  <p className="muted">None.</p>
+                )}
+                {list.length > shown[key] ? (
+                  <button onClick={() => setShown({ ...shown, [key]: shown[key] + PAGE })}>
+                    Show {Math.min(PAGE, list.length - shown[key])} more of {list.length}
+                  </button>
+                ) : null}
+                {total > list.length ? <p className="muted">The list stops at {list.length}: find the others below.</p> : null}
+              </section>
+            )
+          })}
+          <Search ref={search} printers={snap.printers} selected={selected} onSelect={select} onOpen={open} onAction={act} openId={openId ?? undefined} />
+        </div>
+        {openId ? (
+          <div className="side-col">
+            <OrderDetail order={detail.order} printer={printerOf(detail.order?.printerId)} logs={detail.logs} error={detail.error} onClose={close} onAction={act} />
+          </div>
+        ) : null}
+      </div>
+      {sel.length ? (
+        <div className="batch-bar" role="region" aria-label="Selected orders" data-testid="batch-bar">
+          <span>
+            <strong>{sel.length}</strong> selected
+          </span>
+          {(['reprint', 'cancel', 'resetState', 'forcePrinted'] as ActionName[]).map((a) => (
+            <button key={a} onClick={() => act(a, sel)}>
+              {ACTION_LABEL[a]} {sel.length}
+            </button>
+          ))}
+          <button onClick={() => setSelected(new Set())}>Clear selection</button>
+        </div>
+      ) : null}
+      <ReasonDialog request={dialog} onSubmit={runBatch} onClose={() => setDialog(null)} />
     </main>
   )
 }

@@ -1,0 +1,37 @@
+// An order's file for the print preview, fetched on the server through printcore with the worker's host
+// allowlist (PRINTCORE_FILE_HOSTS): the browser only ever sees this route, never the customer's URL. A
+// file that fails validation answers 422 with why (the preview shows it). Only a PDF is sent as a PDF;
+// anything else is an attachment the browser will not render on this origin.
+import { printcore } from '@/lib/printcore'
+import { errorResponse } from '@/lib/errors'
+import { orderFile } from '@/lib/files'
+import { sessionFrom } from '@/lib/session'
+import type { NextRequest } from 'next/server'
+
+export const runtime = 'nodejs'
+export const dynamic = 'force-dynamic'
+
+export async function GET(request: NextRequest) {
+  if (!(await sessionFrom(request))) return Response.json({ message: 'sign in first' }, { status: 401 })
+  const p = request.nextUrl.searchParams
+  const orderId = p.get('orderId') ?? ''
+  const index = Math.max(0, Math.floor(Number(p.get('index')) || 0))
+  try {
+    const file = await orderFile(await printcore(), orderId, index)
+    const pdf = file.contentType.split(';')[0].trim().toLowerCase() === 'application/pdf'
+    return new Response(new Uint8Array(file.bytes), {
+      headers: {
+        'Content-Type': pdf ? 'application/pdf' : 'application/octet-stream',
+        'Content-Disposition': `${pdf ? 'inline' : 'attachment'}; filename="${orderId.replace(/[^\w.-]/g, '_')}-${file.index + 1}.${pdf ? 'pdf' : 'bin'}"`,
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Security-Policy': 'sandbox',
+        'Cache-Control': 'private, max-age=300',
+        'X-File-Index': String(file.index),
+        'X-File-Count': String(file.count),
+        'X-File-Sha256': file.sha256,
+      },
+    })
+  } catch (e) {
+    return errorResponse(e)
+  }
+}

@@ -1,0 +1,46 @@
+// The order search of the monitor: by order id (exact or prefix), state, printer and creation date, newest
+// first, a page at a time (`before` is the previous page's `next`). Every order of the database, not only
+// the snapshot's 500 per group.
+import type { OrdersQuery, PrintCore } from 'printcore'
+import { printcore } from '@/lib/printcore'
+import { errorResponse } from '@/lib/errors'
+import { sessionFrom } from '@/lib/session'
+import { STATUSES } from '@/lib/types'
+import type { NextRequest } from 'next/server'
+
+export const runtime = 'nodejs'
+export const dynamic = 'force-dynamic'
+
+/** The query printcore's `orders` takes: every filter optional (no status: every state). */
+type Search = Omit<OrdersQuery, 'status'> & { status?: string; orderId?: string; printerId?: string; from?: Date; to?: Date }
+
+function date(value: string | null, endOfDay = false): Date | undefined {
+  if (!value) return undefined
+  // A bare date (the form's <input type=date>) is a whole day in the shop's time zone of the server.
+  const d = /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T${endOfDay ? '23:59:59.999' : '00:00:00'}`) : new Date(value)
+  return Number.isNaN(d.getTime()) ? undefined : d
+}
+
+export async function GET(request: NextRequest) {
+  if (!(await sessionFrom(request))) return Response.json({ message: 'sign in first' }, { status: 401 })
+  const p = request.nextUrl.searchParams
+  const status = p.get('status') || undefined
+  if (status && !(STATUSES as readonly string[]).includes(status)) return Response.json({ message: `unknown state ${status}` }, { status: 400 })
+  const query: Search = {
+    status,
+    orderId: p.get('q')?.trim() || undefined,
+    printerId: p.get('printerId') || undefined,
+    from: date(p.get('from')),
+    to: date(p.get('to'), true),
+    before: p.get('before') || undefined,
+    limit: Math.min(200, Math.max(1, Number(p.get('limit')) || 50)),
+    signal: request.signal,
+  }
+  try {
+    const core = await printcore()
+    const page = await (core.orders as (q: Search) => ReturnType<PrintCore['orders']>)(query)
+    return Response.json({ items: page.items, next: page.next ?? null })
+  } catch (e) {
+    return errorResponse(e)
+  }
+}
