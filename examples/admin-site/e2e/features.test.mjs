@@ -113,7 +113,6 @@ async function seed() {
       queue_length: 3,
       error_message: 'media-empty',
       state_reasons: ['media-empty'],
-      stateReasons: ['media-empty'],
       last_seen_at: new Date(now - 5000),
       offline_since: new Date(now - 7 * MIN),
       capabilities: { page_sizes: ['A4', 'A3'], color: true, duplex: true, max_copies: 50 },
@@ -140,10 +139,10 @@ async function seed() {
   for (let k = 0; k < 288; k++) {
     const timestamp = new Date(now - k * 5 * MIN - 1000)
     for (const [w, share] of [['worker-front', 30], ['worker-back', 12]]) {
-      const wave = k === 0 ? 0 : Math.round(Math.sin(k / 20) * 6)
+      const wave = k < 6 ? 0 : Math.round(Math.sin(k / 20) * 6) // the last half hour flat: the newest bucket is 42/h whatever its bounds
       metrics.push({
         timestamp,
-        prints_per_hour: share + (k === 0 ? 0 : wave),
+        prints_per_hour: share + wave,
         failures_per_hour: w === 'worker-front' && k % 36 < 3 ? 4 : 0,
         average_print_start_delay: 20 + (k % 12),
         printer_offline_duration: w === 'worker-front' && k < 2 ? 300 : 0,
@@ -208,6 +207,8 @@ before(async () => {
       MONGODB_URI: db.uri,
       PRINTCORE_DB: DB,
       PRINTCORE_FILE_HOSTS: '127.0.0.1',
+      PRINTCORE_FILE_ALLOW_HTTP: '1',
+      PRINTCORE_FILE_ALLOW_LOOPBACK: '1',
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
       SESSION_SECRET: 'test-secret-features-0123456789',

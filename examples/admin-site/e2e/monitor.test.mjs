@@ -64,7 +64,7 @@ before(async () => {
   baseUrl = `http://127.0.0.1:${port}`
   siteProc = spawn(path.join(site, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: site,
-    env: { ...process.env, MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef', PRINTCORE_FILE_HOSTS: '127.0.0.1' },
+    env: { ...process.env, MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef', PRINTCORE_FILE_HOSTS: '127.0.0.1', PRINTCORE_FILE_ALLOW_HTTP: '1', PRINTCORE_FILE_ALLOW_LOOPBACK: '1' },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   children.push(siteProc)

@@ -16,6 +16,9 @@ export interface OrderFileOptions {
   allowedHosts: string[]
   index?: number
   maxMb?: number
+  allowHttp?: boolean
+  allowLoopback?: boolean
+  allowPrivate?: boolean
 }
 
 type WithOrderFile = { orderFile(orderId: string, options: OrderFileOptions): Promise<OrderFile> }
@@ -34,6 +37,24 @@ export function maxMb(): number {
   return Number.isFinite(n) && n > 0 ? n : 50
 }
 
+const flag = (name: string) => ['1', 'true', 'yes'].includes((process.env[name] ?? '').toLowerCase())
+
+/**
+ * The worker's other file rules, off unless set: PRINTCORE_FILE_ALLOW_HTTP (plain http URLs),
+ * PRINTCORE_FILE_ALLOW_LOOPBACK (a file server on this machine: tests), PRINTCORE_FILE_ALLOW_PRIVATE (a
+ * file server on the shop's network).
+ */
+export function fileOptions(index: number): OrderFileOptions {
+  return {
+    allowedHosts: allowedHosts(),
+    index,
+    maxMb: maxMb(),
+    allowHttp: flag('PRINTCORE_FILE_ALLOW_HTTP'),
+    allowLoopback: flag('PRINTCORE_FILE_ALLOW_LOOPBACK'),
+    allowPrivate: flag('PRINTCORE_FILE_ALLOW_PRIVATE'),
+  }
+}
+
 export function orderFile(core: PrintCore, orderId: string, index: number): Promise<OrderFile> {
-  return (core as unknown as WithOrderFile).orderFile(orderId, { allowedHosts: allowedHosts(), index, maxMb: maxMb() })
+  return (core as unknown as WithOrderFile).orderFile(orderId, fileOptions(index))
 }

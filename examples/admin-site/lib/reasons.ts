@@ -1,5 +1,5 @@
-// What a printer's state reasons (IPP printer-state-reasons, as the worker reads them) mean for the person
-// at the counter. An unknown reason is shown as the printer says it.
+// What a printer's state reasons (IPP printer-state-reasons or the Windows spooler's status names, as the
+// worker reads them) mean for the person at the counter. An unknown reason is shown as the printer says it.
 const REASONS: Record<string, string> = {
   'media-empty': 'out of paper',
   'media-needed': 'needs paper loaded',
@@ -21,6 +21,21 @@ const REASONS: Record<string, string> = {
   'spool-area-full': 'its spool is full',
   'stopped-partly': 'partly stopped',
   'moving-to-paused': 'pausing',
+  // The Windows spooler's status names.
+  PaperOut: 'out of paper',
+  PaperJam: 'paper jam',
+  PaperProblem: 'a paper problem',
+  ManualFeed: 'waiting for manual feed',
+  TonerLow: 'toner low',
+  NoToner: 'out of toner',
+  DoorOpen: 'a door or cover is open',
+  OutputBinFull: 'the output tray is full',
+  UserIntervention: 'needs someone at the printer',
+  Offline: 'offline',
+  Paused: 'paused',
+  Error: 'in error',
+  NotAvailable: 'not available',
+  OutOfMemory: 'out of memory',
 }
 
 /** `media-empty-error` → `media-empty`: IPP adds a severity suffix. */

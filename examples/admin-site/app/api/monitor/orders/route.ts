@@ -14,10 +14,12 @@ export const dynamic = 'force-dynamic'
 /** The query printcore's `orders` takes: every filter optional (no status: every state). */
 type Search = Omit<OrdersQuery, 'status'> & { status?: string; orderId?: string; printerId?: string; from?: Date; to?: Date }
 
-function date(value: string | null, endOfDay = false): Date | undefined {
+function date(value: string | null, nextDay = false): Date | undefined {
   if (!value) return undefined
-  // A bare date (the form's <input type=date>) is a whole day in the shop's time zone of the server.
-  const d = /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T${endOfDay ? '23:59:59.999' : '00:00:00'}`) : new Date(value)
+  // A bare date (the form's <input type=date>) is a whole day in the server's time zone; `to` is
+  // exclusive, so the day "to" names ends at the next midnight.
+  const d = /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T00:00:00`) : new Date(value)
+  if (nextDay && /^\d{4}-\d{2}-\d{2}$/.test(value)) d.setDate(d.getDate() + 1)
   return Number.isNaN(d.getTime()) ? undefined : d
 }
 
