@@ -203,25 +203,37 @@ impl PrintCore {
         promise(env, call.run("order", async move { core.order(&order_id).await }), |o| Ok(PrintOrder::from(o)))
     }
 
-    /// Orders in one print status, newest first, a page at a time (`before`: the previous page's `next`).
+    /// Orders by status, orderId (exact, or prefix from 3 characters), printer and creation time, newest
+    /// first, a page at a time (`before`: the previous page's `next`).
     #[napi]
     pub fn orders<'env>(
         &self,
         env: &'env Env,
-        query: OrdersQuery,
+        query: Option<OrdersQuery>,
         call: Option<CallOptions>,
         cancel: Option<&CancelToken>,
     ) -> Result<PromiseRaw<'env, OrderPage>> {
         let (core, call) = (self.core(), self.call(call, cancel)?);
-        let limit = query.limit.unwrap_or(100);
+        let query = query.unwrap_or_default();
         let fut = async move {
-            let status = printcore::PrintStatus::parse(&query.status).ok_or_else(|| {
-                printcore::Error::InvalidArgument(format!(
-                    "status {:?} is not a print status (pending, printing, printed, failed, cancelled)",
-                    query.status
-                ))
-            })?;
-            core.orders_page(status, query.before.as_deref(), limit).await
+            let status = match query.status.as_deref() {
+                None => None,
+                Some(s) => Some(printcore::PrintStatus::parse(s).ok_or_else(|| {
+                    printcore::Error::InvalidArgument(format!(
+                        "status {s:?} is not a print status (pending, printing, printed, failed, cancelled)"
+                    ))
+                })?),
+            };
+            let q = printcore::OrdersQuery {
+                status,
+                order_id: query.order_id,
+                printer_id: query.printer_id,
+                from: query.from.map(bson::DateTime::from_chrono),
+                to: query.to.map(bson::DateTime::from_chrono),
+                before: query.before,
+                limit: query.limit,
+            };
+            core.orders_page(&q).await
         };
         promise(env, call.run("orders", fut), |p| {
             Ok(OrderPage { items: p.items.into_iter().map(PrintOrder::from).collect(), next: p.next })
@@ -306,7 +318,8 @@ impl PrintCore {
         })
     }
 
-    /// Metrics samples of every worker, newest first.
+    /// Metrics samples of every worker, newest first; with `bucketMinutes`, the shop's metrics per time
+    /// bucket (computed by the database).
     #[napi]
     pub fn metrics<'env>(
         &self,
@@ -319,10 +332,56 @@ impl PrintCore {
         let since = query.as_ref().and_then(|q| q.since).map(bson::DateTime::from_chrono).unwrap_or_else(|| {
             bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 24 * 3600 * 1000)
         });
-        let limit = query.and_then(|q| q.limit).unwrap_or(1000);
-        promise(env, call.run("metrics", async move { core.metrics_since(since, limit).await }), |m| {
-            Ok(m.into_iter().map(Metrics::from).collect())
-        })
+        let limit = query.as_ref().and_then(|q| q.limit).unwrap_or(1000);
+        let bucket = query.and_then(|q| q.bucket_minutes);
+        let fut = async move {
+            match bucket {
+                None => Ok(core.metrics_since(since, limit).await?.into_iter().map(Metrics::from).collect()),
+                Some(minutes) => {
+                    let bucket = Duration::try_from_secs_f64(minutes * 60.0).map_err(|_| {
+                        printcore::Error::InvalidArgument(format!(
+                            "bucketMinutes must be a positive number of minutes, not {minutes}"
+                        ))
+                    })?;
+                    Ok(core.metrics_buckets(since, bucket, limit).await?.into_iter().map(Metrics::from).collect())
+                }
+            }
+        };
+        promise(env, call.run("metrics", fut), |m: Vec<Metrics>| Ok(m))
+    }
+
+    /// Downloads one file of an order with printcore's download code and file policy (the worker's
+    /// allowlist rules, link-local addresses refused, size cap, every redirect checked), so the website
+    /// can show it without handing a customer's URL to the admin's browser. Rejects with NOT_FOUND (no
+    /// such order), INVALID_ARGUMENT (no file at `index`, an empty `allowedHosts`), FILE_REJECTED (the
+    /// policy refuses the URL's host or address, or a redirect; names the order and the host),
+    /// FILE_INVALID (no file, the server answered an error, over `maxMb`) or FILE_UNAVAILABLE
+    /// (transient: the server or network failed; try again).
+    #[napi]
+    pub fn order_file<'env>(
+        &self,
+        env: &'env Env,
+        order_id: String,
+        options: OrderFileOptions,
+        call: Option<CallOptions>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<PromiseRaw<'env, OrderFile>> {
+        let (core, call) = (self.core(), self.call(call, cancel)?);
+        let fut = async move {
+            let mut policy = printcore::files::FilePolicy {
+                allowed_hosts: options.allowed_hosts,
+                allow_http: options.allow_http.unwrap_or(false),
+                allow_loopback: options.allow_loopback.unwrap_or(false),
+                allow_private: options.allow_private.unwrap_or(false),
+                ..Default::default()
+            };
+            if let Some(mb) = options.max_mb {
+                policy = policy.with_max_mb(mb)?;
+            }
+            let fetcher = printcore::files::FileFetcher::new(policy)?;
+            core.order_file(&order_id, options.index.unwrap_or(0) as usize, &fetcher).await
+        };
+        promise(env, call.run("orderFile", fut), |f| Ok(OrderFile::from(f)))
     }
 
     /// Creates the indexes, normalises printStatus/paymentStatus spellings and adds printStatus to existing

@@ -159,7 +159,12 @@ pub struct Printer {
     pub auto_print_enabled: Option<bool>,
     pub capabilities: Option<PrinterCapabilities>,
     pub worker_id: Option<String>,
+    /// Since when it has not been online (unset while it is).
     pub offline_since: Option<DateTime<Utc>>,
+    /// What the printer itself says at the last health check, as it says it: IPP
+    /// printer-state-reasons (e.g. "media-empty-error", "media-jam", "toner-low-report") or Windows
+    /// spooler status names (e.g. "PaperOut", "Offline"); never IPP's "none". Empty when it says nothing.
+    pub state_reasons: Option<Vec<String>>,
 }
 
 impl From<printcore::Printer> for Printer {
@@ -186,21 +191,34 @@ impl From<printcore::Printer> for Printer {
             }),
             worker_id: p.worker_id,
             offline_since: date(p.offline_since),
+            state_reasons: Some(p.state_reasons),
         }
     }
 }
 
-/// A worker's metrics sample.
+/// A metrics sample of one worker, or (with `MetricsQuery.bucketMinutes`) the shop's metrics over one
+/// time bucket.
 #[napi(object)]
 pub struct Metrics {
+    /// When the sample was taken (it covers the worker's metrics interval before it, 5 minutes by
+    /// default), or when the bucket starts.
     pub timestamp: DateTime<Utc>,
+    /// Orders printed per hour. A bucket: each worker's mean over its samples, added up.
     pub prints_per_hour: f64,
+    /// Orders failed, retried or rejected per hour (a bucket: as `printsPerHour`).
     pub failures_per_hour: f64,
-    /// Seconds from payment (or creation) to the start of printing, averaged.
+    /// Seconds from payment (or creation) to the start of printing, averaged (a bucket: weighted by
+    /// prints; 0 when nothing printed).
     pub average_print_start_delay: f64,
-    /// Seconds the worker's printers were offline in the period.
+    /// Seconds the worker's printers were offline in the sample's interval (a bucket: within the bucket,
+    /// every printer's added up).
     pub printer_offline_duration: f64,
+    /// The worker that took the sample; "*" for a bucket (every worker's samples combined).
     pub worker_id: String,
+    /// A bucket: how many samples it combines.
+    pub samples: Option<u32>,
+    /// A bucket: how many workers wrote them.
+    pub workers: Option<u32>,
 }
 
 impl From<printcore::model::Metrics> for Metrics {
@@ -212,6 +230,23 @@ impl From<printcore::model::Metrics> for Metrics {
             average_print_start_delay: m.average_print_start_delay,
             printer_offline_duration: m.printer_offline_duration,
             worker_id: m.worker_id,
+            samples: None,
+            workers: None,
+        }
+    }
+}
+
+impl From<printcore::history::MetricsBucket> for Metrics {
+    fn from(b: printcore::history::MetricsBucket) -> Self {
+        Metrics {
+            timestamp: b.start.to_chrono(),
+            prints_per_hour: b.prints_per_hour,
+            failures_per_hour: b.failures_per_hour,
+            average_print_start_delay: b.average_print_start_delay,
+            printer_offline_duration: b.printer_offline_duration,
+            worker_id: "*".into(),
+            samples: Some(b.samples.min(u32::MAX as u64) as u32),
+            workers: Some(b.workers.min(u32::MAX as u64) as u32),
         }
     }
 }
@@ -366,11 +401,17 @@ impl From<printcore::PrintLog> for PrintLogEntry {
     }
 }
 
+/// Which metrics `metrics` reads.
 #[napi(object)]
 pub struct MetricsQuery {
-    /// Samples from this time on (default: the last 24 hours).
+    /// From this time on (default: the last 24 hours).
     pub since: Option<DateTime<Utc>>,
-    /// At most this many, newest first (default 1000).
+    /// Combine the samples of every worker into buckets of this many minutes (1 to 44640), computed by
+    /// the database; buckets are aligned to the Unix epoch (60: whole hours) and a bucket without samples
+    /// is absent. Absent: every worker's samples as taken. For a chart, 24 h at 5 and 7 days at 30 stay
+    /// under 500 points.
+    pub bucket_minutes: Option<f64>,
+    /// At most this many, newest first (default 1000, at most 10000).
     pub limit: Option<i64>,
 }
 
@@ -430,12 +471,25 @@ pub struct CallOptions {
     pub timeout_ms: Option<f64>,
 }
 
-/// Which orders `orders` reads.
+/// Which orders `orders` reads. Every filter is optional and they combine. Newest `createdAt` first
+/// (ties by the document's `_id`); orders without a `createdAt` date come after every dated one, and only
+/// when neither `from` nor `to` is given.
 #[napi(object)]
+#[derive(Default)]
 pub struct OrdersQuery {
-    /// "pending", "printing", "printed", "failed" or "cancelled".
-    pub status: String,
-    /// The previous page's `next`.
+    /// Only this print status: "pending", "printing", "printed", "failed" or "cancelled". Absent: every
+    /// status.
+    pub status: Option<String>,
+    /// The website's orderId: an exact match, or, when at least 3 characters long, every orderId that
+    /// starts with it (case-sensitive; served by the orderId index). Blank: no filter.
+    pub order_id: Option<String>,
+    /// Only orders of this printer (its `printerId`).
+    pub printer_id: Option<String>,
+    /// Orders created at or after this time (`createdAt`).
+    pub from: Option<DateTime<Utc>>,
+    /// Orders created before this time (`createdAt`, exclusive).
+    pub to: Option<DateTime<Utc>>,
+    /// The previous page's `next`: the orders after its last one.
     pub before: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,
@@ -464,4 +518,54 @@ pub struct WatchItem {
     pub event: Option<MonitorEvent>,
     pub error: Option<ErrorInfo>,
     pub end: bool,
+}
+
+/// Options of `orderFile`: the file policy the website applies (the worker's rules).
+#[napi(object)]
+pub struct OrderFileOptions {
+    /// Hosts files may come from; each entry allows itself and its subdomains (the worker's
+    /// `allowed_hosts`, e.g. ["res.cloudinary.com"]). Required and not empty.
+    pub allowed_hosts: Vec<String>,
+    /// Which of the order's files (`fileURLs`, else `fileURL`), from 0 (default 0).
+    pub index: Option<u32>,
+    /// The largest file accepted, in megabytes (default 100); a bigger one rejects with FILE_INVALID.
+    pub max_mb: Option<f64>,
+    /// Allow plain http:// URLs (tests; production files are https). Default false.
+    pub allow_http: Option<bool>,
+    /// Allow hosts on loopback addresses (tests). Default false.
+    pub allow_loopback: Option<bool>,
+    /// Allow private network addresses (a file server on the shop's network). Link-local addresses stay
+    /// refused. Default false.
+    pub allow_private: Option<bool>,
+}
+
+/// One file of an order, downloaded by printcore for the admin's preview.
+#[napi(object)]
+pub struct OrderFile {
+    /// The file's bytes.
+    pub bytes: napi::bindgen_prelude::Buffer,
+    /// "application/pdf" when the bytes are a PDF, else "application/octet-stream" (sniffed; the file
+    /// server's own Content-Type is never passed on).
+    pub content_type: String,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// The last segment of the URL's path, decoded (no query string, no slashes).
+    pub file_name: Option<String>,
+    /// Which of the order's files this is (from 0).
+    pub index: u32,
+    /// How many files the order has.
+    pub count: u32,
+}
+
+impl From<printcore::files::OrderFile> for OrderFile {
+    fn from(f: printcore::files::OrderFile) -> Self {
+        OrderFile {
+            bytes: f.bytes.into(),
+            content_type: f.content_type,
+            sha256: f.sha256,
+            file_name: f.file_name,
+            index: f.index as u32,
+            count: f.count as u32,
+        }
+    }
 }

@@ -40,6 +40,16 @@ pub enum Error {
     #[error("order {order_id}: file {url}: {message}")]
     File { order_id: String, url: String, message: String, transient: bool },
 
+    /// An order's file URL is refused by the file policy: its host is not on the allowlist, its scheme is
+    /// not allowed, or it (or a redirect) leads to a private, loopback or link-local address. Nothing was
+    /// downloaded; the message names the order and the host. Permanent. (The worker's download reports
+    /// these as `File`, so an order fails the way it always did; [`PrintCore::order_file`] says
+    /// `FileRejected`.)
+    ///
+    /// [`PrintCore::order_file`]: crate::PrintCore::order_file
+    #[error("order {order_id}: file {url}: {message}")]
+    FileRejected { order_id: String, url: String, message: String },
+
     /// The order asks for something the printer cannot do. Permanent for that printer.
     #[error("{message}")]
     Capability { order_id: String, message: String },
@@ -102,6 +112,7 @@ impl Error {
             Error::InvalidDocument { .. } => "INVALID_DOCUMENT",
             Error::File { transient: true, .. } => "FILE_UNAVAILABLE",
             Error::File { transient: false, .. } => "FILE_INVALID",
+            Error::FileRejected { .. } => "FILE_REJECTED",
             Error::Capability { .. } => "CAPABILITY_MISMATCH",
             Error::Unsupported(_) => "UNSUPPORTED",
             Error::Timeout { .. } => "TIMEOUT",
@@ -139,6 +150,7 @@ pub const ERROR_CODES: &[&str] = &[
     "INVALID_DOCUMENT",
     "FILE_UNAVAILABLE",
     "FILE_INVALID",
+    "FILE_REJECTED",
     "CAPABILITY_MISMATCH",
     "UNSUPPORTED",
     "TIMEOUT",

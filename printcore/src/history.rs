@@ -182,4 +182,116 @@ impl PrintCore {
         let filter = doc! { "timestamp": { "$gte": since } };
         read_typed(&self.inner.metrics, filter, doc! { "timestamp": -1 }, limit.clamp(1, 10_000), "metrics").await
     }
+
+    /// The shop's metrics since `since` in time buckets of `bucket` (aligned to the Unix epoch: whole
+    /// hours for 60 minutes), newest first, at most `limit` (capped at 10,000), computed by the database
+    /// in one aggregation over the `timestamp_desc` index (the samples never travel). A bucket without
+    /// samples is absent. Per bucket: each worker's samples are averaged (rates) or added (offline time),
+    /// then the workers are added up; see [`MetricsBucket`].
+    pub async fn metrics_buckets(
+        &self,
+        since: DateTime,
+        bucket: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<MetricsBucket>> {
+        let ms = bucket.as_millis();
+        if !(60_000..=31 * 86_400_000).contains(&ms) {
+            return Err(Error::InvalidArgument(format!(
+                "bucketMinutes must be between 1 and 44640 (31 days), not {}",
+                bucket.as_secs_f64() / 60.0
+            )));
+        }
+        let ms = ms as i64;
+        let time = doc! { "$toLong": "$timestamp" };
+        let start = doc! { "$subtract": [time.clone(), { "$mod": [time, ms] }] };
+        let pipeline = vec![
+            doc! { "$match": { "timestamp": { "$gte": since } } },
+            // One worker in one bucket: its mean rates, its offline seconds, prints to weigh its delay by.
+            doc! { "$group": {
+                "_id": { "b": start, "w": "$workerId" },
+                "prints": { "$avg": "$prints_per_hour" },
+                "failures": { "$avg": "$failures_per_hour" },
+                "delayByPrints": { "$sum": { "$multiply": ["$average_print_start_delay", "$prints_per_hour"] } },
+                "printsSum": { "$sum": "$prints_per_hour" },
+                "offline": { "$sum": "$printer_offline_duration" },
+                "samples": { "$sum": 1 },
+            } },
+            // The shop in one bucket: every worker's together.
+            doc! { "$group": {
+                "_id": "$_id.b",
+                "prints": { "$sum": "$prints" },
+                "failures": { "$sum": "$failures" },
+                "delayByPrints": { "$sum": "$delayByPrints" },
+                "printsSum": { "$sum": "$printsSum" },
+                "offline": { "$sum": "$offline" },
+                "samples": { "$sum": "$samples" },
+                "workers": { "$sum": 1 },
+            } },
+            doc! { "$sort": { "_id": -1 } },
+            doc! { "$limit": limit.clamp(1, 10_000) },
+        ];
+        use futures::TryStreamExt;
+        let docs: Vec<Document> = self
+            .inner
+            .metrics
+            .aggregate(pipeline)
+            .await
+            .map_err(Error::db("reading metrics"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("reading metrics"))?;
+        let num = |d: &Document, k: &str| match d.get(k) {
+            Some(bson::Bson::Double(v)) => *v,
+            Some(bson::Bson::Int32(v)) => *v as f64,
+            Some(bson::Bson::Int64(v)) => *v as f64,
+            _ => 0.0,
+        };
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                let start = match d.get("_id") {
+                    Some(bson::Bson::Int64(v)) => *v,
+                    Some(bson::Bson::Int32(v)) => *v as i64,
+                    Some(bson::Bson::Double(v)) => *v as i64,
+                    // Samples whose timestamp is not a date have no bucket.
+                    _ => return None,
+                };
+                let prints_sum = num(d, "printsSum");
+                Some(MetricsBucket {
+                    start: DateTime::from_millis(start),
+                    prints_per_hour: num(d, "prints"),
+                    failures_per_hour: num(d, "failures"),
+                    average_print_start_delay: if prints_sum > 0.0 {
+                        num(d, "delayByPrints") / prints_sum
+                    } else {
+                        0.0
+                    },
+                    printer_offline_duration: num(d, "offline"),
+                    samples: num(d, "samples") as u64,
+                    workers: num(d, "workers") as u64,
+                })
+            })
+            .collect())
+    }
+}
+
+/// The shop's metrics over one time bucket ([`PrintCore::metrics_buckets`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsBucket {
+    /// When the bucket starts.
+    pub start: DateTime,
+    /// Orders printed per hour: each worker's mean over its samples in the bucket, added up.
+    pub prints_per_hour: f64,
+    /// Failures (failed, retried, rejected) per hour, the same way.
+    pub failures_per_hour: f64,
+    /// Seconds from payment to the start of printing, the samples' averages weighted by their prints
+    /// (0 when nothing printed).
+    pub average_print_start_delay: f64,
+    /// Seconds printers were offline within the bucket, every worker's samples added up (a shop with two
+    /// printers both down for the whole of a 60-minute bucket: 7200).
+    pub printer_offline_duration: f64,
+    /// How many samples the bucket combines.
+    pub samples: u64,
+    /// How many workers wrote them.
+    pub workers: u64,
 }

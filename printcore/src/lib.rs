@@ -62,7 +62,7 @@ pub use crate::core::{CoreConfig, PrintCore};
 pub use crate::error::{Error, Result};
 pub use crate::migrate::{MigrateOptions, MigrationReport, PrinterRegistration};
 pub use crate::model::{Order, PrintLog, PrintStatus, Printer, PrinterCapabilities, PrinterStatus, PrintingOptions};
-pub use crate::monitor::{FeedItem, MonitorEvent, MonitorHub, Page, Snapshot};
+pub use crate::monitor::{FeedItem, MonitorEvent, MonitorHub, OrdersQuery, Page, Snapshot};
 pub use crate::printers::PrinterHealth;
 pub use crate::queue::{ClaimTarget, MarkPaid, MarkPaidOutcome, PrintJob, RetryOutcome, WorkerId};
 pub use crate::recovery::RecoveryReport;

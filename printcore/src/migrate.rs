@@ -161,6 +161,19 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
         (collections::PRINT_LOGS, index(doc! { "action": 1, "timestamp": -1, "_id": -1 }, "action_timestamp_id")),
         // Paged reads of the orders in one state (`orders_page`, e.g. every failed order), newest first.
         (collections::ORDERS, index(doc! { "printStatus": 1, "_id": -1 }, "printStatus_id")),
+        // The admin's order search (`orders_page` with any of status, printer and a createdAt range),
+        // newest first with `_id` breaking ties: each combination has an index whose order is the page's,
+        // so a page is read in index order with bounds on createdAt. An orderId search uses `orderId`.
+        (collections::ORDERS, index(doc! { "createdAt": -1, "_id": -1 }, "createdAt_id")),
+        (collections::ORDERS, index(doc! { "printStatus": 1, "createdAt": -1, "_id": -1 }, "printStatus_createdAt_id")),
+        (collections::ORDERS, index(doc! { "printerId": 1, "createdAt": -1, "_id": -1 }, "printerId_createdAt_id")),
+        (
+            collections::ORDERS,
+            index(
+                doc! { "printerId": 1, "printStatus": 1, "createdAt": -1, "_id": -1 },
+                "printerId_printStatus_createdAt_id",
+            ),
+        ),
         (collections::METRICS, index(doc! { "timestamp": -1 }, "timestamp_desc")),
         (collections::METRICS, index(doc! { "workerId": 1, "timestamp": -1 }, "workerId_timestamp")),
     ]

@@ -239,6 +239,20 @@ pub struct Printer {
     /// Since when the printer has not been online (unset while it is).
     #[serde(default)]
     pub offline_since: Option<DateTime>,
+    /// The printer's own reason keywords at the last health check, as it gave them (IPP
+    /// `printer-state-reasons` such as `media-empty-error`, `media-jam`; Windows spooler status names
+    /// such as `PaperOut`), without IPP's `none`. Empty while it gives none.
+    #[serde(default, deserialize_with = "reasons")]
+    pub state_reasons: Vec<String>,
+}
+
+/// `state_reasons` as stored: an array of strings; anything else (null, another type) reads as none.
+fn reasons<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    let v = Option::<bson::Bson>::deserialize(d)?;
+    Ok(match v {
+        Some(bson::Bson::Array(a)) => a.into_iter().filter_map(|b| b.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// A `print_logs` entry: one per state transition, whoever made it.

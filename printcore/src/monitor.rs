@@ -462,40 +462,241 @@ pub struct Page<T> {
 /// The most items one page holds.
 pub const PAGE_LIMIT: i64 = 1000;
 
-impl PrintCore {
-    /// Orders in `status`, newest first (by the document's `_id`, i.e. creation), a page at a time:
-    /// `before` is the previous page's `next`. Served by the index `printStatus_id`.
-    pub async fn orders_page(&self, status: PrintStatus, before: Option<&str>, limit: i64) -> Result<Page<Order>> {
-        let limit = limit.clamp(1, PAGE_LIMIT);
-        let mut filter = doc! { "printStatus": status.as_str() };
-        if let Some(before) = before {
-            let id = bson::oid::ObjectId::parse_str(before).map_err(|_| {
-                Error::InvalidArgument(format!("before: {before:?} is not a cursor this call returned (its `next`)"))
-            })?;
+/// Which orders [`PrintCore::orders_page`] reads: every filter is optional and they combine (AND).
+///
+/// Order: newest `createdAt` first, ties by `_id` (newest first); orders whose `createdAt` is not a date
+/// (missing, null, text) come after every dated one, newest `_id` first, and only when neither `from` nor
+/// `to` is given (a date range selects dated orders).
+#[derive(Debug, Clone, Default)]
+pub struct OrdersQuery {
+    /// Only orders in this print status; `None`: every status (and orders without one).
+    pub status: Option<PrintStatus>,
+    /// The website's `orderId`: an exact match, or, when the text is at least
+    /// [`ORDER_ID_PREFIX_MIN`] characters long, every `orderId` that starts with it (case-sensitive).
+    /// Served by the `orderId` index (a range on it), never a scan. Blank: no filter.
+    pub order_id: Option<String>,
+    /// Only orders of this printer (`printerId`, set when a worker claims the order).
+    pub printer_id: Option<String>,
+    /// `createdAt` at or after this time.
+    pub from: Option<bson::DateTime>,
+    /// `createdAt` before this time (exclusive).
+    pub to: Option<bson::DateTime>,
+    /// The previous page's `next`.
+    pub before: Option<String>,
+    /// At most this many per page (default [`PAGE_DEFAULT`], between 1 and [`PAGE_LIMIT`]).
+    pub limit: Option<i64>,
+}
+
+/// An `orderId` search this long or longer also matches every `orderId` that starts with it.
+pub const ORDER_ID_PREFIX_MIN: usize = 3;
+
+/// The page size when the query gives none.
+pub const PAGE_DEFAULT: i64 = 100;
+
+/// Where a page of orders stopped: the last order's `createdAt` and `_id` (a dated order), or its `_id`
+/// alone (an order without a date, listed after every dated one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrderCursor {
+    Dated(bson::DateTime, bson::oid::ObjectId),
+    Undated(bson::oid::ObjectId),
+}
+
+impl OrderCursor {
+    fn of(d: &Document) -> Option<OrderCursor> {
+        let id = d.get_object_id("_id").ok()?;
+        Some(match d.get_datetime("createdAt") {
+            Ok(t) => OrderCursor::Dated(*t, id),
+            Err(_) => OrderCursor::Undated(id),
+        })
+    }
+
+    fn encode(self) -> String {
+        match self {
+            OrderCursor::Dated(t, id) => format!("d{}.{}", t.timestamp_millis(), id.to_hex()),
+            OrderCursor::Undated(id) => format!("u.{}", id.to_hex()),
+        }
+    }
+
+    fn parse(s: &str) -> Result<OrderCursor> {
+        let bad = || Error::InvalidArgument(format!("before: {s:?} is not a cursor this call returned (its `next`)"));
+        let (head, id) = s.split_once('.').ok_or_else(bad)?;
+        let id = bson::oid::ObjectId::parse_str(id).map_err(|_| bad())?;
+        if head == "u" {
+            return Ok(OrderCursor::Undated(id));
+        }
+        let millis: i64 = head.strip_prefix('d').and_then(|m| m.parse().ok()).ok_or_else(bad)?;
+        Ok(OrderCursor::Dated(bson::DateTime::from_millis(millis), id))
+    }
+}
+
+/// The smallest string greater than every string that starts with `prefix` (in the server's binary
+/// order of UTF-8 strings, which is code point order), or `None` when there is none.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+impl OrdersQuery {
+    /// The filters every phase shares: status, orderId, printer.
+    fn base_filter(&self) -> Result<Document> {
+        let mut filter = Document::new();
+        if let Some(status) = self.status {
+            filter.insert("printStatus", status.as_str());
+        }
+        if let Some(search) = self.order_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            if search.len() > 200 || search.chars().any(char::is_control) {
+                return Err(Error::InvalidArgument(format!(
+                    "orderId: {:?} is not an order id to search for (1-200 printable characters)",
+                    search.chars().take(60).collect::<String>()
+                )));
+            }
+            if search.chars().count() >= ORDER_ID_PREFIX_MIN {
+                // A range on the index: the exact id and every id that starts with it.
+                let mut range = doc! { "$gte": search };
+                if let Some(upper) = prefix_upper_bound(search) {
+                    range.insert("$lt", upper);
+                }
+                filter.insert("orderId", range);
+            } else {
+                filter.insert("orderId", search);
+            }
+        }
+        if let Some(printer) = self.printer_id.as_deref().filter(|p| !p.is_empty()) {
+            filter.insert("printerId", printer);
+        }
+        Ok(filter)
+    }
+
+    /// The query of dated orders (`createdAt` is a date), from `after` on: its filter and sort. Served by
+    /// the indexes `createdAt_id`, `printStatus_createdAt_id`, `printerId_createdAt_id` and
+    /// `printerId_printStatus_createdAt_id` (or `orderId` for a search), with index bounds on `createdAt`.
+    fn dated(&self, after: Option<(bson::DateTime, bson::oid::ObjectId)>) -> Result<(Document, Document)> {
+        let mut filter = self.base_filter()?;
+        let mut created = doc! { "$gte": self.from.unwrap_or(bson::DateTime::MIN) };
+        if let Some(to) = self.to {
+            created.insert("$lt", to);
+        }
+        if let Some((t, id)) = after {
+            // At or before the last one's time; of those at its very time, only smaller _ids.
+            created.insert("$lte", t);
+            filter.insert("$nor", vec![doc! { "createdAt": t, "_id": { "$gte": id } }]);
+        }
+        filter.insert("createdAt", created);
+        Ok((filter, doc! { "createdAt": -1, "_id": -1 }))
+    }
+
+    /// The query of orders without a date, after `after` (an `_id`).
+    fn undated(&self, after: Option<bson::oid::ObjectId>) -> Result<(Document, Document)> {
+        let mut filter = self.base_filter()?;
+        filter.insert("createdAt", doc! { "$not": { "$type": "date" } });
+        if let Some(id) = after {
             filter.insert("_id", doc! { "$lt": id });
         }
+        Ok((filter, doc! { "_id": -1 }))
+    }
+
+    /// The first page's query (filter, sort), as [`PrintCore::orders_page`] sends it: for explaining its
+    /// plan in tests and benchmarks.
+    pub fn first_page_query(&self) -> Result<(Document, Document)> {
+        self.dated(None)
+    }
+}
+
+impl PrintCore {
+    async fn find_order_docs(&self, (filter, sort): (Document, Document), limit: i64) -> Result<Vec<Document>> {
         use futures::TryStreamExt;
-        let mut docs: Vec<Document> = self
-            .inner
+        self.inner
             .orders
             .find(filter)
             .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-            .sort(doc! { "printStatus": 1, "_id": -1 })
-            .limit(limit + 1)
+            .sort(sort)
+            .limit(limit)
             .await
             .map_err(Error::db("reading orders"))?
             .try_collect()
             .await
-            .map_err(Error::db("reading orders"))?;
-        // The cursor is the last document's `_id`, read or not: an unreadable one is skipped, never a
-        // reason to stop paging.
+            .map_err(Error::db("reading orders"))
+    }
+
+    /// Orders matching `query` (status, orderId, printer, `createdAt` range; see [`OrdersQuery`]), newest
+    /// first, a page at a time: `query.before` is the previous page's `next`. Every page is one or two
+    /// index-served queries: dated orders by `createdAt` then `_id`, and after the last of them (no date
+    /// range given) the orders without a date by `_id`. The cursor neither skips nor repeats an order,
+    /// even among orders created in the same millisecond.
+    pub async fn orders_page(&self, query: &OrdersQuery) -> Result<Page<Order>> {
+        let limit = query.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_LIMIT);
+        if let (Some(from), Some(to)) = (query.from, query.to) {
+            if from > to {
+                return Err(Error::InvalidArgument(format!(
+                    "from ({}) is after to ({}); no order could match",
+                    from.try_to_rfc3339_string().unwrap_or_default(),
+                    to.try_to_rfc3339_string().unwrap_or_default()
+                )));
+            }
+        }
+        let cursor = query.before.as_deref().map(OrderCursor::parse).transpose()?;
+        let mut docs = Vec::new();
+        let dated_done = matches!(cursor, Some(OrderCursor::Undated(_)));
+        if !dated_done {
+            let after = match cursor {
+                Some(OrderCursor::Dated(t, id)) => Some((t, id)),
+                _ => None,
+            };
+            docs = self.find_order_docs(query.dated(after)?, limit + 1).await?;
+        }
+        let ranged = query.from.is_some() || query.to.is_some();
+        if (docs.len() as i64) <= limit && !ranged {
+            let after = match cursor {
+                Some(OrderCursor::Undated(id)) => Some(id),
+                _ => None,
+            };
+            let more = self.find_order_docs(query.undated(after)?, limit + 1 - docs.len() as i64).await?;
+            docs.extend(more);
+        }
+        // The cursor is the last document's, read or not: an unreadable one is skipped, never a reason to
+        // stop paging.
         let next = if docs.len() as i64 > limit {
             docs.truncate(limit as usize);
-            docs.last().and_then(|d| d.get_object_id("_id").ok()).map(|id| id.to_hex())
+            docs.last().and_then(OrderCursor::of).map(OrderCursor::encode)
         } else {
             None
         };
         let items = crate::queue::parse_orders(docs, "reading orders");
         Ok(Page { items, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_strangers_are_refused() {
+        let id = bson::oid::ObjectId::new();
+        for c in [OrderCursor::Dated(bson::DateTime::from_millis(-5), id), OrderCursor::Undated(id)] {
+            assert_eq!(OrderCursor::parse(&c.encode()).unwrap(), c);
+        }
+        for bad in ["", "u.", "d12", "x.0123", &id.to_hex(), "dabc.0123456789abcdef01234567"] {
+            assert_eq!(OrderCursor::parse(bad).unwrap_err().code(), "INVALID_ARGUMENT", "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_order_id_prefix_is_a_range() {
+        assert_eq!(prefix_upper_bound("ORD-12").as_deref(), Some("ORD-13"));
+        assert_eq!(prefix_upper_bound("ab\u{10FFFF}").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        assert_eq!(prefix_upper_bound("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        let q = OrdersQuery { order_id: Some(" ORD-12 ".into()), ..Default::default() };
+        assert_eq!(q.base_filter().unwrap(), doc! { "orderId": { "$gte": "ORD-12", "$lt": "ORD-13" } });
+        let short = OrdersQuery { order_id: Some("12".into()), ..Default::default() };
+        assert_eq!(short.base_filter().unwrap(), doc! { "orderId": "12" });
     }
 }

@@ -29,6 +29,29 @@ pub struct PrinterHealth {
     pub reachable: bool,
     /// The worker's latest completed print on this printer, if any (kept when older than the stored one).
     pub last_successful_print_at: Option<bson::DateTime>,
+    /// The printer's own reason keywords (IPP `printer-state-reasons`, Windows spooler status names), as
+    /// the backend read them. Stored in `state_reasons` as given, without IPP's `none`, blanks and
+    /// repeats (at most [`MAX_STATE_REASONS`], each cut to 100 characters); replaced at every reading.
+    pub state_reasons: Vec<String>,
+}
+
+/// The most reasons one printer document keeps.
+pub const MAX_STATE_REASONS: usize = 32;
+
+/// The reasons as stored: trimmed, without `none`, blanks and repeats, at most [`MAX_STATE_REASONS`].
+pub fn stored_reasons(reasons: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in reasons {
+        let r: String = r.trim().chars().filter(|c| !c.is_control()).take(100).collect();
+        if r.is_empty() || r.eq_ignore_ascii_case("none") || out.contains(&r) {
+            continue;
+        }
+        out.push(r);
+        if out.len() == MAX_STATE_REASONS {
+            break;
+        }
+    }
+    out
 }
 
 fn parse_printer(d: Document) -> Result<Printer> {
@@ -40,7 +63,8 @@ fn parse_printer(d: Document) -> Result<Printer> {
 impl PrintCore {
     /// Writes a health reading into the printer's document (created if missing, active and auto-printing
     /// by default). `last_successful_print_at`, `isActive` and `autoPrintEnabled` are kept;
-    /// `offline_since` is set when the printer stops being online and cleared when it is back. Returns the
+    /// `offline_since` is set when the printer stops being online and cleared when it is back;
+    /// `state_reasons` is replaced by this reading's (see [`PrinterHealth::state_reasons`]). Returns the
     /// document as written, so the caller sees the shop's `isActive`/`autoPrintEnabled` switches.
     pub async fn record_printer_health(&self, h: &PrinterHealth) -> Result<Printer> {
         if h.printer_id.trim().is_empty() {
@@ -60,6 +84,8 @@ impl PrintCore {
             "autoPrintEnabled": { "$ifNull": ["$autoPrintEnabled", true] },
             "offline_since": if online { Bson::Null } else { Bson::Document(doc! { "$ifNull": ["$offline_since", now] }) },
             "health_checked_at": now,
+            // $literal: a reason is the printer's text, never a field path or an operator.
+            "state_reasons": { "$literal": stored_reasons(&h.state_reasons) },
         };
         for (k, v) in
             [("driver_name", &h.driver_name), ("system_name", &h.system_name), ("connectionType", &h.connection_type)]

@@ -3,7 +3,7 @@
 //! subscribers.
 
 use bson::{doc, oid::ObjectId, DateTime, Document};
-use printcore::{FeedItem, MigrateOptions, MonitorHub, PrintStatus};
+use printcore::{FeedItem, MigrateOptions, MonitorHub, OrdersQuery, PrintStatus};
 use printcore_tests::db::{fresh_database, Mode};
 use printcore_tests::fixtures::*;
 use std::time::Duration;
@@ -58,7 +58,13 @@ async fn order_pages_reach_every_failed_order() {
     let mut ids = Vec::new();
     let mut before: Option<String> = None;
     loop {
-        let page = core.orders_page(PrintStatus::Failed, before.as_deref(), 2).await.unwrap();
+        let query = OrdersQuery {
+            status: Some(PrintStatus::Failed),
+            before: before.clone(),
+            limit: Some(2),
+            ..Default::default()
+        };
+        let page = core.orders_page(&query).await.unwrap();
         ids.extend(page.items.into_iter().map(|o| o.order_id));
         match page.next {
             Some(next) => before = Some(next),

@@ -108,6 +108,7 @@ impl PrinterHealthTracker {
                 worker_id: worker.to_string(),
                 reachable,
                 last_successful_print_at: last_success,
+                state_reasons: state.reasons.clone(),
             })
             .await?;
         if self.last_status != Some(state.status) {

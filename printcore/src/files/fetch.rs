@@ -68,6 +68,15 @@ impl Default for FilePolicy {
 }
 
 impl FilePolicy {
+    /// The policy with its size cap set to `mb` megabytes (MiB). `mb` must be a positive number.
+    pub fn with_max_mb(mut self, mb: f64) -> Result<FilePolicy> {
+        if !mb.is_finite() || mb <= 0.0 {
+            return Err(Error::InvalidArgument(format!("maxMb must be a positive number of megabytes, not {mb}")));
+        }
+        self.max_bytes = (mb * 1_048_576.0).min(u64::MAX as f64) as u64;
+        Ok(self)
+    }
+
     /// Whether `host` is on the allowlist (itself or a subdomain of an entry). Case-insensitive.
     pub fn host_allowed(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
@@ -430,6 +439,10 @@ fn mb(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / 1_048_576.0)
 }
 
+/// How the message of a download the policy refused at connection time (the name resolved only to
+/// refused addresses) or at a redirect begins.
+pub(crate) const REFUSED: &str = "refused: ";
+
 /// A reqwest error as (message, transient).
 fn describe(e: &reqwest::Error) -> (String, bool) {
     // The full chain says what happened (refused address, redirect refusal, reset...).
@@ -446,7 +459,7 @@ fn describe(e: &reqwest::Error) -> (String, bool) {
     // A refusal by the redirect policy or the resolver is ours: its own words say it all.
     let innermost = chain.last().cloned().unwrap_or_default();
     if e.is_redirect() || innermost.contains("refused addresses") {
-        return (format!("refused: {}", strip_urls(&innermost)), false);
+        return (format!("{REFUSED}{}", strip_urls(&innermost)), false);
     }
     if e.is_timeout() {
         return (format!("the download timed out ({detail})"), true);

@@ -5,12 +5,14 @@
 pub mod fetch;
 pub mod pdf;
 pub mod prescan;
+pub mod preview;
 pub mod validator;
 
 use crate::error::{Error, Result};
 use crate::model::{Order, PrinterCapabilities};
 pub use fetch::{FileFetcher, FilePolicy};
 pub use pdf::{validate_pdf, FileReport, PageSize};
+pub use preview::OrderFile;
 use std::path::{Path, PathBuf};
 pub use validator::{ContainedValidator, Validator};
 
