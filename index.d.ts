@@ -33,8 +33,11 @@ export declare class PrintCore {
   snapshot(call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<Snapshot>
   /** One order by its orderId. */
   order(orderId: string, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<PrintOrder>
-  /** Orders in one print status, newest first, a page at a time (`before`: the previous page's `next`). */
-  orders(query: OrdersQuery, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<OrderPage>
+  /**
+   * Orders by status, orderId (exact, or prefix from 3 characters), printer and creation time, newest
+   * first, a page at a time (`before`: the previous page's `next`).
+   */
+  orders(query?: OrdersQuery | undefined | null, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<OrderPage>
   /**
    * An admin action ("reprint", "cancel", "reset_state", "force_printed") on one order (resolves with
    * the result or rejects with a coded error) or several (one entry per order).
@@ -42,8 +45,21 @@ export declare class PrintCore {
   admin(action: string, orderIds: string | Array<string>, input: AdminInput, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<AdminResult | BatchItem[]>
   /** print_logs entries, newest first, filtered by order and/or action, a page at a time. */
   logs(query?: LogQuery | undefined | null, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<LogPage>
-  /** Metrics samples of every worker, newest first. */
+  /**
+   * Metrics samples of every worker, newest first; with `bucketMinutes`, the shop's metrics per time
+   * bucket (computed by the database).
+   */
   metrics(query?: MetricsQuery | undefined | null, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<Array<Metrics>>
+  /**
+   * Downloads one file of an order with printcore's download code and file policy (the worker's
+   * allowlist rules, link-local addresses refused, size cap, every redirect checked), so the website
+   * can show it without handing a customer's URL to the admin's browser. Rejects with NOT_FOUND (no
+   * such order), INVALID_ARGUMENT (no file at `index`, an empty `allowedHosts`), FILE_REJECTED (the
+   * policy refuses the URL's host or address, or a redirect; names the order and the host),
+   * FILE_INVALID (no file, the server answered an error, over `maxMb`) or FILE_UNAVAILABLE
+   * (transient: the server or network failed; try again).
+   */
+  orderFile(orderId: string, options: OrderFileOptions, call?: CallOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<OrderFile>
   /**
    * Creates the indexes, normalises printStatus/paymentStatus spellings and adds printStatus to existing
    * orders (safe to run again). `{ dryRun: true }` writes nothing and reports what it would do.
@@ -181,22 +197,50 @@ export interface MarkPaidResult {
   printStatus?: string
 }
 
-/** A worker's metrics sample. */
+/**
+ * A metrics sample of one worker, or (with `MetricsQuery.bucketMinutes`) the shop's metrics over one
+ * time bucket.
+ */
 export interface Metrics {
+  /**
+   * When the sample was taken (it covers the worker's metrics interval before it, 5 minutes by
+   * default), or when the bucket starts.
+   */
   timestamp: Date
+  /** Orders printed per hour. A bucket: each worker's mean over its samples, added up. */
   printsPerHour: number
+  /** Orders failed, retried or rejected per hour (a bucket: as `printsPerHour`). */
   failuresPerHour: number
-  /** Seconds from payment (or creation) to the start of printing, averaged. */
+  /**
+   * Seconds from payment (or creation) to the start of printing, averaged (a bucket: weighted by
+   * prints; 0 when nothing printed).
+   */
   averagePrintStartDelay: number
-  /** Seconds the worker's printers were offline in the period. */
+  /**
+   * Seconds the worker's printers were offline in the sample's interval (a bucket: within the bucket,
+   * every printer's added up).
+   */
   printerOfflineDuration: number
+  /** The worker that took the sample; "*" for a bucket (every worker's samples combined). */
   workerId: string
+  /** A bucket: how many samples it combines. */
+  samples?: number
+  /** A bucket: how many workers wrote them. */
+  workers?: number
 }
 
+/** Which metrics `metrics` reads. */
 export interface MetricsQuery {
-  /** Samples from this time on (default: the last 24 hours). */
+  /** From this time on (default: the last 24 hours). */
   since?: Date
-  /** At most this many, newest first (default 1000). */
+  /**
+   * Combine the samples of every worker into buckets of this many minutes (1 to 44640), computed by
+   * the database; buckets are aligned to the Unix epoch (60: whole hours) and a bucket without samples
+   * is absent. Absent: every worker's samples as taken. For a chart, 24 h at 5 and 7 days at 30 stay
+   * under 500 points.
+   */
+  bucketMinutes?: number
+  /** At most this many, newest first (default 1000, at most 10000). */
   limit?: number
 }
 
@@ -242,6 +286,47 @@ export interface MonitorEvent {
   source: string
 }
 
+/** One file of an order, downloaded by printcore for the admin's preview. */
+export interface OrderFile {
+  /** The file's bytes. */
+  bytes: Buffer
+  /**
+   * "application/pdf" when the bytes are a PDF, else "application/octet-stream" (sniffed; the file
+   * server's own Content-Type is never passed on).
+   */
+  contentType: string
+  /** Lowercase hex SHA-256 of the bytes. */
+  sha256: string
+  /** The last segment of the URL's path, decoded (no query string, no slashes). */
+  fileName?: string
+  /** Which of the order's files this is (from 0). */
+  index: number
+  /** How many files the order has. */
+  count: number
+}
+
+/** Options of `orderFile`: the file policy the website applies (the worker's rules). */
+export interface OrderFileOptions {
+  /**
+   * Hosts files may come from; each entry allows itself and its subdomains (the worker's
+   * `allowed_hosts`, e.g. ["res.cloudinary.com"]). Required and not empty.
+   */
+  allowedHosts: Array<string>
+  /** Which of the order's files (`fileURLs`, else `fileURL`), from 0 (default 0). */
+  index?: number
+  /** The largest file accepted, in megabytes (default 100); a bigger one rejects with FILE_INVALID. */
+  maxMb?: number
+  /** Allow plain http:// URLs (tests; production files are https). Default false. */
+  allowHttp?: boolean
+  /** Allow hosts on loopback addresses (tests). Default false. */
+  allowLoopback?: boolean
+  /**
+   * Allow private network addresses (a file server on the shop's network). Link-local addresses stay
+   * refused. Default false.
+   */
+  allowPrivate?: boolean
+}
+
 /** A page of orders, newest first. */
 export interface OrderPage {
   items: Array<PrintOrder>
@@ -249,11 +334,29 @@ export interface OrderPage {
   next?: string
 }
 
-/** Which orders `orders` reads. */
+/**
+ * Which orders `orders` reads. Every filter is optional and they combine. Newest `createdAt` first
+ * (ties by the document's `_id`); orders without a `createdAt` date come after every dated one, and only
+ * when neither `from` nor `to` is given.
+ */
 export interface OrdersQuery {
-  /** "pending", "printing", "printed", "failed" or "cancelled". */
-  status: string
-  /** The previous page's `next`. */
+  /**
+   * Only this print status: "pending", "printing", "printed", "failed" or "cancelled". Absent: every
+   * status.
+   */
+  status?: string
+  /**
+   * The website's orderId: an exact match, or, when at least 3 characters long, every orderId that
+   * starts with it (case-sensitive; served by the orderId index). Blank: no filter.
+   */
+  orderId?: string
+  /** Only orders of this printer (its `printerId`). */
+  printerId?: string
+  /** Orders created at or after this time (`createdAt`). */
+  from?: Date
+  /** Orders created before this time (`createdAt`, exclusive). */
+  to?: Date
+  /** The previous page's `next`: the orders after its last one. */
   before?: string
   /** At most this many (default 100, at most 1000). */
   limit?: number
@@ -277,7 +380,14 @@ export interface Printer {
   autoPrintEnabled?: boolean
   capabilities?: PrinterCapabilities
   workerId?: string
+  /** Since when it has not been online (unset while it is). */
   offlineSince?: Date
+  /**
+   * What the printer itself says at the last health check, as it says it: IPP
+   * printer-state-reasons (e.g. "media-empty-error", "media-jam", "toner-low-report") or Windows
+   * spooler status names (e.g. "PaperOut", "Offline"); never IPP's "none". Empty when it says nothing.
+   */
+  stateReasons?: Array<string>
 }
 
 export interface PrinterCapabilities {
