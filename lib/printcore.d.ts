@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /**
  * printcore for Node.js: the website's side of a print shop's print queue on MongoDB. Mark orders paid,
  * read the admin monitor (snapshot and live events), take admin actions, read the audit log and metrics,
@@ -79,6 +80,7 @@ export type MonitorSource = 'change_stream' | 'poll'
  * - `INVALID_ARGUMENT`: a malformed argument (a missing admin reason, an empty id); nothing was written.
  * - `INVALID_DOCUMENT`: the stored order cannot be read (run the migration, or fix the document).
  * - `FILE_UNAVAILABLE` / `FILE_INVALID`: an order's file could not be fetched (transient) / is not printable.
+ * - `FILE_REJECTED`: {@link PrintCore.orderFile}: the file policy refuses the file's host, address or a redirect.
  * - `CAPABILITY_MISMATCH`: the order asks for what the printer cannot do.
  * - `UNSUPPORTED`: the deployment cannot do this (change streams on a standalone server).
  * - `TIMEOUT`: the call passed its `timeoutMs`; a write may or may not have been applied (transient).
@@ -95,6 +97,7 @@ export type ErrorCode =
   | 'INVALID_DOCUMENT'
   | 'FILE_UNAVAILABLE'
   | 'FILE_INVALID'
+  | 'FILE_REJECTED'
   | 'CAPABILITY_MISMATCH'
   | 'UNSUPPORTED'
   | 'TIMEOUT'
@@ -280,24 +283,37 @@ export interface Printer {
   capabilities?: PrinterCapabilities
   /** The worker driving it. */
   workerId?: string
-  /** Since when it is offline. */
+  /** Since when it has not been online (absent while it is). */
   offlineSince?: Date
+  /**
+   * What the printer itself says at the last health check, as it says it: IPP `printer-state-reasons`
+   * (e.g. `'media-empty-error'`, `'media-jam'`, `'toner-low-report'`) or Windows spooler status names
+   * (e.g. `'PaperOut'`, `'Offline'`); never IPP's `'none'`. Empty when it says nothing.
+   */
+  stateReasons?: string[]
 }
 
-/** A worker's metrics sample. */
+/**
+ * A metrics sample of one worker, or (with {@link MetricsQuery.bucketMinutes}) the shop's metrics over one
+ * time bucket: every worker's samples in it combined by the database.
+ */
 export interface Metrics {
-  /** When the sample was taken. */
+  /** When the sample was taken (it covers the worker's metrics interval before it, 5 minutes by default), or when the bucket starts. */
   timestamp: Date
-  /** Orders printed in the hour before. */
+  /** Orders printed per hour. A bucket: each worker's mean over its samples, added up. */
   printsPerHour: number
-  /** Orders failed in the hour before. */
+  /** Orders failed, retried or rejected per hour (a bucket: as `printsPerHour`). */
   failuresPerHour: number
-  /** Seconds from payment (or creation) to the start of printing, averaged. */
+  /** Seconds from payment (or creation) to the start of printing, averaged (a bucket: weighted by prints; 0 when nothing printed). */
   averagePrintStartDelay: number
-  /** Seconds the worker's printers were offline in the period. */
+  /** Seconds the worker's printers were offline in the sample's interval (a bucket: within the bucket, every printer's added up). */
   printerOfflineDuration: number
-  /** The worker that took it. */
+  /** The worker that took the sample; `'*'` for a bucket. */
   workerId: string
+  /** A bucket: how many samples it combines. */
+  samples?: number
+  /** A bucket: how many workers wrote them. */
+  workers?: number
 }
 
 /** Totals of the monitor's groups. */
@@ -381,11 +397,23 @@ export type BatchItem =
       error: ErrorInfo
     }
 
-/** Which orders {@link PrintCore.orders} reads. */
+/**
+ * Which orders {@link PrintCore.orders} reads. Every filter is optional and they combine. Newest
+ * `createdAt` first (ties by the document's `_id`); orders without a `createdAt` date come after every
+ * dated one, and only when neither `from` nor `to` is given. Each combination is served by an index.
+ */
 export interface OrdersQuery extends CallOptions {
-  /** The print status, e.g. `'failed'`. */
-  status: PrintStatus
-  /** The previous page's `next`: orders older than its last one. */
+  /** Only this print status, e.g. `'failed'`. Absent: every status. */
+  status?: PrintStatus
+  /** The website's orderId: an exact match, or, when at least 3 characters long, every orderId that starts with it (case-sensitive). Blank: no filter. */
+  orderId?: string
+  /** Only orders of this printer (its `printerId`). */
+  printerId?: string
+  /** Orders created at or after this time (`createdAt`). */
+  from?: Date
+  /** Orders created before this time (`createdAt`, exclusive). */
+  to?: Date
+  /** The previous page's `next`: the orders after its last one. */
   before?: string
   /** At most this many (default 100, at most 1000). */
   limit?: number
@@ -439,10 +467,49 @@ export interface PrintLogEntry {
 
 /** Which samples {@link PrintCore.metrics} reads. */
 export interface MetricsQuery extends CallOptions {
-  /** Samples from this time on (default: the last 24 hours). */
+  /** From this time on (default: the last 24 hours). */
   since?: Date
-  /** At most this many, newest first (default 1000). */
+  /**
+   * Combine every worker's samples into buckets of this many minutes (1 to 44640), computed by the
+   * database; buckets are aligned to the Unix epoch (60: whole hours), and one without samples is absent.
+   * Absent: every worker's samples as taken. For a chart: 24 h at 5 minutes is 288 points, 7 days at 30
+   * is 336.
+   */
+  bucketMinutes?: number
+  /** At most this many, newest first (default 1000, at most 10000). */
   limit?: number
+}
+
+/** Options of {@link PrintCore.orderFile}: the file policy the website applies (the worker's rules). */
+export interface OrderFileOptions extends CallOptions {
+  /** Hosts files may come from; each entry allows itself and its subdomains (the worker's `allowed_hosts`, e.g. `['res.cloudinary.com']`). Not empty. */
+  allowedHosts: string[]
+  /** Which of the order's files (`fileURLs`, else `fileURL`), from 0 (default 0). */
+  index?: number
+  /** The largest file accepted, in megabytes (default 100); a bigger one rejects with `FILE_INVALID`. */
+  maxMb?: number
+  /** Allow plain `http://` URLs (tests; production files are https). Default false. */
+  allowHttp?: boolean
+  /** Allow hosts on loopback addresses (tests). Default false. */
+  allowLoopback?: boolean
+  /** Allow private network addresses (a file server on the shop's network); link-local addresses stay refused. Default false. */
+  allowPrivate?: boolean
+}
+
+/** One file of an order, downloaded by printcore for the admin's preview. */
+export interface OrderFile {
+  /** The file's bytes. */
+  bytes: Buffer
+  /** `'application/pdf'` when the bytes are a PDF, else `'application/octet-stream'` (sniffed; the file server's own `Content-Type` is never passed on). */
+  contentType: string
+  /** Lowercase hex SHA-256 of the bytes. */
+  sha256: string
+  /** The last segment of the URL's path, decoded (no query string, no slashes). */
+  fileName?: string
+  /** Which of the order's files this is (from 0). */
+  index: number
+  /** How many files the order has. */
+  count: number
 }
 
 /** Options of {@link PrintCore.migrate}. */
@@ -545,8 +612,11 @@ export declare class PrintCore implements AsyncDisposable {
   snapshot(options?: CallOptions): Promise<Snapshot>
   /** One order by its orderId; `NOT_FOUND` when there is none. */
   order(orderId: string, options?: CallOptions): Promise<PrintOrder>
-  /** Every order in one print status, newest first, a page at a time (e.g. all failed orders). */
-  orders(query: OrdersQuery): Promise<Page<PrintOrder>>
+  /**
+   * Orders by status, orderId (exact, or prefix from 3 characters), printer and creation time, newest
+   * first, a page at a time (e.g. all failed orders; one order among thousands by its id).
+   */
+  orders(query?: OrdersQuery): Promise<Page<PrintOrder>>
   /** Print a printed, failed or cancelled order again (its payment must be completed). */
   reprint(orderId: string, admin: AdminInput, options?: CallOptions): Promise<AdminResult>
   /** Print several orders again: one item per order, in the order given. */
@@ -565,8 +635,18 @@ export declare class PrintCore implements AsyncDisposable {
   forcePrinted(orderIds: readonly string[], admin: AdminInput, options?: CallOptions): Promise<BatchItem[]>
   /** `print_logs` entries, newest first, by order and/or action, a page at a time. */
   logs(query?: LogQuery): Promise<Page<PrintLogEntry>>
-  /** Metrics samples of every worker, newest first. */
+  /** Metrics samples of every worker, newest first; with `bucketMinutes`, the shop's metrics per time bucket. */
   metrics(query?: MetricsQuery): Promise<Metrics[]>
+  /**
+   * Downloads one file of an order with printcore's download code and the worker's file rules
+   * (`allowedHosts` and their subdomains, https only unless allowed, link-local addresses never, the
+   * size cap, every redirect checked), so a preview route can send the admin's browser the bytes and
+   * never a customer's URL. Rejects with `NOT_FOUND`, `INVALID_ARGUMENT` (no file at `index`, an empty
+   * `allowedHosts`), `FILE_REJECTED` (a host, address or redirect the policy refuses; the message names
+   * the order and the host), `FILE_INVALID` (no file, an error answer, over `maxMb`) or
+   * `FILE_UNAVAILABLE` (transient).
+   */
+  orderFile(orderId: string, options: OrderFileOptions): Promise<OrderFile>
   /**
    * Creates the indexes, normalises `printStatus`/`paymentStatus` spellings and adds `printStatus` to
    * existing orders; safe to run again. `{ dryRun: true }` writes nothing and reports what it would do.

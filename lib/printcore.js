@@ -18,6 +18,7 @@ const ERROR_CODES = Object.freeze([
   'INVALID_DOCUMENT',
   'FILE_UNAVAILABLE',
   'FILE_INVALID',
+  'FILE_REJECTED',
   'CAPABILITY_MISMATCH',
   'UNSUPPORTED',
   'TIMEOUT',
@@ -162,6 +163,11 @@ class PrintCore {
   metrics(query) {
     const [rest, call] = split(query)
     return run(call, (c, t) => this.#native.metrics(rest ?? null, c, t))
+  }
+
+  orderFile(orderId, options) {
+    const [rest, call] = split(options)
+    return run(call, (c, t) => this.#native.orderFile(orderId, rest ?? {}, c, t))
   }
 
   migrate(options) {

@@ -30,6 +30,7 @@ export function message(code: ErrorCode): string {
     case 'INVALID_DOCUMENT': return 'bad document'
     case 'FILE_UNAVAILABLE': return 'file unavailable'
     case 'FILE_INVALID': return 'file invalid'
+    case 'FILE_REJECTED': return 'file host refused'
     case 'CAPABILITY_MISMATCH': return 'printer cannot'
     case 'UNSUPPORTED': return 'unsupported'
     case 'TIMEOUT': return 'timed out'

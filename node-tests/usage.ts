@@ -16,6 +16,9 @@ import {
   type Subscription,
   type Page,
   type PrintLogEntry,
+  type OrderFile,
+  type OrderFileOptions,
+  type OrdersQuery,
 } from 'printcore'
 
 /** Every code has a message: adding a code to the union without one here fails to compile. */
@@ -30,6 +33,7 @@ export function message(code: ErrorCode): string {
     case 'INVALID_DOCUMENT': return 'bad document'
     case 'FILE_UNAVAILABLE': return 'file unavailable'
     case 'FILE_INVALID': return 'file invalid'
+    case 'FILE_REJECTED': return 'file host refused'
     case 'CAPABILITY_MISMATCH': return 'printer cannot'
     case 'UNSUPPORTED': return 'unsupported'
     case 'TIMEOUT': return 'timed out'
@@ -96,8 +100,22 @@ export async function usage(uri: string, signal: AbortSignal): Promise<void> {
   const when: Date = page.items[0].timestamp
   const older = page.next ? await core.logs({ orderId: 'ORD-1', before: page.next }) : null
   const failed = await core.orders({ status: 'failed', limit: 50 })
+  const found = await core.orders({ orderId: 'ORD-1', printerId: 'front', from: new Date(0), to: new Date(), signal })
+  const everything = await core.orders()
+  // @ts-expect-error not a print status
+  await core.orders({ status: 'queued' })
   const metrics = await core.metrics({ since: new Date(Date.now() - 3600_000) })
   const perHour: number = metrics[0].printsPerHour
+  const week = await core.metrics({ since: new Date(Date.now() - 7 * 86_400_000), bucketMinutes: 30, limit: 500 })
+  const combined: number | undefined = week[0].samples
+  const file: OrderFile = await core.orderFile('ORD-1', { allowedHosts: ['res.cloudinary.com'], index: 0, maxMb: 20, timeoutMs: 5000 })
+  const bytes: Buffer = file.bytes
+  const type: string = file.contentType
+  // @ts-expect-error the allowlist is required
+  await core.orderFile('ORD-1', {})
+  const reasons: string[] | undefined = (await core.snapshot()).printers[0].stateReasons
+  const query: OrdersQuery = { status: 'printed', before: found.next ?? undefined }
+  const options: OrderFileOptions = { allowedHosts: ['res.cloudinary.com'], allowHttp: false }
   const migration = await core.migrate({ dryRun: true })
   const indexes: string[] = migration.indexes
   const sub: Subscription = core.watch((e: MonitorEvent) => console.log(e.kind, e.id, e.change, e.source), {
@@ -116,5 +134,5 @@ export async function usage(uri: string, signal: AbortSignal): Promise<void> {
   }
   const codes: readonly ErrorCode[] = ERROR_CODES
   await core.close()
-  console.log(outcome, firstPending, printedAt, printerStatus, url, one.mayHavePrinted, when, older, failed.items, perHour, indexes, closed, codes)
+  console.log(outcome, firstPending, printedAt, printerStatus, url, one.mayHavePrinted, when, older, failed.items, perHour, indexes, closed, codes, everything, combined, bytes, type, reasons, query, options)
 }
