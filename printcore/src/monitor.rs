@@ -165,7 +165,10 @@ impl PrintCore {
                     now.insert(format!("order:{}", o.order_id), sig);
                 }
                 for p in &snap.printers {
-                    let sig = format!("{:?}|{:?}|{:?}|{:?}", p.status, p.queue_length, p.error_message, p.last_seen_at);
+                    let sig = format!(
+                        "{:?}|{:?}|{:?}|{:?}|{:?}",
+                        p.status, p.queue_length, p.error_message, p.last_seen_at, p.state_reasons
+                    );
                     now.insert(format!("printer:{}", p.printer_id), sig);
                 }
                 if started {
@@ -313,7 +316,10 @@ fn signatures(snap: &Snapshot) -> HashMap<String, String> {
         now.insert(format!("order:{}", o.order_id), sig);
     }
     for p in &snap.printers {
-        let sig = format!("{:?}|{:?}|{:?}|{:?}", p.status, p.queue_length, p.error_message, p.last_seen_at);
+        let sig = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}",
+            p.status, p.queue_length, p.error_message, p.last_seen_at, p.state_reasons
+        );
         now.insert(format!("printer:{}", p.printer_id), sig);
     }
     now
