@@ -77,6 +77,9 @@ test("the site's user does what the website needs and nothing more", async () =>
   const admin = { adminId: '1', adminEmail: 'boss@shop.example', reason: 'test' }
   assert.equal((await core.cancel('R-1', admin)).newStatus, 'cancelled')
   assert.equal((await core.logs({ orderId: 'R-1' })).items.length, 2)
+  // The monitor's reads: the order search and the metrics buckets (an aggregation) need only find.
+  assert.deepEqual((await core.orders({ orderId: 'R-1' })).items.map((o) => o.orderId), ['R-1'])
+  assert.deepEqual(await core.metrics({ bucketMinutes: 30 }), [])
   const events = []
   const sub = core.watch((e) => events.push(e))
   await new Promise((r) => setTimeout(r, 300))
