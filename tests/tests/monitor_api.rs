@@ -239,6 +239,43 @@ async fn a_printers_own_reasons_are_stored_and_read_back() {
     assert!(core.printer("odd").await.unwrap().unwrap().state_reasons.is_empty());
 }
 
+#[tokio::test]
+async fn the_workers_health_check_stores_what_the_printer_says() {
+    use printworker::backends::CommandPrinter;
+    use printworker::health::{PrinterHealthTracker, PrinterIdentity};
+    let db = fresh_database(Mode::ReplicaSet, "reasonsworker").await;
+    let core = core(&db).await;
+    // A Windows printer out of paper, as Get-Printer reports it (PrinterStatus 5).
+    let dir = tempfile::tempdir().unwrap();
+    let status = dir.path().join("status.sh");
+    std::fs::write(&status, "#!/bin/sh\necho '{\"Name\":\"HP\",\"PrinterStatus\":5,\"JobCount\":4}'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&status, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let caps =
+        printcore::PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: false, max_copies: 9 };
+    let printer = CommandPrinter::new(
+        "HP",
+        vec!["true".into(), "{file}".into()],
+        Some(vec![status.to_string_lossy().to_string()]),
+        Duration::from_secs(5),
+        caps,
+    )
+    .unwrap();
+    let mut tracker = PrinterHealthTracker::new(PrinterIdentity {
+        printer_id: "counter".into(),
+        name: "Counter".into(),
+        printer_name: "HP".into(),
+        driver_name: None,
+        system_name: Some("Windows".into()),
+        connection_type: Some("usb".into()),
+    });
+    tracker.check(&printer, &core, &printcore::WorkerId::generate(), None).await.unwrap();
+    let p = core.printer("counter").await.unwrap().unwrap();
+    assert_eq!(p.state_reasons, ["PaperOut"]);
+    assert_eq!(p.queue_length, Some(4));
+    assert!(p.offline_since.is_some(), "{p:?}");
+}
+
 fn test_policy(hosts: &[&str]) -> FilePolicy {
     FilePolicy {
         allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
