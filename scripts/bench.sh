@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Runs every benchmark in benches/ (release builds, real services) and writes docs/BENCHMARKS.md with the
 # machine and database server named. Each figure is a median of several runs, next to its baseline from
-# the same run. Takes about 10 minutes on 2 cores.
+# the same run, and the peers (Agenda, the official Node driver) from benches/node. Opens with one table:
+# each item of the performance goals with printcore's figure, the peer or baseline, the ratio, the goal
+# and whether it is met (the `ITEM|` lines the benches print). Takes about 40 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/printcore/target}"
 bash scripts/setup.sh
 cargo build --release -q -p worker --bin worker
+# The peers' side: Agenda and the official driver (benches/node), and the release addon they compare.
+(cd benches/node && npm ci --no-audit --no-fund --loglevel=error)
+npm ci --no-audit --no-fund --loglevel=error
+npm run --silent build >/dev/null
 out=docs/BENCHMARKS.md
 mkdir -p docs
 tmp=$(mktemp -d)
-for b in claim pdf snapshot worker; do
+benches="claim pdf snapshot worker drain peers"
+for b in $benches; do
   echo "== bench $b"
   cargo bench -q -p printcore-benches --bench "$b" 2>/dev/null | tee "$tmp/$b.txt"
 done
@@ -24,8 +31,17 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
   echo
   echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "- Database server: $server"
-  echo "- Rust $(rustc --version | cut -d' ' -f2), release builds"
-  for b in claim pdf snapshot worker; do
+  echo "- Rust $(rustc --version | cut -d' ' -f2), Node $(node --version), release builds"
+  echo
+  echo "## Summary: each goal, met or not"
+  echo
+  echo "| item | printcore | peer or baseline | ratio | goal | |"
+  echo "|---|---|---|---|---|---|"
+  cat "$tmp"/*.txt | grep '^ITEM|' | sed -E 's/^ITEM\|/| /; s/$/ |/'
+  echo
+  echo "Ratios are printcore's advantage where a peer is named (above 1: printcore better), printcore over"
+  echo "the baseline otherwise. The sections below are each benchmark's full output."
+  for b in $benches; do
     echo
     case $b in
       claim) echo "## Claim throughput: printcore's claim vs the bare driver (same filter, same server)";;
@@ -36,11 +52,13 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
         echo "with its limits, as the worker runs it) is compared with validating the same file in process; the"
         echo "extra milliseconds are the child's start, once per file.";;
       snapshot) echo "## Monitor snapshot at 10,000 and 1,000,000 orders, with explain plans";;
-      worker) echo "## Worker: payment -> claim latency, round trips per printed order, idle cost";;
+      worker) echo "## Worker: payment -> claim and -> printer latency, round trips per printed order, idle cost";;
+      drain) echo "## Drain rate with 4 printers, and memory while a 1,000,000-order backlog waits";;
+      peers) echo "## Side by side with the peers: Agenda 6, and the website's own code on the official driver";;
     esac
     echo
     echo '```'
-    cat "$tmp/$b.txt"
+    grep -v '^ITEM|' "$tmp/$b.txt"
     echo '```'
   done
 } > "$out"

@@ -21,3 +21,15 @@ pub fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 pub fn median(v: Vec<f64>) -> f64 {
     percentile(v, 0.5)
 }
+
+/// One row of docs/BENCHMARKS.md's summary (scripts/bench.sh collects the `ITEM|` lines): what printcore
+/// measured, the peer or baseline, their ratio, the goal and whether it is met (`None`: no goal to meet,
+/// a measurement).
+pub fn item(what: &str, printcore: &str, baseline: &str, ratio: &str, goal: &str, met: Option<bool>) {
+    let met = match met {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "measured",
+    };
+    println!("ITEM|{what}|{printcore}|{baseline}|{ratio}|{goal}|{met}");
+}

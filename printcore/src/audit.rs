@@ -121,8 +121,14 @@ pub(crate) fn push_entry(update: &mut Document, entry: &Document) {
     update.insert("$push", doc! { OUTBOX_FIELD: entry.clone() });
 }
 
-/// How long the background delivery waits to gather a batch.
-const BACKGROUND_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long the background delivery gathers entries before one batch goes out. Every transition's entry is
+/// durable in its order's outbox from the moment of the transition, so waiting costs only how fresh
+/// `print_logs` is (at most this much behind in a worker) and saves two round trips per batch: a busy
+/// worker's entries of a second, across all its orders, share one insert and one pull.
+pub(crate) const BACKGROUND_LINGER: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// A batch goes out early once it holds this many entries.
+const BACKGROUND_BATCH: usize = 1000;
 
 enum Msg {
     Deliver(Vec<Document>),
@@ -179,24 +185,29 @@ impl Delivery {
 
 async fn background(mut rx: mpsc::UnboundedReceiver<Msg>, orders: Collection<Document>, logs: Collection<Document>) {
     while let Some(first) = rx.recv().await {
-        // Linger briefly so a burst of transitions shares one insert and one pull: fewer round trips
-        // competing with the claims. The entries are already durable in their outboxes meanwhile.
-        if matches!(first, Msg::Deliver(_)) {
-            tokio::time::sleep(BACKGROUND_LINGER).await;
-        }
         let mut batch = Vec::new();
         let mut barriers = Vec::new();
         let mut next = Some(first);
-        // Take everything already queued, so concurrent transitions share one insert and one pull.
-        while let Some(msg) = next {
+        // Gather for up to the linger (or until a flush is asked for, or the batch is full), so a burst of
+        // transitions across many orders shares one insert and one pull instead of two round trips each.
+        let deadline = tokio::time::Instant::now() + BACKGROUND_LINGER;
+        while let Some(msg) = next.take() {
             match msg {
                 Msg::Deliver(entries) => batch.extend(entries),
                 Msg::Barrier(done) => barriers.push(done),
             }
-            if batch.len() >= 500 {
+            if !barriers.is_empty() || batch.len() >= BACKGROUND_BATCH {
+                // Someone waits for delivery: take what is already queued and go.
+                while let Ok(msg) = rx.try_recv() {
+                    match msg {
+                        Msg::Deliver(entries) => batch.extend(entries),
+                        Msg::Barrier(done) => barriers.push(done),
+                    }
+                }
                 break;
             }
-            next = rx.try_recv().ok();
+            // `None` at the deadline, or when every sender is gone: deliver what was gathered.
+            next = tokio::time::timeout_at(deadline, rx.recv()).await.unwrap_or_default();
         }
         if let Err(e) = copy_and_pull(&orders, &logs, batch).await {
             tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox");

@@ -42,6 +42,7 @@ impl Default for DatabaseConfig {
 pub struct WorkerConfig {
     /// Seconds between polls for new orders when change streams are not available (and as a safety net).
     pub poll_interval_secs: f64,
+    /// Seconds between full health passes over every printer (a busy printer is asked again sooner).
     pub health_interval_secs: f64,
     /// How long a claim holds an order; renewed every third of it while printing.
     pub lease_secs: f64,
@@ -50,7 +51,8 @@ pub struct WorkerConfig {
     /// The backstop for a print that hangs (minutes).
     pub stuck_after_minutes: f64,
     pub metrics_interval_secs: f64,
-    /// How often a job at the printer is asked for its state.
+    /// How often a job at the printer is asked for its state, and a printer busy with another
+    /// computer's job is asked whether it is free.
     pub job_poll_interval_secs: f64,
     /// On shutdown, how long a job already at the printer may take to finish.
     pub shutdown_grace_secs: f64,
