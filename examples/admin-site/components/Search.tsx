@@ -35,13 +35,16 @@ export default function Search({
   const [page, setPage] = useState<OrderPageView | null>(null)
   const [error, setError] = useState('')
   const [busy, setBusy] = useState(false)
+  const [shown, setShown] = useState('')
   const seq = useRef(0)
 
   const load = useCallback(async (q: OrderSearch, before: string | undefined) => {
     const n = ++seq.current
     setBusy(true)
     const params = new URLSearchParams()
-    for (const [k, v] of Object.entries({ ...q, before })) if (v) params.set(k, v)
+    const all: OrderSearch = { ...q, before }
+    for (const k of ['q', 'status', 'printerId', 'from', 'to', 'before'] as const) if (all[k]) params.set(k, all[k]!)
+    const key = params.toString()
     params.set('limit', '50')
     try {
       const r = await fetch(`/api/monitor/orders?${params}`, { cache: 'no-store' })
@@ -51,6 +54,7 @@ export default function Search({
         setPage(body)
         setError('')
       } else setError(body.detail ?? body.message ?? `HTTP ${r.status}`)
+      setShown(key)
     } catch (e) {
       if (n === seq.current) setError(String(e))
     } finally {
@@ -121,7 +125,7 @@ export default function Search({
         </button>
       </form>
       {error ? <p role="alert">The search failed: {error}</p> : null}
-      <div aria-live="polite" aria-busy={busy} data-testid="search-results">
+      <div aria-live="polite" aria-busy={busy} data-testid="search-results" data-query={shown}>
         {page ? (
           <>
             <p className="muted" data-testid="search-summary">

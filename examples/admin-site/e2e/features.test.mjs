@@ -162,12 +162,15 @@ async function signIn(p) {
   await Promise.all([p.waitForURL('**/admin/printer-monitor'), p.click('button[type=submit]')])
 }
 
-async function search(q, fields = {}) {
+/** Searches with these fields (the others blank) and waits until the results are of this search. */
+async function search(q, { status = '', printerId = '' } = {}) {
   const form = page.getByRole('search', { name: 'Orders' })
   await form.getByLabel('Order id').fill(q)
-  if (fields.status !== undefined) await form.getByLabel('State').selectOption(fields.status)
-  if (fields.printerId !== undefined) await form.getByLabel('Printer').selectOption(fields.printerId)
+  await form.getByLabel('State').selectOption(status)
+  await form.getByLabel('Printer').selectOption(printerId)
   await form.getByRole('button', { name: 'Search' }).click()
+  const key = new URLSearchParams(Object.entries({ q, status, printerId }).filter(([, v]) => v)).toString()
+  await page.locator(`[data-testid=search-results][data-query="${key}"][aria-busy=false]`).waitFor({ timeout: 15_000 })
 }
 
 async function openOrder(orderId) {
@@ -314,11 +317,11 @@ test('the search finds one order among 10,000; filters and the cursor page throu
   for (const row of await results.locator('tbody tr').all()) assert.match(await row.innerText(), /failed/)
   if (expected > 50) {
     await page.getByRole('button', { name: 'Older →' }).click()
-    await page.getByTestId('search-summary').filter({ hasText: 'Page 2' }).waitFor({ timeout: 15_000 })
+    await page.locator('[data-testid=search-results][data-query*=before][aria-busy=false]').waitFor({ timeout: 15_000 })
+    await page.getByTestId('search-summary').filter({ hasText: 'Page 2' }).waitFor()
     const second = await results.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.testid))
     assert.ok(second.length > 0 && second.every((id) => !firstPage.includes(id)), 'page 2 holds other orders')
   }
-  await search('', { status: '', printerId: '' })
 })
 
 test('a batch reprint of three orders, with one reason typed in the dialog, writes three log entries', async () => {
@@ -358,7 +361,7 @@ test('a batch reprint of three orders, with one reason typed in the dialog, writ
   const history = detail.getByTestId('history')
   await history.filter({ hasText: `reprint (printed → pending) by ${ADMIN.email}: ${reason}` }).waitFor({ timeout: 10_000 })
   await history.getByTestId('may-have-printed').first().waitFor()
-  await detail.screenshot({ path: path.join(artifacts, '10-timeline.png') })
+  await history.screenshot({ path: path.join(artifacts, '10-timeline.png') })
 })
 
 test('an order at a printer that reports media-empty says so, with its queue, offline time and wait', async () => {

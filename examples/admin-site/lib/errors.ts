@@ -12,6 +12,7 @@ export const ERRORS: Record<ErrorCode, { status: number; message: string }> = {
   INVALID_DOCUMENT: { status: 422, message: 'The stored order cannot be read: run `npx printcore migrate` or fix it.' },
   FILE_UNAVAILABLE: { status: 503, message: 'The order’s file could not be fetched; it will be tried again.' },
   FILE_INVALID: { status: 422, message: 'The order’s file is not printable: ask the customer for a new one.' },
+  FILE_REJECTED: { status: 422, message: 'The order’s file is on a host the shop does not allow (PRINTCORE_FILE_HOSTS, as the worker’s allowed_hosts).' },
   CAPABILITY_MISMATCH: { status: 422, message: 'No printer can print what the order asks for.' },
   UNSUPPORTED: { status: 501, message: 'The database cannot do this.' },
   TIMEOUT: { status: 504, message: 'The database did not answer in time; the action may or may not have been applied: reload.' },

@@ -1,27 +1,7 @@
 // The order file download of the preview route: printcore's `orderFile` fetches it with the worker's rules
-// (https only to the allowed hosts, size limit, PDF validation), so the admin's browser never gets a
-// customer's URL and never fetches anything but this site.
-import type { PrintCore } from 'printcore'
-
-export interface OrderFile {
-  bytes: Buffer
-  contentType: string
-  sha256: string
-  fileName?: string
-  index: number
-  count: number
-}
-
-export interface OrderFileOptions {
-  allowedHosts: string[]
-  index?: number
-  maxMb?: number
-  allowHttp?: boolean
-  allowLoopback?: boolean
-  allowPrivate?: boolean
-}
-
-type WithOrderFile = { orderFile(orderId: string, options: OrderFileOptions): Promise<OrderFile> }
+// (the allowed hosts and their subdomains, https only unless allowed, the size cap, every redirect
+// checked), so the admin's browser never gets a customer's URL and never fetches anything but this site.
+import type { OrderFile, OrderFileOptions, PrintCore } from 'printcore'
 
 /** The hosts order files may come from: PRINTCORE_FILE_HOSTS, comma separated (e.g. `res.cloudinary.com,files.shop.example`). */
 export function allowedHosts(): string[] {
@@ -44,7 +24,7 @@ const flag = (name: string) => ['1', 'true', 'yes'].includes((process.env[name] 
  * PRINTCORE_FILE_ALLOW_LOOPBACK (a file server on this machine: tests), PRINTCORE_FILE_ALLOW_PRIVATE (a
  * file server on the shop's network).
  */
-export function fileOptions(index: number): OrderFileOptions {
+export function fileOptions(index: number, signal?: AbortSignal): OrderFileOptions {
   return {
     allowedHosts: allowedHosts(),
     index,
@@ -52,9 +32,10 @@ export function fileOptions(index: number): OrderFileOptions {
     allowHttp: flag('PRINTCORE_FILE_ALLOW_HTTP'),
     allowLoopback: flag('PRINTCORE_FILE_ALLOW_LOOPBACK'),
     allowPrivate: flag('PRINTCORE_FILE_ALLOW_PRIVATE'),
+    signal,
   }
 }
 
-export function orderFile(core: PrintCore, orderId: string, index: number): Promise<OrderFile> {
-  return (core as unknown as WithOrderFile).orderFile(orderId, fileOptions(index))
+export function orderFile(core: PrintCore, orderId: string, index: number, signal?: AbortSignal): Promise<OrderFile> {
+  return core.orderFile(orderId, fileOptions(index, signal))
 }

@@ -1,6 +1,7 @@
-// Metrics samples into chart series: every worker's samples in time buckets. In a bucket, each worker's
-// samples are averaged and the workers added up (prints and failures per hour, offline time); the start
-// delay is the mean of the workers'.
+// Metrics into chart series on a regular time axis, an empty bucket as a gap. It takes the database's
+// buckets (`metrics({ bucketMinutes })`: one entry per bucket, workerId '*') as they are, and also raw
+// samples of several workers, combined the same way: in a bucket, each worker's samples averaged and the
+// workers added up (prints and failures per hour, offline time), the start delay the workers' mean.
 import type { Metrics } from 'printcore'
 import type { MetricsSeries } from './types'
 
@@ -16,7 +17,7 @@ export function series(samples: Metrics[], since: Date, until: Date, bucketMinut
     byWorker.set(s.workerId, [...(byWorker.get(s.workerId) ?? []), s])
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
-  const out: MetricsSeries = { bucketMinutes, t: [], printsPerHour: [], failuresPerHour: [], averagePrintStartDelay: [], offlineMinutes: [], samples: samples.length }
+  const out: MetricsSeries = { bucketMinutes, t: [], printsPerHour: [], failuresPerHour: [], averagePrintStartDelay: [], offlineMinutes: [], samples: samples.reduce((a, m) => a + (m.samples ?? 1), 0) }
   buckets.forEach((byWorker, i) => {
     out.t.push((first + i * width) / 1000)
     const workers = [...byWorker.values()]

@@ -1,15 +1,14 @@
 // Types shared by the monitor's routes and components. A value that crossed JSON has its dates as strings:
-// `Json<T>` says so. The few fields printcore is adding (the order query's filters, a printer's state
-// reasons, the order file download) are typed here until the package's own types carry them.
+// `Json<T>` says so.
 import type { Metrics, Printer, PrintOrder, PrintLogEntry, Snapshot, BatchItem } from 'printcore'
 
 export type Json<T> = T extends Date ? string : T extends (infer U)[] ? Json<U>[] : T extends object ? { [K in keyof T]: Json<T[K]> } : T
 
 /** A printer as the monitor reads it: `stateReasons` is what the printer itself says (IPP printer-state-reasons). */
-export type PrinterView = Json<Printer> & { stateReasons?: string[] }
+export type PrinterView = Json<Printer>
 export type OrderView = Json<PrintOrder>
 export type LogView = Json<PrintLogEntry>
-export type SnapshotView = Omit<Json<Snapshot>, 'printers'> & { printers: PrinterView[] }
+export type SnapshotView = Json<Snapshot>
 export type MetricsView = Json<Metrics>
 export type BatchView = Json<BatchItem>
 

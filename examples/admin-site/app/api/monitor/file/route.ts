@@ -4,7 +4,7 @@
 // anything else is an attachment the browser will not render on this origin.
 import { printcore } from '@/lib/printcore'
 import { errorResponse } from '@/lib/errors'
-import { orderFile } from '@/lib/files'
+import { allowedHosts, orderFile } from '@/lib/files'
 import { sessionFrom } from '@/lib/session'
 import type { NextRequest } from 'next/server'
 
@@ -16,9 +16,13 @@ export async function GET(request: NextRequest) {
   const p = request.nextUrl.searchParams
   const orderId = p.get('orderId') ?? ''
   const index = Math.max(0, Math.floor(Number(p.get('index')) || 0))
+  if (!allowedHosts().length) {
+    return Response.json({ ok: false, code: 'FILE_REJECTED', status: 503, message: 'No preview: set PRINTCORE_FILE_HOSTS to the hosts order files come from (the worker’s allowed_hosts).' }, { status: 503 })
+  }
   try {
-    const file = await orderFile(await printcore(), orderId, index)
-    const pdf = file.contentType.split(';')[0].trim().toLowerCase() === 'application/pdf'
+    const file = await orderFile(await printcore(), orderId, index, request.signal)
+    // printcore sniffs the bytes: application/pdf only for a PDF (the file server's own type is never used).
+    const pdf = file.contentType === 'application/pdf'
     return new Response(new Uint8Array(file.bytes), {
       headers: {
         'Content-Type': pdf ? 'application/pdf' : 'application/octet-stream',

@@ -1,6 +1,6 @@
-// The charts' data: every worker's metrics samples over the last 24 h or 7 days, in time buckets (15 min
-// for a day, 2 h for a week). In a bucket, each worker's samples are averaged and the workers added up
-// (prints and failures per hour, offline time); the start delay is the mean of the workers'.
+// The charts' data: the metrics of the last 24 h or 7 days in time buckets (15 min for a day, 2 h for a
+// week), combined by the database (`bucketMinutes`: each worker's mean over its samples, the workers added
+// up). lib/metrics.ts lays them out on the chart's time axis, an empty bucket as a gap.
 import type { MetricsQuery } from 'printcore'
 import { printcore } from '@/lib/printcore'
 import { errorResponse } from '@/lib/errors'
@@ -19,7 +19,7 @@ export async function GET(request: NextRequest) {
   const until = new Date()
   const since = new Date(until.getTime() - range.hours * 3600_000)
   try {
-    const query: MetricsQuery & { bucketMinutes?: number } = { since, bucketMinutes: range.bucketMinutes, limit: 10_000, signal: request.signal }
+    const query: MetricsQuery = { since, bucketMinutes: range.bucketMinutes, limit: 10_000, signal: request.signal }
     const samples = await (await printcore()).metrics(query)
     return Response.json(series(samples, since, until, range.bucketMinutes))
   } catch (e) {

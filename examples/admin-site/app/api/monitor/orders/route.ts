@@ -1,7 +1,7 @@
 // The order search of the monitor: by order id (exact or prefix), state, printer and creation date, newest
 // first, a page at a time (`before` is the previous page's `next`). Every order of the database, not only
 // the snapshot's 500 per group.
-import type { OrdersQuery, PrintCore } from 'printcore'
+import type { OrdersQuery, PrintStatus } from 'printcore'
 import { printcore } from '@/lib/printcore'
 import { errorResponse } from '@/lib/errors'
 import { sessionFrom } from '@/lib/session'
@@ -10,9 +10,6 @@ import type { NextRequest } from 'next/server'
 
 export const runtime = 'nodejs'
 export const dynamic = 'force-dynamic'
-
-/** The query printcore's `orders` takes: every filter optional (no status: every state). */
-type Search = Omit<OrdersQuery, 'status'> & { status?: string; orderId?: string; printerId?: string; from?: Date; to?: Date }
 
 function date(value: string | null, nextDay = false): Date | undefined {
   if (!value) return undefined
@@ -28,8 +25,8 @@ export async function GET(request: NextRequest) {
   const p = request.nextUrl.searchParams
   const status = p.get('status') || undefined
   if (status && !(STATUSES as readonly string[]).includes(status)) return Response.json({ message: `unknown state ${status}` }, { status: 400 })
-  const query: Search = {
-    status,
+  const query: OrdersQuery = {
+    status: status as PrintStatus | undefined,
     orderId: p.get('q')?.trim() || undefined,
     printerId: p.get('printerId') || undefined,
     from: date(p.get('from')),
@@ -40,7 +37,7 @@ export async function GET(request: NextRequest) {
   }
   try {
     const core = await printcore()
-    const page = await (core.orders as (q: Search) => ReturnType<PrintCore['orders']>)(query)
+    const page = await core.orders(query)
     return Response.json({ items: page.items, next: page.next ?? null })
   } catch (e) {
     return errorResponse(e)
