@@ -376,6 +376,10 @@ test('an order at a printer that reports media-empty says so, with its queue, of
   await waiting.getByTestId('offline-since').waitFor()
   assert.match(await waiting.getByTestId('waited').innerText(), /waited 7 min/)
   await page.screenshot({ path: path.join(artifacts, '11-waiting-media-empty.png') })
+  // The printer's next reading, live: paper loaded, now a jam. The open order follows without a reload.
+  await client.db(DB).collection('printers').updateOne({ printer_id: 'front' }, { $set: { state_reasons: ['media-jam-error'], error_message: 'media-jam' } })
+  await waiting.getByTestId('wait-reason').filter({ hasText: 'paper jam' }).waitFor({ timeout: 10_000 })
+  assert.equal(await waiting.getByTestId('wait-reason').filter({ hasText: 'media-empty' }).count(), 0)
 })
 
 test('the preview draws the known PDF in the browser (pdf.js in a worker); a file that failed validation says why', async () => {
