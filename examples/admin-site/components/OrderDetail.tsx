@@ -137,7 +137,7 @@ export default function OrderDetail({
   onAction: (action: ActionName, orderIds: string[]) => void
 }) {
   return (
-    <aside className="card detail" aria-labelledby="detail-title" data-testid="detail">
+    <aside className="card detail" aria-labelledby="detail-title" data-testid="detail" onKeyDown={(e) => e.key === 'Escape' && !e.defaultPrevented && onClose()}>
       <div className="card-head">
         <h2 id="detail-title" tabIndex={-1}>
           Order {order?.orderId ?? '…'}

@@ -125,10 +125,10 @@ export default function Search({
         </button>
       </form>
       {error ? <p role="alert">The search failed: {error}</p> : null}
-      <div aria-live="polite" aria-busy={busy} data-testid="search-results" data-query={shown}>
+      <div aria-busy={busy} data-testid="search-results" data-query={shown}>
         {page ? (
           <>
-            <p className="muted" data-testid="search-summary">
+            <p className="muted" role="status" data-testid="search-summary">
               {page.items.length === 0 ? 'No order matches.' : `Page ${pageNo}: ${page.items.length} order(s), newest first${page.next ? '' : ' (last page)'}.`}
             </p>
             {page.items.length ? <OrderTable orders={page.items} label="the search results" selected={selected} onSelect={onSelect} onOpen={onOpen} onAction={onAction} showStatus openId={openId} /> : null}

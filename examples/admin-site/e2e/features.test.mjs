@@ -417,6 +417,11 @@ test('the preview draws the known PDF in the browser (pdf.js in a worker); a fil
   await bad.getByTestId('file-problem').filter({ hasText: 'not a PDF' }).waitFor({ timeout: 10_000 })
   await bad.getByTestId('preview-error').waitFor({ timeout: 15_000 })
   await bad.screenshot({ path: path.join(artifacts, '13-preview-invalid-file.png') })
+  // The keyboard: the panel took the focus when it opened; Escape closes it and gives the focus back.
+  await waitFor('the panel to take the focus', 5_000, () => page.evaluate(() => document.activeElement?.id === 'detail-title'))
+  await page.keyboard.press('Escape')
+  await bad.waitFor({ state: 'detached' })
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Open order BADFILE-1')
 })
 
 test('on a tablet (820 × 1180) the page fits the width and every control has a name', async () => {
