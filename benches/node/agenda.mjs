@@ -97,11 +97,14 @@ async function throughputRun(db, counter, kind, dir) {
   agenda.on('complete', () => {
     if (++done === N) finished()
   })
+  let firstStart = null
+  agenda.once('start', () => (firstStart = performance.now()))
   const snap = counter.snapshot()
   const t0 = performance.now()
   await agenda.start()
   await all
   const seconds = (performance.now() - t0) / 1000
+  const firstStartS = (firstStart - t0) / 1000
   const commands = counter.since(snap)
   await agenda.stop()
   const left = await db.collection('agendaJobs').countDocuments({ lastFinishedAt: null })
@@ -112,7 +115,32 @@ async function throughputRun(db, counter, kind, dir) {
     await rm(dir, { recursive: true, force: true })
     await mkdir(dir, { recursive: true })
   }
-  return { jobs_per_s: N / seconds, seconds, commands, enqueueCommands }
+  return { jobs_per_s: N / seconds, seconds, firstStartS, commands, enqueueCommands }
+}
+
+/**
+ * Why Agenda's lock phase grows faster than N: its lock query (MongoJobRepository.getNextJobToRun, Agenda's own
+ * index findAndLockNextJobIndex) explained with half of N jobs locked: keys and documents examined per lock.
+ */
+async function explainLock(db) {
+  const col = db.collection('agendaExplain')
+  await col.drop().catch(() => {})
+  await col.createIndex({ name: 1, nextRunAt: 1, priority: -1, lockedAt: 1, disabled: 1 }, { name: 'findAndLockNextJobIndex' })
+  const t = Date.now() - N
+  await col.insertMany(Array.from({ length: N }, (_, i) => ({ name: JOB, priority: 0, nextRunAt: new Date(t + i), lockedAt: i < N / 2 ? new Date() : null, disabled: null, data: { i } })))
+  const filter = {
+    name: JOB,
+    disabled: { $ne: true },
+    $or: [{ lockedAt: { $eq: null }, nextRunAt: { $lte: new Date(Date.now() + PROCESS_EVERY_MS) } }, { lockedAt: { $lte: new Date(Date.now() - 600_000) } }],
+  }
+  try {
+    const e = await db.command({ explain: { find: col.collectionName, filter, sort: { nextRunAt: 1, priority: -1 }, limit: 1 }, verbosity: 'executionStats' })
+    return { locked: N / 2, keys_examined: e.executionStats.totalKeysExamined, docs_examined: e.executionStats.totalDocsExamined }
+  } catch (err) {
+    return { error: err.message }
+  } finally {
+    await col.drop().catch(() => {})
+  }
 }
 
 /** Agenda running and idle; LAT_JOBS enqueued at LAT_RATE/s: enqueue -> start, ms. */
@@ -174,10 +202,13 @@ async function main() {
       throughput[kind] = {
         jobs_per_s: round(m.jobs_per_s, 1),
         runs_jobs_per_s: runs.map((x) => round(x.jobs_per_s, 1)),
+        seconds: round(m.seconds, 2),
+        first_job_started_after_s: round(m.firstStartS, 2),
         commands_per_job: perJob(m.commands, N),
         enqueue_commands_per_job: perJob(m.enqueueCommands, N),
       }
     }
+    const lockExplain = await explainLock(db)
     const latency = {}
     latency.in_memory_channel = await latencyRun(db, new InMemoryNotificationChannel())
     let csError = null
@@ -195,11 +226,13 @@ async function main() {
       const by = Object.entries(t.commands_per_job.by_name)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')
-      rows.push([kind === 'noop' ? 'no-op work' : '4 KB file written', t.jobs_per_s, t.commands_per_job.total, by])
+      rows.push([kind === 'noop' ? 'no-op work' : '4 KB file written', t.jobs_per_s, t.seconds, t.first_job_started_after_s, t.commands_per_job.total, by])
     }
     console.log(`\nlock -> run -> complete, ${N} jobs enqueued first, concurrency ${CONCURRENCY} (runs: ${throughput.noop.runs_jobs_per_s.join(', ')} / ${throughput.file.runs_jobs_per_s.join(', ')} jobs/s)`)
-    console.log(table(['work', 'jobs/s', 'commands/job', 'by command (per job)'], rows))
+    console.log(table(['work', 'jobs/s', 'total s', 'first start s', 'commands/job', 'by command (per job)'], rows))
+    console.log('(lockLimit 0: Agenda locks the whole backlog, one findAndModify per job, before it runs the first: "first start s")')
     const eq = throughput.noop.enqueue_commands_per_job
+    if (!lockExplain.error) console.log(`Agenda's lock query with ${lockExplain.locked} of ${N} jobs locked examines ${lockExplain.keys_examined} index keys and ${lockExplain.docs_examined} documents (explain): every lock walks past the jobs already locked`)
     console.log(`enqueue (agenda.now): ${eq.total} commands/job (${Object.entries(eq.by_name).map(([k, v]) => `${k} ${v}`).join(', ')})`)
     console.log(`\nenqueue -> start, ${LAT_JOBS} jobs at ${LAT_RATE}/s into an idle Agenda, processEvery ${PROCESS_EVERY_MS} ms`)
     const lrow = (name, l) => (l.error ? [name, 'n/a', 'n/a', l.error] : [name, round(l.p50_ms, 1), round(l.p95_ms, 1), round(l.max_ms, 1)])
@@ -223,6 +256,7 @@ async function main() {
       p50_ms: round(latency.in_memory_channel.p50_ms, 2),
       p95_ms: round(latency.in_memory_channel.p95_ms, 2),
       throughput,
+      lock_query_explain: lockExplain,
       latency: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, v.error ? v : { p50_ms: round(v.p50_ms, 2), p95_ms: round(v.p95_ms, 2), max_ms: round(v.max_ms, 2) }])),
     })
   } finally {
