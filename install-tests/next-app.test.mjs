@@ -96,7 +96,7 @@ before(async () => {
     `import { PrintCore, PrintCoreError, type ErrorCode } from 'printcore'\n\n` +
       `// Shared per process; a failed attempt is never remembered, so calling it per request is right.\n` +
       `export const printcore = () => PrintCore.connect(process.env.MONGODB_URI!, { dbName: process.env.PRINTCORE_DB, serverSelectionTimeoutMs: 5000, timeoutMs: 10000 })\n\n` +
-      `const STATUS: Record<ErrorCode, number> = {\n  NOT_FOUND: 404, NOT_PAID: 409, INVALID_TRANSITION: 409, OWNERSHIP_LOST: 409, CONFLICT: 409, INVALID_ARGUMENT: 400,\n  INVALID_DOCUMENT: 422, FILE_UNAVAILABLE: 503, FILE_INVALID: 422, CAPABILITY_MISMATCH: 422, UNSUPPORTED: 501, TIMEOUT: 504, ABORTED: 499, DATABASE: 503,\n}\n\n` +
+      `const STATUS: Record<ErrorCode, number> = {\n  NOT_FOUND: 404, NOT_PAID: 409, INVALID_TRANSITION: 409, OWNERSHIP_LOST: 409, CONFLICT: 409, INVALID_ARGUMENT: 400,\n  INVALID_DOCUMENT: 422, FILE_UNAVAILABLE: 503, FILE_INVALID: 422, FILE_REJECTED: 403, CAPABILITY_MISMATCH: 422, UNSUPPORTED: 501, TIMEOUT: 504, ABORTED: 499, DATABASE: 503,\n}\n\n` +
       `export function errorResponse(e: unknown): Response {\n  if (e instanceof PrintCoreError) return Response.json({ code: e.code, transient: e.transient, error: e.message }, { status: STATUS[e.code] })\n  throw e\n}\n`,
   )
   write(

@@ -15,15 +15,21 @@ impl PrintCore {
     }
 
     /// Delivers log entries left in order outboxes for longer than `older_than` (their writer died between
-    /// the transition and the copy). Returns how many entries were delivered. The recovery sweep calls it.
+    /// the transition and the copy); `Duration::ZERO` delivers every waiting entry, however new. Returns how
+    /// many entries were delivered. The recovery sweep calls it; so does a history read.
     pub async fn flush_log_outbox(&self, older_than: std::time::Duration, limit: i64) -> Result<usize> {
-        let cutoff = crate::clock::sub(DateTime::now(), older_than);
-        let cutoff_id = ObjectId::from_parts((cutoff.timestamp_millis() / 1000).max(0) as u32, [0; 5], [0; 3]);
         let path = format!("{OUTBOX_FIELD}._id");
+        // The index bounds select only waiting entries (the field exists only on orders with an outbox).
+        let mut range = doc! { "$gte": ObjectId::from_bytes([0; 12]) };
+        if !older_than.is_zero() {
+            let cutoff = crate::clock::sub(DateTime::now(), older_than);
+            let secs = (cutoff.timestamp_millis() / 1000).max(0) as u32;
+            range.insert("$lt", ObjectId::from_parts(secs, [0; 5], [0; 3]));
+        }
         let mut cursor = self
             .inner
             .orders
-            .find(doc! { &path: { "$lt": cutoff_id, "$gte": ObjectId::from_bytes([0; 12]) } })
+            .find(doc! { &path: range })
             .projection(doc! { OUTBOX_FIELD: 1, "orderId": 1 })
             .limit(limit)
             .await
@@ -32,15 +38,7 @@ impl PrintCore {
         use futures::TryStreamExt;
         while let Some(order) = cursor.try_next().await.map_err(Error::db("reading print log outboxes"))? {
             let order_id = order.get_str("orderId").unwrap_or("(no orderId)");
-            if let Ok(outbox) = order.get_array(OUTBOX_FIELD) {
-                for mut entry in outbox.iter().filter_map(|b| b.as_document().cloned()) {
-                    if !entry.contains_key("orderId") {
-                        // A claim's entry: the claim learns which order it took only after the write.
-                        entry.insert("orderId", order_id);
-                    }
-                    entries.push(entry);
-                }
-            }
+            entries.extend(outbox_entries(&order, order_id));
         }
         let n = entries.len();
         copy_and_pull(&self.inner.orders, &self.inner.logs, entries).await?;
@@ -49,12 +47,43 @@ impl PrintCore {
 
     /// Reads an order's history, newest first.
     pub async fn logs_for_order(&self, order_id: &str, limit: i64) -> Result<Vec<PrintLog>> {
+        self.deliver_before_reading(Some(order_id)).await;
         self.read_logs(doc! { "orderId": order_id }, limit).await
+    }
+
+    /// Finishes the delivery of entries still waiting in outboxes (one order's, or every order's) before
+    /// a history read, so the read is complete: a worker hands its entries to `print_logs` in batches up
+    /// to a second apart, and a worker that died leaves its last ones for the recovery sweep. The copy is
+    /// idempotent (the entry's `_id` is fixed), so racing the worker's own delivery is harmless. A failure
+    /// here (a reader without write rights) is logged; the read goes on with what is delivered.
+    async fn deliver_before_reading(&self, order_id: Option<&str>) {
+        let result = match order_id {
+            Some(order_id) => self.deliver_order_outbox(order_id).await,
+            None => self.flush_log_outbox(std::time::Duration::ZERO, 1000).await.map(|_| ()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not deliver waiting print log entries before reading the history");
+        }
+    }
+
+    async fn deliver_order_outbox(&self, order_id: &str) -> Result<()> {
+        let Some(order) = self
+            .inner
+            .orders
+            .find_one(doc! { "orderId": order_id, OUTBOX_FIELD: { "$exists": true, "$ne": [] } })
+            .projection(doc! { OUTBOX_FIELD: 1 })
+            .await
+            .map_err(Error::db("reading a print log outbox"))?
+        else {
+            return Ok(());
+        };
+        copy_and_pull(&self.inner.orders, &self.inner.logs, outbox_entries(&order, order_id)).await
     }
 
     /// Reads log entries matching the given `orderId` and/or `action`, newest first, at most `limit`
     /// (capped at 1000).
     pub async fn logs(&self, order_id: Option<&str>, action: Option<&str>, limit: i64) -> Result<Vec<PrintLog>> {
+        self.deliver_before_reading(order_id).await;
         let mut filter = Document::new();
         if let Some(o) = order_id {
             filter.insert("orderId", o);
@@ -78,6 +107,10 @@ impl PrintCore {
     ) -> Result<crate::monitor::Page<PrintLog>> {
         use futures::TryStreamExt;
         let limit = limit.clamp(1, crate::monitor::PAGE_LIMIT);
+        if before.is_none() {
+            // The first page is the one that must be current; later pages are older than any delivery.
+            self.deliver_before_reading(order_id).await;
+        }
         let mut filter = Document::new();
         if let Some(o) = order_id {
             filter.insert("orderId", o);
@@ -127,6 +160,22 @@ impl PrintCore {
         let sort = doc! { "timestamp": -1, "_id": -1 };
         read_typed(&self.inner.logs, filter, sort, limit.clamp(1, 1000), "print_logs").await
     }
+}
+
+/// The entries waiting in `order`'s outbox, each naming the order.
+fn outbox_entries(order: &Document, order_id: &str) -> Vec<Document> {
+    let Ok(outbox) = order.get_array(OUTBOX_FIELD) else { return Vec::new() };
+    outbox
+        .iter()
+        .filter_map(|b| b.as_document().cloned())
+        .map(|mut entry| {
+            if !entry.contains_key("orderId") {
+                // A claim's entry: the claim learns which order it took only after the write.
+                entry.insert("orderId", order_id);
+            }
+            entry
+        })
+        .collect()
 }
 
 /// A log page cursor: `<timestamp millis>_<_id hex>` of the last entry of the previous page.

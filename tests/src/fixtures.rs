@@ -59,9 +59,13 @@ pub async fn log_count(db: &Database, order_id: &str) -> u64 {
     db.collection::<Document>("print_logs").count_documents(doc! { "orderId": order_id }).await.unwrap()
 }
 
-/// The print_logs entries matching `filter`, oldest first.
+/// The print_logs entries matching `filter`, oldest first: the complete history, including entries still
+/// waiting in an order's outbox (a worker delivers its entries in batches up to a second apart, and a
+/// killed worker leaves its last ones for the recovery sweep), which are delivered first.
 pub async fn log_entries(db: &Database, filter: Document) -> Vec<Document> {
     use futures::TryStreamExt;
+    let delivery = PrintCore::with_database(db.clone(), CoreConfig::default()).await.unwrap();
+    delivery.flush_log_outbox(std::time::Duration::ZERO, 1_000_000).await.unwrap();
     db.collection::<Document>("print_logs")
         .find(filter)
         .sort(doc! { "timestamp": 1, "_id": 1 })

@@ -66,7 +66,9 @@ impl Shop {
     /// For each order: how many files reached the printer's spool under any of its print job ids.
     async fn copies_on_paper(&self, eve: &IppEve) -> HashMap<String, usize> {
         use futures::TryStreamExt;
-        self.core.flush_logs().await;
+        // Every worker's entries, those still in an outbox included (delivered in batches, or left by a
+        // killed worker for the recovery sweep).
+        self.core.flush_log_outbox(Duration::ZERO, 1_000_000).await.unwrap();
         let claims: Vec<Document> = self
             .db
             .collection::<Document>("print_logs")
@@ -235,7 +237,7 @@ async fn sigterm_releases_the_workers_orders_and_another_worker_finishes_them() 
     .await;
     let status = first.terminate(Duration::from_secs(40));
     assert!(status.success(), "the worker exits 0 on SIGTERM ({status})");
-    shop.core.flush_logs().await;
+    shop.core.flush_log_outbox(Duration::ZERO, 1_000_000).await.unwrap();
     let logs = shop.db.collection::<Document>("print_logs");
     let released = logs.count_documents(doc! { "action": "server_shutdown" }).await.unwrap();
     assert!(released >= 1, "the worker released the orders it had not sent");

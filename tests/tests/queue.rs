@@ -407,3 +407,32 @@ async fn the_whole_cycle_works_on_a_standalone_server() {
     assert!(out.may_have_printed);
     assert_eq!(log_actions(&db, "SA1").await, ["claim", "submitted", "printed", "reprint"]);
 }
+
+/// A worker delivers its log entries in batches up to a second apart; the website's history read is
+/// complete all the same: it finishes the delivery of what waits in the order's outbox first.
+#[tokio::test]
+async fn a_history_read_includes_what_a_worker_has_not_delivered_yet() {
+    let db = fresh_database(Mode::ReplicaSet, "fresh_history").await;
+    let website = core(&db).await;
+    let worker = core_with(&db, CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() }).await;
+    insert_orders(&db, vec![paid_order("H1", DateTime::now(), 10), paid_order("H2", DateTime::now(), 5)]).await;
+    let w = WorkerId::generate();
+    let job = worker.claim(&w, &target()).await.unwrap().unwrap();
+    assert_eq!(job.order_id(), "H1");
+    job.mark_sending().await.unwrap();
+    job.mark_submitted("7").await.unwrap();
+    job.complete().await.unwrap();
+    // Read at once, well inside the worker's batching window: nothing missing, nothing doubled.
+    let logs = website.logs_for_order("H1", 20).await.unwrap();
+    let actions: Vec<&str> = logs.iter().rev().map(|l| l.action.as_str()).collect();
+    assert_eq!(actions, ["claim", "submitted", "printed"]);
+    assert!(raw_order(&db, "H1").await.get_array("printLogOutbox").map_or(true, |a| a.is_empty()));
+    // The whole log (no order named) too, for an order the worker just claimed.
+    let second = worker.claim(&w, &target()).await.unwrap().unwrap();
+    let page = website.logs_page(None, Some("claim"), None, 10).await.unwrap();
+    assert!(page.items.iter().any(|l| l.order_id == second.order_id()), "H2's claim is in the first page");
+    // The worker's own delivery arrives later and doubles nothing.
+    worker.flush_logs().await;
+    assert_eq!(log_count(&db, "H1").await, 3);
+    assert_eq!(log_count(&db, "H2").await, 1);
+}
