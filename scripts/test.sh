@@ -15,7 +15,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings || { echo "clippy:
 
 echo "== cargo test"
 log=$(mktemp)
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 test_status=${PIPESTATUS[0]}
 [ "$test_status" -eq 0 ] || status=1
 
