@@ -53,9 +53,13 @@ const settings = {
 
 const payload = Buffer.alloc(FILE_BYTES, 'x')
 
-function newAgenda(db, channel, work) {
+// Every run on a collection of its own (dropped after it): no run walks past another's deleted jobs.
+let runNo = 0
+const freshCollection = () => `agendaJobs_${runNo++}`
+
+function newAgenda(db, collection, channel, work) {
   const agenda = new Agenda({
-    backend: new MongoBackend({ mongo: db }),
+    backend: new MongoBackend({ mongo: db, collection }),
     notificationChannel: channel ?? undefined,
     processEvery: PROCESS_EVERY_MS,
     maxConcurrency: CONCURRENCY,
@@ -70,14 +74,14 @@ function newAgenda(db, channel, work) {
 
 /** N jobs enqueued, then Agenda started: jobs/s until the Nth completes, and the commands of that phase. */
 async function throughputRun(db, counter, kind, dir) {
-  await db.collection('agendaJobs').deleteMany({})
+  const collection = freshCollection()
   const work =
     kind === 'file'
       ? async (job) => {
           await writeFile(path.join(dir, `${job.attrs.data.i}.pdf`), payload)
         }
       : async () => {}
-  const agenda = newAgenda(db, new InMemoryNotificationChannel(), work)
+  const agenda = newAgenda(db, collection, new InMemoryNotificationChannel(), work)
   await agenda.ready
   // Enqueue (not timed): 16 in flight, as a site marking orders paid would.
   const before = counter.snapshot()
@@ -107,8 +111,9 @@ async function throughputRun(db, counter, kind, dir) {
   const firstStartS = (firstStart - t0) / 1000
   const commands = counter.since(snap)
   await agenda.stop()
-  const left = await db.collection('agendaJobs').countDocuments({ lastFinishedAt: null })
+  const left = await db.collection(collection).countDocuments({ lastFinishedAt: null })
   if (left !== 0) throw new Error(`${left} jobs not finished`)
+  await db.collection(collection).drop()
   if (kind === 'file') {
     const files = await readdir(dir)
     if (files.length !== N) throw new Error(`${files.length} files written, expected ${N}`)
@@ -144,13 +149,12 @@ async function explainLock(db) {
 }
 
 /** Agenda running and idle; LAT_JOBS enqueued at LAT_RATE/s: enqueue -> start, ms. */
-async function latencyRun(db, channel) {
-  await db.collection('agendaJobs').deleteMany({})
+async function latencyRun(db, collection, channel) {
   const enqueuedAt = new Map()
   const lat = []
   let finished
   const all = new Promise((r) => (finished = r))
-  const agenda = newAgenda(db, channel, async (job) => {
+  const agenda = newAgenda(db, collection, channel, async (job) => {
     const t = performance.now()
     lat.push(t - enqueuedAt.get(job.attrs.data.i))
     if (lat.length === LAT_JOBS) finished()
@@ -170,6 +174,7 @@ async function latencyRun(db, channel) {
   const timeout = sleep(30_000).then(() => 'timeout')
   if ((await Promise.race([all, timeout])) === 'timeout') throw new Error(`only ${lat.length} of ${LAT_JOBS} jobs started`)
   await agenda.stop()
+  await db.collection(collection).drop()
   return { p50_ms: percentile(lat, 0.5), p95_ms: percentile(lat, 0.95), max_ms: Math.max(...lat) }
 }
 
@@ -210,15 +215,16 @@ async function main() {
     }
     const lockExplain = await explainLock(db)
     const latency = {}
-    latency.in_memory_channel = await latencyRun(db, new InMemoryNotificationChannel())
+    latency.in_memory_channel = await latencyRun(db, freshCollection(), new InMemoryNotificationChannel())
     let csError = null
     try {
-      latency.change_stream_channel = await latencyRun(db, new MongoChangeStreamNotificationChannel({ db }))
+      const collection = freshCollection()
+      latency.change_stream_channel = await latencyRun(db, collection, new MongoChangeStreamNotificationChannel({ db, collection }))
     } catch (e) {
       csError = e.message
       latency.change_stream_channel = { error: e.message }
     }
-    latency.polling_only = await latencyRun(db, null)
+    latency.polling_only = await latencyRun(db, freshCollection(), null)
 
     const rows = []
     for (const kind of ['noop', 'file']) {
