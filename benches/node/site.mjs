@@ -22,7 +22,7 @@
 // release, `npm run build:debug` debug: do not compare a debug addon). The last stdout line is one JSON object.
 import { MongoClient, ObjectId } from 'mongodb'
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, linkSync, mkdirSync, existsSync, rmSync } from 'node:fs'
+import { copyFileSync, linkSync, mkdirSync, existsSync, rmSync, statSync, readdirSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import path from 'node:path'
 import { QUICK, envInt, root, targetDir, startDb, redact, commandCounter, median, round, table } from './common.mjs'
@@ -36,18 +36,37 @@ const LIMIT = 500
 const DAY = 86_400_000
 
 // ---------------------------------------------------------------- the addon and the package
+/** The newest modification time among the addon's sources (the two crates and the lock file). */
+function newestSource() {
+  let newest = 0
+  const walk = (p) => {
+    const st = statSync(p, { throwIfNoEntry: false })
+    if (!st) return
+    if (st.isDirectory()) for (const e of readdirSync(p)) walk(path.join(p, e))
+    else newest = Math.max(newest, st.mtimeMs)
+  }
+  for (const p of ['Cargo.lock', 'Cargo.toml', 'printcore/Cargo.toml', 'printcore/src', 'printcore-node/Cargo.toml', 'printcore-node/src', 'printcore-node/build.rs']) walk(path.join(root, p))
+  return newest
+}
+
 function addonPath() {
   const given = process.env.PRINTCORE_ADDON
   if (given === 'root') return { path: null, how: 'the repository root printcore.*.node as built' }
   if (given) return { path: path.resolve(given), how: given }
-  const r = spawnSync('cargo', ['build', '--release', '-q', '-p', 'printcore-node'], {
-    cwd: root,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
-  })
-  if (r.status !== 0) throw new Error('cargo build --release -p printcore-node failed')
   const lib = { linux: 'libprintcore_node.so', darwin: 'libprintcore_node.dylib', win32: 'printcore_node.dll' }[process.platform]
   const built = path.join(targetDir, 'release', lib)
+  // No cargo at all when the release library is newer than every source it is built from (`npm run build`
+  // made it, or an earlier run): scripts/bench.sh runs this from within `cargo bench`.
+  let how = `${built} (newer than its sources: not rebuilt)`
+  if (!existsSync(built) || statSync(built).mtimeMs < newestSource()) {
+    how = `${built} (cargo build --release -p printcore-node, now)`
+    const r = spawnSync('cargo', ['build', '--release', '-q', '-p', 'printcore-node'], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, CARGO_TARGET_DIR: targetDir },
+    })
+    if (r.status !== 0) throw new Error('cargo build --release -p printcore-node failed')
+  }
   if (!existsSync(built)) throw new Error(`${built} not found after the build`)
   // require() loads a native addon by its .node extension
   const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'node_modules', '.printcore-addon')
@@ -59,7 +78,7 @@ function addonPath() {
   } catch {
     copyFileSync(built, dest)
   }
-  return { path: dest, how: 'cargo build --release -p printcore-node' }
+  return { path: dest, how }
 }
 
 // ---------------------------------------------------------------- seeding
