@@ -187,7 +187,9 @@ impl PrintCore {
         cancel: Option<&CancelToken>,
     ) -> Result<PromiseRaw<'env, Snapshot>> {
         let (core, call) = (self.core(), self.call(call, cancel)?);
-        promise(env, call.run("snapshot", async move { core.snapshot().await }), |s| Ok(Snapshot::from(s)))
+        // Converted on the runtime's thread, not in the resolve callback: the site's event loop only turns
+        // the finished values into JS objects.
+        promise(env, call.run("snapshot", async move { core.snapshot().await.map(Snapshot::from) }), Ok)
     }
 
     /// One order by its orderId.
@@ -233,11 +235,10 @@ impl PrintCore {
                 before: query.before,
                 limit: query.limit,
             };
-            core.orders_page(&q).await
-        };
-        promise(env, call.run("orders", fut), |p| {
+            let p = core.orders_page(&q).await?;
             Ok(OrderPage { items: p.items.into_iter().map(PrintOrder::from).collect(), next: p.next })
-        })
+        };
+        promise(env, call.run("orders", fut), Ok)
     }
 
     /// An admin action ("reprint", "cancel", "reset_state", "force_printed") on one order (resolves with
@@ -310,12 +311,12 @@ impl PrintCore {
         let (core, call) = (self.core(), self.call(call, cancel)?);
         let q = query.unwrap_or_default();
         let fut = async move {
-            core.logs_page(q.order_id.as_deref(), q.action.as_deref(), q.before.as_deref(), q.limit.unwrap_or(100))
-                .await
-        };
-        promise(env, call.run("logs", fut), |p| {
+            let p = core
+                .logs_page(q.order_id.as_deref(), q.action.as_deref(), q.before.as_deref(), q.limit.unwrap_or(100))
+                .await?;
             Ok(LogPage { items: p.items.into_iter().map(PrintLogEntry::from).collect(), next: p.next })
-        })
+        };
+        promise(env, call.run("logs", fut), Ok)
     }
 
     /// Metrics samples of every worker, newest first; with `bucketMinutes`, the shop's metrics per time

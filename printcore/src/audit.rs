@@ -23,8 +23,9 @@ pub const OUTBOX_FIELD: &str = "printLogOutbox";
 /// How log entries get from the order's outbox into `print_logs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogDelivery {
-    /// Before the call that made the transition returns (two extra round trips per transition). What the
-    /// website and admin actions use: the entry is readable as soon as the call returns.
+    /// The copy into `print_logs` before the call that made the transition returns (one extra round trip
+    /// per transition; the pull from the outbox is batched in the background). What the website and admin
+    /// actions use: the entry is readable as soon as the call returns.
     Inline,
     /// By a background task in batches, so the hot path (the claim) costs one round trip. Call
     /// [`PrintCore::flush_logs`] to wait until everything so far is delivered.
@@ -131,7 +132,10 @@ pub(crate) const BACKGROUND_LINGER: std::time::Duration = std::time::Duration::f
 const BACKGROUND_BATCH: usize = 1000;
 
 enum Msg {
+    /// Entries to copy into `print_logs` and pull from their outboxes.
     Deliver(Vec<Document>),
+    /// `_id`s of entries already copied (inline), only to pull from their outboxes.
+    Pull(Vec<Bson>),
     Barrier(oneshot::Sender<()>),
 }
 
@@ -145,27 +149,40 @@ pub(crate) struct Delivery {
 
 impl Delivery {
     pub(crate) fn new(mode: LogDelivery, orders: Collection<Document>, logs: Collection<Document>) -> Delivery {
-        let tx = match mode {
-            LogDelivery::Inline => None,
-            LogDelivery::Background => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(background(rx, orders.clone(), logs.clone()));
-                Some(tx)
-            }
-        };
-        Delivery { mode, orders, logs, tx }
+        // Both modes have the batching task: the background mode hands it whole entries, the inline mode
+        // only the pulls of entries it has already copied.
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(background(rx, orders.clone(), logs.clone()));
+        Delivery { mode, orders, logs, tx: Some(tx) }
     }
 
     /// Hands entries already committed in their orders' outboxes to `print_logs`.
+    ///
+    /// Inline: the copy into `print_logs` is made before this returns (the entry is readable when the
+    /// call that made the transition returns); the pull from the outbox, which only tidies, goes to the
+    /// batching task, so a website call costs its transition and the log insert, as the site's own code
+    /// would, and no third round trip. An entry whose pull is lost (the process ended) is copied again
+    /// by the recovery sweep as a duplicate, which is ignored, and pulled then.
     pub(crate) async fn deliver(&self, entries: Vec<Document>) {
         if entries.is_empty() {
             return;
         }
-        match (&self.mode, &self.tx) {
-            (LogDelivery::Background, Some(tx)) if tx.send(Msg::Deliver(entries.clone())).is_ok() => {}
-            _ => {
+        let tx = self.tx.as_ref();
+        match self.mode {
+            LogDelivery::Background if tx.is_some_and(|tx| tx.send(Msg::Deliver(entries.clone())).is_ok()) => {}
+            LogDelivery::Inline => match copy(&self.logs, entries.clone()).await {
+                Ok(ids) => {
+                    if !tx.is_some_and(|tx| tx.send(Msg::Pull(ids.clone())).is_ok()) {
+                        if let Err(e) = pull(&self.orders, ids).await {
+                            tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
+                        }
+                    }
+                }
+                // The entries stay in their outboxes; the next flush delivers them.
+                Err(e) => tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox"),
+            },
+            LogDelivery::Background => {
                 if let Err(e) = copy_and_pull(&self.orders, &self.logs, entries).await {
-                    // The entries stay in their outboxes; the next flush delivers them.
                     tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox");
                 }
             }
@@ -186,6 +203,7 @@ impl Delivery {
 async fn background(mut rx: mpsc::UnboundedReceiver<Msg>, orders: Collection<Document>, logs: Collection<Document>) {
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::new();
+        let mut pulls: Vec<Bson> = Vec::new();
         let mut barriers = Vec::new();
         let mut next = Some(first);
         // Gather for up to the linger (or until a flush is asked for, or the batch is full), so a burst of
@@ -194,13 +212,15 @@ async fn background(mut rx: mpsc::UnboundedReceiver<Msg>, orders: Collection<Doc
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Deliver(entries) => batch.extend(entries),
+                Msg::Pull(ids) => pulls.extend(ids),
                 Msg::Barrier(done) => barriers.push(done),
             }
-            if !barriers.is_empty() || batch.len() >= BACKGROUND_BATCH {
+            if !barriers.is_empty() || batch.len() + pulls.len() >= BACKGROUND_BATCH {
                 // Someone waits for delivery: take what is already queued and go.
                 while let Ok(msg) = rx.try_recv() {
                     match msg {
                         Msg::Deliver(entries) => batch.extend(entries),
+                        Msg::Pull(ids) => pulls.extend(ids),
                         Msg::Barrier(done) => barriers.push(done),
                     }
                 }
@@ -209,8 +229,12 @@ async fn background(mut rx: mpsc::UnboundedReceiver<Msg>, orders: Collection<Doc
             // `None` at the deadline, or when every sender is gone: deliver what was gathered.
             next = tokio::time::timeout_at(deadline, rx.recv()).await.unwrap_or_default();
         }
-        if let Err(e) = copy_and_pull(&orders, &logs, batch).await {
-            tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox");
+        match copy(&logs, batch).await {
+            Ok(ids) => pulls.extend(ids),
+            Err(e) => tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox"),
+        }
+        if let Err(e) = pull(&orders, pulls).await {
+            tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
         }
         for done in barriers {
             let _ = done.send(());
@@ -225,14 +249,29 @@ pub(crate) async fn copy_and_pull(
     logs: &Collection<Document>,
     entries: Vec<Document>,
 ) -> Result<()> {
+    let ids = copy(logs, entries).await?;
+    pull(orders, ids).await
+}
+
+/// Copies entries into `print_logs`; returns their `_id`s. A duplicate `_id` means an earlier copy got
+/// there: fine.
+async fn copy(logs: &Collection<Document>, entries: Vec<Document>) -> Result<Vec<Bson>> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let ids: Vec<Bson> = entries.iter().filter_map(|e| e.get("_id").cloned()).collect();
     if let Err(e) = logs.insert_many(entries).ordered(false).await {
         if !only_duplicates(&e) {
             return Err(Error::db("writing print_logs")(e));
         }
+    }
+    Ok(ids)
+}
+
+/// Pulls entries already in `print_logs` out of their orders' outboxes.
+async fn pull(orders: &Collection<Document>, ids: Vec<Bson>) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
     }
     orders
         .update_many(
