@@ -172,7 +172,7 @@ impl Delivery {
             LogDelivery::Background if tx.is_some_and(|tx| tx.send(Msg::Deliver(entries.clone())).is_ok()) => {}
             LogDelivery::Inline => match copy(&self.logs, entries.clone()).await {
                 Ok(ids) => {
-                    if !tx.is_some_and(|tx| tx.send(Msg::Pull(ids.clone())).is_ok()) {
+                    if tx.is_none_or(|tx| tx.send(Msg::Pull(ids.clone())).is_err()) {
                         if let Err(e) = pull(&self.orders, ids).await {
                             tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
                         }
