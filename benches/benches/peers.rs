@@ -287,6 +287,22 @@ async fn main() {
             "  printcore by command, {label}: {}",
             by_name.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
         );
+        item(
+            &format!("1. jobs/s against Agenda 6, {label}, concurrency {concurrency}"),
+            &format!("{rate:.0}"),
+            &format!("Agenda {}", show(a_rate)),
+            &ratio(a_rate, *rate, true),
+            "report the ratio",
+            None,
+        );
+        item(
+            &format!("1. database commands per job against Agenda 6, {label}"),
+            &format!("{cmds:.2}"),
+            &format!("Agenda {}", show(a_cmds)),
+            &ratio(a_cmds, *cmds, false),
+            "report the ratio",
+            None,
+        );
     }
     // Both woken by a change stream: Agenda's change-stream notification channel, printcore's queue watch.
     let a50 = json_field(&last, &["latency", "change_stream_channel", "p50_ms"]);
@@ -328,6 +344,10 @@ async fn main() {
             (
                 "2. markPaid through printcore-node against the driver doing the same writes (worst size)",
                 "markPaid_ratio_same_writes_min",
+            ),
+            (
+                "2. markPaid through printcore-node against the site's own two writes (worst size)",
+                "markPaid_ratio_site_min",
             ),
         ] {
             let r = json_field(last, &[key]);
