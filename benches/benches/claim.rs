@@ -9,6 +9,7 @@ use mongodb::Database;
 use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, WorkerId};
 use printcore_benches::{env_or, item, median, quick};
 use printcore_tests::db::{fresh_database, server, Mode};
+use printcore_tests::explain::{execution_stat, plan_stages};
 use printcore_tests::fixtures::{insert_orders, paid_order};
 use std::time::Instant;
 
@@ -141,18 +142,6 @@ async fn claim_plan(n: usize, oldest_half: &str) -> (i64, i64, String, f64) {
         })
         .await
         .unwrap();
-    let stats = r.get_document("executionStats").cloned().unwrap_or_default();
-    let num = |k: &str| stats.get(k).and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from))).unwrap_or(-1);
-    let mut stages = Vec::new();
-    let mut plan = r.get_document("queryPlanner").ok().and_then(|q| q.get_document("winningPlan").ok()).cloned();
-    while let Some(p) = plan {
-        let stage = p.get_str("stage").unwrap_or("?").to_owned();
-        stages.push(match p.get_str("indexName") {
-            Ok(ix) => format!("{stage}({ix})"),
-            Err(_) => stage,
-        });
-        plan = p.get_document("inputStage").ok().cloned();
-    }
     // What it costs: the median of 20 real claims for that printer.
     let target = ClaimTarget { printer_id: "p".into(), printer_name: "P".into(), capabilities: Some(caps) };
     let worker = WorkerId::generate();
@@ -163,7 +152,8 @@ async fn claim_plan(n: usize, oldest_half: &str) -> (i64, i64, String, f64) {
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     let _ = db.drop().await;
-    (num("totalKeysExamined"), num("totalDocsExamined"), stages.join(" <- "), median(times))
+    let (keys, docs) = (execution_stat(&r, "totalKeysExamined"), execution_stat(&r, "totalDocsExamined"));
+    (keys, docs, plan_stages(&r).join(" <- "), median(times))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@
 use bson::{doc, DateTime, Document};
 use mongodb::Database;
 use printcore::{CoreConfig, PrintCore};
-use printcore_benches::{env_or, item, median, quick};
+use printcore_benches::{env_or, item, median, quick, rss_kb};
 use printcore_tests::db::{fresh_database, server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::pdfgen::{pdf, A4};
@@ -58,15 +58,6 @@ fn config(dir: &std::path::Path, db: &str) -> std::path::PathBuf {
     let path = dir.join("drain.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// The worker process draining `n` orders: orders per second from the moment they are queued (the

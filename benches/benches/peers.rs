@@ -15,40 +15,13 @@
 
 use bson::{doc, DateTime, Document};
 use futures::StreamExt;
-use mongodb::event::command::CommandEvent;
-use mongodb::options::ClientOptions;
-use printcore::{ClaimTarget, CoreConfig, LogDelivery, MarkPaid, PrintCore, WorkerId};
-use printcore_benches::{env_or, item, median, percentile, quick};
+use printcore::{ClaimTarget, MarkPaid, WorkerId};
+use printcore_benches::{counted_core, env_or, item, median, percentile, quick};
 use printcore_tests::db::{server, Mode};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-type Counts = Arc<Mutex<BTreeMap<String, usize>>>;
-
-/// A printcore on a fresh database whose client counts every command it sends, by name.
-async fn counted_core(name: &str) -> (PrintCore, mongodb::Database, Counts) {
-    let counts: Counts = Arc::default();
-    let seen = counts.clone();
-    let mut options = ClientOptions::parse(&server(Mode::ReplicaSet).uri).await.unwrap();
-    options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |e: CommandEvent| {
-        if let CommandEvent::Started(s) = e {
-            *seen.lock().unwrap().entry(s.command_name.clone()).or_default() += 1;
-        }
-    }));
-    let client = mongodb::Client::with_options(options).unwrap();
-    let db = client.database(&format!("bench_peer_{name}_{}", std::process::id()));
-    db.drop().await.unwrap();
-    let core = PrintCore::with_database(
-        db.clone(),
-        CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() },
-    )
-    .await
-    .unwrap();
-    core.migrate(&Default::default()).await.unwrap();
-    (core, db, counts)
-}
 
 fn order(id: &str) -> Document {
     doc! { "orderId": id, "paymentStatus": "pending", "createdAt": DateTime::now(), "fileURL": "http://127.0.0.1/doc.pdf" }
@@ -72,7 +45,7 @@ struct Throughput {
 
 /// `n` jobs queued first, then `concurrency` tasks run them until the queue is empty.
 async fn throughput(n: usize, concurrency: usize, write_files: bool) -> Throughput {
-    let (core, db, counts) = counted_core("tp").await;
+    let (core, db, counts) = counted_core("peer_tp").await;
     let orders = db.collection::<Document>("orders");
     let docs: Vec<Document> = (0..n)
         .map(|i| {
@@ -123,7 +96,7 @@ async fn throughput(n: usize, concurrency: usize, write_files: bool) -> Throughp
 /// `n` jobs enqueued (paid) at `rate` per second while `concurrency` tasks wait for work, woken by a
 /// change stream as the worker is; returns enqueue -> start (claimed) in ms, on this process's clock.
 async fn enqueue_to_start(n: usize, concurrency: usize, rate: f64) -> Vec<f64> {
-    let (core, db, _) = counted_core("lat").await;
+    let (core, db, _) = counted_core("peer_lat").await;
     let orders = db.collection::<Document>("orders");
     for i in 0..n {
         orders.insert_one(order(&format!("L{i}"))).await.unwrap();

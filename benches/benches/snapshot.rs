@@ -5,10 +5,11 @@
 //! `cargo bench -p printcore-benches --bench snapshot` (SMALL=10000 LARGE=1000000 by default; smaller
 //! sizes for a quick look).
 
-use bson::{doc, Bson, DateTime, Document};
+use bson::{doc, DateTime, Document};
 use printcore::{CoreConfig, PrintCore};
 use printcore_benches::{env_or, median, quick};
 use printcore_tests::db::{server, Mode};
+use printcore_tests::explain::plan_stages;
 use std::time::{Duration, Instant};
 
 /// A shop's history: the day's working set is the same at any size (50 pending, 5 printing, 40 failed,
@@ -49,23 +50,6 @@ async fn seed(core: &PrintCore, n: usize) {
     }
 }
 
-fn stages(plan: &Document, out: &mut Vec<String>) {
-    if let Ok(s) = plan.get_str("stage") {
-        let index = plan.get_str("indexName").map(|i| format!("({i})")).unwrap_or_default();
-        out.push(format!("{s}{index}"));
-    }
-    for key in ["inputStage", "queryPlan"] {
-        if let Ok(child) = plan.get_document(key) {
-            stages(child, out);
-        }
-    }
-    if let Ok(children) = plan.get_array("inputStages") {
-        for c in children.iter().filter_map(Bson::as_document) {
-            stages(c, out);
-        }
-    }
-}
-
 /// The snapshot's queries, explained. Returns (name, plan stages).
 async fn explain(core: &PrintCore) -> Vec<(String, Vec<String>)> {
     let db = core.database();
@@ -90,9 +74,7 @@ async fn explain(core: &PrintCore) -> Vec<(String, Vec<String>)> {
             })
             .await
             .unwrap();
-        let mut s = Vec::new();
-        stages(r.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap(), &mut s);
-        out.push((format!("find {name}"), s));
+        out.push((format!("find {name}"), plan_stages(&r)));
         if name == "claim" {
             continue; // the claim takes one order; it never counts
         }
@@ -100,9 +82,7 @@ async fn explain(core: &PrintCore) -> Vec<(String, Vec<String>)> {
             .run_command(doc! { "explain": { "count": "orders", "query": filter }, "verbosity": "queryPlanner" })
             .await
             .unwrap();
-        let mut s = Vec::new();
-        stages(r.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap(), &mut s);
-        out.push((format!("count {name}"), s));
+        out.push((format!("count {name}"), plan_stages(&r)));
     }
     out
 }

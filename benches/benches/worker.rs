@@ -12,11 +12,9 @@
 //! (or `bash scripts/bench.sh`, which runs every benchmark and writes docs/BENCHMARKS.md).
 
 use bson::{doc, DateTime, Document};
-use mongodb::event::command::CommandEvent;
-use mongodb::options::ClientOptions;
 use printcore::files::{FileFetcher, FilePolicy};
-use printcore::{CoreConfig, LogDelivery, MarkPaid, PrintCore, PrinterCapabilities, WorkerId};
-use printcore_benches::{item, percentile, quick};
+use printcore::{CoreConfig, MarkPaid, PrintCore, PrinterCapabilities, WorkerId};
+use printcore_benches::{counted_core, item, percentile, quick, rss_kb};
 use printcore_tests::db::{server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
@@ -26,7 +24,7 @@ use printworker::backends::FilePrinter;
 use printworker::health::PrinterIdentity;
 use printworker::service::{Intervals, PrinterSlot, Worker};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 async fn wait_printed(core: &PrintCore, id: &str) {
@@ -165,24 +163,7 @@ async fn latency(name: &str, paper: Paper, polling: bool, n: usize, files: &File
 
 /// Prints `n` orders in-process with a counting client; returns commands per printed order, by name.
 async fn round_trips(n: usize, files: &FileServer) -> (f64, BTreeMap<String, usize>) {
-    let counts: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-    let seen = counts.clone();
-    let mut options = ClientOptions::parse(&server(Mode::ReplicaSet).uri).await.unwrap();
-    options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |e: CommandEvent| {
-        if let CommandEvent::Started(s) = e {
-            *seen.lock().unwrap().entry(s.command_name.clone()).or_default() += 1;
-        }
-    }));
-    let client = mongodb::Client::with_options(options).unwrap();
-    let db = client.database(&format!("bench_rt_{}", std::process::id()));
-    db.drop().await.unwrap();
-    let core = PrintCore::with_database(
-        db.clone(),
-        CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() },
-    )
-    .await
-    .unwrap();
-    core.migrate(&Default::default()).await.unwrap();
+    let (core, db, counts) = counted_core("rt").await;
     let out = tempfile::tempdir().unwrap();
     let (_t, shutdown) = printworker::shutdown::channel();
     let slot = Arc::new(PrinterSlot::new(
@@ -241,15 +222,6 @@ async fn round_trips(n: usize, files: &FileServer) -> (f64, BTreeMap<String, usi
     let total: usize = by_name.values().sum();
     let _ = db.drop().await;
     (total as f64 / printed.max(1) as f64, by_name)
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -324,41 +296,27 @@ async fn main() {
             percentile(l.paper.clone(), 0.5),
             percentile(l.paper.clone(), 0.95),
         );
-        match name {
-            "ipp-streams" => item(
+        if name == "ipp-streams" {
+            item(
                 "0. payment -> claim, idle printer (ippeveprinter, change streams, health every 30 s)",
                 &format!("p50 {c50:.0} ms, p90 {c90:.0} ms"),
                 "-",
                 "-",
                 "p50 < 100 ms, p90 < 1 s",
                 Some(c50 < 100.0 && c90 < 1000.0),
-            ),
-            _ => item(
-                &format!("5. payment -> printer has the job, {label}"),
-                &format!("p50 {a50:.0} ms, p95 {a95:.0} ms"),
-                "-",
-                "-",
-                &format!("{n} orders, random gaps, one clock"),
-                None,
-            ),
-        }
-        if name == "ipp-streams" {
-            item(
-                &format!("5. payment -> printer has the job, {label}"),
-                &format!("p50 {a50:.0} ms, p95 {a95:.0} ms"),
-                "-",
-                "-",
-                &format!("{n} orders, random gaps, one clock"),
-                None,
             );
         }
+        item(
+            &format!("5. payment -> printer has the job, {label}"),
+            &format!("p50 {a50:.0} ms, p95 {a95:.0} ms"),
+            "-",
+            "-",
+            &format!("{n} orders, random gaps, one clock"),
+            None,
+        );
         println!(
-            "{label:<44} | {:>9.0} | {:>9.0} | {:>9.0} | {:>11.0} | {:>11.0}",
-            percentile(l.claim.clone(), 0.5),
-            percentile(l.claim.clone(), 0.9),
+            "{label:<44} | {c50:>9.0} | {c90:>9.0} | {:>9.0} | {a50:>11.0} | {a95:>11.0}",
             percentile(l.claim, 0.95),
-            percentile(l.paper.clone(), 0.5),
-            percentile(l.paper, 0.95)
         );
     }
     println!("goal (item 0): claim p50 < 100 ms and p90 < 1 s on an idle printer with change streams");

@@ -1,11 +1,11 @@
 // Shared helpers of the Node peer benchmarks: the database (MONGODB_URI, else the project's harness), command
 // counting on the wire, medians and percentiles, a plain table.
-import { spawn, spawnSync } from 'node:child_process'
-import { createInterface } from 'node:readline'
+import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import os from 'node:os'
+import { startDb as startTestDb } from '../../node-tests/harness.mjs'
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'printcore', 'target')
@@ -21,13 +21,13 @@ export function envInt(name, dflt) {
 }
 
 /**
- * The database: MONGODB_URI when set, else the project's harness (pc-harness, built on first use) starts
- * SecantusDB as a single-node replica set on a free loopback port. `stop()` ends the harness (if we started it).
+ * The database: MONGODB_URI when set, else the project's harness (node-tests/harness.mjs: pc-harness starts
+ * SecantusDB as a single-node replica set on a free loopback port), the harness built on first use.
+ * `stop()` ends the harness (if we started it); `server` names what runs.
  */
 export async function startDb() {
-  if (process.env.MONGODB_URI) return { uri: process.env.MONGODB_URI, server: 'MONGODB_URI', stop() {} }
   const bin = path.join(targetDir, 'debug', 'pc-harness')
-  if (!existsSync(bin)) {
+  if (!process.env.MONGODB_URI && !existsSync(bin)) {
     console.error(`building the database harness (${bin})...`)
     const r = spawnSync('cargo', ['build', '-q', '-p', 'printcore-tests', '--bin', 'pc-harness'], {
       cwd: root,
@@ -36,20 +36,9 @@ export async function startDb() {
     })
     if (r.status !== 0) throw new Error('cargo build -p printcore-tests --bin pc-harness failed')
   }
-  const child = spawn(bin, ['db'], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root })
-  const lines = createInterface({ input: child.stdout })
-  const uri = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the database harness did not start within 120 s')), 120_000)
-    child.on('exit', (code) => reject(new Error(`pc-harness exited with ${code}`)))
-    lines.on('line', (line) => {
-      if (line.startsWith('MONGODB_URI=')) {
-        clearTimeout(timer)
-        resolve(line.slice('MONGODB_URI='.length))
-      }
-    })
-  })
-  child.unref()
-  return { uri, server: 'the project harness (SecantusDB, single-node replica set)', stop: () => child.kill('SIGKILL') }
+  const db = await startTestDb()
+  const server = process.env.MONGODB_URI ? 'MONGODB_URI' : 'the project harness (SecantusDB, single-node replica set)'
+  return { ...db, server }
 }
 
 /** The URI with any password hidden. */

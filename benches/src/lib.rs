@@ -33,3 +33,40 @@ pub fn item(what: &str, printcore: &str, baseline: &str, ratio: &str, goal: &str
     };
     println!("ITEM|{what}|{printcore}|{baseline}|{ratio}|{goal}|{met}");
 }
+
+/// Commands a client sent, by command name.
+pub type Counts = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>;
+
+/// A printcore (background log delivery, as the worker runs it) on a fresh, migrated database
+/// `bench_<name>_<pid>`, whose client counts every command it sends, by name: round trips counted on the
+/// wire.
+pub async fn counted_core(name: &str) -> (printcore::PrintCore, mongodb::Database, Counts) {
+    use mongodb::event::command::CommandEvent;
+    use printcore_tests::db::{server, Mode};
+    let counts: Counts = Counts::default();
+    let seen = counts.clone();
+    let mut options = mongodb::options::ClientOptions::parse(&server(Mode::ReplicaSet).uri).await.unwrap();
+    options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |e: CommandEvent| {
+        if let CommandEvent::Started(s) = e {
+            *seen.lock().unwrap().entry(s.command_name.clone()).or_default() += 1;
+        }
+    }));
+    let client = mongodb::Client::with_options(options).unwrap();
+    let db = client.database(&format!("bench_{name}_{}", std::process::id()));
+    db.drop().await.unwrap();
+    let config =
+        printcore::CoreConfig { log_delivery: printcore::LogDelivery::Background, ..printcore::CoreConfig::default() };
+    let core = printcore::PrintCore::with_database(db.clone(), config).await.unwrap();
+    core.migrate(&Default::default()).await.unwrap();
+    (core, db, counts)
+}
+
+/// A process's resident memory in KB (0 when it cannot be read).
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -144,7 +144,8 @@ pub(crate) struct Delivery {
     mode: LogDelivery,
     orders: Collection<Document>,
     logs: Collection<Document>,
-    tx: Option<mpsc::UnboundedSender<Msg>>,
+    /// The batching task (it ends when the `Delivery` is dropped).
+    tx: mpsc::UnboundedSender<Msg>,
 }
 
 impl Delivery {
@@ -153,7 +154,7 @@ impl Delivery {
         // only the pulls of entries it has already copied.
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(background(rx, orders.clone(), logs.clone()));
-        Delivery { mode, orders, logs, tx: Some(tx) }
+        Delivery { mode, orders, logs, tx }
     }
 
     /// Hands entries already committed in their orders' outboxes to `print_logs`.
@@ -167,12 +168,11 @@ impl Delivery {
         if entries.is_empty() {
             return;
         }
-        let tx = self.tx.as_ref();
         match self.mode {
-            LogDelivery::Background if tx.is_some_and(|tx| tx.send(Msg::Deliver(entries.clone())).is_ok()) => {}
+            LogDelivery::Background if self.tx.send(Msg::Deliver(entries.clone())).is_ok() => {}
             LogDelivery::Inline => match copy(&self.logs, entries.clone()).await {
                 Ok(ids) => {
-                    if tx.is_none_or(|tx| tx.send(Msg::Pull(ids.clone())).is_err()) {
+                    if self.tx.send(Msg::Pull(ids.clone())).is_err() {
                         if let Err(e) = pull(&self.orders, ids).await {
                             tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
                         }
@@ -191,11 +191,9 @@ impl Delivery {
 
     /// Waits until every entry handed to the background task so far is delivered.
     pub(crate) async fn barrier(&self) {
-        if let Some(tx) = &self.tx {
-            let (done, wait) = oneshot::channel();
-            if tx.send(Msg::Barrier(done)).is_ok() {
-                let _ = wait.await;
-            }
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Barrier(done)).is_ok() {
+            let _ = wait.await;
         }
     }
 }

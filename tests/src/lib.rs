@@ -9,6 +9,7 @@
 //! test run leaves nothing behind.
 
 pub mod db;
+pub mod explain;
 pub mod fileserver;
 pub mod fixtures;
 pub mod ippeve;

@@ -6,6 +6,7 @@ use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use printcore::files::{pdf::sha256_hex, FileFetcher, FilePolicy};
 use printcore::{MigrateOptions, OrdersQuery, PrintCore, PrintStatus, PrinterHealth, PrinterStatus};
 use printcore_tests::db::{fresh_database, Mode};
+use printcore_tests::explain::{execution_stat, plan_stages};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::fixtures::*;
 use printcore_tests::pdfgen::pdf;
@@ -15,22 +16,6 @@ const STATUSES: [&str; 5] = ["pending", "printing", "printed", "failed", "cancel
 
 /// The plan stages of a find, and the keys and documents it examined.
 async fn explain(core: &PrintCore, filter: &Document, sort: &Document, limit: i64) -> (Vec<String>, i64, i64) {
-    fn stages(plan: &Document, out: &mut Vec<String>) {
-        if let Ok(s) = plan.get_str("stage") {
-            let index = plan.get_str("indexName").map(|i| format!("({i})")).unwrap_or_default();
-            out.push(format!("{s}{index}"));
-        }
-        for key in ["inputStage", "queryPlan"] {
-            if let Ok(child) = plan.get_document(key) {
-                stages(child, out);
-            }
-        }
-        if let Ok(children) = plan.get_array("inputStages") {
-            for c in children.iter().filter_map(Bson::as_document) {
-                stages(c, out);
-            }
-        }
-    }
     let r = core
         .database()
         .run_command(doc! {
@@ -39,16 +24,7 @@ async fn explain(core: &PrintCore, filter: &Document, sort: &Document, limit: i6
         })
         .await
         .unwrap();
-    let mut s = Vec::new();
-    stages(r.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap(), &mut s);
-    let stats = r.get_document("executionStats").unwrap();
-    let n = |k: &str| match stats.get(k) {
-        Some(Bson::Int32(v)) => *v as i64,
-        Some(Bson::Int64(v)) => *v,
-        Some(Bson::Double(v)) => *v as i64,
-        _ => -1,
-    };
-    (s, n("totalKeysExamined"), n("totalDocsExamined"))
+    (plan_stages(&r), execution_stat(&r, "totalKeysExamined"), execution_stat(&r, "totalDocsExamined"))
 }
 
 /// Reads every page of `query` (page size `limit`) and returns the orderIds in page order.

@@ -6,14 +6,12 @@
 // them). Screenshots land in artifacts/admin-site/.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
+import { startSite, launchBrowser } from './site.mjs'
 import { MongoClient } from 'mongodb'
 import { startDb, waitFor } from '../../../node-tests/harness.mjs'
 import { knownPdf } from './known-pdf.mjs'
@@ -29,14 +27,6 @@ const DB = `admin_features_${process.pid}`
 const N = 10_000
 const MIN = 60_000
 const HOUR = 3600_000
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
 
 let db, client, core, siteProc, fileServer, browser, context, page, baseUrl, files
 const timings = {}
@@ -202,34 +192,17 @@ before(async () => {
   await seed()
   timings.seedMs = Date.now() - seeding
 
-  const port = await freePort()
-  baseUrl = `http://127.0.0.1:${port}`
-  siteProc = spawn(path.join(site, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
-    cwd: site,
-    env: {
-      ...process.env,
-      MONGODB_URI: db.uri,
-      PRINTCORE_DB: DB,
-      PRINTCORE_FILE_HOSTS: '127.0.0.1',
-      PRINTCORE_FILE_ALLOW_HTTP: '1',
-      PRINTCORE_FILE_ALLOW_LOOPBACK: '1',
-      ADMIN_EMAIL: ADMIN.email,
-      ADMIN_PASSWORD: ADMIN.password,
-      SESSION_SECRET: 'test-secret-features-0123456789',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
-  await waitFor('the site to answer', 60_000, async () => {
-    try {
-      return (await fetch(`${baseUrl}/login`)).ok
-    } catch {
-      return false
-    }
-  })
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  })
+  ;({ proc: siteProc, baseUrl } = await startSite({
+    MONGODB_URI: db.uri,
+    PRINTCORE_DB: DB,
+    PRINTCORE_FILE_HOSTS: '127.0.0.1',
+    PRINTCORE_FILE_ALLOW_HTTP: '1',
+    PRINTCORE_FILE_ALLOW_LOOPBACK: '1',
+    ADMIN_EMAIL: ADMIN.email,
+    ADMIN_PASSWORD: ADMIN.password,
+    SESSION_SECRET: 'test-secret-features-0123456789',
+  }))
+  browser = await launchBrowser()
   context = await browser.newContext({ viewport: { width: 1366, height: 900 } })
   // Never the internet: only this site (and its own file server through the site).
   await context.route('**/*', (route) => (route.request().url().startsWith(baseUrl) ? route.continue() : route.abort()))

@@ -7,11 +7,10 @@ import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
+import { startSite, launchBrowser } from './site.mjs'
 import { MongoClient } from 'mongodb'
 import { startDb, waitFor } from '../../../node-tests/harness.mjs'
 import { returnPath } from '../lib/return-path.mjs'
@@ -25,14 +24,6 @@ const artifacts = path.join(root, 'artifacts', 'admin-site')
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'printcore', 'target')
 const ADMIN = { email: 'manager@shop.example', password: 'correct horse battery staple' }
 const DB = `admin_site_${process.pid}`
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
 
 let db, client, core, siteProc, workerProc, fileServer, browser, page, baseUrl, tmp
 const children = []
@@ -60,25 +51,9 @@ before(async () => {
       `[[printers]]\nid = "folder"\nname = "Front desk (folder)"\nbackend = "file"\nfolder = "${path.join(tmp, 'out')}"\n`,
   )
 
-  const port = await freePort()
-  baseUrl = `http://127.0.0.1:${port}`
-  siteProc = spawn(path.join(site, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
-    cwd: site,
-    env: { ...process.env, MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef', PRINTCORE_FILE_HOSTS: '127.0.0.1', PRINTCORE_FILE_ALLOW_HTTP: '1', PRINTCORE_FILE_ALLOW_LOOPBACK: '1' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
+  ;({ proc: siteProc, baseUrl } = await startSite({ MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef', PRINTCORE_FILE_HOSTS: '127.0.0.1', PRINTCORE_FILE_ALLOW_HTTP: '1', PRINTCORE_FILE_ALLOW_LOOPBACK: '1' }))
   children.push(siteProc)
-  await waitFor('the site to answer', 60_000, async () => {
-    try {
-      return (await fetch(`${baseUrl}/login`)).ok
-    } catch {
-      return false
-    }
-  })
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  })
+  browser = await launchBrowser()
   page = await (await browser.newContext()).newPage()
 })
 
