@@ -57,23 +57,44 @@ impl ServerClock {
     /// Takes one sample of the server's clock with `hello`. A server that does not report `localTime`
     /// leaves the clock as it was (on this machine's wall clock until a first sample).
     pub async fn sync(&self, db: &Database) -> Result<()> {
-        let before = monotonic_ms();
-        let reply = db.run_command(doc! { "hello": 1 }).await.map_err(Error::db("reading the server clock"))?;
-        let after = monotonic_ms();
-        if let Ok(server) = reply.get_datetime("localTime") {
-            self.record_sample(before, after, server.timestamp_millis());
+        self.sync_with(|| async {
+            let reply = db.run_command(doc! { "hello": 1 }).await.map_err(Error::db("reading the server clock"))?;
+            Ok(reply.get_datetime("localTime").ok().map(|t| t.timestamp_millis()))
+        })
+        .await
+    }
+
+    /// [`ServerClock::sync`] with the server's clock read by `read` (`None`: the server does not say).
+    /// A slow answer is asked again at once, a few times: the first sample of a process started while its
+    /// database was away comes after the driver waited for the server, and taken alone it would put this
+    /// estimate ahead by half that wait (leases of live workers would look expired, sent jobs older than
+    /// they are).
+    pub async fn sync_with<F, Fut>(&self, mut read: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<i64>>>,
+    {
+        for _ in 0..3 {
+            let before = monotonic_ms();
+            let Some(server_ms) = read().await? else { return Ok(()) };
+            if self.record_sample(before, monotonic_ms(), server_ms) {
+                break;
+            }
         }
         Ok(())
     }
 
     /// Records a sample: the server said `server_ms` during the round trip from `before` to `after`
     /// ([`monotonic_ms`]). Kept when the round trip is short enough to trust, or when it is the first.
-    pub fn record_sample(&self, before: i64, after: i64, server_ms: i64) {
+    /// Returns whether it was short enough to trust.
+    pub fn record_sample(&self, before: i64, after: i64, server_ms: i64) -> bool {
         let rtt = (after - before).max(0);
+        let trusted = rtt <= MAX_SAMPLE_RTT_MS;
         let mut base = self.base.lock().unwrap_or_else(|p| p.into_inner());
-        if rtt <= MAX_SAMPLE_RTT_MS || base.is_none() {
+        if trusted || base.is_none() {
             *base = Some((server_ms, before + rtt / 2));
         }
+        trusted
     }
 
     /// The server's time now: the last sample plus the monotonic time elapsed since it.
@@ -146,6 +167,31 @@ mod tests {
         // A good sample that moves the estimate back does not move `now` back.
         clock.record_sample(at, at + 10, 1_000_000);
         assert!(clock.now_at(at + 20).timestamp_millis() >= 1_000_000 + 8_000 - 5);
+    }
+
+    #[tokio::test]
+    async fn a_first_sample_taken_while_the_server_came_back_is_taken_again() {
+        // The first answer comes after a 1 s wait for the server (the server read its clock at the end of
+        // it); the second at once. Server time is this machine's monotonic clock plus an offset.
+        let offset = 1_000_000_000;
+        let clock = ServerClock::default();
+        let mut calls = 0;
+        clock
+            .sync_with(|| {
+                calls += 1;
+                let slow = calls == 1;
+                async move {
+                    if slow {
+                        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+                    }
+                    Ok(Some(monotonic_ms() + offset))
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(calls, 2, "the slow sample was taken again");
+        let error = clock.now().timestamp_millis() - (monotonic_ms() + offset);
+        assert!(error.abs() <= MAX_SAMPLE_RTT_MS, "the estimate is off by {error} ms");
     }
 
     #[test]

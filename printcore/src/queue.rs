@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::{Order, PrintStatus, PrinterCapabilities};
 use crate::state::Action;
 use bson::{doc, Bson, DateTime, Document};
-use mongodb::options::ReturnDocument;
+use mongodb::options::{Acknowledgment, ReturnDocument, WriteConcern};
 use std::fmt;
 
 /// Print fields cleared whenever an order goes back to the queue, so the next claim starts clean.
@@ -627,6 +627,11 @@ impl PrintJob {
     /// out (on the server's clock), so a worker that was paused past its lease cannot mark, and so cannot
     /// send, an order another worker may be recovering. Call [`PrintJob::lease_left`] right before sending
     /// and mark again when it is short.
+    ///
+    /// It is the one write whose loss would print an order twice (an order marked as sent that forgets the
+    /// mark looks unsent to recovery, which gives it back to the queue), so it asks for
+    /// [`sending_write_concern`]: acknowledged only once it survives a crash of the database server or a
+    /// change of primary, whatever write concern the connection has.
     pub(crate) async fn mark_sending_with(&self, mut fields: Document) -> Result<()> {
         let sent = clock::monotonic_ms();
         let now = self.core.now();
@@ -639,8 +644,9 @@ impl PrintJob {
             .inner
             .orders
             .update_one(fence, doc! { "$set": fields })
+            .write_concern(sending_write_concern())
             .await
-            .map_err(Error::db(format!("updating order {}", self.order.order_id)))?;
+            .map_err(Error::db(format!("marking order {} as being sent", self.order.order_id)))?;
         if r.matched_count == 0 {
             tracing::warn!(order_id = %self.order.order_id, print_job_id = %self.print_job_id, "lease lost before sending; not sent");
             return Err(self.lost());
@@ -759,6 +765,18 @@ impl PrintJob {
         let (sha, pages) = file_fields(reports);
         self.mark_sending_with(bson::doc! { "fileSha256": sha, "filePages": pages }).await
     }
+}
+
+/// The write concern of the "being sent" mark: a majority of the replica set has it in its on-disk journal
+/// (on a standalone server, its journal), within 10 s. A mark the database could lose in a crash or a
+/// failover would let recovery print a sent order again; one that times out on the write concern is an
+/// error, so the job is not sent, and recovery asks the printer about it before anything else happens.
+pub fn sending_write_concern() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Majority)
+        .journal(true)
+        .w_timeout(std::time::Duration::from_secs(10))
+        .build()
 }
 
 fn file_fields(reports: &[crate::files::FileReport]) -> (String, i64) {

@@ -117,3 +117,65 @@ async fn an_admin_reset_racing_a_send_always_reports_may_have_printed() {
     }
     assert!(both > 0, "the race was run: the worker's mark and the reset both succeeded {both} times");
 }
+
+/// The "being sent" mark is the one write whose loss would print an order twice: a database that crashed
+/// or failed over and forgot it would show recovery an unsent order, which goes back to the queue although
+/// the printer has it. So the mark asks for a majority of the replica set to have it in its journal, even
+/// when the connection itself asks for less (here `w=1`). The test server cannot crash-test this (it loses
+/// acknowledged writes on kill -9 whatever the write concern: ARCHITECTURE.md, test server quirks), so the
+/// test reads what the worker asks of the server, on the wire.
+#[tokio::test]
+async fn the_being_sent_mark_is_written_so_that_a_crash_or_failover_cannot_lose_it() {
+    use mongodb::event::command::CommandEvent;
+    use std::sync::{Arc, Mutex};
+    let updates: Arc<Mutex<Vec<Document>>> = Arc::default();
+    let seen = updates.clone();
+    let uri = printcore_tests::db::server(Mode::ReplicaSet).uri.clone();
+    let with_w1 = format!("{uri}{}w=1", if uri.contains('?') { "&" } else { "?" });
+    let mut options = mongodb::options::ClientOptions::parse(&with_w1).await.unwrap();
+    options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |e: CommandEvent| {
+        if let CommandEvent::Started(s) = e {
+            if s.command_name == "update" {
+                seen.lock().unwrap().push(s.command);
+            }
+        }
+    }));
+    let client = mongodb::Client::with_options(options).unwrap();
+    let db = client.database(&format!("durable_mark_{}", std::process::id()));
+    db.drop().await.unwrap();
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    insert_orders(&db, vec![paid_order("DURABLE", DateTime::now(), 0)]).await;
+    let job = core.claim(&WorkerId::generate(), &target()).await.unwrap().unwrap();
+    updates.lock().unwrap().clear();
+    job.renew_lease().await.unwrap();
+    job.mark_sending().await.unwrap();
+    job.mark_submitted("7").await.unwrap();
+
+    let sets_field = |command: &Document, field: &str| {
+        command.get_array("updates").is_ok_and(|u| {
+            u.iter().any(|u| {
+                u.as_document()
+                    .and_then(|u| u.get_document("u").ok())
+                    .and_then(|u| u.get_document("$set").ok())
+                    .is_some_and(|set| set.contains_key(field))
+            })
+        })
+    };
+    let updates = updates.lock().unwrap().clone();
+    let marks: Vec<&Document> =
+        updates.iter().filter(|c| sets_field(c, "printSubmittedAt") && !sets_field(c, "printerJobRef")).collect();
+    assert_eq!(marks.len(), 1, "one being-sent mark among {updates:?}");
+    let concern = marks[0].get_document("writeConcern").expect("the mark names its write concern");
+    assert_eq!(concern.get_str("w"), Ok("majority"), "{concern}");
+    assert_eq!(concern.get_bool("j"), Ok(true), "{concern}");
+    assert!(concern.get("wtimeout").is_some(), "a majority that cannot be reached does not hang the send: {concern}");
+    // Other writes keep the connection's own write concern (no journal wait where a loss prints nothing twice).
+    let renewal = updates
+        .iter()
+        .find(|c| sets_field(c, "printLeaseUntil") && !sets_field(c, "printSubmittedAt"))
+        .expect("the lease renewal");
+    assert_eq!(renewal.get_document("writeConcern").ok().and_then(|w| w.get_i32("w").ok()), Some(1), "{renewal}");
+    assert!(raw_order(&db, "DURABLE").await.get("printSubmittedAt").is_some());
+    db.drop().await.unwrap();
+}
