@@ -5,7 +5,7 @@ import { FilePreview } from './Preview'
 import { ACTION_LABEL, ACTIONS_FOR, OrderStatus, type ActionName } from './OrderTable'
 import { PrinterStatus, Reasons } from './Printers'
 import type { LogView, OrderView, PrinterView } from '@/lib/types'
-import { clock, explainReason, shownReasons, since } from '@/lib/reasons'
+import { clock, explainReason, messageBeyondReasons, shownReasons, since } from '@/lib/reasons'
 
 const ACTION_TEXT: Record<string, string> = {
   mark_paid: 'paid',
@@ -73,7 +73,7 @@ export function Waiting({ order, printer }: { order: OrderView; printer?: Printe
               Offline since {clock(printer.offlineSince)} ({since(printer.offlineSince)})
             </li>
           ) : null}
-          {printer.errorMessage ? <li className="problem">{printer.errorMessage}</li> : null}
+          {messageBeyondReasons(printer.errorMessage, printer.stateReasons) ? <li className="problem">{printer.errorMessage}</li> : null}
         </ul>
       ) : (
         <p className="muted">No health report from this printer yet.</p>

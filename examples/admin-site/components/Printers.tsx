@@ -2,7 +2,7 @@
 // Printer cards: health as a word and a symbol (not colour alone), what the printer itself says (its state
 // reasons: media-empty, media-jam...), queue length, since when it is offline, and what it can print.
 import type { PrinterView, SnapshotView } from '@/lib/types'
-import { clock, explainReason, shownReasons, since } from '@/lib/reasons'
+import { clock, explainReason, messageBeyondReasons, shownReasons, since } from '@/lib/reasons'
 
 export const STATUS_LOOK: Record<string, { color: string; symbol: string }> = {
   online: { color: '#1b7f3b', symbol: '●' },
@@ -51,7 +51,7 @@ export default function Printers({ snap }: { snap: SnapshotView }) {
                 <strong>{p.name}</strong> <PrinterStatus printer={p} />
               </div>
               <Reasons printer={p} />
-              {p.errorMessage ? <p className="problem">{p.errorMessage}</p> : null}
+              {messageBeyondReasons(p.errorMessage, p.stateReasons) ? <p className="problem">{p.errorMessage}</p> : null}
               <dl className="facts">
                 <dt>Queue at the printer</dt>
                 <dd>{p.queueLength ?? '–'} job(s)</dd>

@@ -349,6 +349,9 @@ test('an order at a printer that reports media-empty says so, with its queue, of
   await waiting.getByTestId('queue').filter({ hasText: 'Queued behind 2 other job(s)' }).waitFor()
   await waiting.getByTestId('offline-since').waitFor()
   assert.match(await waiting.getByTestId('waited').innerText(), /waited [78] min/) // sent 7 minutes before the seed
+  // The printer's message only repeats its reason: said once, with what it means.
+  assert.equal(await waiting.locator('li.problem').count(), 0)
+  assert.equal(await card.locator('.problem').count(), 0)
   await page.screenshot({ path: path.join(artifacts, '11-waiting-media-empty.png') })
   // The printer's next reading, live: paper loaded, now a jam. The open order follows without a reload.
   await client.db(DB).collection('printers').updateOne({ printer_id: 'front' }, { $set: { state_reasons: ['media-jam-error'], error_message: 'media-jam' } })

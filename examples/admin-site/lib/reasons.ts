@@ -52,6 +52,17 @@ export function shownReasons(reasons: string[] | undefined): string[] {
   return (reasons ?? []).filter((r) => r && r !== 'none')
 }
 
+/**
+ * The printer's error message, unless it only repeats its state reasons (the health check stores
+ * `media-empty` as both): shown once, with its explanation, the reason says it all.
+ */
+export function messageBeyondReasons(message: string | undefined, reasons: string[] | undefined): string | undefined {
+  if (!message) return undefined
+  const known = new Set(shownReasons(reasons).map(baseReason))
+  const words = message.split(/[\s,;]+/).filter(Boolean)
+  return words.length > 0 && words.every((w) => known.has(baseReason(w))) ? undefined : message
+}
+
 export function since(date: string | undefined): string {
   if (!date) return '–'
   const s = Math.max(0, Math.round((Date.now() - new Date(date).getTime()) / 1000))
