@@ -170,15 +170,19 @@ impl Worker {
         } else {
             info!("change streams off: polling every {:?}", self.intervals.poll);
         }
-        // The claim loop: on a wake-up (change stream, printer back, job done) or every poll interval.
+        // The claim loop: on a wake-up (change stream, printer back, job done) and on a steady poll beat.
+        // A wake-up does not restart the beat: an order paid just after a job ended (which woke the loop)
+        // would otherwise wait a whole interval instead of half of one on average.
         let mut shutdown = self.shutdown.clone();
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + self.intervals.poll, self.intervals.poll);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.claim_once().await;
             self.reject_once().await;
             tokio::select! {
                 _ = shutdown.recv() => break,
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.intervals.poll) => {}
+                _ = beat.tick() => {}
             }
         }
         info!(
