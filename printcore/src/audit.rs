@@ -168,11 +168,19 @@ impl Delivery {
         if entries.is_empty() {
             return;
         }
+        // A send fails only when the batching task is gone (the runtime is shutting down): the message
+        // comes back, and its work is done here.
         match self.mode {
-            LogDelivery::Background if self.tx.send(Msg::Deliver(entries.clone())).is_ok() => {}
-            LogDelivery::Inline => match copy(&self.logs, entries.clone()).await {
+            LogDelivery::Background => {
+                if let Err(mpsc::error::SendError(Msg::Deliver(entries))) = self.tx.send(Msg::Deliver(entries)) {
+                    if let Err(e) = copy_and_pull(&self.orders, &self.logs, entries).await {
+                        tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox");
+                    }
+                }
+            }
+            LogDelivery::Inline => match copy(&self.logs, entries).await {
                 Ok(ids) => {
-                    if self.tx.send(Msg::Pull(ids.clone())).is_err() {
+                    if let Err(mpsc::error::SendError(Msg::Pull(ids))) = self.tx.send(Msg::Pull(ids)) {
                         if let Err(e) = pull(&self.orders, ids).await {
                             tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
                         }
@@ -181,11 +189,6 @@ impl Delivery {
                 // The entries stay in their outboxes; the next flush delivers them.
                 Err(e) => tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox"),
             },
-            LogDelivery::Background => {
-                if let Err(e) = copy_and_pull(&self.orders, &self.logs, entries).await {
-                    tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox");
-                }
-            }
         }
     }
 

@@ -771,7 +771,7 @@ impl PrintJob {
 /// (on a standalone server, its journal), within 10 s. A mark the database could lose in a crash or a
 /// failover would let recovery print a sent order again; one that times out on the write concern is an
 /// error, so the job is not sent, and recovery asks the printer about it before anything else happens.
-pub fn sending_write_concern() -> WriteConcern {
+fn sending_write_concern() -> WriteConcern {
     WriteConcern::builder()
         .w(Acknowledgment::Majority)
         .journal(true)
