@@ -184,7 +184,10 @@ export interface LogQuery {
 export interface MarkPaidOptions {
   /** Higher prints first (default 0). */
   priority?: number
-  /** Do not print before this time (scheduled printing). */
+  /**
+   * Do not print before this time (scheduled printing; it prints within about 5 s of it, in its place
+   * by priority). A time already past is no schedule.
+   */
   notBefore?: Date
 }
 

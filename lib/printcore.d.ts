@@ -157,7 +157,10 @@ export interface ConnectOptions {
 export interface MarkPaidOptions extends CallOptions {
   /** Higher prints first (default 0). */
   priority?: number
-  /** Do not print before this time (scheduled printing). */
+  /**
+   * Do not print before this time (scheduled printing; it prints within about 5 s of it, in its place
+   * by priority). A time already past is no schedule.
+   */
   notBefore?: Date
 }
 
@@ -225,7 +228,7 @@ export interface PrintOrder {
   printerJobRef?: string
   /** Higher prints first. */
   printPriority?: number
-  /** Not printed before this time. */
+  /** Not printed before this time; removed once the time has come (the order is then claimable). */
   printNotBefore?: Date
   /** The sha256 of the file that was printed. */
   fileSha256?: string

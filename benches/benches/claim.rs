@@ -9,7 +9,7 @@ use mongodb::Database;
 use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, WorkerId};
 use printcore_benches::{env_or, item, median, quick};
 use printcore_tests::db::{fresh_database, server, Mode};
-use printcore_tests::explain::{execution_stat, plan_stages};
+use printcore_tests::explain::{execution_stat, plan_stages, plan_summary};
 use printcore_tests::fixtures::{insert_orders, paid_order};
 use std::time::Instant;
 
@@ -64,13 +64,14 @@ async fn baseline_run(orders: usize, claimers: usize) -> f64 {
     let mut tasks = Vec::new();
     for _ in 0..claimers {
         let coll = coll.clone();
+        let claim = printcore::queue::claim_query(None);
         tasks.push(tokio::spawn(async move {
             let w = uuid::Uuid::new_v4().to_string();
             let mut n = 0usize;
             loop {
                 let got = coll
                     .find_one_and_update(
-                        printcore::queue::claim_filter(DateTime::now(), None),
+                        claim.filter.clone(),
                         doc! { "$set": {
                             "printStatus": "printing",
                             "printStartedAt": DateTime::now(),
@@ -81,7 +82,8 @@ async fn baseline_run(orders: usize, claimers: usize) -> f64 {
                             "printerName": "P",
                         }, "$inc": { "printAttempt": 1 } },
                     )
-                    .sort(printcore::queue::claim_sort())
+                    .sort(claim.sort.clone())
+                    .hint(mongodb::options::Hint::Name(claim.index.into()))
                     .return_document(mongodb::options::ReturnDocument::After)
                     .await
                     .unwrap();
@@ -104,8 +106,8 @@ async fn baseline_run(orders: usize, claimers: usize) -> f64 {
 }
 
 /// The claim's plan with execution statistics at `n` pending orders, where the oldest half (first in claim
-/// order) is `scheduled` in the future, or `needs_colour` for a printer without colour: (keys examined,
-/// documents examined, plan stages).
+/// order) is `scheduled` in the future, `needs_colour` or `needs_a3` for a mono A4 printer, or `mixed`
+/// (those three in turn): (keys examined, documents examined, plan stages, ms per real claim).
 async fn claim_plan(n: usize, oldest_half: &str) -> (i64, i64, String, f64) {
     let db = fresh_database(Mode::ReplicaSet, "plan").await;
     let core = PrintCore::with_database(db.clone(), CoreConfig::default()).await.unwrap();
@@ -123,6 +125,20 @@ async fn claim_plan(n: usize, oldest_half: &str) -> (i64, i64, String, f64) {
                     "needs_colour" => {
                         d.insert("printingOptions", doc! { "color": true });
                     }
+                    "needs_a3" => {
+                        d.insert("printingOptions", doc! { "pageSize": "A3" });
+                    }
+                    "mixed" => match i % 3 {
+                        0 => {
+                            d.insert("printNotBefore", future);
+                        }
+                        1 => {
+                            d.insert("printingOptions", doc! { "color": true, "pageSize": "A4" });
+                        }
+                        _ => {
+                            d.insert("printingOptions", doc! { "pageSize": "a3", "duplex": true });
+                        }
+                    },
                     _ => {}
                 }
             }
@@ -134,16 +150,10 @@ async fn claim_plan(n: usize, oldest_half: &str) -> (i64, i64, String, f64) {
     }
     let caps =
         printcore::PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: true, max_copies: 99 };
-    let r = db
-        .run_command(doc! {
-            "explain": { "find": "orders", "filter": printcore::queue::claim_filter(DateTime::now(), Some(&caps)),
-                         "sort": printcore::queue::claim_sort(), "limit": 1 },
-            "verbosity": "executionStats",
-        })
-        .await
-        .unwrap();
-    // What it costs: the median of 20 real claims for that printer.
     let target = ClaimTarget { printer_id: "p".into(), printer_name: "P".into(), capabilities: Some(caps) };
+    // The claim's own command (findAndModify), explained: it changes nothing.
+    let r = core.explain_claim(&target).await.unwrap();
+    // What it costs: the median of 20 real claims for that printer.
     let worker = WorkerId::generate();
     let mut times = Vec::new();
     for _ in 0..20 {
@@ -153,7 +163,7 @@ async fn claim_plan(n: usize, oldest_half: &str) -> (i64, i64, String, f64) {
     }
     let _ = db.drop().await;
     let (keys, docs) = (execution_stat(&r, "totalKeysExamined"), execution_stat(&r, "totalDocsExamined"));
-    (keys, docs, plan_stages(&r).join(" <- "), median(times))
+    (keys, docs, plan_summary(&plan_stages(&r)), median(times))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +199,7 @@ async fn main() {
     }
     let pending = env_or("PLAN_ORDERS", if quick { 2000 } else { 100_000 });
     println!();
-    println!("the claim's plan at {pending} pending orders (printer: A4, no colour), one claim (limit 1):");
+    println!("the claim's plan at {pending} pending orders (printer: A4, no colour, duplex), one claim (limit 1):");
     println!(
         "{:<44} | {:>13} | {:>13} | {:>8} | plan",
         "oldest half of the queue", "keys examined", "docs examined", "ms/claim"
@@ -199,6 +209,8 @@ async fn main() {
         ("like the rest (all claimable)", "none"),
         ("scheduled for tomorrow (printNotBefore)", "scheduled"),
         ("needing colour the printer lacks", "needs_colour"),
+        ("needing A3 the printer lacks", "needs_a3"),
+        ("scheduled, colour or A3 in turn", "mixed"),
     ] {
         let (keys, docs, plan, ms) = claim_plan(pending, kind).await;
         println!("{label:<44} | {keys:>13} | {docs:>13} | {ms:>8.1} | {plan}");

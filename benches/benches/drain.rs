@@ -100,6 +100,7 @@ async fn bare_drain(n: usize, url: &str) -> f64 {
     let mut tasks = Vec::new();
     for p in 0..PRINTERS {
         let coll = coll.clone();
+        let claim = printcore::queue::claim_query(None);
         tasks.push(tokio::spawn(async move {
             let w = uuid::Uuid::new_v4().to_string();
             let mut done = 0usize;
@@ -107,12 +108,13 @@ async fn bare_drain(n: usize, url: &str) -> f64 {
                 let job = uuid::Uuid::new_v4().to_string();
                 let got = coll
                     .find_one_and_update(
-                        printcore::queue::claim_filter(DateTime::now(), None),
+                        claim.filter.clone(),
                         doc! { "$set": { "printStatus": "printing", "printJobId": &job, "printingBy": &w,
                                   "printStartedAt": DateTime::now(), "printerId": format!("f{p}") },
                         "$inc": { "printAttempt": 1 } },
                     )
-                    .sort(printcore::queue::claim_sort())
+                    .sort(claim.sort.clone())
+                    .hint(mongodb::options::Hint::Name(claim.index.into()))
                     .await
                     .unwrap();
                 let Some(order) = got else { break };

@@ -63,13 +63,18 @@ async fn explain(core: &PrintCore) -> Vec<(String, Vec<String>)> {
             doc! { "printStatus": 1, "printCompletedAt": -1 },
         ),
         ("failed", doc! { "printStatus": "failed" }, doc! { "printStatus": 1, "createdAt": -1 }),
-        ("claim", printcore::queue::claim_filter(DateTime::now(), None), printcore::queue::claim_sort()),
+        ("claim", printcore::queue::claim_query(None).filter, printcore::queue::claim_sort()),
     ];
     let mut out = Vec::new();
     for (name, filter, sort) in finds {
         let r = db
             .run_command(doc! {
-                "explain": { "find": "orders", "filter": filter.clone(), "sort": sort, "limit": 500 },
+                "explain": if name == "claim" {
+                    doc! { "find": "orders", "filter": filter.clone(), "sort": sort, "limit": 1,
+                           "hint": printcore::queue::CLAIM_INDEX }
+                } else {
+                    doc! { "find": "orders", "filter": filter.clone(), "sort": sort, "limit": 500 }
+                },
                 "verbosity": "queryPlanner",
             })
             .await

@@ -95,6 +95,7 @@ pub(crate) struct Inner {
     pub(crate) config: CoreConfig,
     pub(crate) clock: ServerClock,
     pub(crate) delivery: crate::audit::Delivery,
+    pub(crate) releases: crate::queue::Releases,
 }
 
 impl PrintCore {
@@ -135,6 +136,7 @@ impl PrintCore {
                 config,
                 clock,
                 delivery,
+                releases: Default::default(),
             }),
         })
     }

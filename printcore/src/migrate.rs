@@ -120,10 +120,30 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
         (collections::ORDERS, index(doc! { "printerId": 1, "printStatus": 1 }, "printerId_printStatus")),
         (collections::ORDERS, with(doc! { "printJobId": 1 }, PRINT_JOB_ID_INDEX, unique_job_id)),
         (collections::ORDERS, index(doc! { "printingBy": 1, "printStatus": 1 }, "printingBy_printStatus")),
-        // The claim: equality on status and payment, sorted by priority then age.
+        // The design's claim index: the monitor lists waiting orders in claim order with it.
         (
             collections::ORDERS,
             index(doc! { "printStatus": 1, "paymentStatus": 1, "printPriority": -1, "createdAt": 1 }, "claim_order"),
+        ),
+        // The claim itself: as `claim_order` with `printNotBefore` (null unless scheduled later) before the
+        // order, and for a printer with known capabilities colour, duplex and page size too, so the orders
+        // a claim must not take are outside the ranges it reads (`queue::claim_query`).
+        (
+            collections::ORDERS,
+            index(
+                doc! { "printStatus": 1, "paymentStatus": 1, "printNotBefore": 1, "printPriority": -1, "createdAt": 1 },
+                crate::queue::CLAIM_INDEX,
+            ),
+        ),
+        (
+            collections::ORDERS,
+            index(
+                doc! {
+                    "printStatus": 1, "paymentStatus": 1, "printNotBefore": 1, "printingOptions.color": 1,
+                    "printingOptions.duplex": 1, "printingOptions.pageSize": 1, "printPriority": -1, "createdAt": 1,
+                },
+                crate::queue::CLAIM_FIT_INDEX,
+            ),
         ),
         // Recovery: printing orders by lease end.
         (collections::ORDERS, index(doc! { "printStatus": 1, "printLeaseUntil": 1 }, "printStatus_printLeaseUntil")),

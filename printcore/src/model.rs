@@ -576,34 +576,60 @@ impl Order {
     }
 }
 
-/// `{field: exists and not of these types (nor null)}`.
-fn wrong_type(field: &str, types: &[&str]) -> Document {
-    use bson::{doc, Bson};
-    let mut allowed: Vec<Bson> = types.iter().map(|t| Bson::String((*t).to_owned())).collect();
-    allowed.push(Bson::String("null".into()));
-    doc! { field: { "$exists": true, "$not": { "$type": allowed } } }
+/// The print fields the claim reads, each with the one BSON type it can use (or null, or absent).
+const TYPED_FIELDS: [(&str, &str); 6] = [
+    ("fileURL", "string"),
+    ("fileURLs", "array"),
+    ("printingOptions", "object"),
+    ("printingOptions.pageSize", "string"),
+    ("printingOptions.color", "bool"),
+    ("printingOptions.duplex", "bool"),
+];
+
+/// `{field: present with a type other than `ty` and null}`.
+fn wrong_type(field: &str, ty: &str) -> Document {
+    use bson::doc;
+    doc! { field: { "$exists": true, "$not": { "$type": [ty, "null"] } } }
+}
+
+/// `{field: absent, null or of type `ty`}`: exactly the documents [`wrong_type`] does not match.
+fn right_type(field: &str, ty: &str) -> Document {
+    use bson::doc;
+    doc! { "$or": [ { field: { "$exists": false } }, { field: { "$type": [ty, "null"] } } ] }
 }
 
 /// A number of copies written as text, which is read as the number.
 pub(crate) const COPIES_AS_TEXT: &str = r"^\s*[0-9]{1,9}\s*$";
 
-/// Conditions, each matching an order whose print fields have a type the claim cannot use. The claim
-/// takes only orders matching none of them (`$nor`); `PrintCore::fail_malformed` looks for any of them.
-/// They are the database's form of the rules [`Order::from_document`] reads by.
+/// Conditions, each matching an order whose print fields have a type the claim cannot use.
+/// `PrintCore::fail_malformed` looks for any of them; the claim takes only orders meeting every one of
+/// [`wellformed_conditions`], their exact negation. They are the database's form of the rules
+/// [`Order::from_document`] reads by.
 pub fn malformed_conditions() -> Vec<Document> {
     use bson::doc;
-    vec![
-        doc! { "_id": { "$not": { "$type": "objectId" } } },
-        wrong_type("fileURL", &["string"]),
-        wrong_type("fileURLs", &["array"]),
-        doc! { "fileURLs": { "$elemMatch": { "$not": { "$type": "string" } } } },
-        wrong_type("printingOptions", &["object"]),
-        wrong_type("printingOptions.pageSize", &["string"]),
-        wrong_type("printingOptions.color", &["bool"]),
-        wrong_type("printingOptions.duplex", &["bool"]),
-        doc! { "$and": [
-            wrong_type("printingOptions.copies", &["number"]),
-            { "printingOptions.copies": { "$not": { "$regex": COPIES_AS_TEXT } } },
-        ] },
-    ]
+    let mut out = vec![doc! { "_id": { "$not": { "$type": "objectId" } } }];
+    out.extend(TYPED_FIELDS.iter().map(|(f, t)| wrong_type(f, t)));
+    out.push(doc! { "fileURLs": { "$elemMatch": { "$not": { "$type": "string" } } } });
+    out.push(doc! { "$and": [
+        wrong_type("printingOptions.copies", "number"),
+        { "printingOptions.copies": { "$not": { "$regex": COPIES_AS_TEXT } } },
+    ] });
+    out
+}
+
+/// Conditions an order meets when none of [`malformed_conditions`] matches it, written without `$nor`:
+/// one per malformed condition, in the same order, each its negation (De Morgan). The claim uses this
+/// form; the database test `the_claims_guard_is_the_exact_negation_of_the_malformed_conditions` checks
+/// the two against generated documents.
+pub fn wellformed_conditions() -> Vec<Document> {
+    use bson::doc;
+    let mut out = vec![doc! { "_id": { "$type": "objectId" } }];
+    out.extend(TYPED_FIELDS.iter().map(|(f, t)| right_type(f, t)));
+    out.push(doc! { "fileURLs": { "$not": { "$elemMatch": { "$not": { "$type": "string" } } } } });
+    out.push(doc! { "$or": [
+        { "printingOptions.copies": { "$exists": false } },
+        { "printingOptions.copies": { "$type": ["number", "null"] } },
+        { "printingOptions.copies": { "$regex": COPIES_AS_TEXT } },
+    ] });
+    out
 }

@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use crate::model::{Order, PrintStatus, PrinterCapabilities};
 use crate::state::Action;
 use bson::{doc, Bson, DateTime, Document};
-use mongodb::options::{Acknowledgment, ReturnDocument, WriteConcern};
+use mongodb::options::{Acknowledgment, Hint, ReturnDocument, WriteConcern};
 use std::fmt;
+use std::sync::atomic::Ordering;
 
 /// Print fields cleared whenever an order goes back to the queue, so the next claim starts clean.
 pub(crate) const ATTEMPT_FIELDS: [&str; 6] =
@@ -77,7 +78,8 @@ pub struct ClaimTarget {
 pub struct MarkPaid {
     /// Higher prints first; default 0.
     pub priority: Option<i64>,
-    /// Do not print before this time (scheduled printing).
+    /// Do not print before this time (scheduled printing; it prints within about 5 s of it, in its place
+    /// by priority). A time already past is no schedule.
     pub not_before: Option<DateTime>,
 }
 
@@ -92,23 +94,147 @@ pub enum MarkPaidOutcome {
     Unchanged(PrintStatus),
 }
 
-/// The claim filter for `target` at server time `now`: pending, paid, with a file, due, and within the
-/// printer's capabilities. The index `{printStatus, paymentStatus, printPriority, createdAt}` serves it,
-/// with [`claim_sort`]. Public for the benchmarks, which compare the claim with the bare driver.
-pub fn claim_filter(now: DateTime, caps: Option<&PrinterCapabilities>) -> Document {
-    let mut and =
-        vec![has_file(), doc! { "$or": [ { "printNotBefore": Bson::Null }, { "printNotBefore": { "$lte": now } } ] }];
-    if let Some(caps) = caps {
-        and.extend(capability_filter(caps));
-    }
-    doc! {
+/// The index every claim without capabilities reads: equality on status, payment and `printNotBefore`
+/// (null: scheduled orders are outside the range until their time comes, see
+/// [`PrintCore::release_scheduled`]), then the claim's order. (`claim_order`, the design's index without
+/// `printNotBefore`, serves the monitor's list of waiting orders in claim order.)
+pub const CLAIM_INDEX: &str = "claim_ready";
+/// The index a claim for a printer with known capabilities reads: as [`CLAIM_INDEX`], with colour, duplex
+/// and page size before the claim's order, so an order the printer cannot take is outside every range.
+pub const CLAIM_FIT_INDEX: &str = "claim_fit";
+
+/// The most index ranges a claim merges: one per combination of the colour, duplex and page-size values
+/// the printer takes. MongoDB merges up to 200 sorted ranges (`internalQueryMaxScansToExplode`) and sorts
+/// in memory beyond; a printer offering more combinations is claimed for on [`CLAIM_INDEX`], with its
+/// capabilities checked on each order read.
+pub const MAX_CLAIM_RANGES: usize = 120;
+
+/// The claim's query for a printer with `caps` (or any printer): its filter, sort and index. Every value
+/// of the claim's conditions that the index holds is a point, so the read starts at the first order the
+/// printer can take: orders scheduled later or needing what the printer lacks are never read, however
+/// many wait (issue: bounded keys examined per claim).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimQuery {
+    pub filter: Document,
+    pub sort: Document,
+    /// The index name, given to the server as a hint.
+    pub index: &'static str,
+}
+
+/// The claim's query: pending, paid, not scheduled (due scheduled orders have been released), with a
+/// file, well-formed print fields and within the printer's capabilities. Public for the benchmarks, which
+/// compare the claim with the bare driver and explain its plan.
+pub fn claim_query(caps: Option<&PrinterCapabilities>) -> ClaimQuery {
+    let mut filter = doc! {
         "printStatus": PrintStatus::Pending.as_str(),
         "paymentStatus": "completed",
-        "$and": and,
-        // Never an order whose print fields have a type the print flow cannot use: it would be claimed
-        // and then fail; `fail_malformed` fails it with a message naming the field instead.
-        "$nor": crate::model::malformed_conditions(),
+        "printNotBefore": Bson::Null,
+    };
+    let mut and = vec![has_file()];
+    // Never an order whose print fields have a type the print flow cannot use: it would be claimed and
+    // then fail; `fail_malformed` fails it with a message naming the field instead. Positive conditions
+    // rather than a `$nor` of the malformed ones (see `wellformed_conditions`).
+    and.extend(crate::model::wellformed_conditions());
+    let mut index = CLAIM_INDEX;
+    if let Some(caps) = caps {
+        match capability_points(caps) {
+            Some(points) => {
+                for (field, values) in points {
+                    filter.insert(field, doc! { "$in": values });
+                }
+                and.push(copies_within(caps));
+                index = CLAIM_FIT_INDEX;
+            }
+            None => and.extend(capability_filter(caps)),
+        }
     }
+    filter.insert("$and", and);
+    ClaimQuery { filter, sort: claim_sort(), index }
+}
+
+/// The values of colour, duplex and page size a printer with `caps` takes, as points of
+/// [`CLAIM_FIT_INDEX`]; `None` when their combinations exceed [`MAX_CLAIM_RANGES`]. Null stands for
+/// "not asked" (absent or null); a value of another type is a malformed order, never claimed.
+fn capability_points(caps: &PrinterCapabilities) -> Option<Vec<(&'static str, Vec<Bson>)>> {
+    let flag = |offered: bool| -> Vec<Bson> {
+        let mut v = vec![Bson::Boolean(false), Bson::Null];
+        if offered {
+            v.push(Bson::Boolean(true));
+        }
+        v
+    };
+    let sizes = page_size_values(caps);
+    let (color, duplex) = (flag(caps.color), flag(caps.duplex));
+    (color.len() * duplex.len() * sizes.len() <= MAX_CLAIM_RANGES).then(|| {
+        vec![("printingOptions.color", color), ("printingOptions.duplex", duplex), ("printingOptions.pageSize", sizes)]
+    })
+}
+
+/// The page sizes a printer with `caps` takes as an order may spell them (as offered, upper and lower
+/// case), and null for an order that asks for none.
+fn page_size_values(caps: &PrinterCapabilities) -> Vec<Bson> {
+    let mut sizes: Vec<Bson> = Vec::new();
+    for s in &caps.page_sizes {
+        for v in [s.clone(), s.to_uppercase(), s.to_lowercase()] {
+            if !sizes.contains(&Bson::String(v.clone())) {
+                sizes.push(Bson::String(v));
+            }
+        }
+    }
+    sizes.push(Bson::Null);
+    sizes
+}
+
+fn copies_within(caps: &PrinterCapabilities) -> Document {
+    doc! { "printingOptions.copies": { "$not": { "$gt": caps.max_copies } } }
+}
+
+/// How often a claim releases due scheduled orders at most ([`PrintCore::release_scheduled`]): a
+/// scheduled order is claimable within this of its time (or at once when this process wrote it, e.g. a
+/// retry's backoff).
+pub const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// When this process last released scheduled orders, and the earliest schedule it wrote since.
+#[derive(Debug, Default)]
+pub(crate) struct Releases {
+    state: std::sync::Mutex<ReleaseState>,
+    /// The claim's index was missing once (a database the migration has not prepared): claim unhinted.
+    pub(crate) hint_missing: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct ReleaseState {
+    /// Monotonic ms of the last release.
+    last: Option<i64>,
+    /// The earliest `printNotBefore` this process wrote since (server time, ms).
+    earliest: Option<i64>,
+}
+
+impl Releases {
+    /// Whether a claim at monotonic `mono_ms` and server time `now` releases first.
+    fn due(&self, mono_ms: i64, now: DateTime) -> bool {
+        let s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let every = RELEASE_EVERY.as_millis() as i64;
+        s.last.is_none_or(|last| mono_ms - last >= every) || s.earliest.is_some_and(|t| t <= now.timestamp_millis())
+    }
+
+    fn done(&self, mono_ms: i64, now: DateTime) {
+        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.last = Some(mono_ms);
+        s.earliest = s.earliest.filter(|t| *t > now.timestamp_millis());
+    }
+
+    /// This process wrote a schedule (`printNotBefore`) at `at`.
+    pub(crate) fn note(&self, at: DateTime) {
+        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t = at.timestamp_millis();
+        s.earliest = Some(s.earliest.map_or(t, |e| e.min(t)));
+    }
+}
+
+/// The server refused the claim's index hint because the index does not exist (code 2, BadValue).
+fn is_missing_hint(e: &mongodb::error::Error) -> bool {
+    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 2 && c.message.contains("hint"))
 }
 
 fn has_file() -> Document {
@@ -121,24 +247,14 @@ fn has_file() -> Document {
 /// The conditions under which a printer with `caps` can take an order: its page size (any case, or none
 /// asked), colour, duplex and copies.
 pub fn capability_filter(caps: &PrinterCapabilities) -> Vec<Document> {
-    let mut and = Vec::new();
-    let mut sizes: Vec<Bson> = Vec::new();
-    for s in &caps.page_sizes {
-        for v in [s.clone(), s.to_uppercase(), s.to_lowercase()] {
-            if !sizes.contains(&Bson::String(v.clone())) {
-                sizes.push(Bson::String(v));
-            }
-        }
-    }
-    sizes.push(Bson::Null);
-    and.push(doc! { "printingOptions.pageSize": { "$in": sizes } });
+    let mut and = vec![doc! { "printingOptions.pageSize": { "$in": page_size_values(caps) } }];
     if !caps.color {
         and.push(doc! { "printingOptions.color": { "$ne": true } });
     }
     if !caps.duplex {
         and.push(doc! { "printingOptions.duplex": { "$ne": true } });
     }
-    and.push(doc! { "printingOptions.copies": { "$not": { "$gt": caps.max_copies } } });
+    and.push(copies_within(caps));
     and
 }
 
@@ -225,10 +341,16 @@ impl PrintCore {
         if let Some(p) = options.priority {
             passed.insert("printPriority", p);
         }
-        if let Some(t) = options.not_before {
+        // A schedule that has already come is none: the claim reads only orders without one.
+        let not_before = options.not_before.filter(|t| t.timestamp_millis() > now.timestamp_millis());
+        if let Some(t) = not_before {
             passed.insert("printNotBefore", t);
+            self.inner.releases.note(t);
         }
-        let refresh = doc! { "$set": passed.clone() };
+        let mut refresh = doc! { "$set": passed.clone() };
+        if options.not_before.is_some() && not_before.is_none() {
+            refresh.insert("$unset", doc! { "printNotBefore": "" });
+        }
 
         // Entering the queue: the defaults for what the caller did not pass.
         let mut fresh_set = passed;
@@ -239,7 +361,7 @@ impl PrintCore {
             fresh_set.insert("printPriority", 0);
         }
         let mut update = doc! { "$set": fresh_set };
-        if options.not_before.is_none() {
+        if not_before.is_none() {
             update.insert("$unset", doc! { "printNotBefore": "" });
         }
         let entry = Entry {
@@ -331,21 +453,90 @@ impl PrintCore {
             "$inc": { "printAttempt": 1 },
             "$push": { crate::audit::OUTBOX_FIELD: &entry },
         };
-        let claimed = self
-            .inner
-            .orders
-            .find_one_and_update(claim_filter(now, target.capabilities.as_ref()), update)
-            .sort(claim_sort())
-            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-            .return_document(ReturnDocument::After)
-            .await
-            .map_err(Error::db("claiming an order"))?;
+        if self.inner.releases.due(claim_started, now) {
+            self.release_scheduled().await?;
+        }
+        let query = claim_query(target.capabilities.as_ref());
+        let hinted = !self.inner.releases.hint_missing.load(Ordering::Relaxed);
+        let claimed = self.claim_with(&query, update.clone(), hinted).await;
+        let claimed = match claimed {
+            // A database the migration has not prepared lacks the claim's index: claim without it (correct,
+            // but it reads past what it skips) and say once what to run.
+            Err(e) if hinted && is_missing_hint(&e) => {
+                self.inner.releases.hint_missing.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    "the orders collection has no index {}: claims read past the orders they skip until the migration has run (`worker migrate`)",
+                    query.index
+                );
+                self.claim_with(&query, update, false).await
+            }
+            other => other,
+        }
+        .map_err(Error::db("claiming an order"))?;
         let Some(doc) = claimed else { return Ok(None) };
         let order = parse_order(doc)?;
         entry.insert("orderId", order.order_id.as_str());
         self.inner.delivery.deliver(vec![entry]).await;
         let attempt = order.print_attempt.unwrap_or(1);
         Ok(Some(PrintJob::new(self, worker, print_job_id, attempt, order, claim_started)))
+    }
+
+    async fn claim_with(
+        &self,
+        query: &ClaimQuery,
+        update: Document,
+        hinted: bool,
+    ) -> mongodb::error::Result<Option<Document>> {
+        let action = self
+            .inner
+            .orders
+            .find_one_and_update(query.filter.clone(), update)
+            .sort(query.sort.clone())
+            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+            .return_document(ReturnDocument::After);
+        if hinted {
+            action.hint(Hint::Name(query.index.to_owned())).await
+        } else {
+            action.await
+        }
+    }
+
+    /// The server's plan for the claim `target` would make now, with execution statistics (`explain` of
+    /// the claim's own `findAndModify`, which changes nothing): how many index keys and orders it reads.
+    pub async fn explain_claim(&self, target: &ClaimTarget) -> Result<Document> {
+        let query = claim_query(target.capabilities.as_ref());
+        let command = doc! {
+            "explain": {
+                "findAndModify": self.inner.orders.name(),
+                "query": query.filter,
+                "sort": query.sort,
+                "update": { "$set": { "printStatus": PrintStatus::Printing.as_str() } },
+                "hint": query.index,
+            },
+            "verbosity": "executionStats",
+        };
+        self.inner.db.run_command(command).await.map_err(Error::db("explaining the claim"))
+    }
+
+    /// Makes the paid, pending orders whose `printNotBefore` has come claimable, by removing it: the claim
+    /// reads only orders without one, so that orders scheduled later are never read (at any backlog).
+    /// Claims call this at least every [`RELEASE_EVERY`] and as soon as a backoff this process wrote has
+    /// passed; call it directly to print a due order at once. Returns how many were released.
+    pub async fn release_scheduled(&self) -> Result<u64> {
+        let now = self.now();
+        let filter = doc! {
+            "printStatus": PrintStatus::Pending.as_str(),
+            "paymentStatus": "completed",
+            "printNotBefore": { "$lte": now },
+        };
+        let r = self
+            .inner
+            .orders
+            .update_many(filter, doc! { "$unset": { "printNotBefore": "" } })
+            .await
+            .map_err(Error::db("releasing scheduled orders whose time has come"))?;
+        self.inner.releases.done(clock::monotonic_ms(), now);
+        Ok(r.modified_count)
     }
 }
 
@@ -705,6 +896,7 @@ impl PrintJob {
             return Ok(RetryOutcome::Failed);
         }
         let not_before = clock::add(self.core.now(), config.backoff(self.attempt));
+        self.core.inner.releases.note(not_before);
         let update = doc! {
             "$set": { "printStatus": PrintStatus::Pending.as_str(), "printError": error, "printNotBefore": not_before },
             "$unset": unset_attempt_fields(),
@@ -811,13 +1003,51 @@ mod tests {
     }
 
     #[test]
-    fn claim_filter_without_colour_excludes_colour_orders() {
+    fn a_claim_for_a_printer_reads_only_the_index_points_it_can_take() {
         let caps = PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: true, max_copies: 5 };
-        let f = claim_filter(DateTime::now(), Some(&caps));
-        // The capability conditions (the `$nor` beside them rules out malformed types of every option).
-        let s = format!("{:?}", f.get_array("$and").unwrap());
-        assert!(s.contains("printingOptions.color"));
-        assert!(!s.contains("printingOptions.duplex"));
-        assert!(s.contains("\"A4\""));
+        let q = claim_query(Some(&caps));
+        assert_eq!(q.index, CLAIM_FIT_INDEX);
+        let points = |f: &str| q.filter.get_document(f).unwrap().get_array("$in").unwrap().clone();
+        assert_eq!(points("printingOptions.color"), [Bson::Boolean(false), Bson::Null]);
+        assert_eq!(points("printingOptions.duplex"), [Bson::Boolean(false), Bson::Null, Bson::Boolean(true)]);
+        assert_eq!(points("printingOptions.pageSize"), [Bson::from("A4"), Bson::from("a4"), Bson::Null]);
+        assert_eq!(q.filter.get("printNotBefore"), Some(&Bson::Null), "scheduled orders are outside the range");
+        assert!(!format!("{:?}", q.filter).contains("$nor"), "the guard is written positively");
+        // Any printer: the index without capabilities.
+        let any = claim_query(None);
+        assert_eq!(any.index, CLAIM_INDEX);
+        assert!(!any.filter.contains_key("printingOptions.color"));
+    }
+
+    #[test]
+    fn a_printer_offering_too_many_combinations_is_claimed_for_with_its_conditions_checked_on_each_order() {
+        let sizes = ["A3", "A4", "A5", "B4", "B5", "Letter", "Legal", "Tabloid", "Executive", "Statement", "Folio"];
+        let caps = PrinterCapabilities {
+            page_sizes: sizes.iter().map(|s| s.to_string()).collect(),
+            color: true,
+            duplex: true,
+            max_copies: 5,
+        };
+        let q = claim_query(Some(&caps));
+        assert_eq!(q.index, CLAIM_INDEX);
+        let s = format!("{:?}", q.filter.get_array("$and").unwrap());
+        assert!(
+            s.contains("printingOptions.pageSize") && s.contains("\"Tabloid\"") && s.contains("printingOptions.copies")
+        );
+    }
+
+    #[test]
+    fn a_schedule_this_process_wrote_is_released_as_soon_as_it_comes() {
+        let r = Releases::default();
+        let t0 = DateTime::from_millis(1_000_000);
+        assert!(r.due(0, t0), "the first claim releases");
+        r.done(0, t0);
+        assert!(!r.due(1_000, t0), "not again within RELEASE_EVERY");
+        r.note(DateTime::from_millis(1_002_000));
+        assert!(!r.due(1_000, DateTime::from_millis(1_001_999)));
+        assert!(r.due(1_000, DateTime::from_millis(1_002_000)), "at once when a known schedule comes");
+        r.done(1_000, DateTime::from_millis(1_002_000));
+        assert!(!r.due(1_001, DateTime::from_millis(1_002_001)));
+        assert!(r.due(RELEASE_EVERY.as_millis() as i64 + 1_000, DateTime::from_millis(1_002_001)));
     }
 }

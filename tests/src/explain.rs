@@ -37,3 +37,18 @@ pub fn execution_stat(explain: &Document, key: &str) -> i64 {
         _ => -1,
     }
 }
+
+/// [`plan_stages`] joined outermost first, with repeated stages counted: `SORT_MERGE <- 18 x IXSCAN(i)`.
+pub fn plan_summary(stages: &[String]) -> String {
+    let mut out: Vec<(usize, &str)> = Vec::new();
+    for s in stages {
+        match out.last_mut() {
+            Some((n, last)) if *last == s.as_str() => *n += 1,
+            _ => out.push((1, s)),
+        }
+    }
+    out.iter()
+        .map(|(n, s)| if *n > 1 { format!("{n} x {s}") } else { (*s).to_owned() })
+        .collect::<Vec<_>>()
+        .join(" <- ")
+}

@@ -205,6 +205,8 @@ async fn the_migration_run_twice_gives_the_same_indexes_and_counts() {
     assert_eq!(all_indexes(&db).await, indexes_first);
     for name in [
         "orders.claim_order",
+        "orders.claim_ready",
+        "orders.claim_fit",
         "orders.printJobId_unique",
         "printers.printer_id_unique",
         "print_logs.orderId_timestamp",

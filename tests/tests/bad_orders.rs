@@ -108,6 +108,119 @@ fn a_stored_order_is_read_whatever_its_field_types() {
     assert!(Order::from_document(d).unwrap_err().to_string().contains("_id is the string \"abc\""));
 }
 
+/// A value for a print field, of any type an odd website might store (`None`: the field is absent).
+fn any_value(r: u64) -> Option<Bson> {
+    let pool: [Option<Bson>; 22] = [
+        None,
+        Some(Bson::Null),
+        Some(Bson::String("A4".into())),
+        Some(Bson::String(String::new())),
+        Some(Bson::String("2".into())),
+        Some(Bson::String(" 3 ".into())),
+        Some(Bson::String("yes".into())),
+        Some(Bson::Int32(1)),
+        Some(Bson::Int64(7)),
+        Some(Bson::Double(2.5)),
+        Some(Bson::Boolean(true)),
+        Some(Bson::Boolean(false)),
+        Some(Bson::Array(vec![])),
+        Some(Bson::Array(vec![Bson::String("https://res.cloudinary.com/x/a.pdf".into())])),
+        Some(Bson::Array(vec![Bson::Int32(1)])),
+        Some(Bson::Array(vec![Bson::Null])),
+        Some(Bson::Array(vec![Bson::String("a".into()), Bson::Document(doc! {})])),
+        Some(Bson::Array(vec![Bson::Boolean(true), Bson::String("x".into())])),
+        Some(Bson::Document(doc! {})),
+        Some(Bson::Document(doc! { "color": "x" })),
+        Some(Bson::Array(vec![Bson::Document(doc! { "color": "x" }), Bson::Document(doc! {})])),
+        Some(Bson::DateTime(DateTime::from_millis(0))),
+    ];
+    pool[(r % pool.len() as u64) as usize].clone()
+}
+
+#[tokio::test]
+async fn the_claims_guard_is_the_exact_negation_of_the_malformed_conditions() {
+    // The claim takes only orders meeting every `wellformed_conditions`; `fail_malformed` fails those
+    // matching any `malformed_conditions`. Every generated document must be in exactly one of the two,
+    // as the database itself evaluates them (a document in neither would wait forever, in both would be
+    // claimed and failed at once).
+    let db = fresh_database(Mode::ReplicaSet, "guard").await;
+    let orders = db.collection::<Document>("orders");
+    let seed = std::env::var("GUARD_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let base = DateTime::now();
+    let mut docs = Vec::new();
+    for i in 0..3000 {
+        let mut d = paid_order(&format!("G{i}"), base, i);
+        if next() % 10 == 0 {
+            d.insert("_id", format!("string-id-{i}"));
+        }
+        // Each field mostly as the website should store it (or absent), else any value: so that both
+        // well-formed orders and each kind of malformed one are generated.
+        let mut set = |d: &mut Document, field: &str, good: Bson| {
+            let r = next();
+            match r % 10 {
+                0..=5 => {
+                    d.insert(field, good);
+                }
+                6 => {
+                    d.remove(field);
+                }
+                _ => match any_value(r / 10) {
+                    Some(v) => {
+                        d.insert(field, v);
+                    }
+                    None => {
+                        d.remove(field);
+                    }
+                },
+            }
+        };
+        set(&mut d, "fileURL", Bson::String("https://res.cloudinary.com/x/a.pdf".into()));
+        set(&mut d, "fileURLs", Bson::Array(vec![Bson::String("https://res.cloudinary.com/x/b.pdf".into())]));
+        let mut options = Document::new();
+        set(&mut options, "pageSize", Bson::String("A4".into()));
+        set(&mut options, "color", Bson::Boolean(true));
+        set(&mut options, "duplex", Bson::Boolean(false));
+        set(&mut options, "copies", Bson::Int32(2));
+        set(&mut d, "printingOptions", Bson::Document(options));
+        docs.push(d);
+    }
+    orders.insert_many(docs.clone()).await.unwrap();
+    use futures::TryStreamExt;
+    let ids = |filter: Document| {
+        let orders = orders.clone();
+        async move {
+            let found: Vec<Document> =
+                orders.find(filter).projection(doc! { "orderId": 1 }).await.unwrap().try_collect().await.unwrap();
+            found.iter().map(|d| d.get_str("orderId").unwrap().to_owned()).collect::<std::collections::HashSet<_>>()
+        }
+    };
+    let malformed = ids(doc! { "$or": printcore::model::malformed_conditions() }).await;
+    let wellformed = ids(doc! { "$and": printcore::model::wellformed_conditions() }).await;
+    for d in &docs {
+        let id = d.get_str("orderId").unwrap();
+        assert!(
+            malformed.contains(id) != wellformed.contains(id),
+            "seed {seed}: order {id} is {} by the two forms: {d}",
+            if malformed.contains(id) { "matched" } else { "missed" }
+        );
+    }
+    assert!(
+        malformed.len() > 300 && wellformed.len() > 300,
+        "both kinds generated: {} / {}",
+        malformed.len(),
+        wellformed.len()
+    );
+}
+
 #[tokio::test]
 async fn malformed_orders_are_never_claimed_and_are_failed_naming_the_field_while_the_others_print() {
     let db = fresh_database(Mode::ReplicaSet, "malformed").await;

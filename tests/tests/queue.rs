@@ -436,3 +436,131 @@ async fn a_history_read_includes_what_a_worker_has_not_delivered_yet() {
     assert_eq!(log_count(&db, "H1").await, 3);
     assert_eq!(log_count(&db, "H2").await, 1);
 }
+
+/// A mono, one-sided A4 printer.
+fn mono_a4() -> ClaimTarget {
+    ClaimTarget {
+        printer_id: "mono".into(),
+        printer_name: "Mono A4".into(),
+        capabilities: Some(PrinterCapabilities {
+            page_sizes: vec!["A4".into()],
+            color: false,
+            duplex: false,
+            max_copies: 10,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn the_claim_reads_no_order_it_must_skip_however_many_wait_ahead() {
+    let db = fresh_database(Mode::ReplicaSet, "claimkeys").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    let tomorrow = DateTime::from_millis(core.now().timestamp_millis() + 86_400_000);
+    // 2,400 orders ahead of the first one a mono A4 printer can take: scheduled for tomorrow, or needing
+    // colour, A3 or two sides; then 600 it can take.
+    let docs: Vec<Document> = (0..3000i64)
+        .map(|i| {
+            let mut d = paid_order(&format!("K{i:04}"), base, 10_000_000 - i * 1000);
+            if i < 2400 {
+                match i % 4 {
+                    0 => {
+                        d.insert("printNotBefore", tomorrow);
+                    }
+                    1 => {
+                        d.insert("printingOptions", doc! { "pageSize": "A4", "color": true });
+                    }
+                    2 => {
+                        d.insert("printingOptions", doc! { "pageSize": "a3" });
+                    }
+                    _ => {
+                        d.insert("printingOptions", doc! { "duplex": true, "copies": 2 });
+                    }
+                }
+            }
+            d
+        })
+        .collect();
+    insert_orders(&db, docs).await;
+
+    let plan = core.explain_claim(&mono_a4()).await.unwrap();
+    let keys = printcore_tests::explain::execution_stat(&plan, "totalKeysExamined");
+    let stages = printcore_tests::explain::plan_stages(&plan);
+    // One range per (colour, sides, page size) value the printer takes: 2 x 2 x 3 ("A4", "a4", none).
+    assert!((1..=13).contains(&keys), "keys examined {keys}, plan {stages:?}");
+    assert!(stages.iter().all(|s| !s.starts_with("SORT") || s == "SORT_MERGE"), "no in-memory sort: {stages:?}");
+    assert!(stages.iter().any(|s| s.contains(printcore::queue::CLAIM_FIT_INDEX)), "{stages:?}");
+    let w = WorkerId::generate();
+    let job = core.claim(&w, &mono_a4()).await.unwrap().unwrap();
+    assert_eq!(job.order_id(), "K2400", "the oldest order it can take");
+
+    // Any printer: only the scheduled orders are skipped, and they are not read either.
+    let plan = core.explain_claim(&target()).await.unwrap();
+    let keys = printcore_tests::explain::execution_stat(&plan, "totalKeysExamined");
+    assert!((1..=2).contains(&keys), "keys examined {keys}, plan {:?}", printcore_tests::explain::plan_stages(&plan));
+    assert_eq!(core.claim(&w, &target()).await.unwrap().unwrap().order_id(), "K0001");
+}
+
+#[tokio::test]
+async fn a_scheduled_order_is_claimed_in_its_place_once_its_time_has_come() {
+    let db = fresh_database(Mode::ReplicaSet, "release").await;
+    let core = core(&db).await;
+    let base = DateTime::now();
+    let now = core.now().timestamp_millis();
+    let mut soon = paid_order("SOON", base, 90_000);
+    soon.insert("printNotBefore", DateTime::from_millis(now + 60_000));
+    soon.insert("printPriority", 5);
+    let mut later = paid_order("LATER", base, 80_000);
+    later.insert("printNotBefore", DateTime::from_millis(now + 3_600_000));
+    later.insert("printPriority", 9);
+    insert_orders(&db, vec![soon, later, paid_order("U1", base, 70_000), paid_order("U2", base, 60_000)]).await;
+    // The website schedules one more through printcore, and pays one with a schedule that has already come.
+    insert_orders(&db, vec![unpaid_order("SITE", base, 50_000), unpaid_order("PAST", base, 40_000)]).await;
+    let in_a_minute = DateTime::from_millis(now + 60_000);
+    core.mark_paid("SITE", &MarkPaid { priority: Some(5), not_before: Some(in_a_minute) }).await.unwrap();
+    let an_hour_ago = DateTime::from_millis(now - 3_600_000);
+    core.mark_paid("PAST", &MarkPaid { priority: None, not_before: Some(an_hour_ago) }).await.unwrap();
+    assert!(raw_order(&db, "PAST").await.get("printNotBefore").is_none(), "a schedule already come is none");
+
+    let w = WorkerId::generate();
+    let first = core.claim(&w, &target()).await.unwrap().unwrap();
+    assert_eq!(first.order_id(), "U1", "scheduled orders wait");
+    // A minute later SOON and SITE are due: the next claim releases them and they go first (priority 5),
+    // before the older unscheduled U2; LATER (in an hour) stays scheduled.
+    set_clock_ahead(&core, 61_000);
+    let mut next = Vec::new();
+    for _ in 0..4 {
+        next.push(core.claim(&w, &target()).await.unwrap().unwrap().order_id().to_owned());
+    }
+    assert_eq!(next, ["SOON", "SITE", "U2", "PAST"]);
+    assert!(core.claim(&w, &target()).await.unwrap().is_none());
+    let o = raw_order(&db, "LATER").await;
+    assert_eq!(o.get_str("printStatus").unwrap(), "pending");
+    assert_eq!(o.get_datetime("printNotBefore").unwrap().timestamp_millis(), now + 3_600_000, "still scheduled");
+    assert_eq!(core.release_scheduled().await.unwrap(), 0);
+    set_clock_ahead(&core, 3_600_000);
+    assert_eq!(core.release_scheduled().await.unwrap(), 1);
+    assert!(raw_order(&db, "LATER").await.get("printNotBefore").is_none());
+}
+
+#[tokio::test]
+async fn a_database_the_migration_has_not_prepared_still_claims() {
+    let db = fresh_database(Mode::ReplicaSet, "nohint").await;
+    let core = core(&db).await;
+    insert_orders(&db, vec![paid_order("N1", DateTime::now(), 2_000), paid_order("N2", DateTime::now(), 1_000)]).await;
+    let w = WorkerId::generate();
+    // No migration: the claim's indexes do not exist, and the hint is refused; the claim goes on without.
+    assert_eq!(core.claim(&w, &mono_a4()).await.unwrap().unwrap().order_id(), "N1");
+    assert_eq!(core.claim(&w, &target()).await.unwrap().unwrap().order_id(), "N2");
+}
+
+/// An order the website has stored but not been paid for (no print fields yet).
+fn unpaid_order(order_id: &str, base: DateTime, age_ms: i64) -> Document {
+    let mut d = paid_order(order_id, base, age_ms);
+    d.insert("paymentStatus", "pending");
+    for f in ["printStatus", "printPriority", "printAttempt"] {
+        d.remove(f);
+    }
+    d
+}
