@@ -32,8 +32,8 @@ pub struct ConnectOptions {
 pub struct MarkPaidOptions {
     /// Higher prints first (default 0).
     pub priority: Option<i64>,
-    /// Do not print before this time (scheduled printing; it prints within about 5 s of it, in its place
-    /// by priority). A time already past is no schedule.
+    /// Do not print before this time (scheduled printing). From then it waits in its place by priority
+    /// (released at the worker's next claim, within 30 s in a busy queue). A time already past is none.
     pub not_before: Option<DateTime<Utc>>,
 }
 

@@ -78,8 +78,8 @@ pub struct ClaimTarget {
 pub struct MarkPaid {
     /// Higher prints first; default 0.
     pub priority: Option<i64>,
-    /// Do not print before this time (scheduled printing; it prints within about 5 s of it, in its place
-    /// by priority). A time already past is no schedule.
+    /// Do not print before this time (scheduled printing). From then it waits in its place by priority
+    /// (released at the worker's next claim, within 30 s in a busy queue). A time already past is none.
     pub not_before: Option<DateTime>,
 }
 
@@ -189,10 +189,14 @@ fn copies_within(caps: &PrinterCapabilities) -> Document {
     doc! { "printingOptions.copies": { "$not": { "$gt": caps.max_copies } } }
 }
 
-/// How often a claim releases due scheduled orders at most ([`PrintCore::release_scheduled`]): a
-/// scheduled order is claimable within this of its time (or at once when this process wrote it, e.g. a
-/// retry's backoff).
-pub const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often claims release due scheduled orders ([`PrintCore::release_scheduled`]) while they keep
+/// finding orders to print: a due scheduled order waits at most this long in a busy queue.
+pub const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A claim that finds nothing releases due scheduled orders (and claims again if it released any), at most
+/// this often: on an idle printer a scheduled order prints at the first claim after its time (the next
+/// change or poll), and a backoff this process wrote is released as soon as it has passed.
+pub const IDLE_RELEASE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// When this process last released scheduled orders, and the earliest schedule it wrote since.
 #[derive(Debug, Default)]
@@ -211,11 +215,18 @@ struct ReleaseState {
 }
 
 impl Releases {
-    /// Whether a claim at monotonic `mono_ms` and server time `now` releases first.
+    /// Whether a claim at monotonic `mono_ms` and server time `now` releases first: the first claim, every
+    /// [`RELEASE_EVERY`], and when a schedule this process wrote has come.
     fn due(&self, mono_ms: i64, now: DateTime) -> bool {
         let s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let every = RELEASE_EVERY.as_millis() as i64;
         s.last.is_none_or(|last| mono_ms - last >= every) || s.earliest.is_some_and(|t| t <= now.timestamp_millis())
+    }
+
+    /// Whether a claim that found nothing at monotonic `mono_ms` releases (and claims again).
+    fn idle_due(&self, mono_ms: i64) -> bool {
+        let s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.last.is_none_or(|last| mono_ms - last >= IDLE_RELEASE_EVERY.as_millis() as i64)
     }
 
     fn done(&self, mono_ms: i64, now: DateTime) {
@@ -232,9 +243,10 @@ impl Releases {
     }
 }
 
-/// The server refused the claim's index hint because the index does not exist (code 2, BadValue).
+/// The server refused the claim's index hint: the index does not exist (code 2, BadValue, "hint provided
+/// does not correspond to an existing index"), or a server older than 4.4 does not know the field.
 fn is_missing_hint(e: &mongodb::error::Error) -> bool {
-    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 2 && c.message.contains("hint"))
+    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.message.to_lowercase().contains("hint"))
 }
 
 fn has_file() -> Document {
@@ -453,32 +465,47 @@ impl PrintCore {
             "$inc": { "printAttempt": 1 },
             "$push": { crate::audit::OUTBOX_FIELD: &entry },
         };
-        if self.inner.releases.due(claim_started, now) {
+        let query = claim_query(target.capabilities.as_ref());
+        let released = self.inner.releases.due(claim_started, now);
+        if released {
             self.release_scheduled().await?;
         }
-        let query = claim_query(target.capabilities.as_ref());
-        let hinted = !self.inner.releases.hint_missing.load(Ordering::Relaxed);
-        let claimed = self.claim_with(&query, update.clone(), hinted).await;
-        let claimed = match claimed {
-            // A database the migration has not prepared lacks the claim's index: claim without it (correct,
-            // but it reads past what it skips) and say once what to run.
-            Err(e) if hinted && is_missing_hint(&e) => {
-                self.inner.releases.hint_missing.store(true, Ordering::Relaxed);
-                tracing::warn!(
-                    "the orders collection has no index {}: claims read past the orders they skip until the migration has run (`worker migrate`)",
-                    query.index
-                );
-                self.claim_with(&query, update, false).await
-            }
-            other => other,
+        let mut claimed = self.claim_hinted(&query, &update).await?;
+        // Nothing else to print: a scheduled order whose time has come goes now rather than at the next
+        // periodic release.
+        if claimed.is_none()
+            && !released
+            && self.inner.releases.idle_due(claim_started)
+            && self.release_scheduled().await? > 0
+        {
+            claimed = self.claim_hinted(&query, &update).await?;
         }
-        .map_err(Error::db("claiming an order"))?;
         let Some(doc) = claimed else { return Ok(None) };
         let order = parse_order(doc)?;
         entry.insert("orderId", order.order_id.as_str());
         self.inner.delivery.deliver(vec![entry]).await;
         let attempt = order.print_attempt.unwrap_or(1);
         Ok(Some(PrintJob::new(self, worker, print_job_id, attempt, order, claim_started)))
+    }
+
+    /// The claim's `findOneAndUpdate` with its index as a hint; without it on a database the migration has
+    /// not prepared.
+    async fn claim_hinted(&self, query: &ClaimQuery, update: &Document) -> Result<Option<Document>> {
+        let hinted = !self.inner.releases.hint_missing.load(Ordering::Relaxed);
+        match self.claim_with(query, update.clone(), hinted).await {
+            // The claim's index is missing: claim without it (correct, but it reads past what it skips) and
+            // say once what to run.
+            Err(e) if hinted && is_missing_hint(&e) => {
+                self.inner.releases.hint_missing.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    "the orders collection has no index {}: claims read past the orders they skip until the migration has run (`worker migrate`)",
+                    query.index
+                );
+                self.claim_with(query, update.clone(), false).await
+            }
+            other => other,
+        }
+        .map_err(Error::db("claiming an order"))
     }
 
     async fn claim_with(
@@ -520,8 +547,9 @@ impl PrintCore {
 
     /// Makes the paid, pending orders whose `printNotBefore` has come claimable, by removing it: the claim
     /// reads only orders without one, so that orders scheduled later are never read (at any backlog).
-    /// Claims call this at least every [`RELEASE_EVERY`] and as soon as a backoff this process wrote has
-    /// passed; call it directly to print a due order at once. Returns how many were released.
+    /// Claims call this every [`RELEASE_EVERY`] while they find orders, when one finds nothing (at most
+    /// every [`IDLE_RELEASE_EVERY`]) and as soon as a backoff this process wrote has passed. Returns how
+    /// many were released.
     pub async fn release_scheduled(&self) -> Result<u64> {
         let now = self.now();
         let filter = doc! {
@@ -1048,6 +1076,9 @@ mod tests {
         assert!(r.due(1_000, DateTime::from_millis(1_002_000)), "at once when a known schedule comes");
         r.done(1_000, DateTime::from_millis(1_002_000));
         assert!(!r.due(1_001, DateTime::from_millis(1_002_001)));
+        assert!(!r.idle_due(1_999), "a claim that found nothing releases at most every second");
+        assert!(r.idle_due(2_000));
+        assert!(!r.due(RELEASE_EVERY.as_millis() as i64 + 999, DateTime::from_millis(1_002_001)));
         assert!(r.due(RELEASE_EVERY.as_millis() as i64 + 1_000, DateTime::from_millis(1_002_001)));
     }
 }
