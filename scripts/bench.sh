@@ -44,7 +44,17 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
   for b in $benches; do
     echo
     case $b in
-      claim) echo "## Claim throughput: printcore's claim vs the bare driver (same filter, same server)";;
+      claim)
+        echo "## Claim throughput: printcore's claim vs the bare driver (same filter, same server)"
+        echo
+        echo "The plan rows explain the claim's own findAndModify (\`PrintCore::explain_claim\`). Its index holds"
+        echo "\`printNotBefore\`, colour, sides and page size before the sort keys and the claim asks for points there,"
+        echo "so orders scheduled later or needing what the printer lacks are outside every range it reads. SecantusDB"
+        echo "counts one key for a merge of sorted ranges where MongoDB counts about one per range (18 here: colour"
+        echo "false or none, sides false, none or true, page size A4, a4 or none), whatever the queue. The ms/claim"
+        echo "still grows with the queue on SecantusDB, which reads a range in time proportional to the whole range"
+        echo "(ARCHITECTURE.md, test server quirks)."
+        ;;
       pdf)
         echo "## PDF validation throughput, and what containment costs per order"
         echo
@@ -52,7 +62,14 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
         echo "with its limits, as the worker runs it) is compared with validating the same file in process; the"
         echo "extra milliseconds are the child's start, once per file.";;
       snapshot) echo "## Monitor snapshot at 10,000 and 1,000,000 orders, with explain plans";;
-      worker) echo "## Worker: payment -> claim and -> printer latency, round trips per printed order, idle cost";;
+      worker)
+        echo "## Worker: payment -> claim and -> printer latency, round trips per printed order, idle cost"
+        echo
+        echo "Round trips per printed order: the four state writes, plus one log insert and one outbox pull per"
+        echo "second of the run (the worker batches its log entries across orders), so the extra shrinks as the"
+        echo "run gets faster. On SecantusDB a claim that merges sorted ranges costs time per range (ARCHITECTURE.md,"
+        echo "test server quirks), which lengthens this run of 200 orders to about 6 s."
+        ;;
       drain) echo "## Drain rate with 4 printers, and memory while a 1,000,000-order backlog waits";;
       peers) echo "## Side by side with the peers: Agenda 6, and the website's own code on the official driver";;
     esac
