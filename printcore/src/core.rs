@@ -96,6 +96,9 @@ pub(crate) struct Inner {
     pub(crate) clock: ServerClock,
     pub(crate) delivery: crate::audit::Delivery,
     pub(crate) releases: crate::queue::Releases,
+    /// The server refused the claim's index hint once (a database the migration has not prepared): claims
+    /// go unhinted.
+    pub(crate) claim_unhinted: std::sync::atomic::AtomicBool,
 }
 
 impl PrintCore {
@@ -137,6 +140,7 @@ impl PrintCore {
                 clock,
                 delivery,
                 releases: Default::default(),
+                claim_unhinted: Default::default(),
             }),
         })
     }

@@ -202,8 +202,6 @@ pub const IDLE_RELEASE_EVERY: std::time::Duration = std::time::Duration::from_se
 #[derive(Debug, Default)]
 pub(crate) struct Releases {
     state: std::sync::Mutex<ReleaseState>,
-    /// The claim's index was missing once (a database the migration has not prepared): claim unhinted.
-    pub(crate) hint_missing: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -491,12 +489,12 @@ impl PrintCore {
     /// The claim's `findOneAndUpdate` with its index as a hint; without it on a database the migration has
     /// not prepared.
     async fn claim_hinted(&self, query: &ClaimQuery, update: &Document) -> Result<Option<Document>> {
-        let hinted = !self.inner.releases.hint_missing.load(Ordering::Relaxed);
+        let hinted = !self.inner.claim_unhinted.load(Ordering::Relaxed);
         match self.claim_with(query, update.clone(), hinted).await {
             // The claim's index is missing: claim without it (correct, but it reads past what it skips) and
             // say once what to run.
             Err(e) if hinted && is_missing_hint(&e) => {
-                self.inner.releases.hint_missing.store(true, Ordering::Relaxed);
+                self.inner.claim_unhinted.store(true, Ordering::Relaxed);
                 tracing::warn!(
                     "the orders collection has no index {}: claims read past the orders they skip until the migration has run (`worker migrate`)",
                     query.index

@@ -118,16 +118,7 @@ async fn the_claim_respects_print_not_before_payment_file_and_capabilities() {
     insert_orders(&db, vec![later, unpaid, nofile, a3colour, duplex, many, multi, past]).await;
 
     let worker = WorkerId::generate();
-    let mono_a4 = ClaimTarget {
-        printer_id: "mono".into(),
-        printer_name: "Mono A4".into(),
-        capabilities: Some(PrinterCapabilities {
-            page_sizes: vec!["A4".into()],
-            color: false,
-            duplex: false,
-            max_copies: 10,
-        }),
-    };
+    let mono_a4 = mono_a4();
     let mut mono_took = Vec::new();
     while let Some(job) = core.claim(&worker, &mono_a4).await.unwrap() {
         mono_took.push(job.order_id().to_owned());
