@@ -3,8 +3,10 @@
 //! A transition and its log entry must be atomic. printcore gets that from MongoDB's single-document
 //! atomicity instead of a multi-document transaction: the update that changes `printStatus` also pushes the
 //! log entry, with its final `_id`, into the order's `printLogOutbox` array. The entry is then copied into
-//! `print_logs` (an insert with that `_id`, so a second copy is refused as a duplicate key) and pulled out
-//! of the outbox. A crash between the two steps leaves the entry in the outbox, where
+//! `print_logs` (an insert with that `_id`, so a second copy is refused as a duplicate key) and later pulled
+//! out of the outbox: by one batched pull per [`PULL_LINGER`], or, for a transition that queued the order,
+//! by the claim that takes it next, together with its own entry. A crash between the steps leaves the entry
+//! in the outbox, where
 //! [`PrintCore::flush_log_outbox`] finds it through an index and finishes the copy. This works the same on a
 //! replica set and on a standalone server, costs the claim no extra round trip in background mode, and
 //! cannot abort with write conflicts under many concurrent claimers. ARCHITECTURE.md explains the choice.
@@ -124,16 +126,45 @@ pub(crate) fn push_entry(update: &mut Document, entry: &Document) {
 
 /// How long the background delivery gathers entries before one batch goes out. Every transition's entry is
 /// durable in its order's outbox from the moment of the transition, so waiting costs only how fresh
-/// `print_logs` is (at most this much behind in a worker) and saves two round trips per batch: a busy
-/// worker's entries of a second, across all its orders, share one insert and one pull.
+/// `print_logs` is (at most this much behind in a worker) and saves a round trip per batch: a busy worker's
+/// entries of a second, across all its orders, share one insert.
 pub(crate) const BACKGROUND_LINGER: std::time::Duration = std::time::Duration::from_millis(1000);
 
-/// A batch goes out early once it holds this many entries.
+/// How long an entry already in `print_logs` may stay in its order's outbox before the pull that tidies it
+/// goes out. Nothing reads a delivered entry from the outbox (a history read copies what it finds again, which
+/// is refused as a duplicate, and pulls it), so the pull does not have to follow each insert: one pull covers
+/// this long's entries. It must stay well inside the recovery sweep's minute, after which the sweep would
+/// copy the entry again.
+pub(crate) const PULL_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A batch goes out early once it holds this many entries; so do the pulls.
 const BACKGROUND_BATCH: usize = 1000;
 
+/// What happens to an entry's copy in its order's outbox once it is in `print_logs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tidy {
+    /// Pulled by this process (batched, within [`PULL_LINGER`]).
+    Pull,
+    /// Left for the claim that takes the order next: the transition put the order in the queue, and the claim
+    /// writes that document anyway (its batched pull takes every entry it found there, in the same document
+    /// write as its own). An order nobody claims is tidied by the recovery sweep after a minute.
+    ByNextClaim,
+}
+
+impl Tidy {
+    /// How the entry of a transition into `new` is tidied.
+    pub(crate) fn after(new: Option<&str>) -> Tidy {
+        if new == Some(PrintStatus::Pending.as_str()) {
+            Tidy::ByNextClaim
+        } else {
+            Tidy::Pull
+        }
+    }
+}
+
 enum Msg {
-    /// Entries to copy into `print_logs` and pull from their outboxes.
-    Deliver(Vec<Document>),
+    /// Entries to copy into `print_logs` and then, with [`Tidy::Pull`], pull from their outboxes.
+    Deliver(Vec<Document>, Tidy),
     /// `_id`s of entries already copied (inline), only to pull from their outboxes.
     Pull(Vec<Bson>),
     Barrier(oneshot::Sender<()>),
@@ -161,10 +192,10 @@ impl Delivery {
     ///
     /// Inline: the copy into `print_logs` is made before this returns (the entry is readable when the
     /// call that made the transition returns); the pull from the outbox, which only tidies, goes to the
-    /// batching task, so a website call costs its transition and the log insert, as the site's own code
-    /// would, and no third round trip. An entry whose pull is lost (the process ended) is copied again
-    /// by the recovery sweep as a duplicate, which is ignored, and pulled then.
-    pub(crate) async fn deliver(&self, entries: Vec<Document>) {
+    /// batching task or is left to the next claim (`tidy`), so a website call costs its transition and the
+    /// log insert, as the site's own code would, and no third round trip. An entry whose pull is lost (the
+    /// process ended) is copied again by the recovery sweep as a duplicate, which is ignored, and pulled then.
+    pub(crate) async fn deliver(&self, entries: Vec<Document>, tidy: Tidy) {
         if entries.is_empty() {
             return;
         }
@@ -172,27 +203,30 @@ impl Delivery {
         // comes back, and its work is done here.
         match self.mode {
             LogDelivery::Background => {
-                if let Err(mpsc::error::SendError(Msg::Deliver(entries))) = self.tx.send(Msg::Deliver(entries)) {
+                if let Err(mpsc::error::SendError(Msg::Deliver(entries, _))) = self.tx.send(Msg::Deliver(entries, tidy))
+                {
                     if let Err(e) = copy_and_pull(&self.orders, &self.logs, entries).await {
                         tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox");
                     }
                 }
             }
             LogDelivery::Inline => match copy(&self.logs, entries).await {
-                Ok(ids) => {
+                Ok(ids) if tidy == Tidy::Pull => {
                     if let Err(mpsc::error::SendError(Msg::Pull(ids))) = self.tx.send(Msg::Pull(ids)) {
                         if let Err(e) = pull(&self.orders, ids).await {
                             tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
                         }
                     }
                 }
+                Ok(_) => {}
                 // The entries stay in their outboxes; the next flush delivers them.
                 Err(e) => tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox"),
             },
         }
     }
 
-    /// Waits until every entry handed to the background task so far is delivered.
+    /// Waits until every entry handed to the background task so far is delivered, and every pull it holds
+    /// has gone out.
     pub(crate) async fn barrier(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Barrier(done)).is_ok() {
@@ -201,45 +235,98 @@ impl Delivery {
     }
 }
 
-async fn background(mut rx: mpsc::UnboundedReceiver<Msg>, orders: Collection<Document>, logs: Collection<Document>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = Vec::new();
-        let mut pulls: Vec<Bson> = Vec::new();
-        let mut barriers = Vec::new();
-        let mut next = Some(first);
-        // Gather for up to the linger (or until a flush is asked for, or the batch is full), so a burst of
-        // transitions across many orders shares one insert and one pull instead of two round trips each.
-        let deadline = tokio::time::Instant::now() + BACKGROUND_LINGER;
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Deliver(entries) => batch.extend(entries),
-                Msg::Pull(ids) => pulls.extend(ids),
-                Msg::Barrier(done) => barriers.push(done),
+/// One gathering of the batching task.
+#[derive(Default)]
+struct Gathered {
+    /// Entries to copy into `print_logs`.
+    batch: Vec<Document>,
+    /// `_id`s among `batch` to pull once copied.
+    pull_after_copy: Vec<Bson>,
+    /// `_id`s of entries already copied, to pull.
+    pulls: Vec<Bson>,
+    barriers: Vec<oneshot::Sender<()>>,
+}
+
+impl Gathered {
+    fn add(&mut self, msg: Msg) {
+        match msg {
+            Msg::Deliver(entries, tidy) => {
+                if tidy == Tidy::Pull {
+                    self.pull_after_copy.extend(entries.iter().filter_map(|e| e.get("_id").cloned()));
+                }
+                self.batch.extend(entries);
             }
-            if !barriers.is_empty() || batch.len() + pulls.len() >= BACKGROUND_BATCH {
-                // Someone waits for delivery: take what is already queued and go.
-                while let Ok(msg) = rx.try_recv() {
-                    match msg {
-                        Msg::Deliver(entries) => batch.extend(entries),
-                        Msg::Pull(ids) => pulls.extend(ids),
-                        Msg::Barrier(done) => barriers.push(done),
+            Msg::Pull(ids) => self.pulls.extend(ids),
+            Msg::Barrier(done) => self.barriers.push(done),
+        }
+    }
+}
+
+async fn background(mut rx: mpsc::UnboundedReceiver<Msg>, orders: Collection<Document>, logs: Collection<Document>) {
+    // Pulls of entries already in `print_logs`, sent together once the oldest has waited PULL_LINGER.
+    let mut pulls: Vec<Bson> = Vec::new();
+    let mut pull_due: Option<tokio::time::Instant> = None;
+    let mut open = true;
+    while open {
+        let first = match pull_due {
+            Some(due) => match tokio::time::timeout_at(due, rx.recv()).await {
+                Ok(msg) => msg,
+                Err(_) => {
+                    // The pulls are due and nothing else came.
+                    pull_logged(&orders, std::mem::take(&mut pulls)).await;
+                    pull_due = None;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let mut got = Gathered::default();
+        match first {
+            Some(first) => {
+                got.add(first);
+                // Gather for up to the linger (or until a flush is asked for, or the batch is full), so a
+                // burst of transitions across many orders shares one insert instead of a round trip each.
+                let deadline = tokio::time::Instant::now() + BACKGROUND_LINGER;
+                while got.barriers.is_empty() && got.batch.len() + got.pulls.len() < BACKGROUND_BATCH {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(msg)) => got.add(msg),
+                        Ok(None) => {
+                            open = false;
+                            break;
+                        }
+                        Err(_) => break,
                     }
                 }
-                break;
+                // Someone waits for delivery, or the batch is full: take what is already queued and go.
+                while let Ok(msg) = rx.try_recv() {
+                    got.add(msg);
+                }
             }
-            // `None` at the deadline, or when every sender is gone: deliver what was gathered.
-            next = tokio::time::timeout_at(deadline, rx.recv()).await.unwrap_or_default();
+            // Every sender is gone: what is held goes out now.
+            None => open = false,
         }
-        match copy(&logs, batch).await {
-            Ok(ids) => pulls.extend(ids),
+        match copy(&logs, got.batch).await {
+            Ok(_) => pulls.extend(got.pull_after_copy),
             Err(e) => tracing::warn!(error = %e, "print log delivery failed; entries kept in the order outbox"),
         }
-        if let Err(e) = pull(&orders, pulls).await {
-            tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
+        pulls.extend(got.pulls);
+        if !pulls.is_empty() && pull_due.is_none() {
+            pull_due = Some(tokio::time::Instant::now() + PULL_LINGER);
         }
-        for done in barriers {
+        let due = pull_due.is_some_and(|due| due <= tokio::time::Instant::now());
+        if !got.barriers.is_empty() || !open || due || pulls.len() >= BACKGROUND_BATCH {
+            pull_logged(&orders, std::mem::take(&mut pulls)).await;
+            pull_due = None;
+        }
+        for done in got.barriers {
             let _ = done.send(());
         }
+    }
+}
+
+async fn pull_logged(orders: &Collection<Document>, ids: Vec<Bson>) {
+    if let Err(e) = pull(orders, ids).await {
+        tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
     }
 }
 

@@ -1,7 +1,7 @@
 //! The queue: paying an order into it, the atomic claim, and the owner's fenced operations on a claimed
 //! order ([`PrintJob`]).
 
-use crate::audit::{push_entry, Actor, Entry};
+use crate::audit::{push_entry, Actor, Entry, Tidy};
 use crate::clock;
 use crate::core::PrintCore;
 use crate::error::{Error, Result};
@@ -334,7 +334,8 @@ impl PrintCore {
         if result.matched_count == 0 {
             return Ok(false);
         }
-        self.inner.delivery.deliver(vec![entry]).await;
+        let tidy = Tidy::after(entry.get_str("newStatus").ok());
+        self.inner.delivery.deliver(vec![entry], tidy).await;
         Ok(true)
     }
 
@@ -478,10 +479,35 @@ impl PrintCore {
         {
             claimed = self.claim_hinted(&query, &update).await?;
         }
-        let Some(doc) = claimed else { return Ok(None) };
+        let Some(mut doc) = claimed else { return Ok(None) };
+        let outbox = doc.remove(crate::audit::OUTBOX_FIELD);
         let order = parse_order(doc)?;
+        // The claim's own entry, and those it takes over: what the transitions that queued the order left in
+        // its outbox (already copied by their writers, as a rule: a second copy is refused as a duplicate)
+        // is pulled with the claim's own, in the same write to this order.
+        let mut entries = vec![];
+        if let Some(Bson::Array(outbox)) = outbox {
+            let own = entry.get("_id");
+            entries.extend(
+                outbox
+                    .into_iter()
+                    .filter_map(|b| match b {
+                        Bson::Document(d) if matches!(d.get("_id"), Some(Bson::ObjectId(_))) && d.get("_id") != own => {
+                            Some(d)
+                        }
+                        _ => None,
+                    })
+                    .map(|mut d| {
+                        if !d.contains_key("orderId") {
+                            d.insert("orderId", order.order_id.as_str());
+                        }
+                        d
+                    }),
+            );
+        }
         entry.insert("orderId", order.order_id.as_str());
-        self.inner.delivery.deliver(vec![entry]).await;
+        entries.push(entry);
+        self.inner.delivery.deliver(entries, Tidy::Pull).await;
         let attempt = order.print_attempt.unwrap_or(1);
         Ok(Some(PrintJob::new(self, worker, print_job_id, attempt, order, claim_started)))
     }
@@ -517,7 +543,6 @@ impl PrintCore {
             .orders
             .find_one_and_update(query.filter.clone(), update)
             .sort(query.sort.clone())
-            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
             .return_document(ReturnDocument::After);
         if hinted {
             action.hint(Hint::Name(query.index.to_owned())).await

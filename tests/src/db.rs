@@ -153,6 +153,27 @@ pub fn server(mode: Mode) -> &'static DbServer {
 }
 
 /// A database of its own for one test, on the shared server: `<prefix>_<pid>_<n>`.
+/// Commands a client sent, by name, counted on the wire (the driver's command monitoring).
+pub type CommandCounts = std::sync::Arc<Mutex<std::collections::BTreeMap<String, usize>>>;
+
+/// Like [`fresh_database`], through a client of its own that counts every command it sends.
+pub async fn counted_database(mode: Mode, prefix: &str) -> (Database, CommandCounts) {
+    use mongodb::event::command::CommandEvent;
+    let counts = CommandCounts::default();
+    let seen = counts.clone();
+    let mut options = mongodb::options::ClientOptions::parse(&server(mode).uri).await.expect("the test server's uri");
+    options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |e: CommandEvent| {
+        if let CommandEvent::Started(s) = e {
+            *seen.lock().unwrap().entry(s.command_name).or_default() += 1;
+        }
+    }));
+    let client = Client::with_options(options).expect("a counting client for the test server");
+    let name = fresh_database(mode, prefix).await.name().to_owned();
+    let db = client.database(&name);
+    counts.lock().unwrap().clear();
+    (db, counts)
+}
+
 pub async fn fresh_database(mode: Mode, prefix: &str) -> Database {
     static N: AtomicU64 = AtomicU64::new(0);
     let server = server(mode);

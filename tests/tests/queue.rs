@@ -5,7 +5,7 @@ use printcore::{
     ClaimTarget, CoreConfig, Error, LogDelivery, MarkPaid, MarkPaidOutcome, PrintCore, PrintStatus,
     PrinterCapabilities, RetryOutcome, WorkerId,
 };
-use printcore_tests::db::{fresh_database, Mode};
+use printcore_tests::db::{counted_database, fresh_database, Mode};
 use printcore_tests::fixtures::*;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -397,6 +397,104 @@ async fn the_whole_cycle_works_on_a_standalone_server() {
     let out = core.reprint("SA1", &admin, "customer wants a second copy").await.unwrap();
     assert!(out.may_have_printed);
     assert_eq!(log_actions(&db, "SA1").await, ["claim", "submitted", "printed", "reprint"]);
+}
+
+/// Audit delivery adds almost nothing to the writes that exactly-once needs. The website's payment costs its
+/// update and the log insert, like the site's own code: the entry's copy in the outbox is left for the claim,
+/// which writes that order anyway and pulls it with its own entry, and copies it first in case the website
+/// died before its insert. A worker's entries share one insert per batch and one pull, which also goes out
+/// by itself, without a flush, within `PULL_LINGER`.
+#[tokio::test]
+async fn the_payment_costs_two_writes_and_the_claim_tidies_its_entry_in_the_same_write_as_its_own() {
+    let (site_db, site_commands) = counted_database(Mode::ReplicaSet, "tidy").await;
+    let website = core(&site_db).await;
+    website.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    insert_orders(
+        &site_db,
+        vec![unpaid_order("T1", base, 30), unpaid_order("T2", base, 20), unpaid_order("T3", base, 10)],
+    )
+    .await;
+    let count = |counts: &printcore_tests::db::CommandCounts, name: &str| counts.lock().unwrap().get(name).copied();
+    site_commands.lock().unwrap().clear();
+    assert_eq!(website.mark_paid("T1", &MarkPaid::default()).await.unwrap(), MarkPaidOutcome::Queued);
+    website.flush_logs().await;
+    assert_eq!(
+        *site_commands.lock().unwrap(),
+        [("insert".to_owned(), 1), ("update".to_owned(), 1)].into(),
+        "the payment is one update and one insert, and nothing more however long the website runs"
+    );
+    assert_eq!(delivered_actions(&site_db, "T1").await, ["mark_paid"], "readable when the call returns");
+    assert_eq!(raw_order(&site_db, "T1").await.get_array("printLogOutbox").unwrap().len(), 1, "left for the claim");
+    // T2: a website that died between its update and its insert left the entry only in the outbox.
+    let lost = bson::oid::ObjectId::new();
+    site_db
+        .collection::<Document>("orders")
+        .update_one(
+            doc! { "orderId": "T2" },
+            doc! {
+                "$set": { "paymentStatus": "completed", "printStatus": "pending", "printPriority": 0, "printAttempt": 0 },
+                "$push": { "printLogOutbox": { "_id": lost, "action": "mark_paid", "orderId": "T2", "newStatus": "pending", "timestamp": DateTime::now() } },
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(website.mark_paid("T3", &MarkPaid::default()).await.unwrap(), MarkPaidOutcome::Queued);
+
+    let (worker_db, worker_commands) = counted_database(Mode::ReplicaSet, "tidy_w").await;
+    let worker_db = worker_db.client().database(site_db.name());
+    let worker =
+        core_with(&worker_db, CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() }).await;
+    worker_commands.lock().unwrap().clear();
+    let w = WorkerId::generate();
+    let mut jobs = Vec::new();
+    for id in ["T1", "T2"] {
+        let job = worker.claim(&w, &target()).await.unwrap().unwrap();
+        assert_eq!(job.order_id(), id);
+        jobs.push(job);
+    }
+    for job in &jobs {
+        job.mark_sending().await.unwrap();
+        job.mark_submitted("7").await.unwrap();
+        job.complete().await.unwrap();
+    }
+    worker.flush_logs().await;
+    for id in ["T1", "T2"] {
+        assert_eq!(delivered_actions(&site_db, id).await, ["mark_paid", "claim", "submitted", "printed"], "{id}");
+        assert_eq!(raw_order(&site_db, id).await.get_array("printLogOutbox").unwrap().len(), 0, "{id} tidied");
+    }
+    assert_eq!(count(&worker_commands, "findAndModify"), Some(2));
+    // Six transitions after the claims, the first claim's release of scheduled orders, and one pull for all
+    // eight entries of both orders; the batches' inserts.
+    assert_eq!(count(&worker_commands, "update"), Some(6 + 1 + 1), "{:?}", worker_commands.lock().unwrap());
+    assert!(count(&worker_commands, "insert").unwrap() <= 2, "{:?}", worker_commands.lock().unwrap());
+
+    // Without a flush, the pull goes out by itself.
+    let job = worker.claim(&w, &target()).await.unwrap().unwrap();
+    assert_eq!(job.order_id(), "T3");
+    job.mark_sending().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while !raw_order(&site_db, "T3").await.get_array("printLogOutbox").unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the pull of T3's entries never went out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered_actions(&site_db, "T3").await, ["mark_paid", "claim"]);
+}
+
+/// The order's actions in `print_logs` as stored, oldest first: unlike `log_actions`, nothing waiting in an
+/// outbox is delivered first.
+async fn delivered_actions(db: &mongodb::Database, order_id: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let docs: Vec<Document> = db
+        .collection::<Document>("print_logs")
+        .find(doc! { "orderId": order_id })
+        .sort(doc! { "timestamp": 1, "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    docs.iter().map(|d| d.get_str("action").unwrap().to_owned()).collect()
 }
 
 /// A worker delivers its log entries in batches up to a second apart; the website's history read is
