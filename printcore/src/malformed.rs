@@ -1,5 +1,6 @@
 //! Orders the website stored with print fields printcore cannot use (`printingOptions.color: "yes"`, an
-//! object inside `fileURLs`, `printingOptions` as a string...). The claim never takes them
+//! object inside `fileURLs`, `printingOptions` as a string, a `printNotBefore` stored as text, which the
+//! database would never find due...). The claim never takes them
 //! ([`crate::model::wellformed_conditions`], their negation, is part of its filter, so a bad order is never left `printing` by a parse
 //! that fails after the claim); [`PrintCore::fail_malformed`], run by the worker beside the rejection pass,
 //! fails each one with a message naming the field and the value found, which an admin can fix and

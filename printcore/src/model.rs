@@ -377,6 +377,9 @@ enum Kind {
     Bool,
     Int,
     Date,
+    /// A date the database itself compares (a schedule): only a BSON date will do, as the claim and the
+    /// release compare it in the query, where text never comes due.
+    StoredDate,
     Status,
 }
 
@@ -387,6 +390,9 @@ impl Kind {
             Kind::Bool => "true or false",
             Kind::Int => "a whole number",
             Kind::Date => "a date",
+            Kind::StoredDate => {
+                "a date stored as a BSON Date (the queue compares it in the database, where text never comes due)"
+            }
             Kind::Status => "one of pending, printing, printed, failed, cancelled",
         }
     }
@@ -409,7 +415,7 @@ impl Kind {
                     .then(|| t.parse::<i64>().ok().map(Bson::Int64))
                     .flatten()
             }
-            (Kind::Date, Bson::DateTime(_)) => Some(v.clone()),
+            (Kind::Date | Kind::StoredDate, Bson::DateTime(_)) => Some(v.clone()),
             // A date stored as text (`new Date().toISOString()`): read it when it is RFC 3339.
             (Kind::Date, Bson::String(s)) => chrono::DateTime::parse_from_rfc3339(s.trim())
                 .ok()
@@ -438,7 +444,9 @@ const ORDER_FIELDS: &[(&str, Kind, bool)] = &[
     ("printSubmittedAt", Kind::Date, false),
     ("printerJobRef", Kind::Text, false),
     ("printPriority", Kind::Int, false),
-    ("printNotBefore", Kind::Date, false),
+    // A schedule of another type would keep the order waiting for ever: it blocks printing (and is failed
+    // with a message naming it) instead.
+    ("printNotBefore", Kind::StoredDate, true),
     ("fileSha256", Kind::Text, false),
     ("filePages", Kind::Int, false),
     ("paidAt", Kind::Date, false),
@@ -577,8 +585,9 @@ impl Order {
 }
 
 /// The print fields the claim reads, each with the one BSON type it can use (or null, or absent).
-const TYPED_FIELDS: [(&str, &str); 6] = [
+const TYPED_FIELDS: [(&str, &str); 7] = [
     ("fileURL", "string"),
+    ("printNotBefore", "date"),
     ("fileURLs", "array"),
     ("printingOptions", "object"),
     ("printingOptions.pageSize", "string"),

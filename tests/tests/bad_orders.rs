@@ -55,6 +55,10 @@ fn odd_orders(base: DateTime) -> Vec<(&'static str, Document)> {
     with("DUPLEX-NUMBER", &|d| {
         d.insert("printingOptions", doc! { "duplex": 1 });
     });
+    // A schedule written as text (JSON's date): the database never finds it due, so it would wait for ever.
+    with("SCHEDULE-TEXT", &|d| {
+        d.insert("printNotBefore", "2026-11-01T10:00:00.000Z");
+    });
     out
 }
 
@@ -92,6 +96,12 @@ fn a_stored_order_is_read_whatever_its_field_types() {
             "OPTIONS-TEXT" => assert!(problem.unwrap().contains(r#"printingOptions is the string "A4 colour""#)),
             "COPIES-HALF" => assert!(problem.unwrap().contains("printingOptions.copies is the number 2.5")),
             "DUPLEX-NUMBER" => assert!(problem.unwrap().contains("printingOptions.duplex is the number 1")),
+            "SCHEDULE-TEXT" => {
+                let m = problem.unwrap();
+                assert!(m.contains(r#"printNotBefore is the string "2026-11-01T10:00:00.000Z""#), "{m}");
+                assert!(m.contains("BSON Date") && m.contains("reprint"), "{m}");
+                assert_eq!(order.print_not_before, None, "no schedule is guessed from text");
+            }
             other => unreachable!("{other}"),
         }
         assert_eq!(order.extra.get_str("currency").unwrap(), "GBP", "the website's fields are kept");
@@ -191,6 +201,7 @@ async fn the_claims_guard_is_the_exact_negation_of_the_malformed_conditions() {
         set(&mut options, "duplex", Bson::Boolean(false));
         set(&mut options, "copies", Bson::Int32(2));
         set(&mut d, "printingOptions", Bson::Document(options));
+        set(&mut d, "printNotBefore", Bson::DateTime(base));
         docs.push(d);
     }
     orders.insert_many(docs.clone()).await.unwrap();
@@ -261,7 +272,7 @@ async fn malformed_orders_are_never_claimed_and_are_failed_naming_the_field_whil
     let failed = core.fail_malformed(&worker, 50).await.unwrap();
     let mut names: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
     names.sort();
-    assert_eq!(names, ["COLOR-YES", "DUPLEX-NUMBER", "FILE-OBJECT", "OPTIONS-TEXT", "STRING-ID"]);
+    assert_eq!(names, ["COLOR-YES", "DUPLEX-NUMBER", "FILE-OBJECT", "OPTIONS-TEXT", "SCHEDULE-TEXT", "STRING-ID"]);
     let color = raw_order(&db, "COLOR-YES").await;
     assert_eq!(color.get_str("printStatus").unwrap(), "failed");
     let error = color.get_str("printError").unwrap();
@@ -273,7 +284,7 @@ async fn malformed_orders_are_never_claimed_and_are_failed_naming_the_field_whil
 
     // The monitor and the admin actions keep working with them in the database.
     let snapshot = core.snapshot().await.unwrap();
-    assert_eq!(snapshot.counts.failed, 6);
+    assert_eq!(snapshot.counts.failed, 7);
     let color_row = snapshot.failed.iter().find(|o| o.order_id == "COLOR-YES").expect("listed in the snapshot");
     assert!(color_row.problems.iter().any(|p| p.field == "printingOptions.color"));
 
@@ -629,6 +640,7 @@ async fn the_real_worker_prints_readable_orders_and_fails_malformed_ones_naming_
         ("OPTIONS-TEXT", r#"printingOptions is the string "A4 colour""#),
         ("COPIES-HALF", "printingOptions.copies is the number 2.5"),
         ("DUPLEX-NUMBER", "printingOptions.duplex is the number 1"),
+        ("SCHEDULE-TEXT", r#"printNotBefore is the string "2026-11-01T10:00:00.000Z""#),
     ] {
         let o = raw_order(&db, id).await;
         assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}");
