@@ -65,9 +65,9 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
       worker)
         echo "## Worker: payment -> claim and -> printer latency, round trips per printed order, idle cost"
         echo
-        echo "Round trips per printed order: the four state writes, plus one log insert and one outbox pull per"
-        echo "second of the run (the worker batches its log entries across orders), so the extra shrinks as the"
-        echo "run gets faster. On SecantusDB a claim that merges sorted ranges costs time per range (ARCHITECTURE.md,"
+        echo "Round trips per printed order: the four state writes, plus one log insert per second of the run"
+        echo "and one outbox pull per 10 s (the worker batches its log entries across orders), so the extra shrinks"
+        echo "as the run gets faster. On SecantusDB a claim that merges sorted ranges costs time per range (ARCHITECTURE.md,"
         echo "test server quirks), which lengthens this run of 200 orders to about 6 s."
         ;;
       drain) echo "## Drain rate with 4 printers, and memory while a 1,000,000-order backlog waits";;

@@ -101,16 +101,37 @@ async fn order(db: &mongodb::Database, id: &str) -> Document {
     db.collection::<Document>("orders").find_one(doc! { "orderId": id }).await.unwrap().unwrap()
 }
 
-async fn wait_status(db: &mongodb::Database, ids: &[String], status: &str, deadline: Duration) {
-    wait_for(&format!("{ids:?} {status}"), deadline, || async {
-        let n = db
-            .collection::<Document>("orders")
-            .count_documents(doc! { "orderId": { "$in": ids }, "printStatus": status })
-            .await
-            .unwrap();
-        (n == ids.len() as u64).then_some(())
-    })
-    .await;
+/// Waits until every order of `ids` has `status`. On a timeout it says where each order is and ends with the
+/// worker's console log (`log`), so a failure under a slow wine can be told from a worker that stopped.
+async fn wait_status(db: &mongodb::Database, ids: &[String], status: &str, deadline: Duration, log: &Path) {
+    let orders = db.collection::<Document>("orders");
+    let start = std::time::Instant::now();
+    loop {
+        let n = orders.count_documents(doc! { "orderId": { "$in": ids }, "printStatus": status }).await.unwrap();
+        if n == ids.len() as u64 {
+            return;
+        }
+        if start.elapsed() > deadline {
+            let mut states = Vec::new();
+            for id in ids {
+                let o = order(db, id).await;
+                states.push(format!(
+                    "{id}: {} {} {}",
+                    o.get_str("printStatus").unwrap_or("-"),
+                    o.get_str("printWaitReason").unwrap_or(""),
+                    o.get_str("printError").unwrap_or("")
+                ));
+            }
+            let console = read(log);
+            let tail: Vec<&str> = console.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!(
+                "timed out after {deadline:?} waiting for {ids:?} {status}\n{}\nthe worker's console, last lines:\n{}",
+                states.join("\n"),
+                tail.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn sigint(child: &std::process::Child) {
@@ -214,8 +235,8 @@ fn prints_to_ippeveprinter_and_to_a_folder_with_json_logs_and_stops_on_ctrl_c() 
 
     let log = dir.join("console.log");
     let mut worker = wine.spawn_worker(&["--config", &format!(r"{windir}\worker.toml"), "--log-json", "run"], &log);
-    rt.block_on(wait_status(&db, &a4, "printed", Duration::from_secs(120)));
-    rt.block_on(wait_status(&db, &a3, "printed", Duration::from_secs(60)));
+    rt.block_on(wait_status(&db, &a4, "printed", Duration::from_secs(120), &log));
+    rt.block_on(wait_status(&db, &a3, "printed", Duration::from_secs(60), &log));
 
     for id in &a4 {
         let job = rt.block_on(order(&db, id)).get_str("printJobId").unwrap().to_owned();
@@ -278,7 +299,7 @@ fn ctrl_c_lets_the_job_at_the_printer_finish_and_returns_the_others_to_the_queue
     rt.block_on(wait_for("the first order at the printer", Duration::from_secs(90), || async {
         rt_order_has(&db, &at_printer[0], "printerJobRef").await.then_some(())
     }));
-    rt.block_on(wait_status(&db, &stalled, "printing", Duration::from_secs(30)));
+    rt.block_on(wait_status(&db, &stalled, "printing", Duration::from_secs(30), &log));
     sigint(&worker);
     let status = wait_with_deadline(&mut worker, Duration::from_secs(60)).expect("the worker stops");
     assert_eq!(status.code(), Some(0), "{}", read(&log));
@@ -355,7 +376,7 @@ fn the_windows_service_installs_starts_at_boot_stops_gracefully_and_uninstalls()
     assert!(read(&log).contains("running as a Windows service"), "{}", read(&log));
     assert_eq!(status(&wine).status.code(), Some(0), "{}", text(&status(&wine)));
     let first = rt.block_on(orders(&db, &files, "a4", 1, "A4"));
-    rt.block_on(wait_status(&db, &first, "printed", Duration::from_secs(90)));
+    rt.block_on(wait_status(&db, &first, "printed", Duration::from_secs(90), &log));
 
     // `net stop` with a job at the printer: the job finishes, the service reports stopping, then stopped.
     let slow = rt.block_on(orders(&db, &files, "slow", 1, "A4"));
@@ -463,7 +484,7 @@ capabilities = {{ page_sizes = ["A4"], color = false, duplex = false, max_copies
     let ids = rt.block_on(orders(&db, &files, "usb", 2, "A4"));
     let log = dir.join("console.log");
     let mut worker = wine.spawn_worker(&["--config", &cfg, "run"], &log);
-    rt.block_on(wait_status(&db, &ids, "printed", Duration::from_secs(120)));
+    rt.block_on(wait_status(&db, &ids, "printed", Duration::from_secs(120), &log));
     sigint(&worker);
     let status = wait_with_deadline(&mut worker, Duration::from_secs(60)).expect("the worker stops");
     assert_eq!(status.code(), Some(0), "{}", read(&log));
