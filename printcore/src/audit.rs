@@ -119,6 +119,22 @@ impl Entry<'_> {
     }
 }
 
+/// The entries in an order's outbox (`outbox`, the field's value), each naming the order.
+pub(crate) fn outbox_entries(outbox: Option<&Bson>, order_id: &str) -> Vec<Document> {
+    let Some(Bson::Array(outbox)) = outbox else { return Vec::new() };
+    outbox
+        .iter()
+        .filter_map(|b| b.as_document().cloned())
+        .map(|mut entry| {
+            if !entry.contains_key("orderId") {
+                // A claim's entry: the claim learns which order it took only after the write.
+                entry.insert("orderId", order_id);
+            }
+            entry
+        })
+        .collect()
+}
+
 /// Adds `$push: { printLogOutbox: entry }` to an update document.
 pub(crate) fn push_entry(update: &mut Document, entry: &Document) {
     update.insert("$push", doc! { OUTBOX_FIELD: entry.clone() });
@@ -152,9 +168,9 @@ pub(crate) enum Tidy {
 }
 
 impl Tidy {
-    /// How the entry of a transition into `new` is tidied.
-    pub(crate) fn after(new: Option<&str>) -> Tidy {
-        if new == Some(PrintStatus::Pending.as_str()) {
+    /// How `entry` (built by [`Entry::build`]) is tidied: by the next claim when its transition queued the order.
+    pub(crate) fn of(entry: &Document) -> Tidy {
+        if entry.get_str("newStatus") == Ok(PrintStatus::Pending.as_str()) {
             Tidy::ByNextClaim
         } else {
             Tidy::Pull

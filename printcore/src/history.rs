@@ -2,7 +2,7 @@
 //! writer left in an order's outbox. The outbox itself and its delivery are [`crate::audit`], which the
 //! core depends on; this module depends on the core, so the two stay apart (no import cycle).
 
-use crate::audit::{copy_and_pull, OUTBOX_FIELD};
+use crate::audit::{copy_and_pull, outbox_entries, OUTBOX_FIELD};
 use crate::core::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::PrintLog;
@@ -38,7 +38,7 @@ impl PrintCore {
         use futures::TryStreamExt;
         while let Some(order) = cursor.try_next().await.map_err(Error::db("reading print log outboxes"))? {
             let order_id = order.get_str("orderId").unwrap_or("(no orderId)");
-            entries.extend(outbox_entries(&order, order_id));
+            entries.extend(outbox_entries(order.get(OUTBOX_FIELD), order_id));
         }
         let n = entries.len();
         copy_and_pull(&self.inner.orders, &self.inner.logs, entries).await?;
@@ -77,7 +77,7 @@ impl PrintCore {
         else {
             return Ok(());
         };
-        copy_and_pull(&self.inner.orders, &self.inner.logs, outbox_entries(&order, order_id)).await
+        copy_and_pull(&self.inner.orders, &self.inner.logs, outbox_entries(order.get(OUTBOX_FIELD), order_id)).await
     }
 
     /// Reads log entries matching the given `orderId` and/or `action`, newest first, at most `limit`
@@ -160,22 +160,6 @@ impl PrintCore {
         let sort = doc! { "timestamp": -1, "_id": -1 };
         read_typed(&self.inner.logs, filter, sort, limit.clamp(1, 1000), "print_logs").await
     }
-}
-
-/// The entries waiting in `order`'s outbox, each naming the order.
-fn outbox_entries(order: &Document, order_id: &str) -> Vec<Document> {
-    let Ok(outbox) = order.get_array(OUTBOX_FIELD) else { return Vec::new() };
-    outbox
-        .iter()
-        .filter_map(|b| b.as_document().cloned())
-        .map(|mut entry| {
-            if !entry.contains_key("orderId") {
-                // A claim's entry: the claim learns which order it took only after the write.
-                entry.insert("orderId", order_id);
-            }
-            entry
-        })
-        .collect()
 }
 
 /// A log page cursor: `<timestamp millis>_<_id hex>` of the last entry of the previous page.

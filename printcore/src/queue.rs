@@ -334,7 +334,7 @@ impl PrintCore {
         if result.matched_count == 0 {
             return Ok(false);
         }
-        let tidy = Tidy::after(entry.get_str("newStatus").ok());
+        let tidy = Tidy::of(&entry);
         self.inner.delivery.deliver(vec![entry], tidy).await;
         Ok(true)
     }
@@ -482,31 +482,14 @@ impl PrintCore {
         let Some(mut doc) = claimed else { return Ok(None) };
         let outbox = doc.remove(crate::audit::OUTBOX_FIELD);
         let order = parse_order(doc)?;
-        // The claim's own entry, and those it takes over: what the transitions that queued the order left in
-        // its outbox (already copied by their writers, as a rule: a second copy is refused as a duplicate)
-        // is pulled with the claim's own, in the same write to this order.
-        let mut entries = vec![];
-        if let Some(Bson::Array(outbox)) = outbox {
-            let own = entry.get("_id");
-            entries.extend(
-                outbox
-                    .into_iter()
-                    .filter_map(|b| match b {
-                        Bson::Document(d) if matches!(d.get("_id"), Some(Bson::ObjectId(_))) && d.get("_id") != own => {
-                            Some(d)
-                        }
-                        _ => None,
-                    })
-                    .map(|mut d| {
-                        if !d.contains_key("orderId") {
-                            d.insert("orderId", order.order_id.as_str());
-                        }
-                        d
-                    }),
-            );
-        }
-        entry.insert("orderId", order.order_id.as_str());
-        entries.push(entry);
+        // The outbox as the claim left it: its own entry, and those it takes over (what the transitions that
+        // queued the order left there, already copied by their writers as a rule: a second copy is refused as
+        // a duplicate), all pulled together, in the same write to this order. Only entries printcore wrote
+        // (an ObjectId `_id`) are taken.
+        let entries: Vec<Document> = crate::audit::outbox_entries(outbox.as_ref(), &order.order_id)
+            .into_iter()
+            .filter(|e| matches!(e.get("_id"), Some(Bson::ObjectId(_))))
+            .collect();
         self.inner.delivery.deliver(entries, Tidy::Pull).await;
         let attempt = order.print_attempt.unwrap_or(1);
         Ok(Some(PrintJob::new(self, worker, print_job_id, attempt, order, claim_started)))

@@ -152,7 +152,6 @@ pub fn server(mode: Mode) -> &'static DbServer {
     })
 }
 
-/// A database of its own for one test, on the shared server: `<prefix>_<pid>_<n>`.
 /// Commands a client sent, by name, counted on the wire (the driver's command monitoring).
 pub type CommandCounts = std::sync::Arc<Mutex<std::collections::BTreeMap<String, usize>>>;
 
@@ -174,6 +173,7 @@ pub async fn counted_database(mode: Mode, prefix: &str) -> (Database, CommandCou
     (db, counts)
 }
 
+/// A database of its own for one test, on the shared server: `<prefix>_<pid>_<n>`.
 pub async fn fresh_database(mode: Mode, prefix: &str) -> Database {
     static N: AtomicU64 = AtomicU64::new(0);
     let server = server(mode);

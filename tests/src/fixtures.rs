@@ -63,9 +63,15 @@ pub async fn log_count(db: &Database, order_id: &str) -> u64 {
 /// waiting in an order's outbox (a worker delivers its entries in batches up to a second apart, and a
 /// killed worker leaves its last ones for the recovery sweep), which are delivered first.
 pub async fn log_entries(db: &Database, filter: Document) -> Vec<Document> {
-    use futures::TryStreamExt;
     let delivery = PrintCore::with_database(db.clone(), CoreConfig::default()).await.unwrap();
     delivery.flush_log_outbox(std::time::Duration::ZERO, 1_000_000).await.unwrap();
+    stored_log_entries(db, filter).await
+}
+
+/// The print_logs entries matching `filter` as stored, oldest first: unlike [`log_entries`], nothing waiting
+/// in an outbox is delivered first (for tests of the delivery itself).
+pub async fn stored_log_entries(db: &Database, filter: Document) -> Vec<Document> {
+    use futures::TryStreamExt;
     db.collection::<Document>("print_logs")
         .find(filter)
         .sort(doc! { "timestamp": 1, "_id": 1 })
@@ -74,6 +80,12 @@ pub async fn log_entries(db: &Database, filter: Document) -> Vec<Document> {
         .try_collect()
         .await
         .unwrap()
+}
+
+/// The order's log actions in print_logs as stored, oldest first (nothing delivered first).
+pub async fn stored_log_actions(db: &Database, order_id: &str) -> Vec<String> {
+    let docs = stored_log_entries(db, doc! { "orderId": order_id }).await;
+    docs.iter().map(|d| d.get_str("action").unwrap().to_owned()).collect()
 }
 
 /// The order's log actions, oldest first.

@@ -424,7 +424,7 @@ async fn the_payment_costs_two_writes_and_the_claim_tidies_its_entry_in_the_same
         [("insert".to_owned(), 1), ("update".to_owned(), 1)].into(),
         "the payment is one update and one insert, and nothing more however long the website runs"
     );
-    assert_eq!(delivered_actions(&site_db, "T1").await, ["mark_paid"], "readable when the call returns");
+    assert_eq!(stored_log_actions(&site_db, "T1").await, ["mark_paid"], "readable when the call returns");
     assert_eq!(raw_order(&site_db, "T1").await.get_array("printLogOutbox").unwrap().len(), 1, "left for the claim");
     // T2: a website that died between its update and its insert left the entry only in the outbox.
     let lost = bson::oid::ObjectId::new();
@@ -460,7 +460,7 @@ async fn the_payment_costs_two_writes_and_the_claim_tidies_its_entry_in_the_same
     }
     worker.flush_logs().await;
     for id in ["T1", "T2"] {
-        assert_eq!(delivered_actions(&site_db, id).await, ["mark_paid", "claim", "submitted", "printed"], "{id}");
+        assert_eq!(stored_log_actions(&site_db, id).await, ["mark_paid", "claim", "submitted", "printed"], "{id}");
         assert_eq!(raw_order(&site_db, id).await.get_array("printLogOutbox").unwrap().len(), 0, "{id} tidied");
     }
     assert_eq!(count(&worker_commands, "findAndModify"), Some(2));
@@ -473,28 +473,11 @@ async fn the_payment_costs_two_writes_and_the_claim_tidies_its_entry_in_the_same
     let job = worker.claim(&w, &target()).await.unwrap().unwrap();
     assert_eq!(job.order_id(), "T3");
     job.mark_sending().await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while !raw_order(&site_db, "T3").await.get_array("printLogOutbox").unwrap().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the pull of T3's entries never went out");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(delivered_actions(&site_db, "T3").await, ["mark_paid", "claim"]);
-}
-
-/// The order's actions in `print_logs` as stored, oldest first: unlike `log_actions`, nothing waiting in an
-/// outbox is delivered first.
-async fn delivered_actions(db: &mongodb::Database, order_id: &str) -> Vec<String> {
-    use futures::TryStreamExt;
-    let docs: Vec<Document> = db
-        .collection::<Document>("print_logs")
-        .find(doc! { "orderId": order_id })
-        .sort(doc! { "timestamp": 1, "_id": 1 })
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    docs.iter().map(|d| d.get_str("action").unwrap().to_owned()).collect()
+    printcore_tests::wait_for("the pull of T3's entries, without a flush", Duration::from_secs(40), || async {
+        raw_order(&site_db, "T3").await.get_array("printLogOutbox").unwrap().is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(stored_log_actions(&site_db, "T3").await, ["mark_paid", "claim"]);
 }
 
 /// A worker delivers its log entries in batches up to a second apart; the website's history read is
