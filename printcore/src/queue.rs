@@ -988,8 +988,25 @@ impl PrintJob {
     /// [`PrintJob::record_reports`] and [`PrintJob::mark_sending`] in one write: the print flow's last
     /// write before the printer gets the job.
     pub async fn mark_sending_with_reports(&self, reports: &[crate::files::FileReport]) -> Result<()> {
+        self.mark_sending_created(reports, None).await
+    }
+
+    /// [`PrintJob::mark_sending_with_reports`] for a job the printer created before its documents (IPP
+    /// Create-Job): `created` is the printer's id for it, stored as `printerJobRef` in the same durable write,
+    /// before any document goes. From then on the order is followed by that id: recovery asks the printer
+    /// about that job, not about a name; and an order marked as being sent without a `printerJobRef` was
+    /// sent in one request (Print-Job), whose lost answer only the job name can settle.
+    pub async fn mark_sending_created(
+        &self,
+        reports: &[crate::files::FileReport],
+        created: Option<&str>,
+    ) -> Result<()> {
         let (sha, pages) = file_fields(reports);
-        self.mark_sending_with(bson::doc! { "fileSha256": sha, "filePages": pages }).await
+        let mut fields = bson::doc! { "fileSha256": sha, "filePages": pages };
+        if let Some(r) = created {
+            fields.insert("printerJobRef", r);
+        }
+        self.mark_sending_with(fields).await
     }
 }
 

@@ -8,6 +8,7 @@
 //! A server started here dies with the process that started it (Linux `PR_SET_PDEATHSIG`), so an aborted
 //! test run leaves nothing behind.
 
+pub mod cups;
 pub mod db;
 pub mod explain;
 pub mod fileserver;
@@ -15,6 +16,7 @@ pub mod fixtures;
 pub mod ippeve;
 pub mod pdfgen;
 pub mod process;
+pub mod relay;
 pub mod wine;
 pub mod worker_proc;
 

@@ -278,3 +278,48 @@ pub fn large_pdf(mb: usize) -> Vec<u8> {
     objects.push(stream_object("", &content));
     raw_pdf(&objects)
 }
+
+/// A one-page A4 PDF whose text carries `marker` (`(paper-mark MARKER) Tj`), so a test can tell which order a
+/// printed document belongs to whatever job name it went under and whatever a print server's filters did
+/// to the file ([`marks_in`]).
+pub fn pdf_marked(marker: &str) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" });
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let text = format!("BT /F1 24 Tf 72 720 Td (paper-mark {marker}) Tj ET\n");
+    let content_id = doc.add_object(Stream::new(dictionary! {}, text.into_bytes()));
+    let page = doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content_id });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1, "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), Object::Real(A4.0 as f32), Object::Real(A4.1 as f32)],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("write the test PDF");
+    out
+}
+
+/// The markers of [`pdf_marked`] found in a printed file's streams (decompressed), in the order found.
+pub fn marks_in(pdf: &[u8]) -> Vec<String> {
+    let Ok(doc) = Document::load_mem(pdf) else { return Vec::new() };
+    let mut marks = Vec::new();
+    for object in doc.objects.values() {
+        if let Object::Stream(s) = object {
+            let data = s.decompressed_content().unwrap_or_else(|_| s.content.clone());
+            let text = String::from_utf8_lossy(&data);
+            let mut rest = text.as_ref();
+            while let Some(at) = rest.find("(paper-mark ") {
+                rest = &rest[at + "(paper-mark ".len()..];
+                if let Some(end) = rest.find(')') {
+                    marks.push(rest[..end].to_owned());
+                }
+            }
+        }
+    }
+    marks
+}

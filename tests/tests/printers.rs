@@ -5,7 +5,8 @@ use printcore::{PrinterCapabilities, PrinterStatus, WorkerId};
 use printcore_tests::db::{fresh_database, Mode};
 use printcore_tests::fixtures::core;
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
-use printcore_tests::pdfgen::{pdf, A4};
+use printcore_tests::pdfgen::{large_pdf, pdf, A4};
+use printcore_tests::relay::Relay;
 use printcore_tests::wait_for;
 use printworker::backends::{CommandPrinter, FilePrinter, IppPrinter};
 use printworker::health::{PrinterHealthTracker, PrinterIdentity};
@@ -67,8 +68,11 @@ async fn ipp_sends_duplex_colour_copies_and_media_as_asked() {
     assert!(env.contains("IPP_SIDES=one-sided") && env.contains("IPP_PRINT_COLOR_MODE=monochrome"), "{env}");
 
     let a3 = JobSpec { page_size: Some("A3".into()), ..job(&uuid::Uuid::new_v4().to_string(), vec![pdf(1, A4)]) };
+    // The capability check refuses a size the printer lacks before anything is sent; a job that still
+    // asks for one (configured capabilities said yes) goes with the standard media name, and the printer's
+    // own refusal comes back as a refusal.
     match printer.submit(&a3).await {
-        Err(PrinterError::Rejected(m)) => assert!(m.contains("no A3 media"), "{m}"),
+        Err(PrinterError::Rejected(m)) => assert!(m.contains("refused Create-Job") && m.contains("media"), "{m}"),
         other => panic!("A3 on a printer without A3 media should be rejected, got {other:?}"),
     }
 }
@@ -140,7 +144,7 @@ async fn an_ipp_printer_killed_or_frozen_reads_as_offline_with_a_message_and_com
     assert!(s.message.as_deref().unwrap_or("").contains("could not be reached"), "{s:?}");
     match printer.submit(&job("x", vec![pdf(1, A4)])).await {
         // Nothing left for the printer: a plain retry later is safe.
-        Err(PrinterError::Transient(m)) => assert!(m.contains("could not be reached for Print-Job"), "{m}"),
+        Err(PrinterError::Transient(m)) => assert!(m.contains("could not be reached for"), "{m}"),
         other => panic!("a dead printer is a transient failure, got {other:?}"),
     }
 
@@ -158,22 +162,31 @@ async fn an_ipp_job_whose_answer_is_lost_is_uncertain_and_the_printer_may_still_
     let up = printer.up_time().await.unwrap().expect("ippeveprinter reports printer-up-time");
     assert!(up < Duration::from_secs(60), "a printer started just now: {up:?}");
 
-    // The printer stops answering with the job on its way: the job went out, the answer never came.
+    // The job is created first (ippeveprinter lists Create-Job): its id is known before the document goes.
+    assert!(printer.submit_path().await.unwrap().starts_with("Create-Job"));
     let name = uuid::Uuid::new_v4().to_string();
+    let spec = job(&name, vec![pdf(1, A4)]);
+    let id = printer.create_job(&spec).await.unwrap().expect("created");
+    assert_eq!(printer.job_state(&id, &name).await.unwrap(), JobState::Incoming, "no document yet");
+    // The printer stops answering with the document on its way: it went out, the answer never came.
     eve.freeze();
-    let sent = printer.submit(&job(&name, vec![pdf(1, A4)])).await;
+    let sent = printer.send_documents(&spec, &id).await;
     eve.thaw();
     match sent {
-        Err(PrinterError::Uncertain(m)) => assert!(m.contains("did not answer Print-Job"), "{m}"),
+        Err(PrinterError::Uncertain(m)) => assert!(m.contains("did not answer Send-Document"), "{m}"),
         other => panic!("a lost answer is uncertain, not a plain failure: {other:?}"),
     }
-    // Which is why it is never simply sent again: the printer read the job after all and prints it.
-    let found = wait_for("the printer to list the job it read late", Duration::from_secs(30), || async {
-        printer.find_job(&name).await.ok().flatten()
-    })
-    .await;
-    wait_for_state(&printer, &found.job_ref, &name, JobState::Completed).await;
+    // Which is why it is never simply sent again: the printer read the document after all and prints
+    // it, under the id the worker already had.
+    wait_for_state(&printer, &id, &name, JobState::Completed).await;
     assert_eq!(eve.copies_of(&name), 1);
+
+    // A Create-Job that gets no answer printed nothing, whatever happened to it.
+    let empty = uuid::Uuid::new_v4().to_string();
+    eve.freeze();
+    let created = printer.create_job(&job(&empty, vec![pdf(1, A4)])).await;
+    eve.thaw();
+    assert!(matches!(created, Err(PrinterError::Transient(_))), "{created:?}");
 
     // A restart shows in the printer's up time: after it, the printer has been up for no longer than
     // since the kill (it counts whole seconds), which a printer up for 2 s before the kill could not say.
@@ -462,4 +475,38 @@ async fn health_is_recorded_in_printers_and_offline_time_is_counted() {
     assert!(p.offline_since.is_none() && p.error_message.is_none());
     assert!(tracker.take_offline_duration() > Duration::ZERO, "the outage was counted");
     assert_eq!(tracker.take_offline_duration(), Duration::ZERO, "and taken once");
+}
+
+/// Issue 23 item 3: the request timeout bounds the time without progress, not the whole upload. A 24 MB
+/// poster through a link of 1.5 MB/s takes 16 s, longer than the 10 s timeout, and prints once; a printer
+/// that stops reading mid-document is still given up on within the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_24_mb_document_through_a_slow_link_prints_once_and_a_stalled_one_times_out() {
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() });
+    let relay = Relay::start(eve.port).await;
+    relay.throttle(1_500_000);
+    let printer = IppPrinter::new(&relay.uri(&eve.uri()), Duration::from_secs(10)).unwrap();
+    let name = uuid::Uuid::new_v4().to_string();
+    let started = std::time::Instant::now();
+    let job_ref = printer.submit(&job(&name, vec![large_pdf(24)])).await.expect("a slow link is not a failure");
+    assert!(started.elapsed() > Duration::from_secs(10), "the upload took {:?}, within the timeout", started.elapsed());
+    wait_for_state(&printer, &job_ref, &name, JobState::Completed).await;
+    assert_eq!(eve.copies_of(&name), 1, "printed once: {:?}", eve.spooled());
+
+    // The printer stops reading (frozen) with the document on its way: given up within the timeout (plus
+    // what the sockets buffer), as a lost answer.
+    let stalled = IppPrinter::new(&relay.uri(&eve.uri()), Duration::from_secs(2)).unwrap();
+    let name = uuid::Uuid::new_v4().to_string();
+    let spec = job(&name, vec![large_pdf(24)]);
+    let id = stalled.create_job(&spec).await.unwrap().expect("created");
+    eve.freeze();
+    let started = std::time::Instant::now();
+    let sent = stalled.send_documents(&spec, &id).await;
+    let took = started.elapsed();
+    eve.thaw();
+    match sent {
+        Err(PrinterError::Uncertain(m)) => assert!(m.contains("no progress"), "{m}"),
+        other => panic!("a stalled upload is uncertain: {other:?}"),
+    }
+    assert!(took < Duration::from_secs(12), "gave up after {took:?}");
 }

@@ -56,9 +56,27 @@ fn fetcher() -> FileFetcher {
 }
 
 async fn worker_with(core: &PrintCore, printers: Vec<(PrinterIdentity, Arc<dyn Printer>)>) -> Arc<Worker> {
+    worker_with_history(core, printers, None).await
+}
+
+/// [`worker_with`], its printers' job history known (`Some`: kept that long, names visible).
+async fn worker_with_history(
+    core: &PrintCore,
+    printers: Vec<(PrinterIdentity, Arc<dyn Printer>)>,
+    history: Option<Duration>,
+) -> Arc<Worker> {
     let (_trigger, shutdown) = printworker::shutdown::channel();
     std::mem::forget(_trigger);
-    let slots = printers.into_iter().map(|(id, p)| Arc::new(PrinterSlot::new(id, p, None, 1))).collect();
+    let slots = printers
+        .into_iter()
+        .map(|(id, p)| {
+            let slot = PrinterSlot::new(id, p, None, 1);
+            Arc::new(match history {
+                Some(h) => slot.with_history(printworker::history::JobHistory::configured(Some(h), Some(true))),
+                None => slot,
+            })
+        })
+        .collect();
     Worker::new(core.clone(), WorkerId::generate(), fetcher(), slots, intervals(), shutdown)
 }
 
@@ -205,7 +223,10 @@ async fn recovery_settles_a_dead_workers_sent_orders_with_the_printer() {
 
     let live_core = core_with(&db, CoreConfig::default()).await;
     let printer: Arc<dyn Printer> = folder.clone();
-    let worker = worker_with(&live_core, vec![(identity("folder"), printer)]).await;
+    // The folder keeps every job: its history is known (configured), so not listing a job proves something.
+    let worker =
+        worker_with_history(&live_core, vec![(identity("folder"), printer.clone())], Some(Duration::from_secs(3600)))
+            .await;
     // The dead worker's leases run out (recovery_once reads the server clock, so move the leases instead).
     db.collection::<Document>("orders")
         .update_many(doc! {}, doc! { "$set": { "printLeaseUntil": DateTime::from_millis(0) } })
@@ -240,6 +261,29 @@ async fn recovery_settles_a_dead_workers_sent_orders_with_the_printer() {
     let counts = cmd_worker.recovery_once().await.unwrap();
     assert_eq!(counts.failed_unknown, 1, "{counts:?}");
     assert!(raw_order(&db, "CMD").await.get_str("printError").unwrap().contains("cannot look jobs up"));
+
+    // Issue 23 item 1: where the printer's history is not known, not listing the job proves nothing (it may
+    // have printed and been forgotten, or be hidden): the safe answer, never a requeue.
+    sent_by_a_dead_worker(&core, &db, "UNKNOWN-HISTORY", folder.as_ref(), false, false).await;
+    db.collection::<Document>("orders")
+        .update_one(
+            doc! { "orderId": "UNKNOWN-HISTORY" },
+            doc! { "$set": { "printLeaseUntil": DateTime::from_millis(0) } },
+        )
+        .await
+        .unwrap();
+    let unknown = worker_with(&live_core, vec![(identity("folder"), printer)]).await;
+    for _ in 0..30 {
+        unknown.recovery_once().await.unwrap();
+        if raw_order(&db, "UNKNOWN-HISTORY").await.get_str("printStatus").unwrap() != "printing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let o = raw_order(&db, "UNKNOWN-HISTORY").await;
+    assert_eq!(o.get_str("printStatus").unwrap(), "failed", "never requeued on an unknown history");
+    let m = o.get_str("printError").unwrap();
+    assert!(m.contains("proves nothing here") && m.contains("not known yet") && m.contains("may have printed"), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,9 +392,11 @@ async fn lost_answer_run_with(name: &str, id: &str, restart: bool, until: &str, 
     order.insert("printingOptions", doc! { "copies": 1 });
     insert_orders(&db, vec![order]).await;
     let eve = Arc::new(IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() }));
-    let inner = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap();
+    // A printer without Create-Job (Print-Job only): after a lost answer, only the job name can find it.
+    let inner = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap().with_create_job(Some(false));
     let printer: Arc<dyn Printer> = Arc::new(LostAnswer { inner, eve: eve.clone(), restart });
-    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    // ippeveprinter keeps a completed job listed for 60 s, and shows its name.
+    let worker = worker_with_history(&core, vec![(identity("eve"), printer)], Some(Duration::from_secs(60))).await;
     worker.health_once().await;
     assert_eq!(worker.claim_once().await, 1);
     wait_for(&format!("the order {until}"), Duration::from_secs(60), || async {
@@ -402,7 +448,9 @@ async fn recovery_never_resends_an_unacknowledged_job_once_the_printer_restarted
     sent_by_a_dead_worker(&core, &db, "NEVER-GOT", ipp.as_ref(), false, false).await;
     let live_core = core_with(&db, CoreConfig::default()).await;
     let printer: Arc<dyn Printer> = ipp.clone();
-    let worker = worker_with(&live_core, vec![(identity("folder"), printer)]).await;
+    // ippeveprinter keeps a completed job listed for 60 s, and shows its name.
+    let worker =
+        worker_with_history(&live_core, vec![(identity("folder"), printer)], Some(Duration::from_secs(60))).await;
     let orders = db.collection::<Document>("orders");
     let expire = || async {
         orders

@@ -192,6 +192,17 @@ pub struct PrinterConfig {
     /// What the printer takes. Read from an IPP printer when not given; required for command printers
     /// (defaults: A4, mono, one-sided, 99 copies).
     pub capabilities: Option<PrinterCapabilities>,
+    /// How long the printer keeps a completed job in its list of jobs, in seconds (0: it does not; a
+    /// CUPS server with `PreserveJobHistory No`). Measured on the worker's own jobs when not given. Only a
+    /// printer whose history is known can prove, by not listing a job, that it never received it.
+    pub job_history_secs: Option<f64>,
+    /// Whether the printer shows this worker the names of its jobs (CUPS hides them from other users with
+    /// `JobPrivateValues`). Measured when not given.
+    pub job_names_visible: Option<bool>,
+    /// ipp: create each job before its documents (IPP Create-Job, then Send-Document), so its id is stored
+    /// before anything that could print goes out. Read from the printer's `operations-supported` when not
+    /// given; `false` sends Print-Job to a printer whose Create-Job misbehaves.
+    pub create_job: Option<bool>,
     pub system_name: Option<String>,
     pub connection_type: Option<String>,
     pub driver_name: Option<String>,
@@ -217,7 +228,7 @@ fn secs(v: f64, what: &str) -> Result<Duration, ConfigError> {
     if !(v.is_finite() && v > 0.0) {
         return Err(ConfigError(format!("{what} must be a positive number of seconds (got {v})")));
     }
-    Ok(Duration::from_secs_f64(v))
+    Duration::try_from_secs_f64(v).map_err(|_| ConfigError(format!("{what} is too large (got {v})")))
 }
 
 impl Config {
@@ -382,6 +393,9 @@ impl Config {
     pub fn build_printer(&self, p: &PrinterConfig) -> Result<Arc<dyn Printer>, ConfigError> {
         let timeout = secs(p.timeout_secs, &format!("printer {} timeout_secs", p.id))?;
         let err = |m: String| ConfigError(format!("printer {:?}: {m}", p.id));
+        if p.create_job.is_some() && p.backend != "ipp" {
+            return Err(err("create_job is a setting of the ipp backend".into()));
+        }
         if p.spooler.is_some() && p.backend != "command" {
             return Err(err("spooler is a setting of the command backend".into()));
         }
@@ -389,7 +403,7 @@ impl Config {
             "ipp" => {
                 let uri =
                     p.uri.as_deref().ok_or_else(|| err("the ipp backend needs uri = \"ipp://host/...\"".into()))?;
-                Arc::new(IppPrinter::new(uri, timeout).map_err(|e| err(e.to_string()))?)
+                Arc::new(IppPrinter::new(uri, timeout).map_err(|e| err(e.to_string()))?.with_create_job(p.create_job))
             }
             "command" => {
                 let cmd = p
@@ -424,6 +438,16 @@ impl Config {
             }
             other => return Err(err(format!("unknown backend {other:?}; use \"ipp\", \"command\" or \"file\""))),
         })
+    }
+
+    /// What is configured of the printer's job history (the rest is measured).
+    pub fn history(&self, p: &PrinterConfig) -> Result<crate::history::JobHistory, ConfigError> {
+        let keep = match p.job_history_secs {
+            Some(0.0) => Some(std::time::Duration::ZERO),
+            Some(v) => Some(secs(v, &format!("printer {} job_history_secs", p.id))?),
+            None => None,
+        };
+        Ok(crate::history::JobHistory::configured(keep, p.job_names_visible))
     }
 
     /// The identity reported with the printer's health.

@@ -5,6 +5,7 @@
 pub mod backends;
 pub mod config;
 pub mod health;
+pub mod history;
 pub mod journal;
 pub mod logfile;
 pub mod printer;

@@ -247,12 +247,10 @@ async fn run(config: Config, stop: std::pin::Pin<Box<dyn std::future::Future<Out
     let mut slots = Vec::new();
     for p in &config.printers {
         let printer = config.build_printer(p)?;
-        slots.push(Arc::new(PrinterSlot::new(
-            config.identity(p),
-            printer,
-            p.capabilities.clone(),
-            config.worker.jobs_per_printer,
-        )));
+        slots.push(Arc::new(
+            PrinterSlot::new(config.identity(p), printer, p.capabilities.clone(), config.worker.jobs_per_printer)
+                .with_history(config.history(p)?),
+        ));
     }
     let (trigger, shutdown) = printworker::shutdown::channel();
     let worker = Worker::new(core, id, fetcher, slots, Intervals::from_config(&config), shutdown);

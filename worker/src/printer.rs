@@ -48,6 +48,9 @@ pub enum JobState {
     Cancelled,
     /// The printer does not know the job (never got it, restarted, or purged its history).
     Absent,
+    /// Created (IPP Create-Job) but its documents have not all arrived (IPP `job-incoming`,
+    /// `job-data-insufficient`): it cannot print as it is. Once cancelled, nothing of it ever prints.
+    Incoming,
     /// Only some of the order's documents are at the printer (one printer job per document, some missing):
     /// never completed, never sent again whole.
     Partial,
@@ -128,8 +131,31 @@ pub trait Printer: Send + Sync {
     /// Page sizes, colour, duplex and copies the printer takes.
     async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError>;
 
-    /// Sends a job; returns the printer's reference for it once the printer accepted it.
+    /// Sends a job in one go; returns the printer's reference for it once the printer accepted it.
     async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError>;
+
+    /// Creates the job without its documents, where the printer can (IPP Create-Job): its reference, which
+    /// the worker stores before any document goes, so that a lost answer to the documents is followed by
+    /// the job's id. `None`: this printer takes a job in one request ([`Printer::submit`]). A job created
+    /// here prints nothing until [`Printer::send_documents`] sends its last document, so any failure here
+    /// leaves nothing to print.
+    async fn create_job(&self, _job: &JobSpec) -> Result<Option<String>, PrinterError> {
+        Ok(None)
+    }
+
+    /// Sends the documents of a job [`Printer::create_job`] made. `Uncertain` when an answer was lost (the
+    /// printer may have the documents: follow the job by its reference); any other error means nothing of
+    /// the job will print (it was cancelled at the printer).
+    async fn send_documents(&self, job: &JobSpec, job_ref: &str) -> Result<(), PrinterError> {
+        let _ = (job, job_ref);
+        Err(PrinterError::Unsupported(format!("{} cannot create a job before its documents", self.describe())))
+    }
+
+    /// How this printer takes jobs, for `worker check` and `worker printers`: "Create-Job, then
+    /// Send-Document", "Print-Job", "the print command".
+    async fn submit_path(&self) -> Result<String, PrinterError> {
+        Ok("one request per job".into())
+    }
 
     /// Where the job with this reference is. A job under that reference with another name (the printer
     /// restarted and reused the number) is `Absent`.

@@ -1,8 +1,15 @@
 //! IPP: any IPP Everywhere printer or CUPS queue (`ipp://host:631/printers/Queue`, `ipps://...`).
 //!
-//! Print-Job for one document, Create-Job + Send-Document for several; job-name is the `printJobId`.
-//! Get-Printer-Attributes for state, reasons, queue and capabilities; Get-Job-Attributes and Get-Jobs
-//! (completed and not-completed) for job state and lookup by name.
+//! Create-Job, then Send-Document for each document, on every printer that lists both in
+//! `operations-supported` (IPP Everywhere requires them; CUPS queues have them): the job's id is known,
+//! and stored on the order, before any document goes, so a lost answer is followed by the job's id. Print-Job
+//! (one per document) on printers without them. The job name is the `printJobId` either way.
+//! Get-Printer-Attributes for state, reasons, queue and capabilities; Get-Job-Attributes for a job by id,
+//! Get-Jobs (completed and not-completed) to find one by name.
+//!
+//! A request that carries a document is bounded by the time without progress, not by its whole length: a
+//! 24 MB poster to a printer that reads 1.5 MB/s takes 16 s, and is still sending all along. Connecting is
+//! bounded by the `ipp` crate (10 s); every other request by the printer's `timeout_secs`.
 
 use crate::printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};
 use async_trait::async_trait;
@@ -25,6 +32,10 @@ pub struct IppPrinter {
     /// at the first order of several files): it does not change, and asking before every order would be
     /// one more request between the worker and the job.
     multi_document: std::sync::Mutex<Option<bool>>,
+    /// Whether the printer lists Create-Job and Send-Document in `operations-supported`, once known.
+    create_job: std::sync::Mutex<Option<bool>>,
+    /// Whether `create_job` was configured (then what the printer lists does not change it).
+    create_job_configured: std::sync::Mutex<bool>,
 }
 
 const STATUS_ATTRIBUTES: [&str; 5] = [
@@ -34,8 +45,18 @@ const STATUS_ATTRIBUTES: [&str; 5] = [
     "queued-job-count",
     "printer-is-accepting-jobs",
 ];
-const CAPABILITY_ATTRIBUTES: [&str; 5] =
-    ["media-supported", "sides-supported", "color-supported", "copies-supported", "multiple-document-jobs-supported"];
+const CAPABILITY_ATTRIBUTES: [&str; 6] = [
+    "media-supported",
+    "sides-supported",
+    "color-supported",
+    "copies-supported",
+    "multiple-document-jobs-supported",
+    "operations-supported",
+];
+
+/// IPP operation codes (RFC 8011 5.4.15).
+const OP_CREATE_JOB: i32 = 0x0005;
+const OP_SEND_DOCUMENT: i32 = 0x0006;
 
 /// The IPP job name of document `k` (1-based) of `n` of a print job. One job: the print job's name. A
 /// printer without multi-document jobs gets one job per document, each named with its place, so what is
@@ -75,6 +96,8 @@ pub fn combine(states: &[JobState]) -> JobState {
         JobState::Aborted
     } else if any(JobState::Cancelled) {
         JobState::Cancelled
+    } else if any(JobState::Incoming) {
+        JobState::Incoming
     } else if states.iter().all(|s| *s == JobState::Completed) {
         JobState::Completed
     } else if any(JobState::Stopped) {
@@ -138,6 +161,8 @@ impl IppPrinter {
             busy_wait: Duration::from_secs(300),
             user: "printcore".into(),
             multi_document: std::sync::Mutex::new(None),
+            create_job: std::sync::Mutex::new(None),
+            create_job_configured: std::sync::Mutex::new(false),
         })
     }
 
@@ -149,6 +174,15 @@ impl IppPrinter {
         self
     }
 
+    /// Whether to create jobs before their documents (`Some(false)`: always Print-Job, for a printer whose
+    /// Create-Job misbehaves; `Some(true)`: Create-Job even where the printer does not list it). `None`:
+    /// read from `operations-supported` (the default).
+    pub fn with_create_job(self, create_job: Option<bool>) -> IppPrinter {
+        *self.create_job.lock().unwrap() = create_job;
+        *self.create_job_configured.lock().unwrap() = create_job.is_some();
+        self
+    }
+
     fn client(&self) -> AsyncIppClient {
         AsyncIppClient::builder(self.uri.clone()).request_timeout(self.timeout).build()
     }
@@ -157,10 +191,18 @@ impl IppPrinter {
         self.exchange(request, what).await.map_err(|(e, _)| e)
     }
 
-    /// Sends a request that prints (Print-Job, Send-Document). A failure after the connection was made is
-    /// `Uncertain`: the printer may have read the whole job and only its answer was lost.
-    async fn send_job(&self, request: IppRequestResponse, what: &str) -> Result<IppRequestResponse, PrinterError> {
-        let response = match self.exchange(request, what).await {
+    /// Sends a request that prints (Print-Job, Send-Document) with `document`. A failure after the
+    /// connection was made is `Uncertain`: the printer may have read the whole job and only its answer was
+    /// lost. Bounded by the time without progress (see the module's documentation).
+    async fn send_job(
+        &self,
+        build: impl FnOnce(IppPayload) -> IppRequestResponse,
+        document: Vec<u8>,
+        what: &str,
+    ) -> Result<IppRequestResponse, PrinterError> {
+        let progress = Progress::default();
+        let request = build(IppPayload::new(progress.reader(document)));
+        let response = match self.exchange_with(request, what, Some(&progress)).await {
             Ok(r) => r,
             Err((e, true)) => return Err(PrinterError::Uncertain(e.message().to_owned())),
             Err((e, false)) => return Err(e),
@@ -175,10 +217,43 @@ impl IppPrinter {
         request: IppRequestResponse,
         what: &str,
     ) -> Result<IppRequestResponse, (PrinterError, bool)> {
+        self.exchange_with(request, what, None).await
+    }
+
+    /// [`IppPrinter::exchange`]; with `progress`, bounded by the time since the document last moved (and
+    /// since it was all read, for the answer) instead of by the whole exchange.
+    async fn exchange_with(
+        &self,
+        request: IppRequestResponse,
+        what: &str,
+        progress: Option<&Progress>,
+    ) -> Result<IppRequestResponse, (PrinterError, bool)> {
         let late = || {
-            PrinterError::Transient(format!("printer {} did not answer {what} within {:?}", self.shown, self.timeout))
+            let how = if progress.is_some() { "with no progress for" } else { "within" };
+            PrinterError::Transient(format!("printer {} did not answer {what} {how} {:?}", self.shown, self.timeout))
         };
-        match tokio::time::timeout(self.timeout + Duration::from_secs(1), self.client().send(request)).await {
+        let sent = match progress {
+            None => tokio::time::timeout(self.timeout + Duration::from_secs(1), self.client().send(request))
+                .await
+                .map_err(|_| ()),
+            Some(p) => {
+                // No whole-request limit: a watchdog ends the exchange once nothing moved for `timeout`.
+                let client = AsyncIppClient::builder(self.uri.clone()).build();
+                let send = client.send(request);
+                tokio::pin!(send);
+                loop {
+                    tokio::select! {
+                        r = &mut send => break Ok(r),
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                            if p.idle() > self.timeout {
+                                break Err(());
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        match sent {
             Err(_) => Err((late(), true)),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => {
@@ -252,18 +327,19 @@ impl IppPrinter {
         if let Some(size) = &job.page_size {
             let media = self.printer_attributes(&["media-supported"]).await?;
             let supported = strings(printer_group(&media).and_then(|g| g.get("media-supported")));
+            // The printer's own keyword for the size; else (a raw CUPS queue lists no media, and the
+            // configured capabilities said the printer takes it) the standard PWG name; else none, and the
+            // printer uses its loaded paper. The capability check before sending is where a size the printer
+            // cannot take is refused, never here.
             let keyword = supported
                 .iter()
                 .find(|m| media_name(m).is_some_and(|n| n.eq_ignore_ascii_case(size)))
                 .cloned()
-                .ok_or_else(|| {
-                    PrinterError::Rejected(format!(
-                        "printer {} has no {size} media (it has {})",
-                        self.shown,
-                        supported.join(", ")
-                    ))
-                })?;
-            attrs.push(IppAttribute::new("media", IppValue::Keyword(keyword)));
+                .or_else(|| pwg_media(size).map(str::to_owned));
+            match keyword {
+                Some(k) => attrs.push(IppAttribute::new("media", IppValue::Keyword(k))),
+                None => tracing::debug!(order_id = %job.order_id, "no media keyword for {size}; the printer's default"),
+            }
         }
         Ok(attrs)
     }
@@ -277,20 +353,82 @@ impl IppPrinter {
     }
 
     fn note_multi_document(&self, r: &IppRequestResponse) -> bool {
-        let supported = printer_group(r)
+        let group = printer_group(r);
+        let supported = group
             .and_then(|g| g.get("multiple-document-jobs-supported"))
             .and_then(|a| a.value().as_boolean().copied())
             .unwrap_or(false);
         *self.multi_document.lock().unwrap() = Some(supported);
+        if let Some(ops) = group.and_then(|g| g.get("operations-supported")) {
+            if !*self.create_job_configured.lock().unwrap() {
+                *self.create_job.lock().unwrap() = Some(creates_jobs(ops.value()));
+            }
+        }
         supported
+    }
+
+    /// Whether the printer takes Create-Job and Send-Document (read once, with the capabilities or at the
+    /// first job).
+    async fn creates_jobs(&self) -> Result<bool, PrinterError> {
+        if let Some(known) = *self.create_job.lock().unwrap() {
+            return Ok(known);
+        }
+        let r = self.printer_attributes(&["operations-supported", "multiple-document-jobs-supported"]).await?;
+        self.note_multi_document(&r);
+        let known = *self.create_job.lock().unwrap();
+        // A printer that does not say which operations it takes gets Print-Job, which every printer has.
+        Ok(known.unwrap_or_else(|| {
+            *self.create_job.lock().unwrap() = Some(false);
+            false
+        }))
+    }
+
+    /// Sends the documents of job `id`, the last marked as last. On a lost answer: `Uncertain` (the job is
+    /// left as it is: it may be printing). On any other failure the job is cancelled, so nothing of it
+    /// prints; if that cannot be confirmed either, `Uncertain`.
+    async fn send_documents_of(&self, job: &JobSpec, id: i32) -> Result<(), PrinterError> {
+        let last = job.documents.len().saturating_sub(1);
+        for (i, doc) in job.documents.iter().enumerate() {
+            let sent = match read_document(doc).await {
+                Ok(bytes) => {
+                    let build = |payload| {
+                        IppOperationBuilder::send_document(self.uri.clone(), id, payload)
+                            .user_name(&self.user)
+                            .document_format("application/pdf")
+                            .last(i == last)
+                            .build()
+                            .into_ipp_request()
+                    };
+                    self.send_job(build, bytes, "Send-Document").await.map(|_| ())
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => {}
+                Err(e @ PrinterError::Uncertain(_)) => {
+                    return Err(PrinterError::Uncertain(format!("{e} (job {id}: following it by its id)")))
+                }
+                // Refused, or never reached the printer: the job cannot print without its last document.
+                // Once cancelled, nothing of it ever prints.
+                Err(e) => {
+                    return match self.cancel(&id.to_string()).await {
+                        Ok(()) => Err(PrinterError::Transient(format!("{e} (job {id} cancelled: nothing printed)"))),
+                        Err(c) => Err(PrinterError::Uncertain(format!("{e}; job {id} could not be cancelled: {c}"))),
+                    };
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn one_job_state(&self, id: i32, job_name: &str) -> Result<JobState, PrinterError> {
         let mut r = self.request(Operation::GetJobAttributes);
         r.attributes_mut()
             .add(DelimiterTag::OperationAttributes, IppAttribute::new(IppAttribute::JOB_ID, IppValue::Integer(id)));
-        r.attributes_mut()
-            .add(DelimiterTag::OperationAttributes, keywords("requested-attributes", &["job-state", "job-name"]));
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            keywords("requested-attributes", &["job-state", "job-name", "job-state-reasons"]),
+        );
         let response = self.send(r, "Get-Job-Attributes").await?;
         let code = response.header().operation_or_status;
         if code == 0x0406 {
@@ -313,11 +451,7 @@ impl IppPrinter {
                 return Ok(JobState::Absent);
             }
         }
-        Ok(attrs
-            .get("job-state")
-            .and_then(|a| a.value().as_enum().copied())
-            .map(job_state)
-            .unwrap_or(JobState::Unrecognized(0)))
+        Ok(state_of(&attrs))
     }
 
     async fn jobs(&self, which: &str) -> Result<Vec<(i32, String, JobState)>, PrinterError> {
@@ -328,7 +462,7 @@ impl IppPrinter {
             .add(DelimiterTag::OperationAttributes, IppAttribute::new("my-jobs", IppValue::Boolean(false)));
         r.attributes_mut().add(
             DelimiterTag::OperationAttributes,
-            keywords("requested-attributes", &["job-id", "job-name", "job-state"]),
+            keywords("requested-attributes", &["job-id", "job-name", "job-state", "job-state-reasons"]),
         );
         let response = self.send_ok(r, "Get-Jobs").await?;
         let mut out = Vec::new();
@@ -336,11 +470,7 @@ impl IppPrinter {
             let a = group.attributes();
             let id = a.get("job-id").and_then(|v| v.value().as_integer().copied());
             let name = a.get("job-name").map(|v| text(v.value())).unwrap_or_default();
-            let state = a
-                .get("job-state")
-                .and_then(|v| v.value().as_enum().copied())
-                .map(job_state)
-                .unwrap_or(JobState::Unrecognized(0));
+            let state = state_of(a);
             if let Some(id) = id {
                 out.push((id, name, state));
             }
@@ -433,6 +563,93 @@ pub fn media_name(keyword: &str) -> Option<&'static str> {
     let (w, h) = body.split_once('x')?;
     let (w, h): (f64, f64) = (w.parse().ok()?, h.parse().ok()?);
     nearest_named(w * unit_mm, h * unit_mm)
+}
+
+/// A job's state from its attributes: `job-state`, with a job still waiting for its documents
+/// (`job-incoming`, `job-data-insufficient`) told apart from one that only waits its turn.
+fn state_of(attrs: &std::collections::HashMap<String, IppAttribute>) -> JobState {
+    let state = attrs
+        .get("job-state")
+        .and_then(|a| a.value().as_enum().copied())
+        .map(job_state)
+        .unwrap_or(JobState::Unrecognized(0));
+    let reasons = strings(attrs.get("job-state-reasons"));
+    let incoming = reasons.iter().any(|r| r == "job-incoming" || r == "job-data-insufficient");
+    if incoming && matches!(state, JobState::Pending | JobState::Held) {
+        JobState::Incoming
+    } else {
+        state
+    }
+}
+
+/// Whether `operations-supported` lists Create-Job and Send-Document.
+fn creates_jobs(ops: &IppValue) -> bool {
+    let codes: Vec<i32> = match ops {
+        IppValue::Array(values) => values.iter().filter_map(|v| v.as_enum().copied()).collect(),
+        v => v.as_enum().copied().into_iter().collect(),
+    };
+    codes.contains(&OP_CREATE_JOB) && codes.contains(&OP_SEND_DOCUMENT)
+}
+
+/// The standard PWG 5101.1 media keyword of a named size, for a printer that lists no media of its own.
+pub fn pwg_media(size: &str) -> Option<&'static str> {
+    const NAMES: [(&str, &str); 14] = [
+        ("A0", "iso_a0_841x1189mm"),
+        ("A1", "iso_a1_594x841mm"),
+        ("A2", "iso_a2_420x594mm"),
+        ("A3", "iso_a3_297x420mm"),
+        ("A4", "iso_a4_210x297mm"),
+        ("A5", "iso_a5_148x210mm"),
+        ("A6", "iso_a6_105x148mm"),
+        ("B4", "iso_b4_250x353mm"),
+        ("B5", "iso_b5_176x250mm"),
+        ("Letter", "na_letter_8.5x11in"),
+        ("Legal", "na_legal_8.5x14in"),
+        ("Tabloid", "na_ledger_11x17in"),
+        ("Executive", "na_executive_7.25x10.5in"),
+        ("Statement", "na_invoice_5.5x8.5in"),
+    ];
+    NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(size)).map(|(_, k)| *k)
+}
+
+/// How far a document being sent has got: when the HTTP body was last read from (the connection takes
+/// more only as the printer reads), or when sending started.
+#[derive(Clone)]
+struct Progress(std::sync::Arc<std::sync::Mutex<std::time::Instant>>);
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress(std::sync::Arc::new(std::sync::Mutex::new(std::time::Instant::now())))
+    }
+}
+
+impl Progress {
+    fn reader(&self, bytes: Vec<u8>) -> ProgressReader {
+        ProgressReader { inner: std::io::Cursor::new(bytes), progress: self.clone() }
+    }
+
+    fn touch(&self) {
+        *self.0.lock().unwrap() = std::time::Instant::now();
+    }
+
+    /// How long nothing moved.
+    fn idle(&self) -> Duration {
+        self.0.lock().unwrap().elapsed()
+    }
+}
+
+/// A document that notes each read in its [`Progress`].
+struct ProgressReader {
+    inner: std::io::Cursor<Vec<u8>>,
+    progress: Progress,
+}
+
+impl std::io::Read for ProgressReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.touch();
+        Ok(n)
+    }
 }
 
 fn job_state(code: i32) -> JobState {
@@ -556,100 +773,108 @@ impl Printer for IppPrinter {
     }
 
     async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
+        if let Some(id) = self.create_job(job).await? {
+            self.send_documents(job, &id).await?;
+            return Ok(id);
+        }
         if job.documents.is_empty() {
             return Err(PrinterError::Rejected(format!("order {}: nothing to print", job.order_id)));
         }
         let attrs = self.job_attributes(job).await?;
-        if job.documents.len() == 1 || !self.multiple_documents_supported().await? {
-            // One Print-Job per document, all named after the print job.
-            let mut ids: Vec<String> = Vec::new();
-            let n = job.documents.len();
-            for (k, doc) in job.documents.iter().enumerate() {
-                let name = part_name(&job.job_name, k + 1, n);
-                let started = std::time::Instant::now();
-                let response = loop {
-                    // One document in memory at a time, read from the job's folder.
-                    let sent = match read_document(doc).await {
-                        Ok(bytes) => {
-                            let op = IppOperationBuilder::print_job(
-                                self.uri.clone(),
-                                IppPayload::new(std::io::Cursor::new(bytes)),
-                            )
-                            .job_title(&name)
-                            .user_name(&self.user)
-                            .document_format("application/pdf")
-                            .attributes(attrs.clone())
-                            .build();
-                            self.send_job(op.into_ipp_request(), "Print-Job").await
-                        }
-                        Err(e) => Err(e),
-                    };
-                    match sent {
-                        Ok(r) => break r,
-                        // The first document failing leaves nothing sent: the caller retries later. A later
-                        // one must not give up while the printer is only busy with the earlier ones, or the
-                        // retry would print those again.
-                        Err(e @ PrinterError::Busy(_)) if !ids.is_empty() && started.elapsed() < self.busy_wait => {
-                            tracing::debug!(order_id = %job.order_id, "printer busy with the earlier documents: {e}");
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                        Err(e) if ids.is_empty() => return Err(e),
-                        // Part of the order is at the printer: sending it again would print that part
-                        // twice. A person finishes it.
-                        Err(e) => {
-                            tracing::warn!(order_id = %job.order_id, print_job_id = %job.job_name, sent = %ids.join(","), "only part of the documents reached the printer: {e}");
-                            return Err(PrinterError::Rejected(format!(
-                                "{e}, after {} of {} had reached the printer as jobs {}: part of the order \
-                                 may have printed; check the printer before reprinting",
-                                if ids.len() == 1 {
-                                    "document 1".to_owned()
-                                } else {
-                                    format!("documents 1-{}", ids.len())
-                                },
-                                job.documents.len(),
-                                ids.join(", ")
-                            )));
-                        }
+        // One Print-Job per document, all named after the print job.
+        let mut ids: Vec<String> = Vec::new();
+        let n = job.documents.len();
+        for (k, doc) in job.documents.iter().enumerate() {
+            let name = part_name(&job.job_name, k + 1, n);
+            let started = std::time::Instant::now();
+            let response = loop {
+                // One document in memory at a time, read from the job's folder.
+                let sent = match read_document(doc).await {
+                    Ok(bytes) => {
+                        let build = |payload| {
+                            IppOperationBuilder::print_job(self.uri.clone(), payload)
+                                .job_title(&name)
+                                .user_name(&self.user)
+                                .document_format("application/pdf")
+                                .attributes(attrs.clone())
+                                .build()
+                                .into_ipp_request()
+                        };
+                        self.send_job(build, bytes, "Print-Job").await
                     }
+                    Err(e) => Err(e),
                 };
-                ids.push(job_id_of(&response)?.to_string());
-            }
-            return Ok(ids.join(","));
-        }
-        let create =
-            IppOperationBuilder::create_job(self.uri.clone()).job_name(&job.job_name).attributes(attrs).build();
-        let response = self.send_ok(create.into_ipp_request(), "Create-Job").await?;
-        let id = job_id_of(&response)?;
-        let last = job.documents.len() - 1;
-        for (i, doc) in job.documents.iter().enumerate() {
-            let sent = match read_document(doc).await {
-                Ok(bytes) => {
-                    let op = IppOperationBuilder::send_document(
-                        self.uri.clone(),
-                        id,
-                        IppPayload::new(std::io::Cursor::new(bytes)),
-                    )
-                    .user_name(&self.user)
-                    .document_format("application/pdf")
-                    .last(i == last)
-                    .build();
-                    self.send_job(op.into_ipp_request(), "Send-Document").await
+                match sent {
+                    Ok(r) => break r,
+                    // The first document failing leaves nothing sent: the caller retries later. A later
+                    // one must not give up while the printer is only busy with the earlier ones, or the
+                    // retry would print those again.
+                    Err(e @ PrinterError::Busy(_)) if !ids.is_empty() && started.elapsed() < self.busy_wait => {
+                        tracing::debug!(order_id = %job.order_id, "printer busy with the earlier documents: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) if ids.is_empty() => return Err(e),
+                    // Part of the order is at the printer: sending it again would print that part
+                    // twice. A person finishes it.
+                    Err(e) => {
+                        tracing::warn!(order_id = %job.order_id, print_job_id = %job.job_name, sent = %ids.join(","), "only part of the documents reached the printer: {e}");
+                        return Err(PrinterError::Rejected(format!(
+                            "{e}, after {} of {} had reached the printer as jobs {}: part of the order \
+                             may have printed; check the printer before reprinting",
+                            if ids.len() == 1 { "document 1".to_owned() } else { format!("documents 1-{}", ids.len()) },
+                            job.documents.len(),
+                            ids.join(", ")
+                        )));
+                    }
                 }
-                Err(e) => Err(e),
             };
-            if let Err(e) = sent {
-                // Do not leave a half-sent job waiting for documents. Once it is cancelled nothing of it
-                // prints, whatever became of the document.
-                return match self.cancel(&id.to_string()).await {
-                    Ok(()) => Err(PrinterError::Transient(format!("{e} (job {id} cancelled)"))),
-                    Err(_) if matches!(e, PrinterError::Uncertain(_)) || i > 0 => {
-                        Err(PrinterError::Uncertain(format!("{e}; job {id} could not be cancelled")))
-                    }
-                    Err(_) => Err(e),
-                };
-            }
+            ids.push(job_id_of(&response)?.to_string());
         }
-        Ok(id.to_string())
+        Ok(ids.join(","))
+    }
+
+    async fn create_job(&self, job: &JobSpec) -> Result<Option<String>, PrinterError> {
+        if job.documents.is_empty() {
+            return Err(PrinterError::Rejected(format!("order {}: nothing to print", job.order_id)));
+        }
+        if !self.creates_jobs().await? || (job.documents.len() > 1 && !self.multiple_documents_supported().await?) {
+            return Ok(None);
+        }
+        let attrs = self.job_attributes(job).await?;
+        // Built here rather than with the `ipp` crate's builder, which sends no requesting-user-name: the
+        // job must belong to the user that later sends its document and asks about it (CUPS shows a job's
+        // name to its owner only, and refuses another user's Send-Document).
+        let mut create = self.request(Operation::CreateJob);
+        create.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            IppAttribute::new(IppAttribute::JOB_NAME, IppValue::NameWithoutLanguage(job.job_name.clone())),
+        );
+        for attr in attrs {
+            create.attributes_mut().add(DelimiterTag::JobAttributes, attr);
+        }
+        // A job without documents prints nothing: whatever became of this request (even a lost answer,
+        // which leaves at most an empty job the printer times out), nothing of the order can print.
+        let response = self.send_ok(create, "Create-Job").await?;
+        match job_id_of(&response) {
+            Ok(id) => Ok(Some(id.to_string())),
+            Err(e) => Err(PrinterError::Transient(format!("{e} (Create-Job: nothing was sent)"))),
+        }
+    }
+
+    async fn send_documents(&self, job: &JobSpec, job_ref: &str) -> Result<(), PrinterError> {
+        let ids = job_ids(job_ref)?;
+        let [id] = ids[..] else {
+            return Err(PrinterError::Rejected(format!("{job_ref:?} is not the reference of one IPP job")));
+        };
+        self.send_documents_of(job, id).await
+    }
+
+    async fn submit_path(&self) -> Result<String, PrinterError> {
+        Ok(if self.creates_jobs().await? {
+            "Create-Job, then Send-Document: the job's id is stored on the order before its document goes".into()
+        } else {
+            "Print-Job (the printer lists no Create-Job): a lost answer is looked up by job name".into()
+        })
     }
 
     async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError> {

@@ -18,6 +18,10 @@ impl Worker {
             if self.check_slot(slot).await {
                 ready += 1;
             }
+            // How long the printer keeps this worker's completed jobs listed (crate::history).
+            if slot.history.watching() {
+                slot.history.probe(slot.printer.as_ref()).await;
+            }
         }
         ready
     }

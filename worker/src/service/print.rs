@@ -62,50 +62,87 @@ impl Worker {
             page_size: options.page_size.clone(),
         };
         let started = Instant::now();
-        // The checksum and pages go with the first "sending" mark: one write.
-        job.mark_sending_with_reports(&reports).await?;
-        let mut sent_at = self.core.now();
-        let submitted = loop {
-            // A worker that was paused (a suspended PC, a stalled process) since it marked the order must
-            // prove again that the order is still its own before the job goes out.
-            if job.lease_left() < self.core.config().lease / 2 {
-                job.mark_sending().await?;
-                sent_at = self.core.now();
+        let describe = slot.printer.describe();
+        let (created, submitted) = loop {
+            if self.shutdown.is_shutdown() {
+                return job.release("server shutdown before printing").await;
             }
+            // 1. Where the printer can, the job is created without its documents (IPP Create-Job): that
+            //    prints nothing, whatever becomes of the request, and gives the job's id before anything
+            //    that could print goes out.
+            let created = match slot.printer.create_job(&spec).await {
+                Ok(c) => c,
+                Err(PrinterError::Busy(m)) if started.elapsed() < BUSY_WAIT => {
+                    tracing::debug!("printer busy: {m}");
+                    if self.wait_for_busy_printer().await {
+                        return job.release("server shutdown before printing").await;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    // Nothing can print. An answer lost on the way back may have left an empty job at the
+                    // printer, which holds up a printer that prints one job at a time: cancel it.
+                    if e.is_transient() {
+                        self.cancel_empty_job(slot, &spec.job_name).await;
+                    }
+                    let message = format!("{describe}: {e}");
+                    return self.fail(job, &message, e.is_transient()).await;
+                }
+            };
+            // 2. The being-sent mark, with the created job's id: durable before any document goes (it also
+            //    proves the lease is still held). The checksum and pages go in the same write.
+            if let Err(e) = job.mark_sending_created(&reports, created.as_deref()).await {
+                if let Some(r) = &created {
+                    let _ = slot.printer.cancel(r).await;
+                }
+                return Err(e);
+            }
+            let sent_at = self.core.now();
             self.journal(Entry::Sending {
                 job: job.print_job_id().to_owned(),
                 order: job.order_id().to_owned(),
                 printer: slot.identity.printer_id.clone(),
                 at: sent_at.timestamp_millis(),
             });
-            match slot.printer.submit(&spec).await {
+            // 3. The documents: to the created job, or in one request.
+            let result = match &created {
+                Some(r) => slot.printer.send_documents(&spec, r).await.map(|()| r.clone()),
+                None => slot.printer.submit(&spec).await,
+            };
+            match result {
                 // Busy with another job: it did not take ours. Wait and offer it again, without spending an
                 // attempt; on shutdown meanwhile the order goes back to the queue.
-                Err(PrinterError::Busy(m)) if started.elapsed() < BUSY_WAIT => {
+                Err(PrinterError::Busy(m)) if created.is_none() && started.elapsed() < BUSY_WAIT => {
                     job.unmark_sending().await?;
                     tracing::debug!("printer busy: {m}");
-                    let mut shutdown = self.shutdown.clone();
-                    tokio::select! {
-                        _ = shutdown.recv() => return job.release("server shutdown before printing").await,
-                        _ = tokio::time::sleep(self.intervals.job_poll) => {}
+                    if self.wait_for_busy_printer().await {
+                        return job.release("server shutdown before printing").await;
                     }
-                    job.mark_sending().await?;
-                    sent_at = self.core.now();
                 }
-                other => break other,
+                other => break (created.map(|r| (r, sent_at)), other.map_err(|e| (e, sent_at))),
             }
         };
         // The printer has the documents, or never will: their files go now, not after the job prints.
         drop(files);
         let job_ref = match submitted {
             Ok(r) => r,
-            Err(e @ PrinterError::Uncertain(_)) => match self.after_lost_answer(slot, job, &e, sent_at).await? {
-                Some(r) => r,
-                None => return Ok(()),
-            },
-            // Nothing reached the printer (an uncertain submit is the one that may have).
-            Err(e) => {
-                let message = format!("{}: {e}", slot.printer.describe());
+            Err((e @ PrinterError::Uncertain(_), _)) if created.is_some() => {
+                let (r, _) = created.expect("created");
+                match self.after_lost_documents(slot, job, &e, &r).await? {
+                    Some(r) => r,
+                    None => return Ok(()),
+                }
+            }
+            Err((e @ PrinterError::Uncertain(_), sent_at)) => {
+                match self.after_lost_answer(slot, job, &e, sent_at).await? {
+                    Some(r) => r,
+                    None => return Ok(()),
+                }
+            }
+            // Nothing reached the printer (an uncertain submit is the one that may have), or what did was
+            // cancelled there.
+            Err((e, _)) => {
+                let message = format!("{describe}: {e}");
                 return self.fail(job, &message, e.is_transient()).await;
             }
         };
@@ -122,6 +159,97 @@ impl Worker {
             return Ok(());
         }
         self.wait_until_done(slot, job, &job_ref).await
+    }
+
+    /// Waits one job-poll interval for a busy printer. Returns whether the worker is shutting down.
+    async fn wait_for_busy_printer(&self) -> bool {
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            _ = shutdown.recv() => true,
+            _ = tokio::time::sleep(self.intervals.job_poll) => false,
+        }
+    }
+
+    /// After a Create-Job whose answer was lost: the printer may hold an empty job under this name, which
+    /// never prints but holds up a printer that takes one job at a time until its own time-out. Cancelled
+    /// here when the printer can say so (best effort: it prints nothing either way).
+    async fn cancel_empty_job(&self, slot: &PrinterSlot, name: &str) {
+        if !slot.printer.can_look_up_jobs() {
+            return;
+        }
+        if let Ok(Some(found)) = slot.printer.find_job(name).await {
+            if found.state == JobState::Incoming && slot.printer.cancel(&found.job_ref).await.is_ok() {
+                info!(job_ref = %found.job_ref, "cancelled the empty job a lost Create-Job answer left");
+            }
+        }
+    }
+
+    /// The answer to a created job's documents was lost: the job is followed by its id, which the printer
+    /// shows its owner whatever its privacy settings. Completed, or still at the printer: the job's
+    /// reference is returned (the caller records and follows it). Still waiting for its documents after
+    /// [`LOST_ANSWER_WINDOW`]: the document never arrived whole, so the job is cancelled and, once the
+    /// printer confirms, the order goes back to the queue (a cancelled job never prints). Aborted or
+    /// cancelled at the printer: back to the queue. Not known any more: the printer restarted or purged the
+    /// job, and it may have printed. `None`: settled here.
+    pub(super) async fn after_lost_documents(
+        &self,
+        slot: &PrinterSlot,
+        job: &PrintJob,
+        e: &PrinterError,
+        job_ref: &str,
+    ) -> printcore::Result<Option<String>> {
+        let describe = slot.printer.describe();
+        warn!(job_ref, "the printer's answer to the documents was lost ({e}); following the job by its id");
+        let mut incoming_since: Option<Instant> = None;
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            match slot.printer.job_state(job_ref, job.print_job_id()).await {
+                Ok(JobState::Incoming) => {
+                    let since = *incoming_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= LOST_ANSWER_WINDOW {
+                        match slot.printer.cancel(job_ref).await {
+                            Ok(()) => {
+                                let m = format!(
+                                    "{describe}: {e}; the document never arrived whole, and job {job_ref} was \
+                                     cancelled at the printer (nothing printed)"
+                                );
+                                self.fail(job, &m, true).await?;
+                                return Ok(None);
+                            }
+                            Err(c) => warn!(job_ref, "cannot cancel the incomplete job yet: {c}"),
+                        }
+                    }
+                }
+                Ok(JobState::Absent) => {
+                    let m = format!(
+                        "{describe} no longer knows job {job_ref}, whose answer was lost ({e}): it restarted or \
+                         purged the job; {MAY_HAVE_PRINTED}"
+                    );
+                    self.fail(job, &m, false).await?;
+                    return Ok(None);
+                }
+                Ok(state @ (JobState::Aborted | JobState::Cancelled)) => {
+                    let m = format!("{describe}: {e}; the printer then {state:?} job {job_ref}").to_lowercase();
+                    self.fail(job, &m, true).await?;
+                    return Ok(None);
+                }
+                Ok(JobState::Partial) => {
+                    self.fail(job, &partial_message(slot, job_ref), false).await?;
+                    return Ok(None);
+                }
+                // Completed, or at the printer: followed like any other job.
+                Ok(_) => return Ok(Some(job_ref.to_owned())),
+                // Unreachable (restarting, or hung): keep asking; the lease is renewed meanwhile.
+                Err(_) => {}
+            }
+            tokio::select! {
+                _ = shutdown.recv() => {
+                    info!("shutting down before the printer answered; recovery follows job {job_ref}");
+                    return Ok(None);
+                }
+                _ = tokio::time::sleep(self.intervals.job_poll) => {}
+            }
+        }
     }
 
     /// The job went out but the printer's answer was lost: the printer may have it. Asks the printer by
@@ -167,8 +295,21 @@ impl Worker {
                     Ok(false) => {
                         let since = *absent_since.get_or_insert_with(Instant::now);
                         if since.elapsed() >= LOST_ANSWER_WINDOW {
-                            let m = format!("{describe}: {e}; the printer did not get the job");
-                            self.fail(job, &m, true).await?;
+                            // Not listed proves "never received" only on a printer known to list a job it
+                            // completed for longer than this one has been out, under a name it shows.
+                            let age = self.since(sent_at);
+                            let m = if slot.history.absence_proves_never_received(age) {
+                                self.fail(job, &format!("{describe}: {e}; the printer did not get the job"), true)
+                                    .await?;
+                                return Ok(None);
+                            } else {
+                                format!(
+                                    "{describe}: {e}; the printer does not list the job, which proves nothing \
+                                     here ({}); {MAY_HAVE_PRINTED}",
+                                    slot.history.describe()
+                                )
+                            };
+                            self.fail(job, &m, false).await?;
                             return Ok(None);
                         }
                     }
@@ -185,6 +326,12 @@ impl Worker {
                 _ = tokio::time::sleep(self.intervals.job_poll) => {}
             }
         }
+    }
+
+    /// How long ago `at` was, on the database's clock.
+    pub(super) fn since(&self, at: bson::DateTime) -> Duration {
+        let ms = self.core.now().timestamp_millis().saturating_sub(at.timestamp_millis());
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
     /// Whether the printer started again after `sent_at` (a job sent before then may have been lost or
@@ -217,6 +364,7 @@ impl Worker {
                 Ok(JobState::Completed) => {
                     let at = record(|| job.complete(), "recording the print").await?;
                     slot.printed(at);
+                    slot.history.completed(job.print_job_id());
                     info!("printed");
                     return Ok(());
                 }
@@ -281,6 +429,7 @@ fn wait_reason(state: JobState, printer_says: Option<String>) -> Option<String> 
         JobState::Held => Some("held at the printer"),
         JobState::Stopped => Some("stopped at the printer"),
         JobState::Unrecognized(_) => Some("at the printer, in a state the worker does not know"),
+        JobState::Incoming => Some("at the printer, its document still arriving"),
         _ => None,
     };
     match (at, printer_says) {

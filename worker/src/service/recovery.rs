@@ -7,7 +7,7 @@ use super::{PrinterSlot, Worker, MAY_HAVE_PRINTED};
 use crate::printer::JobState;
 use printcore::{Order, PrintJob};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
 
 /// What one recovery pass did, in numbers.
@@ -53,7 +53,16 @@ impl Worker {
         let name = order.print_job_id.clone().unwrap_or_default();
         let span = info_span!("order", order_id = %order.order_id, print_job_id = %name, printer_id = %slot.identity.printer_id);
         let found = if slot.printer.can_look_up_jobs() {
-            match slot.printer.find_job(&name).instrument(span.clone()).await {
+            // A job whose reference is stored (the printer acknowledged it, or created it before its
+            // documents) is asked about by that reference, which its owner sees whatever the printer's
+            // privacy settings; only a job sent in one request whose answer never came is looked for by name.
+            let asked = match &order.printer_job_ref {
+                Some(r) => slot.printer.job_state(r, &name).instrument(span.clone()).await.map(|state| {
+                    (state != JobState::Absent).then(|| crate::printer::FoundJob { job_ref: r.clone(), state })
+                }),
+                None => slot.printer.find_job(&name).instrument(span.clone()).await,
+            };
+            match asked {
                 Ok(f) => Some(f),
                 Err(e) => {
                     // Cannot ask now (printer offline): leave it for the next pass.
@@ -109,6 +118,7 @@ impl Worker {
         restarted: bool,
         counts: &mut RecoveryCounts,
     ) {
+        let sent_age = order.print_submitted_at.map(|at| self.since(at)).unwrap_or(Duration::MAX);
         let result = match found {
             None => {
                 counts.failed_unknown += 1;
@@ -149,6 +159,25 @@ impl Worker {
                 );
                 return;
             }
+            // Created (Create-Job) but its documents never all arrived: it cannot print as it is, and once
+            // cancelled it never will. Back to the queue only when the printer confirms the cancel.
+            Some(Some(f)) if f.state == JobState::Incoming => match slot.printer.cancel(&f.job_ref).await {
+                Ok(()) => {
+                    counts.requeued += 1;
+                    job.return_to_queue(&format!(
+                        "the worker stopped while sending the document; job {} was cancelled at the printer \
+                         before any of it printed; printing it again",
+                        f.job_ref
+                    ))
+                    .await
+                }
+                Err(e) => {
+                    // Left to the next pass: the lease is not renewed, so another pass adopts it again.
+                    counts.skipped += 1;
+                    info!("cannot cancel the incomplete job {} yet: {e}", f.job_ref);
+                    return;
+                }
+            },
             Some(Some(f)) if matches!(f.state, JobState::Aborted | JobState::Cancelled) => {
                 counts.requeued += 1;
                 job.return_to_queue(&format!("the printer {:?} the job; printing it again", f.state).to_lowercase())
@@ -162,15 +191,16 @@ impl Worker {
                 );
                 job.fail_permanent(&m).await
             }
-            // Sent long enough ago that the printer may have printed it and dropped it from its history
-            // (printers keep completed jobs for a while only): not knowing it proves nothing.
-            Some(_) if order.printer_job_ref.is_none() && sent_before_history(&self.core, &order) => {
+            // Not listed proves "never received" only on a printer known to keep a completed job listed, by a
+            // name it shows, for longer than this one has been out; otherwise it may have printed and been
+            // forgotten (or be hidden), and the safe answer wins.
+            Some(_) if order.printer_job_ref.is_none() && !slot.history.absence_proves_never_received(sent_age) => {
                 counts.failed_unknown += 1;
                 let m = format!(
-                    "{} does not know the job, but it was sent more than {} s ago, longer than a printer keeps \
-                     its history of printed jobs; {MAY_HAVE_PRINTED}",
+                    "{} does not list the job, sent {} s ago, which proves nothing here ({}); {MAY_HAVE_PRINTED}",
                     slot.printer.describe(),
-                    PRINTER_HISTORY.as_secs()
+                    sent_age.as_secs(),
+                    slot.history.describe()
                 );
                 job.fail_permanent(&m).await
             }
@@ -190,20 +220,5 @@ impl Worker {
         if let Err(e) = result {
             warn!("reconciliation could not record the outcome: {e}");
         }
-    }
-}
-
-/// How long a printer is sure to keep a job it completed in its history (ippeveprinter forgets one a
-/// minute after it completed; CUPS keeps them far longer). A job sent earlier than this that the printer
-/// does not know may have printed and been forgotten.
-pub(super) const PRINTER_HISTORY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Whether the order's job was sent longer ago than [`PRINTER_HISTORY`].
-fn sent_before_history(core: &printcore::PrintCore, order: &Order) -> bool {
-    match order.print_submitted_at {
-        Some(sent) => {
-            core.now().timestamp_millis().saturating_sub(sent.timestamp_millis()) > PRINTER_HISTORY.as_millis() as i64
-        }
-        None => false,
     }
 }

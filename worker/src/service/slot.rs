@@ -2,6 +2,7 @@
 //! slots.
 
 use crate::health::{HealthReading, PrinterHealthTracker, PrinterIdentity};
+use crate::history::JobHistory;
 use crate::printer::Printer;
 use printcore::PrinterCapabilities;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,9 @@ pub struct PrinterSlot {
     pub(super) permits: Arc<Semaphore>,
     /// When this worker last completed a print here; the health loop records it.
     pub(super) last_success: Mutex<Option<bson::DateTime>>,
+    /// How long the printer keeps completed jobs listed and whether it shows their names (configured or
+    /// measured): whether a job it does not list proves it never got it.
+    pub history: JobHistory,
 }
 
 impl PrinterSlot {
@@ -37,7 +41,15 @@ impl PrinterSlot {
             reading: Mutex::new(None),
             permits: Arc::new(Semaphore::new(jobs.max(1))),
             last_success: Mutex::new(None),
+            history: JobHistory::default(),
         }
+    }
+
+    /// The printer's job history as configured (`job_history_secs`, `job_names_visible`); what is not
+    /// configured is measured.
+    pub fn with_history(mut self, history: JobHistory) -> PrinterSlot {
+        self.history = history;
+        self
     }
 
     /// The last health reading.
