@@ -124,6 +124,24 @@ impl PrintCore {
                     payment_status: order.payment_status.clone().map(|p| format!("{p:?}")).unwrap_or("not set".into()),
                 });
             }
+            // Another admin's cancel or reset is waiting for the printer's worker: say so, unless nobody
+            // answered it in time (its caller gave up): then it is settled as "printer not asked" first.
+            if let Some(pending) = crate::cancel::CancelRequest::of(&order) {
+                let age = self.now().timestamp_millis().saturating_sub(pending.requested_at.timestamp_millis());
+                let wait = self.inner.config.printer_cancel_wait + crate::cancel::ABANDONED_GRACE;
+                if age > wait.as_millis() as i64 {
+                    self.settle_cancel(None, &order, &crate::cancel::PrinterCancel::NoWorker).await?;
+                    last = current;
+                    continue;
+                }
+                return Err(Error::ActionPending {
+                    order_id: order_id.to_owned(),
+                    action,
+                    pending: pending.action,
+                    admin_email: pending.admin.admin_email,
+                    requested_at: pending.requested_at.try_to_rfc3339_string().unwrap_or_default(),
+                });
+            }
             let may_have_printed = current == Some(PrintStatus::Printed) || order.was_sent();
             if crate::cancel::job_at_printer(action, &order) {
                 // The job is at a printer: cancelled there first, by the worker that drives it.
@@ -133,7 +151,7 @@ impl PrintCore {
                             order_id: order_id.to_owned(),
                             action,
                             previous_status: current,
-                            new_status: action.to_state(),
+                            new_status: crate::cancel::outcome(current, &printer_cancel).status(action),
                             may_have_printed: may_have_printed && !printer_cancel.settled(),
                             print_job_id: order.print_job_id.clone(),
                             printer_cancel: Some(printer_cancel),
@@ -166,6 +184,8 @@ impl PrintCore {
                 "printJobId": order.print_job_id.clone().map(Bson::String).unwrap_or(Bson::Null),
                 "printSubmittedAt": order.print_submitted_at.map(Bson::DateTime).unwrap_or(Bson::Null),
                 "printerJobRef": order.printer_job_ref.clone().map(Bson::String).unwrap_or(Bson::Null),
+                // Not while another admin's request waits for the printer (read after this order was).
+                crate::cancel::REQUEST_FIELD: { "$exists": false },
             };
             if self.apply(fence, admin_update(action, now), entry).await? {
                 tracing::info!(order_id, %action, previous = ?current, may_have_printed, "admin action applied");

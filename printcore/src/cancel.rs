@@ -22,6 +22,10 @@ use std::fmt;
 /// The order field holding an admin's request to cancel its job at the printer.
 pub const REQUEST_FIELD: &str = "printCancelRequest";
 
+/// How long past `printer_cancel_wait` a request waits before anyone may settle it as "printer not asked"
+/// (the admin's own call does so at `printer_cancel_wait`; this leaves it the first chance).
+pub const ABANDONED_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What became of the job at the printer when an admin cancelled or reset its order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrinterCancel {
@@ -79,6 +83,51 @@ impl fmt::Display for PrinterCancel {
             PrinterCancel::NoWorker => f.write_str(
                 "no worker driving the printer answered, so the printer was not asked; the job may still print: check the printer",
             ),
+        }
+    }
+}
+
+/// What an admin's cancel or reset of an order whose job reached a printer becomes, by what the printer
+/// said (the decision table in ARCHITECTURE.md):
+///
+/// | the printer says | cancel | reset_state |
+/// |---|---|---|
+/// | cancelled there (`confirmed`), or it never had the job (`not_at_printer`) | cancelled | pending |
+/// | it already printed the job (`already_printed`) | printed | printed |
+/// | not confirmed, or not asked (`not_confirmed`, `no_worker`), job sent | failed "may have printed" | failed "may have printed" |
+/// | not confirmed, or not asked, order already failed | cancelled | (not allowed) |
+///
+/// An order whose job may still print never goes back to the queue by itself: a person who checked the
+/// printer reprints it (`reprint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The admin's action, as asked.
+    AsAsked,
+    /// The order is printed: the printer printed it before the action reached it.
+    Printed,
+    /// The order fails "may have printed": the job may still print.
+    MayHavePrinted,
+}
+
+/// The decision table (see [`Outcome`]).
+pub fn outcome(current: Option<PrintStatus>, printer: &PrinterCancel) -> Outcome {
+    match printer {
+        PrinterCancel::AlreadyPrinted => Outcome::Printed,
+        PrinterCancel::Confirmed | PrinterCancel::NotAtPrinter => Outcome::AsAsked,
+        PrinterCancel::NotConfirmed(_) | PrinterCancel::NoWorker if current == Some(PrintStatus::Printing) => {
+            Outcome::MayHavePrinted
+        }
+        PrinterCancel::NotConfirmed(_) | PrinterCancel::NoWorker => Outcome::AsAsked,
+    }
+}
+
+impl Outcome {
+    /// The state the order ends in.
+    pub fn status(self, action: Action) -> PrintStatus {
+        match self {
+            Outcome::AsAsked => action.to_state(),
+            Outcome::Printed => PrintStatus::Printed,
+            Outcome::MayHavePrinted => PrintStatus::Failed,
         }
     }
 }
@@ -168,8 +217,24 @@ impl PrintCore {
         };
         let now = self.now();
         let current = order.print_status;
+        let path = format!("{REQUEST_FIELD}.logId");
+        if !request.action.allowed_from(current) {
+            // The order moved on (another path changed it while the request waited): the request no longer
+            // applies. Removed, without a state change.
+            let fence = doc! { "_id": order.id, &path: request.log_id };
+            self.inner
+                .orders
+                .update_one(fence, doc! { "$unset": { REQUEST_FIELD: "" } })
+                .await
+                .map_err(Error::db(format!("removing a stale cancel request from order {}", order.order_id)))?;
+            tracing::warn!(order_id = %order.order_id, action = %request.action, current = ?current, "an admin request that no longer applies to the order's state was removed");
+            return Ok(false);
+        }
+        let decided = outcome(current, printer);
+        let new = decided.status(request.action);
         let mut metadata = crate::admin::admin_metadata(order, order.was_sent());
         metadata.insert("printerCancel", printer.as_str());
+        metadata.insert("outcome", new.as_str());
         metadata.insert("printerCancelMessage", printer.to_string());
         if let PrinterCancel::NotConfirmed(why) = printer {
             metadata.insert("printerCancelReason", why.as_str());
@@ -183,20 +248,33 @@ impl PrintCore {
             order_id: &order.order_id,
             print_job_id: order.print_job_id.as_deref(),
             previous: current,
-            new: request.action.to_state(),
+            new,
             actor: &actor,
             reason: Some(&request.reason),
             metadata,
         }
         .build(now);
         entry.insert("_id", request.log_id);
-        let path = format!("{REQUEST_FIELD}.logId");
         let fence = doc! {
             "_id": order.id,
             "printStatus": current.map(Bson::from).unwrap_or(Bson::Null),
             &path: request.log_id,
         };
-        let mut update = crate::admin::admin_update(request.action, now);
+        let mut update = match decided {
+            Outcome::AsAsked => crate::admin::admin_update(request.action, now),
+            Outcome::Printed => crate::admin::admin_update(Action::ForcePrinted, now),
+            Outcome::MayHavePrinted => {
+                let message = format!(
+                    "{} asked by {}: {printer}; the order may have printed: check the printer, then reprint it if \
+                     nothing came out",
+                    request.action, request.admin.admin_email
+                );
+                doc! {
+                    "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": message },
+                    "$unset": { "printLeaseUntil": "", "printNotBefore": "", "printWaitReason": "" },
+                }
+            }
+        };
         match update.get_document_mut("$unset") {
             Ok(unset) => {
                 unset.insert(REQUEST_FIELD, "");
@@ -210,6 +288,25 @@ impl PrintCore {
             tracing::info!(order_id = %order.order_id, action = %request.action, printer_cancel = printer.as_str(), "admin action applied after asking the printer");
         }
         Ok(applied)
+    }
+
+    /// Settles every admin request no worker answered within `printer_cancel_wait` (and a grace), as
+    /// "printer not asked", whatever became of the admin's call (cut off by its timeout, an AbortSignal, or
+    /// a serverless time limit): a request never stays on an order. Every worker runs it with its recovery
+    /// pass, and an admin action on such an order runs it first. Returns how many it settled.
+    pub async fn settle_abandoned_cancels(&self) -> Result<usize> {
+        let wait = self.inner.config.printer_cancel_wait + ABANDONED_GRACE;
+        let cutoff = crate::clock::sub(self.now(), wait);
+        let path = format!("{REQUEST_FIELD}.requestedAt");
+        let orders =
+            self.find_orders(doc! { &path: { "$lt": cutoff } }, None, 100, "reading abandoned cancel requests").await?;
+        let mut settled = 0;
+        for order in orders {
+            if self.settle_cancel(None, &order, &PrinterCancel::NoWorker).await? {
+                settled += 1;
+            }
+        }
+        Ok(settled)
     }
 
     /// The admin side: writes the request (fenced on what was read), waits for the worker to settle it,

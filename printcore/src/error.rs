@@ -31,6 +31,12 @@ pub enum Error {
     #[error("order {order_id} changed while {action} was being applied (now {}); reload it and try again", status_name(.current))]
     Conflict { order_id: String, action: Action, current: Option<PrintStatus> },
 
+    /// An admin's cancel or reset of this order is waiting for the worker that drives its printer (it
+    /// cancels the job there first). Nothing was written; the request is settled by that worker, or, when
+    /// none answers, as "printer not asked" once `printerCancelWait` has passed.
+    #[error("order {order_id}: cannot {action} it now: a {pending} asked by {admin_email} at {requested_at} is waiting for the worker that drives its printer to cancel the job there; try again once it is settled (within seconds when that worker runs)")]
+    ActionPending { order_id: String, action: Action, pending: Action, admin_email: String, requested_at: String },
+
     /// An argument was malformed. Nothing was written.
     #[error("{0}")]
     InvalidArgument(String),
@@ -107,7 +113,7 @@ impl Error {
             Error::InvalidTransition { .. } => "INVALID_TRANSITION",
             Error::NotPaid { .. } => "NOT_PAID",
             Error::OwnershipLost { .. } => "OWNERSHIP_LOST",
-            Error::Conflict { .. } => "CONFLICT",
+            Error::Conflict { .. } | Error::ActionPending { .. } => "CONFLICT",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::InvalidDocument { .. } => "INVALID_DOCUMENT",
             Error::File { transient: true, .. } => "FILE_UNAVAILABLE",
@@ -127,6 +133,7 @@ impl Error {
             self,
             Error::Database { .. }
                 | Error::Conflict { .. }
+                | Error::ActionPending { .. }
                 | Error::File { transient: true, .. }
                 | Error::Timeout { .. }
         )

@@ -315,3 +315,121 @@ async fn the_websites_fields_survive_every_operation() {
         ]
     );
 }
+
+/// An order claimed on printer "front" whose job the printer acknowledged (reference "7").
+async fn at_printer(db: &mongodb::Database, core: &printcore::PrintCore, order_id: &str) -> WorkerId {
+    insert_orders(db, vec![paid_order(order_id, DateTime::now(), 10)]).await;
+    let worker = WorkerId::generate();
+    let job = core.claim(&worker, &target()).await.unwrap().unwrap();
+    assert_eq!(job.order_id(), order_id);
+    job.mark_sending().await.unwrap();
+    job.mark_submitted("7").await.unwrap();
+    worker
+}
+
+/// Issue 23 item 5, the decision table: an admin's cancel or reset of an order whose job reached a printer
+/// follows what the printer said. Completed there: the order is printed, never back in the queue. Not
+/// confirmed or not asked: it fails "may have printed" (a person reprints it). Cancelled there: as asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_cancel_or_reset_follows_what_the_printer_said() {
+    use printcore::PrinterCancel::*;
+    let db = fresh_database(Mode::ReplicaSet, "canceltable").await;
+    let core = core(&db).await;
+    let table = [
+        ("T-RESET-PRINTED", Action::ResetState, AlreadyPrinted, PrintStatus::Printed),
+        ("T-CANCEL-PRINTED", Action::Cancel, AlreadyPrinted, PrintStatus::Printed),
+        ("T-RESET-UNCONFIRMED", Action::ResetState, NotConfirmed("printer offline".into()), PrintStatus::Failed),
+        ("T-RESET-CONFIRMED", Action::ResetState, Confirmed, PrintStatus::Pending),
+    ];
+    for (id, action, said, want) in table {
+        let worker = at_printer(&db, &core, id).await;
+        if action == Action::Cancel {
+            // Cancel applies to a failed order whose job is still queued at the printer.
+            db.collection::<Document>("orders")
+                .update_one(doc! { "orderId": id }, doc! { "$set": { "printStatus": "failed" } })
+                .await
+                .unwrap();
+        }
+        let admin_core = core.clone();
+        let asked = tokio::spawn(async move {
+            let reason = "test: decision table";
+            if action == Action::Cancel {
+                admin_core.cancel(id, &admin(), reason).await
+            } else {
+                admin_core.reset_state(id, &admin(), reason).await
+            }
+        });
+        // The worker driving "front" settles the request with what its printer said.
+        let order = printcore_tests::wait_for("the admin's request", std::time::Duration::from_secs(10), || async {
+            core.cancel_requests(&["front".to_owned()]).await.unwrap().into_iter().find(|o| o.order_id == id)
+        })
+        .await;
+        assert!(core.settle_cancel(Some(&worker), &order, &said).await.unwrap());
+        let outcome = asked.await.unwrap().unwrap();
+        assert_eq!(outcome.new_status, want, "{id}: {outcome:?}");
+        let stored = raw_order(&db, id).await;
+        assert_eq!(stored.get_str("printStatus").unwrap(), want.as_str(), "{id}: {stored}");
+        assert!(stored.get("printCancelRequest").is_none());
+        if want == PrintStatus::Failed {
+            let m = stored.get_str("printError").unwrap();
+            assert!(m.contains("may have printed") && m.contains("reprint"), "{m}");
+        }
+        let entries = log_entries(&db, doc! { "orderId": id, "action": action.as_str() }).await;
+        assert_eq!(entries.len(), 1, "{id}");
+        assert_eq!(entries[0].get_str("newStatus").unwrap(), want.as_str(), "the log says where it ended");
+        if want == PrintStatus::Printed {
+            assert_eq!(
+                core.claim(&WorkerId::generate(), &target()).await.unwrap().map(|j| j.order_id().to_owned()),
+                None
+            );
+        }
+    }
+}
+
+/// Issue 23 item 6: a request whose caller gave up (its timeout, an AbortSignal, a serverless limit) and
+/// whose printer's worker never answers is settled anyway, by a sweep; meanwhile another action on the
+/// order says what is pending, and no other write slips in under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_request_outlives_its_caller_and_is_always_settled() {
+    let db = fresh_database(Mode::ReplicaSet, "cancelabandoned").await;
+    let config = printcore::CoreConfig {
+        printer_cancel_wait: std::time::Duration::from_secs(1),
+        ..printcore::CoreConfig::default()
+    };
+    let core = core_with(&db, config).await;
+    at_printer(&db, &core, "ABANDONED").await;
+    // The admin's call is cut off while it waits for the printer's worker.
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        core.reset_state("ABANDONED", &admin(), "stuck at the counter"),
+    )
+    .await;
+    assert!(cut.is_err(), "the call was cut off");
+    assert!(raw_order(&db, "ABANDONED").await.get("printCancelRequest").is_some(), "the request stays");
+    // Another admin's action says what it waits for instead of a bare conflict, and writes nothing.
+    match core.force_printed("ABANDONED", &admin(), "it came out").await {
+        Err(Error::ActionPending { pending, admin_email, .. }) => {
+            assert_eq!(pending, Action::ResetState);
+            assert_eq!(admin_email, "manager@shop.example");
+        }
+        other => panic!("expected ActionPending, got {other:?}"),
+    }
+    assert_eq!(raw_order(&db, "ABANDONED").await.get_str("printStatus").unwrap(), "printing");
+    // Nobody drives the printer: once the wait and its grace have passed, a sweep settles it as "printer
+    // not asked", by the decision table: the job may still print, so the order fails "may have printed".
+    assert_eq!(core.settle_abandoned_cancels().await.unwrap(), 0, "not before the wait has passed");
+    let settled = printcore_tests::wait_for("the sweep", std::time::Duration::from_secs(20), || async {
+        let n = core.settle_abandoned_cancels().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        (n == 1).then_some(n)
+    })
+    .await;
+    assert_eq!(settled, 1);
+    let o = raw_order(&db, "ABANDONED").await;
+    assert_eq!(o.get_str("printStatus").unwrap(), "failed");
+    assert!(o.get("printCancelRequest").is_none());
+    assert!(o.get_str("printError").unwrap().contains("may have printed"));
+    let entries = log_entries(&db, doc! { "orderId": "ABANDONED", "action": "reset_state" }).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].get_document("metadata").unwrap().get_str("printerCancel").unwrap(), "no_worker");
+}

@@ -791,8 +791,9 @@ async fn an_admin_cancel_or_reset_of_an_order_at_the_printer_cancels_the_job_the
     service.abort();
 }
 
-/// No worker drives the printer any more (its PC is off): the admin's reset applies after the wait and
-/// says the printer was not asked.
+/// No worker drives the printer any more (its PC is off): after the wait, the admin's reset says the
+/// printer was not asked, and (issue 23 item 5) the order, whose job may still print, fails "may have
+/// printed" instead of going back to the queue; the admin reprints it explicitly once the printer is checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_reset_with_no_worker_for_the_printer_says_the_printer_was_not_asked() {
     let db = fresh_database(Mode::ReplicaSet, "cancelnoworker").await;
@@ -810,11 +811,17 @@ async fn an_admin_reset_with_no_worker_for_the_printer_says_the_printer_was_not_
     assert_eq!(outcome.printer_cancel, Some(printcore::PrinterCancel::NoWorker));
     assert!(outcome.may_have_printed, "the job may still print");
     assert!(outcome.printer_cancel.unwrap().to_string().contains("check the printer"));
+    assert_eq!(outcome.new_status, printcore::PrintStatus::Failed);
     let o = raw_order(&db, "ORPHAN").await;
-    assert_eq!(o.get_str("printStatus").unwrap(), "pending");
+    assert_eq!(o.get_str("printStatus").unwrap(), "failed", "never back to the queue while the job may print");
+    let m = o.get_str("printError").unwrap();
+    assert!(m.contains("reset_state asked by boss@shop.example") && m.contains("may have printed"), "{m}");
     assert!(o.get("printCancelRequest").is_none());
     // The dead worker's print task can no longer write to it.
     assert!(job.complete().await.is_err());
+    // Printing it again is the admin's explicit decision.
+    let again = core.reprint("ORPHAN", &admin, "checked the printer: nothing came out").await.unwrap();
+    assert_eq!(again.new_status, printcore::PrintStatus::Pending);
 }
 
 /// Exactly once, closed #2 (the journal): the printer took the job, the database was away, the worker

@@ -901,11 +901,20 @@ impl Printer for IppPrinter {
     }
 
     async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {
+        // Every part of a job split in parts is cancelled, whatever the printer says of one of them, and the
+        // error names each part it did not confirm.
+        let mut refused = Vec::new();
         for id in job_ids(job_ref)? {
             let op = IppOperationBuilder::cancel_job(self.uri.clone(), id).user_name(&self.user).build();
-            self.send_ok(op.into_ipp_request(), "Cancel-Job").await?;
+            if let Err(e) = self.send_ok(op.into_ipp_request(), "Cancel-Job").await {
+                refused.push(format!("job {id}: {e}"));
+            }
         }
-        Ok(())
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(PrinterError::Transient(format!("not every part was cancelled: {}", refused.join("; "))))
+        }
     }
 
     fn can_look_up_jobs(&self) -> bool {

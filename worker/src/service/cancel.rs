@@ -41,7 +41,14 @@ impl Worker {
             Some(r) => r.clone(),
             None if printer.can_look_up_jobs() => match printer.find_job(&name).await {
                 Ok(Some(found)) => found.job_ref,
-                Ok(None) => return PrinterCancel::NotAtPrinter,
+                // Sent in one request whose answer never came: a job the printer does not list may still be
+                // on its way (a print task uploading it), or printed and forgotten. Not "not at printer".
+                Ok(None) => {
+                    return PrinterCancel::NotConfirmed(format!(
+                        "{} does not list the job, which may still be on its way to it, or printed and forgotten",
+                        printer.describe()
+                    ))
+                }
                 Err(e) => return not_confirmed(e),
             },
             None => return PrinterCancel::NotConfirmed("the job was never acknowledged by the printer".into()),
@@ -49,7 +56,7 @@ impl Worker {
         if printer.can_look_up_jobs() {
             match printer.job_state(&job_ref, &name).await {
                 Ok(JobState::Completed) => return PrinterCancel::AlreadyPrinted,
-                Ok(JobState::Absent) => return PrinterCancel::NotAtPrinter,
+                Ok(JobState::Absent) => return forgotten(&job_ref),
                 Ok(JobState::Cancelled | JobState::Aborted) => return PrinterCancel::Confirmed,
                 Ok(_) => {}
                 Err(e) => return not_confirmed(e),
@@ -70,10 +77,18 @@ impl Worker {
             match printer.job_state(&job_ref, &name).await {
                 Ok(JobState::Cancelled | JobState::Aborted) => return PrinterCancel::Confirmed,
                 Ok(JobState::Completed) => return PrinterCancel::AlreadyPrinted,
-                Ok(JobState::Absent) => return PrinterCancel::NotAtPrinter,
+                Ok(JobState::Absent) => return forgotten(&job_ref),
                 Ok(_) | Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
             }
         }
         PrinterCancel::Confirmed
     }
+}
+
+/// A job the printer acknowledged and no longer knows: it restarted or purged the job, which may have
+/// printed first. Never "not at the printer", which would let the order print again.
+fn forgotten(job_ref: &str) -> PrinterCancel {
+    PrinterCancel::NotConfirmed(format!(
+        "the printer no longer knows job {job_ref} (it restarted or purged its history): it may have printed"
+    ))
 }

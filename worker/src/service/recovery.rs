@@ -28,6 +28,12 @@ impl Worker {
     /// they were sent to, when that printer is this worker's.
     pub async fn recovery_once(self: &Arc<Self>) -> printcore::Result<RecoveryCounts> {
         self.core.sync_clock().await?;
+        // An admin's cancel or reset whose caller gave up and whose printer's worker never answered.
+        match self.core.settle_abandoned_cancels().await {
+            Ok(0) => {}
+            Ok(n) => info!("settled {n} admin request(s) no worker answered, as 'printer not asked'"),
+            Err(e) => warn!("could not settle abandoned admin requests: {e}"),
+        }
         let report = self.core.recover_expired(&self.id, 50).await?;
         let mut counts = RecoveryCounts {
             returned: report.returned.len(),
