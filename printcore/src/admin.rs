@@ -48,7 +48,7 @@ pub(crate) fn admin_update(action: Action, now: bson::DateTime) -> Document {
     match action {
         Action::Reprint => {
             let mut unset = unset_attempt_fields();
-            for f in ["printError", "printNotBefore", "printCompletedAt", "printStartedAt"] {
+            for f in ["printError", "printNotBefore", "printCompletedAt", "printStartedAt", crate::queue::SKIP_FIELD] {
                 unset.insert(f, "");
             }
             doc! { "$set": { "printStatus": PrintStatus::Pending.as_str(), "printAttempt": 0 }, "$unset": unset }

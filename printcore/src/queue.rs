@@ -98,6 +98,10 @@ pub enum MarkPaidOutcome {
 /// (null: scheduled orders are outside the range until their time comes, see
 /// [`PrintCore::release_scheduled`]), then the claim's order. (`claim_order`, the design's index without
 /// `printNotBefore`, serves the monitor's list of waiting orders in claim order.)
+/// The printers that found, once the order's file was read, that they cannot take it (its page size): they
+/// do not claim it again, and the others do. Cleared by an admin's reprint.
+pub const SKIP_FIELD: &str = "printSkipPrinters";
+
 pub const CLAIM_INDEX: &str = "claim_ready";
 /// The index a claim for a printer with known capabilities reads: as [`CLAIM_INDEX`], with colour, duplex
 /// and page size before the claim's order, so an order the printer cannot take is outside every range.
@@ -464,7 +468,10 @@ impl PrintCore {
             "$inc": { "printAttempt": 1 },
             "$push": { crate::audit::OUTBOX_FIELD: &entry },
         };
-        let query = claim_query(target.capabilities.as_ref());
+        let mut query = claim_query(target.capabilities.as_ref());
+        // Not an order this printer already found it cannot take once its file was read (a page size it
+        // lacks): the other printers get it ([`PrintJob::give_to_other_printers`]).
+        query.filter.insert(SKIP_FIELD, doc! { "$ne": &target.printer_id });
         let released = self.inner.releases.due(claim_started, now);
         if released {
             self.release_scheduled().await?;
@@ -587,9 +594,15 @@ impl PrintCore {
         if printers.is_empty() || !unreadable.is_empty() || printers.iter().any(|p| p.capabilities.is_none()) {
             return Ok(Vec::new());
         }
+        // A printer fits an order when its capabilities take the order's options and it has not found that
+        // it cannot take the order's file (`printSkipPrinters`).
         let nor: Vec<Document> = printers
             .iter()
-            .map(|p| doc! { "$and": capability_filter(p.capabilities.as_ref().expect("checked above")) })
+            .map(|p| {
+                let mut and = capability_filter(p.capabilities.as_ref().expect("checked above"));
+                and.push(doc! { SKIP_FIELD: { "$ne": &p.printer_id } });
+                doc! { "$and": and }
+            })
             .collect();
         let filter = doc! {
             "printStatus": PrintStatus::Pending.as_str(),
@@ -600,10 +613,21 @@ impl PrintCore {
         let actor = Actor::Worker(worker.to_string());
         let mut rejected = Vec::new();
         for order in candidates {
+            let skipped: Vec<&str> = order
+                .extra
+                .get_array(SKIP_FIELD)
+                .map(|a| a.iter().filter_map(Bson::as_str).collect())
+                .unwrap_or_default();
             let reasons: Vec<String> = printers
                 .iter()
                 .filter_map(|p| {
                     let name = if p.name.is_empty() { p.printer_id.as_str() } else { p.name.as_str() };
+                    if skipped.contains(&p.printer_id.as_str()) {
+                        return Some(format!(
+                            "printer '{name}' cannot take its file ({})",
+                            order.print_error.as_deref().unwrap_or("found when it read the file")
+                        ));
+                    }
                     crate::files::check_capabilities(&order, &[], name, p.capabilities.as_ref()?)
                         .err()
                         .map(|e| e.to_string())
@@ -963,11 +987,41 @@ impl PrintJob {
         self.back_to_queue(Action::ReturnedByPrinter, reason, 0).await
     }
 
+    /// This printer cannot take the order, which only its file showed (a page size the printer lacks,
+    /// when the order named none), and another printer can: back to the queue for the others, with this
+    /// printer in `printSkipPrinters` so it does not claim the order again. The attempt is not counted:
+    /// nothing failed. Logged as `retry` with the reason.
+    pub async fn give_to_other_printers(&self, printer_id: &str, reason: &str) -> Result<()> {
+        let extra = doc! { "$addToSet": { SKIP_FIELD: printer_id } };
+        self.back_to_queue_with(Action::Retry, reason, -1, Some(reason), extra).await
+    }
+
+    /// The database could not make the being-sent mark durable (or say whether it did), and nothing was
+    /// sent: back to the queue, the mark undone, the attempt not counted. Logged as `retry`.
+    pub async fn release_unsent(&self, reason: &str) -> Result<()> {
+        self.back_to_queue_with(Action::Retry, reason, -1, Some(reason), Document::new()).await
+    }
+
     async fn back_to_queue(&self, action: Action, reason: &str, attempt_delta: i32) -> Result<()> {
-        let mut update = doc! {
-            "$set": { "printStatus": PrintStatus::Pending.as_str() },
-            "$unset": unset_attempt_fields(),
-        };
+        self.back_to_queue_with(action, reason, attempt_delta, None, Document::new()).await
+    }
+
+    /// Back to the queue; `shown`: the reason also kept in `printError` for the monitor; `extra`: more
+    /// update operators (not `$set`, `$unset` or `$inc`).
+    async fn back_to_queue_with(
+        &self,
+        action: Action,
+        reason: &str,
+        attempt_delta: i32,
+        shown: Option<&str>,
+        extra: Document,
+    ) -> Result<()> {
+        let mut set = doc! { "printStatus": PrintStatus::Pending.as_str() };
+        if let Some(m) = shown {
+            set.insert("printError", m);
+        }
+        let mut update = doc! { "$set": set, "$unset": unset_attempt_fields() };
+        update.extend(extra);
         if attempt_delta != 0 {
             update.insert("$inc", doc! { "printAttempt": attempt_delta });
         }

@@ -8,7 +8,7 @@ use printcore_tests::db::{fresh_database, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::fixtures::{core_with, insert_orders, log_actions, paid_order, raw_order};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
-use printcore_tests::pdfgen::{pdf, A4};
+use printcore_tests::pdfgen::{pdf, A3, A4};
 use printcore_tests::wait_for;
 use printworker::backends::{CommandPrinter, FilePrinter, IppPrinter};
 use printworker::health::PrinterIdentity;
@@ -157,6 +157,72 @@ async fn an_order_no_active_printer_can_take_fails_with_what_each_printer_offers
     other.health_once().await;
     assert_eq!(worker.reject_once().await, 0);
     assert_eq!(raw_order(&db, "BIG-2").await.get_str("printStatus").unwrap(), "pending");
+}
+
+/// Issue 23 item 9: an order that names no page size, whose file turns out to be A3, is claimed by the A4
+/// printer (the claim cannot see the file). It is not failed for good: another printer can take it, so it
+/// goes back to the queue without spending an attempt, the A4 printer does not claim it again, and the A3
+/// printer prints it. Once no active printer can take such an order, it fails, naming what each offers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_this_printer_cannot_take_goes_to_a_printer_that_can() {
+    let db = fresh_database(Mode::ReplicaSet, "mismatch").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let files = FileServer::start().await;
+    files.route("/a3.pdf", Route::pdf(pdf(1, A3)));
+    for id in ["POSTER", "POSTER-2"] {
+        let mut order = paid_order(id, DateTime::now(), 10);
+        order.insert("fileURL", files.url("/a3.pdf"));
+        order.insert("printingOptions", doc! { "copies": 1 });
+        insert_orders(&db, vec![order]).await;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let small: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path().join("small"), mono_a4()));
+    let a4 = worker_with(&core, vec![(identity("small"), small)]).await;
+    let big: Arc<dyn Printer> = Arc::new(FilePrinter::new(
+        out.path().join("big"),
+        PrinterCapabilities { page_sizes: vec!["A3".into(), "A4".into()], color: false, duplex: false, max_copies: 9 },
+    ));
+    let a3 = worker_with(&core, vec![(identity("big"), big)]).await;
+    a4.health_once().await;
+    a3.health_once().await;
+    // The A4 printer claims it, reads the file, and gives it back.
+    assert_eq!(a4.claim_once().await, 1);
+    wait_for("the poster back in the queue", Duration::from_secs(30), || async {
+        let o = raw_order(&db, "POSTER").await;
+        (o.get_str("printStatus").ok()? == "pending").then_some(())
+    })
+    .await;
+    let o = raw_order(&db, "POSTER").await;
+    assert_eq!(o.get_i32("printAttempt").unwrap(), 0, "giving it back spends no attempt: {o}");
+    assert!(o.get_str("printError").unwrap().contains("left for another printer"), "{o}");
+    // The A4 printer does not take it again; the A3 printer prints it.
+    wait_for("the A4 printer idle", Duration::from_secs(20), || async { (a4.active_jobs() == 0).then_some(()) }).await;
+    let claimed_again = a4.claim_once().await;
+    assert_eq!(raw_order(&db, "POSTER").await.get_str("printStatus").unwrap(), "pending", "{claimed_again}");
+    assert_eq!(a3.claim_once().await, 1);
+    wait_for("the poster printed", Duration::from_secs(30), || async {
+        (raw_order(&db, "POSTER").await.get_str("printStatus").ok()? == "printed").then_some(())
+    })
+    .await;
+    // With the A3 printer gone (inactive), the same kind of order fails, naming each printer's offer.
+    db.collection::<Document>("printers")
+        .update_one(doc! { "printer_id": "big" }, doc! { "$set": { "isActive": false } })
+        .await
+        .unwrap();
+    wait_for("the A4 printer idle", Duration::from_secs(20), || async { (a4.active_jobs() == 0).then_some(()) }).await;
+    // POSTER-2 was given back by the A4 printer too (its second claim above): once the A3 printer is
+    // inactive, the rejection pass finds no active printer that has not found it cannot take the file.
+    assert_eq!(raw_order(&db, "POSTER-2").await.get_str("printStatus").unwrap(), "pending");
+    assert_eq!(a4.reject_once().await, 1);
+    let o = raw_order(&db, "POSTER-2").await;
+    assert_eq!(o.get_str("printStatus").unwrap(), "failed");
+    let m = o.get_str("printError").unwrap();
+    assert!(
+        m.contains("no active printer can take this order")
+            && m.contains("cannot take its file")
+            && m.contains("A3 pages"),
+        "{m}"
+    );
 }
 
 /// A dead worker's order that was sent: expired lease, settled by asking the printer.

@@ -45,7 +45,7 @@ impl Worker {
         let reports = files.reports();
         if let Some(caps) = slot.capabilities() {
             if let Err(e) = check_capabilities(&job.order, &reports, &slot.identity.name, &caps) {
-                return self.fail(job, &e.to_string(), false).await;
+                return self.mismatch_after_claim(slot, job, &reports, &e.to_string()).await;
             }
         }
         if self.shutdown.is_shutdown() {
@@ -159,6 +159,56 @@ impl Worker {
             return Ok(());
         }
         self.wait_until_done(slot, job, &job_ref).await
+    }
+
+    /// The claim could not see it, the file shows it: this printer cannot take the order (a page size it
+    /// lacks when the order named none, copies stored as text above its maximum). Failing the order for
+    /// good would be wrong when another printer can take it: it goes back to the queue for the others
+    /// (this printer no longer claims it), and fails only when no active printer can, naming what each
+    /// offers. A printer whose capabilities are not known yet counts as one that may.
+    async fn mismatch_after_claim(
+        &self,
+        slot: &PrinterSlot,
+        job: &PrintJob,
+        reports: &[printcore::files::FileReport],
+        message: &str,
+    ) -> printcore::Result<()> {
+        let skipped: Vec<String> = job
+            .order
+            .extra
+            .get_array(printcore::queue::SKIP_FIELD)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let printers = match self.core.printers().await {
+            Ok(p) => p,
+            Err(e) if e.is_transient() => {
+                return self.fail(job, &format!("{message}; the other printers could not be read: {e}"), true).await
+            }
+            Err(e) => return Err(e),
+        };
+        let mut offers = vec![message.to_owned()];
+        let mut another = None;
+        for p in printers {
+            if p.printer_id == slot.identity.printer_id || p.is_active == Some(false) || skipped.contains(&p.printer_id)
+            {
+                continue;
+            }
+            match &p.capabilities {
+                None => another = another.or(Some(p.name.clone())),
+                Some(caps) => match check_capabilities(&job.order, reports, &p.name, caps) {
+                    Ok(()) => another = another.or(Some(p.name.clone())),
+                    Err(e) => offers.push(e.to_string()),
+                },
+            }
+        }
+        match another {
+            Some(name) => {
+                let reason = format!("{message}; left for another printer ('{name}' can take it)");
+                info!("{reason}");
+                job.give_to_other_printers(&slot.identity.printer_id, &reason).await
+            }
+            None => self.fail(job, &format!("no active printer can take it: {}", offers.join("; ")), false).await,
+        }
     }
 
     /// Waits one job-poll interval for a busy printer. Returns whether the worker is shutting down.
