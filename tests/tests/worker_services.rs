@@ -771,6 +771,101 @@ async fn the_printers_answer_is_recorded_once_the_database_is_back() {
     assert_eq!(eve.spooled().len(), 1);
 }
 
+/// A real printer whose Create-Job stops the database server once, right after the printer created the
+/// job: the being-sent mark that follows cannot be made durable.
+struct DatabaseAwayBeforeTheMark {
+    inner: IppPrinter,
+    db: Arc<printcore_tests::db::DbServer>,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Printer for DatabaseAwayBeforeTheMark {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn status(&self) -> Result<PrinterState, PrinterError> {
+        self.inner.status().await
+    }
+    async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError> {
+        self.inner.capabilities().await
+    }
+    async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
+        self.inner.submit(job).await
+    }
+    async fn create_job(&self, job: &JobSpec) -> Result<Option<String>, PrinterError> {
+        let r = self.inner.create_job(job).await;
+        if !self.stopped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.db.shutdown();
+        }
+        r
+    }
+    async fn send_documents(&self, job: &JobSpec, job_ref: &str) -> Result<(), PrinterError> {
+        self.inner.send_documents(job, job_ref).await
+    }
+    async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError> {
+        self.inner.job_state(job_ref, job_name).await
+    }
+    async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
+        self.inner.find_job(job_name).await
+    }
+    async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {
+        self.inner.cancel(job_ref).await
+    }
+    fn can_look_up_jobs(&self) -> bool {
+        true
+    }
+}
+
+/// Issue 23 item 7: the database cannot make the being-sent mark durable. Nothing was sent, so the order
+/// goes back to the queue (the created job cancelled at the printer, the attempt not spent), the worker
+/// stops claiming while the database is away, and once it is back the order prints, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_being_sent_mark_the_database_could_not_make_durable_sends_nothing_and_pauses_claims() {
+    let storage = tempfile::tempdir().unwrap();
+    let port = printcore_tests::process::free_port();
+    let server =
+        Arc::new(printcore_tests::db::start_secantus_on(Mode::ReplicaSet, storage.path().to_path_buf(), port).unwrap());
+    let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
+    let db = client.database("markaway");
+    let core = core_with(&db, CoreConfig::default()).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    let mut order = paid_order("MARK", DateTime::now(), 10);
+    order.insert("fileURL", files.url("/a.pdf"));
+    insert_orders(&db, vec![order]).await;
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() });
+    let inner = IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap();
+    let printer = Arc::new(DatabaseAwayBeforeTheMark {
+        inner,
+        db: server.clone(),
+        stopped: std::sync::atomic::AtomicBool::new(false),
+    });
+    let as_printer: Arc<dyn Printer> = printer.clone();
+    let worker = worker_with(&core, vec![(identity("eve"), as_printer)]).await;
+    worker.health_once().await;
+    assert_eq!(worker.claim_once().await, 1);
+    wait_for("claims paused", Duration::from_secs(90), || async { worker.claims_paused().then_some(()) }).await;
+    assert!(printer.stopped.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(worker.claim_once().await, 0, "no claims while the database takes no durable writes");
+    let _back = printcore_tests::db::start_secantus_on(Mode::ReplicaSet, storage.path().to_path_buf(), port).unwrap();
+    let o = wait_for("the order back in the queue, then printed", Duration::from_secs(120), || async {
+        worker.health_once().await;
+        worker.claim_once().await;
+        let o = db.collection::<Document>("orders").find_one(doc! { "orderId": "MARK" }).await.ok()??;
+        (o.get_str("printStatus").ok()? == "printed").then_some(o)
+    })
+    .await;
+    assert_eq!(eve.spooled().len(), 1, "printed once: {:?}", eve.spooled());
+    assert_eq!(eve.copies_of(o.get_str("printJobId").unwrap()), 1);
+    assert_eq!(o.get_i32("printAttempt").unwrap(), 1, "the unsent attempt was not spent: {o}");
+    core.flush_logs().await;
+    let actions = log_actions(&db, "MARK").await;
+    assert_eq!(actions, ["claim", "retry", "claim", "submitted", "printed"], "{actions:?}");
+    let retry = printcore_tests::fixtures::log_entries(&db, doc! { "orderId": "MARK", "action": "retry" }).await;
+    assert!(retry[0].get_str("reason").unwrap().contains("nothing was sent"), "{:?}", retry[0]);
+}
+
 /// Exactly once, closed #4: an admin cancels (or resets) an order whose job is at the printer. The worker
 /// driving the printer cancels the job there first; the order changes state after, and the result and
 /// the log say the printer confirmed it.

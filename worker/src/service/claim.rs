@@ -13,7 +13,7 @@ impl Worker {
     /// Claims orders for every printer that may take them and has a free job slot, and starts printing
     /// each. Returns how many were claimed.
     pub async fn claim_once(self: &Arc<Self>) -> usize {
-        if self.shutdown.is_shutdown() {
+        if self.shutdown.is_shutdown() || self.claims_paused() {
             return 0;
         }
         // Reap finished print tasks so the set does not grow over a long run.

@@ -90,6 +90,20 @@ pub struct Worker {
     absent_since: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// The print PC's journal of what was sent (`None`: not kept, as in most tests).
     journal: std::sync::OnceLock<crate::journal::Journal>,
+    /// No claims before this: the database could not make a being-sent mark durable (each failure
+    /// doubles the pause, from [`CLAIM_PAUSE`] up to [`CLAIM_PAUSE_MAX`]; a durable mark ends it).
+    claims_paused: Mutex<ClaimPause>,
+}
+
+/// The first pause of claims after a being-sent mark the database could not make durable.
+pub const CLAIM_PAUSE: Duration = Duration::from_secs(5);
+/// The longest pause.
+pub const CLAIM_PAUSE_MAX: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct ClaimPause {
+    until: Option<std::time::Instant>,
+    next: Option<Duration>,
 }
 
 impl Worker {
@@ -112,7 +126,30 @@ impl Worker {
             shutdown,
             absent_since: Mutex::new(Default::default()),
             journal: std::sync::OnceLock::new(),
+            claims_paused: Mutex::new(ClaimPause::default()),
         })
+    }
+
+    /// Stops claiming for a while: the database could not make a being-sent mark durable (`why`).
+    pub(super) fn pause_claims(&self, why: &printcore::Error) {
+        let mut p = self.claims_paused.lock().unwrap();
+        let pause = p.next.unwrap_or(CLAIM_PAUSE);
+        p.until = Some(std::time::Instant::now() + pause);
+        p.next = Some((pause * 2).min(CLAIM_PAUSE_MAX));
+        warn!("the database does not take durable writes ({why}); no claims for {pause:?}");
+    }
+
+    /// Whether claims are paused now.
+    pub fn claims_paused(&self) -> bool {
+        self.claims_paused.lock().unwrap().until.is_some_and(|u| std::time::Instant::now() < u)
+    }
+
+    /// A being-sent mark was made durable: claims are back to normal.
+    pub(super) fn durable_writes_work(&self) {
+        let mut p = self.claims_paused.lock().unwrap();
+        if p.next.is_some() {
+            *p = ClaimPause::default();
+        }
     }
 
     /// Print tasks still running.

@@ -95,8 +95,23 @@ impl Worker {
                 if let Some(r) = &created {
                     let _ = slot.printer.cancel(r).await;
                 }
-                return Err(e);
+                if matches!(e, Error::OwnershipLost { .. }) {
+                    return Err(e);
+                }
+                // The database could not make the mark durable (a majority unreachable: a write-concern
+                // timeout), or could not say whether it did. Nothing was sent: the order goes back to the
+                // queue, the mark undone and the attempt not spent, and this worker claims nothing more
+                // until the database takes durable writes again.
+                self.pause_claims(&e);
+                let reason = format!(
+                    "the database could not make the being-sent mark durable ({e}); nothing was sent to the \
+                     printer, and the order is back in the queue"
+                );
+                record(|| job.release_unsent(&reason), "giving back an order that was not sent").await?;
+                warn!("{reason}");
+                return Ok(());
             }
+            self.durable_writes_work();
             let sent_at = self.core.now();
             self.journal(Entry::Sending {
                 job: job.print_job_id().to_owned(),
