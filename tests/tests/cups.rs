@@ -150,11 +150,27 @@ async fn lost_answers_through(prefix: &str, queue: &str, history: bool) -> (Setu
     (s, orders, relay)
 }
 
+/// What `worker printers` says of the queue at `uri`.
+fn worker_printers(s: &Setup, uri: &str, raw: bool) -> String {
+    let config = s.config("show", uri, raw);
+    let out = std::process::Command::new(printcore_tests::worker_proc::worker_binary())
+        .args(["printers", "--config"])
+        .arg(&config)
+        .output()
+        .expect("the worker binary runs");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raw_cups_queue_with_lost_answers_prints_every_order_exactly_once() {
     let (s, orders, _relay) = lost_answers_through("cupsraw", "raw", true).await;
     let printed = orders.values().filter(|o| o.get_str("printStatus") == Ok("printed")).count();
     assert_eq!(printed, 12, "with the job history kept, every order prints:\n{}", s.cups.log());
+    // Issue 23 items 1 and 2: `worker printers` says which path the queue takes and what its history is,
+    // read from CUPS's own list of completed jobs.
+    let shown = worker_printers(&s, &s.cups.queue_uri("raw"), true);
+    assert!(shown.contains("sends jobs by: Create-Job, then Send-Document"), "{shown}");
+    assert!(shown.contains("keeps completed jobs at least") && shown.contains("(measured)"), "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,7 +183,10 @@ async fn an_ipp_everywhere_cups_queue_with_lost_answers_prints_every_order_exact
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cups_without_job_history_and_with_lost_answers_never_prints_an_order_twice() {
     for queue in ["raw", "everywhere"] {
-        let (_s, orders, _relay) = lost_answers_through(&format!("cupsnohist{queue}"), queue, false).await;
+        let (s, orders, _relay) = lost_answers_through(&format!("cupsnohist{queue}"), queue, false).await;
+        // Nothing completed is listed: the history is not known, and `worker printers` says so.
+        let shown = worker_printers(&s, &s.cups.queue_uri(queue), queue == "raw");
+        assert!(shown.contains("is not known yet"), "{shown}");
         for (id, o) in &orders {
             if o.get_str("printStatus") == Ok("failed") {
                 let m = o.get_str("printError").unwrap();

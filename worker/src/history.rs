@@ -91,6 +91,26 @@ impl JobHistory {
         format!("{keep}; {names}")
     }
 
+    /// The printer lists one of this worker's completed jobs, by name, `age` after it completed (read from
+    /// the printer's own list): it keeps them at least that long, and shows their names.
+    pub fn observed_listing(&self, age: Duration) {
+        let mut m = self.measured.lock().unwrap();
+        m.kept_at_least = Some(m.kept_at_least.map_or(age, |k| k.max(age)));
+    }
+
+    /// Reads the printer's list of completed jobs (at the first health pass, and by `worker check`).
+    /// Returns whether the printer answered.
+    pub async fn read_listing(&self, printer: &dyn Printer) -> bool {
+        match printer.oldest_listed_completed().await {
+            Ok(Some(age)) => {
+                self.observed_listing(age);
+                true
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        }
+    }
+
     /// This worker saw its job `name` completed just now: watch how long the printer lists it.
     pub fn completed(&self, name: &str) {
         if self.configured_keep.is_some() && self.configured_names.is_some() {

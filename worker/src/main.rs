@@ -498,6 +498,17 @@ async fn printers(config: Config) -> AnyResult<bool> {
             ),
             Err(e) => println!("  capabilities: unknown ({e})"),
         }
+        match printer.submit_path().await {
+            Ok(path) => println!("  sends jobs by: {path}"),
+            Err(e) => println!("  sends jobs by: unknown ({e})"),
+        }
+        let history = config.history(p)?;
+        if printer.can_look_up_jobs() {
+            history.read_listing(printer.as_ref()).await;
+            println!("  job history: {}", history.describe());
+        } else {
+            println!("  job history: not readable (this backend cannot look jobs up): an order whose answer was lost fails 'may have printed'");
+        }
     }
     Ok(all_ok)
 }

@@ -151,6 +151,14 @@ pub trait Printer: Send + Sync {
         Err(PrinterError::Unsupported(format!("{} cannot create a job before its documents", self.describe())))
     }
 
+    /// How long ago the oldest completed job of this worker's (named by a `printJobId`) that the printer still
+    /// lists completed, read from the printer (IPP: `time-at-completed` against `printer-up-time`): the
+    /// printer keeps completed jobs, under names it shows, at least that long. `None` when it lists none or
+    /// the backend cannot tell.
+    async fn oldest_listed_completed(&self) -> Result<Option<std::time::Duration>, PrinterError> {
+        Ok(None)
+    }
+
     /// How this printer takes jobs, for `worker check` and `worker printers`: "Create-Job, then
     /// Send-Document", "Print-Job", "the print command".
     async fn submit_path(&self) -> Result<String, PrinterError> {

@@ -869,6 +869,43 @@ impl Printer for IppPrinter {
         self.send_documents_of(job, id).await
     }
 
+    async fn oldest_listed_completed(&self) -> Result<Option<Duration>, PrinterError> {
+        let up = self.printer_attributes(&["printer-up-time"]).await?;
+        let Some(now) =
+            printer_group(&up).and_then(|g| g.get("printer-up-time")).and_then(|a| a.value().as_integer().copied())
+        else {
+            return Ok(None);
+        };
+        let mut r = self.request(Operation::GetJobs);
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            IppAttribute::new("which-jobs", IppValue::Keyword("completed".into())),
+        );
+        r.attributes_mut()
+            .add(DelimiterTag::OperationAttributes, IppAttribute::new("my-jobs", IppValue::Boolean(false)));
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            keywords("requested-attributes", &["job-id", "job-name", "time-at-completed"]),
+        );
+        let response = self.send_ok(r, "Get-Jobs").await?;
+        let mut oldest: Option<i64> = None;
+        for group in response.attributes().groups_of(DelimiterTag::JobAttributes) {
+            let a = group.attributes();
+            let name = a.get("job-name").map(|v| text(v.value())).unwrap_or_default();
+            // This worker's jobs only (named by a printJobId, whole or one document of it): another
+            // user's job says nothing of whether this worker sees its own names.
+            let ours = name.len() >= 36 && uuid::Uuid::parse_str(&name[..36]).is_ok();
+            let completed = a.get("time-at-completed").and_then(|v| v.value().as_integer().copied());
+            if let (true, Some(at)) = (ours, completed) {
+                let age = i64::from(now) - i64::from(at);
+                if age >= 0 {
+                    oldest = Some(oldest.map_or(age, |o| o.max(age)));
+                }
+            }
+        }
+        Ok(oldest.map(|s| Duration::from_secs(s as u64)))
+    }
+
     async fn submit_path(&self) -> Result<String, PrinterError> {
         Ok(if self.creates_jobs().await? {
             "Create-Job, then Send-Document: the job's id is stored on the order before its document goes".into()

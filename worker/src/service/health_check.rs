@@ -18,7 +18,13 @@ impl Worker {
             if self.check_slot(slot).await {
                 ready += 1;
             }
-            // How long the printer keeps this worker's completed jobs listed (crate::history).
+            // How long the printer keeps this worker's completed jobs listed (crate::history): its own list
+            // once, then this worker's jobs as they complete.
+            if !slot.history_read.load(std::sync::atomic::Ordering::Relaxed)
+                && slot.history.read_listing(slot.printer.as_ref()).await
+            {
+                slot.history_read.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if slot.history.watching() {
                 slot.history.probe(slot.printer.as_ref()).await;
             }

@@ -22,6 +22,8 @@ pub struct PrinterSlot {
     /// How long the printer keeps completed jobs listed and whether it shows their names (configured or
     /// measured): whether a job it does not list proves it never got it.
     pub history: JobHistory,
+    /// Whether the printer's list of completed jobs was read (once, at a health pass).
+    pub(super) history_read: std::sync::atomic::AtomicBool,
 }
 
 impl PrinterSlot {
@@ -42,6 +44,7 @@ impl PrinterSlot {
             permits: Arc::new(Semaphore::new(jobs.max(1))),
             last_success: Mutex::new(None),
             history: JobHistory::default(),
+            history_read: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
