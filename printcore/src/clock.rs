@@ -31,11 +31,17 @@ pub fn monotonic_ms() -> i64 {
 /// machine's monotonic clock. The local wall clock is never used: a print PC that boots hours behind and
 /// is then stepped forward by NTP (or by hand) changes nothing, because the estimate moves only with
 /// elapsed time, which a wall-clock step does not change.
+///
+/// Which sample: the one whose error is smallest now, out of the last [`SAMPLES`]. A sample's error is half
+/// its round trip (the server read its clock somewhere in it) plus what this machine's monotonic clock may
+/// have drifted since ([`MAX_DRIFT_PPM`]; Windows' can run seconds a day off). So a fast sample is kept over
+/// slow ones while it is fresh, and a database far away (every round trip slow) is sampled again and again
+/// instead of its first sample being kept for ever. [`ServerClock::error_ms`] says the bound.
 #[derive(Debug)]
 pub struct ServerClock {
-    /// The last accepted sample: the server's time and the [`monotonic_ms`] it corresponds to (the middle
-    /// of the `hello` round trip). `None` until the first sample.
-    base: Mutex<Option<(i64, i64)>>,
+    /// The last samples: the server's time, the [`monotonic_ms`] it corresponds to (the middle of the
+    /// `hello` round trip) and the round trip. Empty until the first sample.
+    samples: Mutex<std::collections::VecDeque<Sample>>,
     /// Milliseconds added by hand (tests move time on with it).
     shift_ms: AtomicI64,
     /// The latest time handed out: `now()` never goes back, so one process's log entries keep their order
@@ -45,13 +51,37 @@ pub struct ServerClock {
 
 impl Default for ServerClock {
     fn default() -> Self {
-        ServerClock { base: Mutex::new(None), shift_ms: AtomicI64::new(0), last_ms: AtomicI64::new(0) }
+        ServerClock {
+            samples: Mutex::new(std::collections::VecDeque::new()),
+            shift_ms: AtomicI64::new(0),
+            last_ms: AtomicI64::new(0),
+        }
     }
 }
 
-/// A `hello` slower than this gives an estimate too uncertain to use (a server restarting, a congested
-/// link): the previous sample is kept.
+/// One reading of the server's clock.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    server_ms: i64,
+    mid: i64,
+    rtt: i64,
+}
+
+impl Sample {
+    /// How far off an estimate from this sample may be at monotonic `at`.
+    fn error_at(&self, at: i64) -> i64 {
+        self.rtt / 2 + (at - self.mid).abs().saturating_mul(MAX_DRIFT_PPM) / 1_000_000
+    }
+}
+
+/// A `hello` slower than this is asked again at once (a server restarting); it is still a sample, used
+/// while no better one is.
 const MAX_SAMPLE_RTT_MS: i64 = 250;
+/// How many recent samples the estimate chooses from.
+pub const SAMPLES: usize = 16;
+/// How fast this machine's monotonic clock may drift from the server's, in parts per million (quartz
+/// clocks are within 100; Windows' can be worse): an old sample's error grows by this much.
+pub const MAX_DRIFT_PPM: i64 = 200;
 
 impl ServerClock {
     /// Takes one sample of the server's clock with `hello`. A server that does not report `localTime`
@@ -89,12 +119,24 @@ impl ServerClock {
     /// Returns whether it was short enough to trust.
     pub fn record_sample(&self, before: i64, after: i64, server_ms: i64) -> bool {
         let rtt = (after - before).max(0);
-        let trusted = rtt <= MAX_SAMPLE_RTT_MS;
-        let mut base = self.base.lock().unwrap_or_else(|p| p.into_inner());
-        if trusted || base.is_none() {
-            *base = Some((server_ms, before + rtt / 2));
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        if samples.len() == SAMPLES {
+            samples.pop_front();
         }
-        trusted
+        samples.push_back(Sample { server_ms, mid: before + rtt / 2, rtt });
+        rtt <= MAX_SAMPLE_RTT_MS
+    }
+
+    /// The sample with the smallest error at monotonic `at`, and that error.
+    fn best_at(&self, at: i64) -> Option<(Sample, i64)> {
+        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        samples.iter().map(|s| (*s, s.error_at(at))).min_by_key(|(s, e)| (*e, -s.mid))
+    }
+
+    /// How far off [`ServerClock::now`] may be from the server's clock, in milliseconds (half the chosen
+    /// sample's round trip plus the drift allowed since it); `None` before the first sample.
+    pub fn error_ms(&self) -> Option<i64> {
+        self.best_at(monotonic_ms()).map(|(_, e)| e)
     }
 
     /// The server's time now: the last sample plus the monotonic time elapsed since it.
@@ -104,9 +146,8 @@ impl ServerClock {
 
     /// The server's time at [`monotonic_ms`] `at` (never before the last time handed out).
     pub fn now_at(&self, at: i64) -> DateTime {
-        let base = *self.base.lock().unwrap_or_else(|p| p.into_inner());
-        let estimate = match base {
-            Some((server_ms, when)) => server_ms + (at - when).max(0),
+        let estimate = match self.best_at(at) {
+            Some((s, _)) => s.server_ms + (at - s.mid).max(0),
             None => DateTime::now().timestamp_millis(),
         } + self.shift_ms.load(Ordering::Relaxed);
         let previous = self.last_ms.fetch_max(estimate, Ordering::Relaxed);
@@ -192,6 +233,34 @@ mod tests {
         assert_eq!(calls, 2, "the slow sample was taken again");
         let error = clock.now().timestamp_millis() - (monotonic_ms() + offset);
         assert!(error.abs() <= MAX_SAMPLE_RTT_MS, "the estimate is off by {error} ms");
+    }
+
+    /// Issue 23 item 8: a database far away answers every `hello` in 400 ms. Before, the first sample was
+    /// kept for ever, so a monotonic clock running 5 s slow over ten minutes moved leases by 5 s; now each
+    /// fresh sample is used once older ones have drifted past it, and the error is bounded and said.
+    #[test]
+    fn a_far_away_database_is_followed_sample_by_sample_with_a_bounded_error() {
+        let clock = ServerClock::default();
+        clock.record_sample(0, 400, 1_000_000);
+        // Ten minutes later on this machine; the server's clock says 5 s more than that.
+        let later = 600_000;
+        clock.record_sample(later, later + 400, 1_000_000 + 600_000 + 5_000);
+        let at = later + 600;
+        assert_eq!(clock.now_at(at).timestamp_millis(), 1_605_000 + 400, "the fresh sample is used");
+        let (_, error) = clock.best_at(at).unwrap();
+        assert_eq!(error, 200, "half the round trip, and no drift yet");
+        // An hour without a new sample: the bound grows by the drift allowed (200 ppm: 0.72 s an hour).
+        let (_, error) = clock.best_at(later + 3_600_000).unwrap();
+        assert!((900..=1000).contains(&error), "{error}");
+        // A fast sample beats slow ones while it is fresh, and gives way to them once it has aged.
+        let fast = ServerClock::default();
+        fast.record_sample(0, 10, 5_000);
+        fast.record_sample(1_000, 1_400, 6_300);
+        assert_eq!(fast.now_at(1_500).timestamp_millis(), 5_000 + 1_495, "the fast sample, 1 s old");
+        let old = ServerClock::default();
+        old.record_sample(0, 10, 5_000);
+        old.record_sample(3_600_000, 3_600_400, 3_606_000);
+        assert_eq!(old.now_at(3_600_400).timestamp_millis(), 3_606_000 + 200, "the fresh slow sample");
     }
 
     #[test]

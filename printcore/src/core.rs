@@ -165,6 +165,12 @@ impl PrintCore {
 
     /// Re-reads the database server's clock (the recovery sweep does this on every pass).
     pub async fn sync_clock(&self) -> Result<()> {
-        self.inner.clock.sync(&self.inner.db).await
+        self.inner.clock.sync(&self.inner.db).await?;
+        // Leases are seconds to minutes long: an estimate this far off is worth a person's look (a database
+        // very far away, or a clock drifting with no sample for a long time).
+        if let Some(e) = self.inner.clock.error_ms().filter(|e| *e > 2_000) {
+            tracing::warn!(error_ms = e, "the database server's clock is known only to within {e} ms");
+        }
+        Ok(())
     }
 }
