@@ -13,6 +13,7 @@ use printcore_tests::pdfgen::{marks_in, pdf_marked};
 use printcore_tests::relay::Relay;
 use printcore_tests::wait_for;
 use printcore_tests::worker_proc::{test_config, WorkerProcess};
+use printworker::Printer;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -59,7 +60,12 @@ impl Setup {
 
     /// A worker configuration for the queue at `uri` (a raw queue gets its capabilities configured).
     fn config(&self, name: &str, uri: &str, raw: bool) -> std::path::PathBuf {
-        let path = test_config(self.dir.path(), name, &server(Mode::ReplicaSet).uri, self.db.name(), uri, "");
+        self.config_with(name, uri, raw, "")
+    }
+
+    /// [`Setup::config`] with more `[worker]` settings.
+    fn config_with(&self, name: &str, uri: &str, raw: bool, worker: &str) -> std::path::PathBuf {
+        let path = test_config(self.dir.path(), name, &server(Mode::ReplicaSet).uri, self.db.name(), uri, worker);
         if raw {
             let mut text = std::fs::read_to_string(&path).unwrap();
             text.push_str(RAW_CAPABILITIES);
@@ -233,4 +239,67 @@ async fn every_worker_killed_while_jobs_are_at_cups_leaves_each_order_printed_ex
         assert!(failed.is_empty(), "CUPS kept every job: every order prints\n{}", failed.join("\n"));
         s.core.flush_logs().await;
     }
+}
+
+/// Issue 23 item 10: a CUPS queue stopped with a job of the worker's waiting in it (as CUPS stops a queue
+/// whose filter failed, with its message): the waiting order shows the queue's message, and prints once the
+/// queue is enabled again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_cups_queue_says_why_on_the_waiting_order() {
+    let s = setup("cupsstopped", true, 3.0).await;
+    let ids = s.add_orders("STOP", 2).await;
+    let uri = s.cups.queue_uri("raw");
+    let worker = WorkerProcess::start(&s.config_with("w", &uri, true, "jobs_per_printer = 2"));
+    // Both jobs at CUPS: the first printing (3 s), the second waiting its turn.
+    wait_for("both jobs at CUPS", Duration::from_secs(60), || async {
+        let at = s.orders().await.iter().filter(|o| o.get_str("printerJobRef").is_ok()).count();
+        (at == 2).then_some(())
+    })
+    .await;
+    let host = format!("127.0.0.1:{}", s.cups.port);
+    let cups = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(["-h", &host])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} (cups-client): {e}"));
+        assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // The second job is held while the first prints, so that stopping the queue stops no job midway
+    // (CUPS sends a stopped job again whole when the queue restarts: the device would get it twice).
+    let queue = printworker::backends::IppPrinter::new(&uri, Duration::from_secs(5)).unwrap();
+    let mut waiting = None;
+    for o in s.orders().await {
+        let (r, name) = (o.get_str("printerJobRef").unwrap(), o.get_str("printJobId").unwrap());
+        if queue.job_state(r, name).await.unwrap() == printworker::JobState::Pending {
+            waiting = Some((r.to_owned(), o.get_str("orderId").unwrap().to_owned()));
+        }
+    }
+    let (second_job, second) = waiting.expect("one job waits its turn at CUPS");
+    cups("lp", &["-i", &second_job, "-H", "hold"]);
+    wait_for("the other order printed", Duration::from_secs(60), || async {
+        s.orders()
+            .await
+            .iter()
+            .any(|o| o.get_str("orderId") != Ok(second.as_str()) && o.get_str("printStatus") == Ok("printed"))
+            .then_some(())
+    })
+    .await;
+    // The queue stops as after a filter failure, with its message; the second job waits in it.
+    cups("cupsdisable", &["-r", "Filter failed", "raw"]);
+    let reason = wait_for("the waiting order to say why", Duration::from_secs(60), || async {
+        s.orders().await.iter().find_map(|o| {
+            let r = o.get_str("printWaitReason").ok()?;
+            r.contains("Filter failed").then(|| r.to_owned())
+        })
+    })
+    .await;
+    assert!(reason.contains("held at the printer") && reason.contains("paused"), "{reason}");
+    cups("lp", &["-i", &second_job, "-H", "resume"]);
+    cups("cupsenable", &["raw"]);
+    s.wait_until_settled(2, Duration::from_secs(90)).await;
+    drop(worker);
+    let orders = s.check_exactly_once(&ids).await;
+    assert!(orders.values().all(|o| o.get_str("printStatus") == Ok("printed")));
+    assert!(orders.values().all(|o| o.get("printWaitReason").is_none()), "the reason is cleared once printed");
 }

@@ -169,6 +169,13 @@ pub trait Printer: Send + Sync {
     /// restarted and reused the number) is `Absent`.
     async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError>;
 
+    /// [`Printer::job_state`] with what the printer says of the job, when it says anything beyond its
+    /// state (IPP `job-state-reasons` other than the routine ones, and `job-printer-state-message`, where a
+    /// CUPS queue says "Filter failed"): shown on the waiting order.
+    async fn job_status(&self, job_ref: &str, job_name: &str) -> Result<(JobState, Option<String>), PrinterError> {
+        Ok((self.job_state(job_ref, job_name).await?, None))
+    }
+
     /// The job with this name (the newest, if several), completed or not; `None` when the printer does not
     /// know one. `Err(Unsupported)` when the backend cannot look jobs up.
     async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError>;

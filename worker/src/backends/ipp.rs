@@ -422,18 +422,26 @@ impl IppPrinter {
     }
 
     async fn one_job_state(&self, id: i32, job_name: &str) -> Result<JobState, PrinterError> {
+        Ok(self.one_job_status(id, job_name).await?.0)
+    }
+
+    /// A job's state and what the printer says of it beyond that (see [`Printer::job_status`]).
+    async fn one_job_status(&self, id: i32, job_name: &str) -> Result<(JobState, Option<String>), PrinterError> {
         let mut r = self.request(Operation::GetJobAttributes);
         r.attributes_mut()
             .add(DelimiterTag::OperationAttributes, IppAttribute::new(IppAttribute::JOB_ID, IppValue::Integer(id)));
         r.attributes_mut().add(
             DelimiterTag::OperationAttributes,
-            keywords("requested-attributes", &["job-state", "job-name", "job-state-reasons"]),
+            keywords(
+                "requested-attributes",
+                &["job-state", "job-name", "job-state-reasons", "job-state-message", "job-printer-state-message"],
+            ),
         );
         let response = self.send(r, "Get-Job-Attributes").await?;
         let code = response.header().operation_or_status;
         if code == 0x0406 {
             // client-error-not-found: the printer does not know the job (restarted or purged).
-            return Ok(JobState::Absent);
+            return Ok((JobState::Absent, None));
         }
         if !response.header().status_code().is_success() {
             return Err(PrinterError::Transient(format!(
@@ -448,10 +456,10 @@ impl IppPrinter {
         if let Some(name) = attrs.get("job-name").map(|a| text(a.value())) {
             if part_of(&name, job_name).is_none() {
                 // The printer restarted and gave the number to another job: ours is gone.
-                return Ok(JobState::Absent);
+                return Ok((JobState::Absent, None));
             }
         }
-        Ok(state_of(&attrs))
+        Ok((state_of(&attrs), job_says(&attrs)))
     }
 
     async fn jobs(&self, which: &str) -> Result<Vec<(i32, String, JobState)>, PrinterError> {
@@ -579,6 +587,31 @@ fn state_of(attrs: &std::collections::HashMap<String, IppAttribute>) -> JobState
         JobState::Incoming
     } else {
         state
+    }
+}
+
+/// What a printer says of a job beyond its state: its reasons other than the routine ones, with its
+/// messages (CUPS's `job-printer-state-message` is the queue's, e.g. "Filter failed"). `None` when it gives
+/// no such reason.
+fn job_says(attrs: &std::collections::HashMap<String, IppAttribute>) -> Option<String> {
+    const ROUTINE: [&str; 6] =
+        ["none", "job-queued", "job-printing", "job-incoming", "job-data-insufficient", "job-completed-successfully"];
+    let reasons: Vec<String> =
+        strings(attrs.get("job-state-reasons")).into_iter().filter(|r| !ROUTINE.contains(&r.as_str())).collect();
+    let mut messages: Vec<String> = Vec::new();
+    for name in ["job-printer-state-message", "job-state-message"] {
+        if let Some(m) = attrs.get(name).map(|a| text(a.value())).filter(|m| !m.trim().is_empty()) {
+            if !messages.contains(&m) {
+                messages.push(m);
+            }
+        }
+    }
+    // A message alone is progress ("Spooling job, 40% complete"): not worth a write to the order each time
+    // it changes. It is shown with a reason that says something is wrong or held.
+    match (reasons.is_empty(), messages.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(reasons.join(", ")),
+        (false, false) => Some(format!("{} ({})", reasons.join(", "), messages.join(": "))),
     }
 }
 
@@ -922,6 +955,17 @@ impl Printer for IppPrinter {
         Ok(combine(&states))
     }
 
+    async fn job_status(&self, job_ref: &str, job_name: &str) -> Result<(JobState, Option<String>), PrinterError> {
+        let mut states = Vec::new();
+        let mut says = Vec::new();
+        for id in job_ids(job_ref)? {
+            let (state, detail) = self.one_job_status(id, job_name).await?;
+            states.push(state);
+            says.extend(detail);
+        }
+        Ok((combine(&states), (!says.is_empty()).then(|| says.join("; "))))
+    }
+
     async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
         // (job id, document k, of n, state) of every job carrying a document of this print job.
         let mut found: Vec<(i32, usize, usize, JobState)> = Vec::new();
@@ -1031,6 +1075,26 @@ mod tests {
         assert_eq!(all, [Pending, Held, Processing, Stopped, Cancelled, Aborted, Completed]);
         assert_eq!(job_state(42), Unrecognized(42));
         assert!(Stopped.is_waiting() && Held.is_waiting() && !Unrecognized(42).is_waiting());
+    }
+
+    #[test]
+    fn what_a_printer_says_of_a_job_is_shown_only_with_a_reason() {
+        let attrs = |reasons: &[&str], message: &str| {
+            let mut m = std::collections::HashMap::new();
+            m.insert("job-state-reasons".to_owned(), keywords("job-state-reasons", reasons));
+            m.insert(
+                "job-printer-state-message".to_owned(),
+                IppAttribute::new("job-printer-state-message", IppValue::TextWithoutLanguage(message.into())),
+            );
+            m
+        };
+        assert_eq!(job_says(&attrs(&["job-printing"], "Spooling job, 40% complete.")), None, "progress is no reason");
+        assert_eq!(job_says(&attrs(&["none"], "")), None);
+        assert_eq!(
+            job_says(&attrs(&["printer-stopped"], "Filter failed")).as_deref(),
+            Some("printer-stopped (Filter failed)")
+        );
+        assert_eq!(job_says(&attrs(&["job-hold-until-specified"], "")).as_deref(), Some("job-hold-until-specified"));
     }
 
     #[test]

@@ -425,7 +425,12 @@ impl Worker {
         let mut unreachable_since: Option<Instant> = None;
         let mut shown: Option<String> = None;
         loop {
-            match slot.printer.job_state(job_ref, job.print_job_id()).await {
+            let mut job_says = None;
+            let status = slot.printer.job_status(job_ref, job.print_job_id()).await.map(|(state, says)| {
+                job_says = says;
+                state
+            });
+            match status {
                 Ok(JobState::Completed) => {
                     let at = record(|| job.complete(), "recording the print").await?;
                     slot.printed(at);
@@ -455,11 +460,18 @@ impl Worker {
                     if let JobState::Unrecognized(code) = state {
                         tracing::debug!("the printer reports job state {code}, unknown here; still waiting");
                     }
-                    let reason = wait_reason(state, slot.reading().and_then(|r| r.message));
+                    // What the printer says of the job itself (a hold, a stop), and of itself at the last
+                    // health reading (a CUPS queue's "Filter failed").
+                    let printer_says = slot.reading().and_then(|r| r.message);
+                    let says = match (job_says, printer_says) {
+                        (Some(j), Some(p)) => Some(format!("{j}; {p}")),
+                        (j, p) => j.or(p),
+                    };
+                    let reason = wait_reason(state, says);
                     if reason != shown {
                         job.note_waiting(reason.as_deref()).await?;
                         if let Some(r) = &reason {
-                            info!("waiting at the printer: {r}");
+                            info!("{r}");
                         }
                         shown = reason;
                     }
