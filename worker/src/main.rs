@@ -498,6 +498,10 @@ async fn printers(config: Config) -> AnyResult<bool> {
             ),
             Err(e) => println!("  capabilities: unknown ({e})"),
         }
+        if let Some(problem) = printer.setup_problem().await {
+            all_ok = false;
+            println!("  setting: {problem}");
+        }
         match printer.submit_path().await {
             Ok(path) => println!("  sends jobs by: {path}"),
             Err(e) => println!("  sends jobs by: unknown ({e})"),

@@ -48,6 +48,10 @@ pub enum JobState {
     Cancelled,
     /// The printer does not know the job (never got it, restarted, or purged its history).
     Absent,
+    /// Removed from the print queue by a person before the queue said it printed (Windows: "Cancel" in the
+    /// queue window, or "Cancel all documents" on a jammed printer). It may have printed in part: the
+    /// order fails for a person, never goes back to the queue by itself.
+    Deleted,
     /// Created (IPP Create-Job) but its documents have not all arrived (IPP `job-incoming`,
     /// `job-data-insufficient`): it cannot print as it is. Once cancelled, nothing of it ever prints.
     Incoming,
@@ -61,7 +65,7 @@ pub enum JobState {
 impl JobState {
     /// The job will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Completed | JobState::Aborted | JobState::Cancelled)
+        matches!(self, JobState::Completed | JobState::Aborted | JobState::Cancelled | JobState::Deleted)
     }
 
     /// The printer holds the job and will still print it (queued, held, printing, stopped for paper...).
@@ -157,6 +161,12 @@ pub trait Printer: Send + Sync {
     /// the backend cannot tell.
     async fn oldest_listed_completed(&self) -> Result<Option<std::time::Duration>, PrinterError> {
         Ok(None)
+    }
+
+    /// A setting of the printer the worker needs and does not find (Windows: "Keep printed documents"
+    /// off), said so that a person can change it: `worker check` fails while there is one.
+    async fn setup_problem(&self) -> Option<String> {
+        None
     }
 
     /// How this printer takes jobs, for `worker check` and `worker printers`: "Create-Job, then

@@ -628,7 +628,9 @@ impl Printer for CommandPrinter {
         let mut keeps_printed = None;
         for token in tokens {
             if token == UNSEEN {
-                states.push(JobState::Completed);
+                // The command said it printed, and the spooler never listed the job: with printed documents
+                // kept it would still be listed. Nobody can say it printed.
+                states.push(JobState::Absent);
                 continue;
             }
             let id: u32 = token.parse().expect("checked above");
@@ -671,6 +673,21 @@ impl Printer for CommandPrinter {
 
     fn can_look_up_jobs(&self) -> bool {
         self.following().is_some()
+    }
+
+    async fn setup_problem(&self) -> Option<String> {
+        let sp = self.following()?;
+        match sp.keeps_printed_jobs(self.timeout).await {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "\"Keep printed documents\" is off for Windows printer {:?}: turn it on (Printer properties > \
+                 Advanced > Keep printed documents) so the worker can read that a job printed; a job that leaves \
+                 the queue may have been deleted (\"Cancel all documents\") or dropped half-spooled, so until then \
+                 every order on it ends \"may have printed\"",
+                self.printer
+            )),
+            Err(e) => Some(format!("cannot read the Windows printer's settings: {e}")),
+        }
     }
 
     /// The spooler forgets a job once it has sent it to the printer (unless it keeps printed documents): a

@@ -92,6 +92,8 @@ pub fn combine(states: &[JobState]) -> JobState {
         *u
     } else if any(JobState::Partial) {
         JobState::Partial
+    } else if any(JobState::Deleted) {
+        JobState::Deleted
     } else if any(JobState::Aborted) {
         JobState::Aborted
     } else if any(JobState::Cancelled) {

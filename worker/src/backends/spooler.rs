@@ -12,11 +12,15 @@
 //! any machine. The tables below are the README's.
 //!
 //! How a job ends: Windows removes a job from the queue once it has sent it to the printer, unless the
-//! printer keeps printed documents (`PRINTER_ATTRIBUTE_KEEPPRINTEDJOBS`; then it stays as printed). So a
-//! job this worker saw queued or printing that left the queue without being deleted has been sent to the
-//! printer: completed, as far as Windows can tell. One it never saw, or saw held or stopped, that is gone
-//! may have printed: a person decides. After a restart of the worker nothing was seen, so a job the
-//! spooler no longer lists is never assumed printed nor sent again.
+//! printer keeps printed documents (`PRINTER_ATTRIBUTE_KEEPPRINTEDJOBS`; then it stays, marked printed or
+//! complete). Gone is not printed: "Cancel all documents" on a jammed printer, or a half-spooled job
+//! dropped when the print command was stopped, also leave the queue. So the worker needs "keep printed
+//! documents" on (`worker check` fails until it is): a job it followed is printed when the kept job says
+//! printed or complete, and one that left the queue is one a person deleted (`JobState::Deleted`: the
+//! order fails for a person). With the setting off, a job that left the queue may have printed. A job is
+//! the order's only if its document name is the order's file and, once the worker has seen which account
+//! its own jobs are spooled under (`pUserName`), under that account: a file another user prints under the
+//! same name is never taken for the order's job.
 
 use crate::printer::{FoundJob, JobState, PrinterState};
 use printcore::PrinterStatus;
@@ -163,6 +167,8 @@ pub struct SpoolJob {
     pub status: u32,
     /// `JOB_INFO_1.pStatus`: a driver's or port monitor's own words, when it gives any.
     pub status_text: Option<String>,
+    /// `JOB_INFO_1.pUserName`: the account that printed it (empty when the spooler does not say).
+    pub user: String,
 }
 
 /// A spooler call that failed.
@@ -295,21 +301,25 @@ pub fn document_part(document: &str, job_name: &str) -> Option<(usize, usize)> {
 pub fn state_when_gone(last: Option<JobState>, keeps_printed: bool) -> JobState {
     match last {
         Some(JobState::Completed) => JobState::Completed,
+        // This worker deleted it (an admin's cancel).
         Some(JobState::Cancelled) => JobState::Cancelled,
-        // Queued or printing, then gone without being deleted: Windows sent it to the printer and dropped
-        // it, as it does with every printed job when printed documents are not kept.
-        Some(JobState::Pending | JobState::Processing) if !keeps_printed => JobState::Completed,
-        // Never seen, seen held or stopped (a person may have deleted it), or printed documents are kept
-        // and it is not among them: nobody can say.
+        // Printed documents are kept, so a printed job would still be listed: a person deleted this one.
+        Some(_) if keeps_printed => JobState::Deleted,
+        // Printed and dropped, or deleted by a person, or dropped half-spooled: nobody can say. Never
+        // "printed" (before, a job seen queued or printing that left the queue was taken as printed).
         _ => JobState::Absent,
     }
 }
 
-/// What this worker saw of the spooler jobs carrying its print jobs (by job id), so that a job Windows
-/// drops from the queue after printing it reads as completed, not as gone. Lives as long as the backend.
+/// What this worker saw of the spooler jobs carrying its print jobs (by job id), so that a job that left
+/// the queue is judged by what it was, and the account this worker's jobs are spooled under. Lives as
+/// long as the backend.
 #[derive(Default)]
 pub struct Seen {
     jobs: Mutex<HashMap<u32, SeenJob>>,
+    /// The `pUserName` of this worker's jobs, learned from the first one it sees (its document name is a
+    /// fresh printJobId no one else knows yet).
+    own_user: Mutex<Option<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -324,9 +334,18 @@ struct SeenJob {
 const SEEN_MAX: usize = 10_000;
 
 impl Seen {
-    /// Notes a job listed by the spooler if it carries a document of `job_name`; returns its state.
+    /// Notes a job listed by the spooler if it carries a document of `job_name` and was printed by this
+    /// worker's account (once known); returns its state.
     pub fn observe(&self, job: &SpoolJob, job_name: &str) -> Option<JobState> {
         let part = document_part(&job.document, job_name)?;
+        if !job.user.is_empty() {
+            let mut own = self.own_user.lock().unwrap();
+            match own.as_deref() {
+                Some(u) if !u.eq_ignore_ascii_case(&job.user) => return None,
+                Some(_) => {}
+                None => *own = Some(job.user.clone()),
+            }
+        }
         let state = job_state(job.status);
         let mut jobs = self.jobs.lock().unwrap();
         if jobs.len() >= SEEN_MAX && !jobs.contains_key(&job.id) {
@@ -576,6 +595,7 @@ pub mod win {
             document: text(j.pDocument),
             status: j.Status,
             status_text: (!status_text.is_empty()).then_some(status_text),
+            user: text(j.pUserName),
         }
     }
 
@@ -740,22 +760,24 @@ mod tests {
         assert_eq!(document_part("", JOB), None);
     }
 
+    /// Issue 23 item 4: gone is not printed.
     #[test]
     fn a_job_that_left_the_queue_is_judged_by_what_was_seen_of_it() {
         use JobState::*;
-        // Windows drops a printed job from the queue unless printed documents are kept.
-        assert_eq!(state_when_gone(Some(Processing), false), Completed);
-        assert_eq!(state_when_gone(Some(Pending), false), Completed);
+        // Printed documents not kept: printed and dropped, deleted by a person ("Cancel all documents" on
+        // a jammed printer) and dropped half-spooled all look the same: nobody can say it printed.
+        assert_eq!(state_when_gone(Some(Processing), false), Absent);
+        assert_eq!(state_when_gone(Some(Pending), false), Absent);
+        assert_eq!(state_when_gone(Some(Stopped), false), Absent);
+        assert_eq!(state_when_gone(None, false), Absent);
+        // Seen printed, or deleted by this worker: as seen.
         assert_eq!(state_when_gone(Some(Completed), false), Completed);
         assert_eq!(state_when_gone(Some(Cancelled), false), Cancelled);
-        // Seen stopped or held: a person may have deleted it.
-        assert_eq!(state_when_gone(Some(Stopped), false), Absent);
-        assert_eq!(state_when_gone(Some(Held), false), Absent);
-        assert_eq!(state_when_gone(Some(Unrecognized(0x2000)), false), Absent);
-        // Never seen (a restart of the worker): may have printed.
-        assert_eq!(state_when_gone(None, false), Absent);
-        // Printed documents are kept: one that is gone was not printed by the queue's account.
-        assert_eq!(state_when_gone(Some(Processing), true), Absent);
+        // Printed documents kept: a printed job stays listed, so one seen and now gone was deleted by a
+        // person; never seen (a restart of the worker): may have printed.
+        assert_eq!(state_when_gone(Some(Processing), true), Deleted);
+        assert_eq!(state_when_gone(Some(Held), true), Deleted);
+        assert_eq!(state_when_gone(None, true), Absent);
         assert_eq!(state_when_gone(Some(Completed), true), Completed);
     }
 
@@ -763,15 +785,16 @@ mod tests {
     fn snapshots(doc: &str, statuses: &[u32]) -> Vec<Vec<SpoolJob>> {
         statuses
             .iter()
-            .map(|s| vec![SpoolJob { id: 41, document: doc.into(), status: *s, status_text: None }])
+            .map(|s| vec![SpoolJob { id: 41, document: doc.into(), status: *s, status_text: None, user: "svc".into() }])
             .collect()
     }
 
     #[test]
-    fn a_followed_job_reads_as_completed_when_windows_drops_it_after_printing() {
+    fn a_followed_job_that_windows_drops_is_never_read_as_printed() {
         let seen = Seen::default();
         let doc = format!(r"C:\Temp\printcore-{JOB}-9\{JOB}.pdf");
-        let other = SpoolJob { id: 40, document: "Invoice.docx".into(), status: 0x10, status_text: None };
+        let other =
+            SpoolJob { id: 40, document: "Invoice.docx".into(), status: 0x10, status_text: None, user: "ada".into() };
         let mut states = Vec::new();
         for mut listed in snapshots(&doc, &[JOB_STATUS_SPOOLING, JOB_STATUS_SPOOLING | JOB_STATUS_PRINTING, 0x10]) {
             listed.push(other.clone());
@@ -782,9 +805,11 @@ mod tests {
             [JobState::Pending, JobState::Processing, JobState::Processing]
         );
         assert!(states.iter().all(|f| f.job_ref == "41"), "{states:?}");
-        // Gone from the queue: sent to the printer.
-        assert_eq!(find(std::slice::from_ref(&other), &seen, JOB, false).unwrap().state, JobState::Completed);
-        assert_eq!(seen.gone(41, JOB, false), JobState::Completed);
+        // Gone from a queue that keeps no printed documents: it may have printed, or been deleted.
+        assert_eq!(find(std::slice::from_ref(&other), &seen, JOB, false).unwrap().state, JobState::Absent);
+        assert_eq!(seen.gone(41, JOB, false), JobState::Absent);
+        // Gone from one that keeps them: a person deleted it.
+        assert_eq!(seen.gone(41, JOB, true), JobState::Deleted);
         // The same id under another print job's name says nothing about ours.
         assert_eq!(seen.gone(41, "another-job", false), JobState::Absent);
         // A worker that restarted saw nothing: not found at all.
@@ -810,6 +835,31 @@ mod tests {
         assert_eq!(find(&kept, &seen, JOB, true).unwrap().state, JobState::Completed);
     }
 
+    /// Issue 23 item 4: a file another account prints under the order's name is never the order's job.
+    #[test]
+    fn a_job_of_another_account_under_the_same_name_is_not_the_orders() {
+        let seen = Seen::default();
+        let doc = format!("{JOB}.pdf");
+        let ours = SpoolJob {
+            id: 5,
+            document: doc.clone(),
+            status: JOB_STATUS_PRINTING,
+            status_text: None,
+            user: "NT SERVICE\\printcore".into(),
+        };
+        let theirs =
+            SpoolJob { id: 6, document: doc, status: JOB_STATUS_PRINTED, status_text: None, user: "Alice".into() };
+        let f = find(&[ours.clone(), theirs.clone()], &seen, JOB, true).unwrap();
+        assert_eq!((f.job_ref.as_str(), f.state), ("5", JobState::Processing), "only the worker's own job");
+        // The other account's job alone is not the order's job, printed or not.
+        let f = find(std::slice::from_ref(&theirs), &seen, JOB, true).unwrap();
+        assert_eq!(
+            (f.job_ref.as_str(), f.state),
+            ("5", JobState::Deleted),
+            "ours left a queue that keeps printed jobs"
+        );
+    }
+
     #[test]
     fn the_documents_of_one_order_are_one_print_job_and_a_missing_one_makes_it_partial() {
         let seen = Seen::default();
@@ -818,6 +868,7 @@ mod tests {
             document: format!(r"C:\Temp\printcore-x\{JOB}-{k}of3.pdf"),
             status,
             status_text: None,
+            user: "svc".into(),
         };
         let all = [job(7, 1, JOB_STATUS_PRINTING), job(8, 2, 0), job(9, 3, 0)];
         let f = find(&all, &seen, JOB, false).unwrap();

@@ -57,7 +57,7 @@ impl Worker {
             match printer.job_state(&job_ref, &name).await {
                 Ok(JobState::Completed) => return PrinterCancel::AlreadyPrinted,
                 Ok(JobState::Absent) => return forgotten(&job_ref),
-                Ok(JobState::Cancelled | JobState::Aborted) => return PrinterCancel::Confirmed,
+                Ok(JobState::Cancelled | JobState::Aborted | JobState::Deleted) => return PrinterCancel::Confirmed,
                 Ok(_) => {}
                 Err(e) => return not_confirmed(e),
             }
@@ -75,7 +75,7 @@ impl Worker {
         let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
         while std::time::Instant::now() < give_up {
             match printer.job_state(&job_ref, &name).await {
-                Ok(JobState::Cancelled | JobState::Aborted) => return PrinterCancel::Confirmed,
+                Ok(JobState::Cancelled | JobState::Aborted | JobState::Deleted) => return PrinterCancel::Confirmed,
                 Ok(JobState::Completed) => return PrinterCancel::AlreadyPrinted,
                 Ok(JobState::Absent) => return forgotten(&job_ref),
                 Ok(_) | Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,

@@ -445,6 +445,15 @@ impl Worker {
                     );
                     return self.fail(job, &message, true).await;
                 }
+                Ok(JobState::Deleted) => {
+                    let message = format!(
+                        "job {job_ref} was deleted from the print queue of {} by a person before it was reported \
+                         printed (a cancel in the queue window, or 'Cancel all documents'); part of it may have \
+                         printed: check the printer, then reprint it if needed",
+                        slot.printer.describe()
+                    );
+                    return self.fail(job, &message, false).await;
+                }
                 Ok(JobState::Absent) => {
                     let message = format!(
                         "{} no longer knows job {job_ref} (restarted or purged its history); {MAY_HAVE_PRINTED}",

@@ -136,6 +136,16 @@ impl Worker {
                 info!("reconciled: the printer completed the job");
                 job.complete().await.map(|at| slot.printed(at))
             }
+            Some(Some(f)) if f.state == JobState::Deleted => {
+                counts.failed_unknown += 1;
+                let m = format!(
+                    "job {} was deleted from the print queue of {} by a person before it was reported printed; \
+                     part of it may have printed: check the printer, then reprint it if needed",
+                    f.job_ref,
+                    slot.printer.describe()
+                );
+                job.fail_permanent(&m).await
+            }
             Some(Some(f)) if f.state == JobState::Partial => {
                 counts.failed_unknown += 1;
                 job.fail_permanent(&super::print::partial_message(&slot, &f.job_ref)).await
