@@ -510,3 +510,24 @@ async fn a_24_mb_document_through_a_slow_link_prints_once_and_a_stalled_one_time
     }
     assert!(took < Duration::from_secs(12), "gave up after {took:?}");
 }
+
+/// Issue 23 item 3, the command backend: the print command's time limit is the printer's timeout plus the
+/// document's size at the slowest expected rate, so a big poster is not killed while the command spools
+/// it (SumatraPDF renders page by page); a small document is still held to about the timeout.
+#[tokio::test]
+async fn a_print_command_has_time_for_a_big_document_and_not_for_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    // "Spools" for 2.5 s whatever it is given.
+    let slow = script(dir.path(), "slow.sh", "sleep 2.5");
+    let printer = CommandPrinter::new("Front", vec![slow, "{file}".into()], None, Duration::from_secs(1), caps())
+        .unwrap()
+        .with_min_rate(2.0 * 1024.0 * 1024.0);
+    assert_eq!(printer.command_limit(6 * 1024 * 1024), Duration::from_secs(4));
+    // 6 MB at 2 MB/s: 1 s + 3 s, enough for 2.5 s.
+    printer.submit(&job("job-big", vec![large_pdf(6)])).await.expect("a big document gets the time it needs");
+    // One page: about 1 s, and the command is stopped.
+    match printer.submit(&job("job-small", vec![pdf(1, A4)])).await {
+        Err(PrinterError::Uncertain(m)) => assert!(m.contains("did not finish within"), "{m}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}

@@ -199,6 +199,10 @@ pub struct PrinterConfig {
     /// Whether the printer shows this worker the names of its jobs (CUPS hides them from other users with
     /// `JobPrivateValues`). Measured when not given.
     pub job_names_visible: Option<bool>,
+    /// command: the slowest rate, in MB per second, at which the print command takes a document; its time
+    /// limit is `timeout_secs` plus the document's size at this rate (default 0.25: a 24 MB poster gets
+    /// 96 s more), so a big file is not killed while it spools.
+    pub command_min_rate_mb_s: Option<f64>,
     /// ipp: create each job before its documents (IPP Create-Job, then Send-Document), so its id is stored
     /// before anything that could print goes out. Read from the printer's `operations-supported` when not
     /// given; `false` sends Print-Job to a printer whose Create-Job misbehaves.
@@ -393,6 +397,9 @@ impl Config {
     pub fn build_printer(&self, p: &PrinterConfig) -> Result<Arc<dyn Printer>, ConfigError> {
         let timeout = secs(p.timeout_secs, &format!("printer {} timeout_secs", p.id))?;
         let err = |m: String| ConfigError(format!("printer {:?}: {m}", p.id));
+        if p.command_min_rate_mb_s.is_some() && p.backend != "command" {
+            return Err(err("command_min_rate_mb_s is a setting of the command backend".into()));
+        }
         if p.create_job.is_some() && p.backend != "ipp" {
             return Err(err("create_job is a setting of the ipp backend".into()));
         }
@@ -412,8 +419,14 @@ impl Config {
                     .ok_or_else(|| err("the command backend needs print_command = [...]".into()))?;
                 let name = p.printer_name.clone().unwrap_or_else(|| p.name.clone());
                 let caps = p.capabilities.clone().unwrap_or_default();
-                let printer = CommandPrinter::new(&name, cmd, p.status_command.clone(), timeout, caps)
+                let mut printer = CommandPrinter::new(&name, cmd, p.status_command.clone(), timeout, caps)
                     .map_err(|e| err(e.to_string()))?;
+                if let Some(rate) = p.command_min_rate_mb_s {
+                    if !(rate.is_finite() && rate > 0.0) {
+                        return Err(err(format!("command_min_rate_mb_s must be a positive number (got {rate})")));
+                    }
+                    printer = printer.with_min_rate(rate * 1024.0 * 1024.0);
+                }
                 #[cfg(windows)]
                 let printer = if p.spooler.unwrap_or(true) {
                     printer.with_spooler(Arc::new(crate::backends::spooler::win::Spooler::new(&name)))

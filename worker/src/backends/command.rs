@@ -50,7 +50,14 @@ pub struct CommandPrinter {
     pub capabilities: PrinterCapabilities,
     /// The Windows spooler's view of the printer, when it is used.
     spooler: Option<SpoolerLink>,
+    /// The slowest rate, in bytes per second, at which the print command is expected to take a document
+    /// (render and spool it): its time limit is `timeout` plus the document's size at this rate, so a big
+    /// poster is not killed while it spools (SumatraPDF renders page by page).
+    min_rate: f64,
 }
+
+/// The default [`CommandPrinter::with_min_rate`]: 0.25 MB/s, a slow PC rendering a heavy PDF.
+pub const DEFAULT_MIN_RATE: f64 = 256.0 * 1024.0;
 
 /// The print spooler behind a command printer.
 struct SpoolerLink {
@@ -92,7 +99,22 @@ impl CommandPrinter {
             timeout,
             capabilities,
             spooler: None,
+            min_rate: DEFAULT_MIN_RATE,
         })
+    }
+
+    /// The slowest rate (bytes per second) at which the print command takes a document; see the field.
+    pub fn with_min_rate(mut self, bytes_per_second: f64) -> CommandPrinter {
+        if bytes_per_second.is_finite() && bytes_per_second > 0.0 {
+            self.min_rate = bytes_per_second;
+        }
+        self
+    }
+
+    /// How long the print command may take for a document of `bytes`.
+    pub fn command_limit(&self, bytes: u64) -> Duration {
+        let extra = Duration::try_from_secs_f64(bytes as f64 / self.min_rate).unwrap_or(Duration::from_secs(86_400));
+        self.timeout.saturating_add(extra.min(Duration::from_secs(86_400)))
     }
 
     /// Reads the printer's state and follows its jobs through a print spooler (on Windows, the printer
@@ -547,8 +569,10 @@ impl Printer for CommandPrinter {
                         .map(drop)
                         .map_err(|e| PrinterError::Transient(format!("cannot write {}: {e}", file.display())))?;
                     let args = substitute(&self.print_command, job, &self.printer, &file.to_string_lossy());
+                    let bytes = tokio::fs::metadata(&file).await.map(|m| m.len()).unwrap_or(0);
+                    let limit = self.command_limit(bytes);
                     let Some(sp) = self.following() else {
-                        return run(&args, self.timeout, "the print command").await;
+                        return run(&args, limit, "the print command").await;
                     };
                     // Watch the queue while the command spools the document, and once more after it.
                     let watch = async {
@@ -558,7 +582,7 @@ impl Printer for CommandPrinter {
                         }
                     };
                     let out = tokio::select! {
-                        out = run(&args, self.timeout, "the print command") => out,
+                        out = run(&args, limit, "the print command") => out,
                         _ = watch => unreachable!("the watch never ends"),
                     };
                     sp.look(self.timeout, &job.job_name).await;
