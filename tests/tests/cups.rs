@@ -294,7 +294,13 @@ async fn a_stopped_cups_queue_says_why_on_the_waiting_order() {
         })
     })
     .await;
-    assert!(reason.contains("held at the printer") && reason.contains("paused"), "{reason}");
+    // What CUPS says of the job itself (held) and of the queue (stopped, and why), both on the order.
+    assert!(
+        reason.contains("held at the printer")
+            && reason.contains("job-hold-until-specified")
+            && reason.contains("paused"),
+        "{reason}"
+    );
     cups("lp", &["-i", &second_job, "-H", "resume"]);
     cups("cupsenable", &["raw"]);
     s.wait_until_settled(2, Duration::from_secs(90)).await;
