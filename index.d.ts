@@ -103,6 +103,11 @@ export interface AdminResult {
   /** "reprint", "cancel", "reset_state" or "force_printed". */
   action: string
   previousStatus?: string
+  /**
+   * Where the order ended. For a cancel or reset of an order whose job reached a printer it follows
+   * what the printer said: "printed" when the printer had already printed the job, "failed" ("may have
+   * printed": reprint it once the printer is checked) when the printer could not confirm or was not asked.
+   */
   newStatus: string
   /** The order had been sent to a printer (or printed): check the printer before printing it again. */
   mayHavePrinted: boolean

@@ -312,6 +312,9 @@ pub struct AdminResult {
     /// "reprint", "cancel", "reset_state" or "force_printed".
     pub action: String,
     pub previous_status: Option<String>,
+    /// Where the order ended. For a cancel or reset of an order whose job reached a printer it follows
+    /// what the printer said: "printed" when the printer had already printed the job, "failed" ("may have
+    /// printed": reprint it once the printer is checked) when the printer could not confirm or was not asked.
     pub new_status: String,
     /// The order had been sent to a printer (or printed): check the printer before printing it again.
     pub may_have_printed: bool,
