@@ -85,7 +85,9 @@ async fn chaos_every_order_printed_exactly_once_or_failed_with_a_reason() {
     let settled = || async {
         orders.count_documents(doc! { "printStatus": { "$in": ["printed", "failed"] } }).await.unwrap_or(0) as usize
     };
-    let deadline = Instant::now() + Duration::from_secs(env_or("CHAOS_SECONDS", 300));
+    // The run takes about 250 s on 2 cores (a 65 s database outage among it); a deadline of 300 s was missed
+    // once by a run that stalled longer: settling is a condition, the deadline only ends a hung run.
+    let deadline = Instant::now() + Duration::from_secs(env_or("CHAOS_SECONDS", 420));
     let (mut printer_done, mut db_restarts, mut kills) = (false, 0, 0);
     loop {
         let done = settled().await;

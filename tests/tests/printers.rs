@@ -531,3 +531,26 @@ async fn a_print_command_has_time_for_a_big_document_and_not_for_a_hang() {
         other => panic!("expected a timeout, got {other:?}"),
     }
 }
+
+/// An empty job (created, its document never sent: a worker killed between Create-Job and storing the
+/// job's id) holds ippeveprinter up for ever (every request is answered busy). The health pass cancels such
+/// jobs once they have waited long enough; the printer then prints again.
+#[tokio::test]
+async fn an_empty_job_left_at_the_printer_is_cancelled_and_the_printer_prints_again() {
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() });
+    let printer = IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap();
+    let orphan = uuid::Uuid::new_v4().to_string();
+    let id = printer.create_job(&job(&orphan, vec![pdf(1, A4)])).await.unwrap().expect("created");
+    let next = uuid::Uuid::new_v4().to_string();
+    match printer.submit(&job(&next, vec![pdf(1, A4)])).await {
+        Err(PrinterError::Busy(_)) => {}
+        other => panic!("the empty job holds the printer up: {other:?}"),
+    }
+    assert_eq!(printer.cancel_stale_empty_jobs(Duration::from_secs(3600)).await.unwrap(), 0, "not old enough");
+    assert_eq!(printer.cancel_stale_empty_jobs(Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(printer.job_state(&id, &orphan).await.unwrap(), JobState::Cancelled);
+    let job_ref = printer.submit(&job(&next, vec![pdf(1, A4)])).await.expect("the printer takes jobs again");
+    wait_for_state(&printer, &job_ref, &next, JobState::Completed).await;
+    assert_eq!(eve.copies_of(&next), 1);
+    assert_eq!(eve.copies_of(&orphan), 0, "the empty job printed nothing");
+}

@@ -163,6 +163,15 @@ pub trait Printer: Send + Sync {
         Ok(None)
     }
 
+    /// Cancels this worker's kind of job (named by a printJobId) that the printer has held waiting for its
+    /// document for longer than `older_than`: left by a worker killed between Create-Job and storing the
+    /// job's id, it prints nothing, but holds up a printer that takes one job at a time. A cancelled empty
+    /// job never prints, and a live worker that still meant to send its document is refused and gives the
+    /// order back, so this is always safe. Returns how many it cancelled.
+    async fn cancel_stale_empty_jobs(&self, _older_than: std::time::Duration) -> Result<usize, PrinterError> {
+        Ok(0)
+    }
+
     /// A setting of the printer the worker needs and does not find (Windows: "Keep printed documents"
     /// off), said so that a person can change it: `worker check` fails while there is one.
     async fn setup_problem(&self) -> Option<String> {

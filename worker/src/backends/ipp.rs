@@ -904,6 +904,51 @@ impl Printer for IppPrinter {
         self.send_documents_of(job, id).await
     }
 
+    async fn cancel_stale_empty_jobs(&self, older_than: Duration) -> Result<usize, PrinterError> {
+        let up = self.printer_attributes(&["printer-up-time"]).await?;
+        let Some(now) =
+            printer_group(&up).and_then(|g| g.get("printer-up-time")).and_then(|a| a.value().as_integer().copied())
+        else {
+            return Ok(0);
+        };
+        let mut r = self.request(Operation::GetJobs);
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            IppAttribute::new("which-jobs", IppValue::Keyword("not-completed".into())),
+        );
+        r.attributes_mut()
+            .add(DelimiterTag::OperationAttributes, IppAttribute::new("my-jobs", IppValue::Boolean(false)));
+        r.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            keywords(
+                "requested-attributes",
+                &["job-id", "job-name", "job-state", "job-state-reasons", "time-at-creation"],
+            ),
+        );
+        let response = self.send_ok(r, "Get-Jobs").await?;
+        let mut stale = Vec::new();
+        for group in response.attributes().groups_of(DelimiterTag::JobAttributes) {
+            let a = group.attributes();
+            let name = a.get("job-name").map(|v| text(v.value())).unwrap_or_default();
+            let ours = name.len() >= 36 && uuid::Uuid::parse_str(&name[..36]).is_ok();
+            let created = a.get("time-at-creation").and_then(|v| v.value().as_integer().copied());
+            let id = a.get("job-id").and_then(|v| v.value().as_integer().copied());
+            if let (true, JobState::Incoming, Some(at), Some(id)) = (ours, state_of(a), created, id) {
+                if i64::from(now) - i64::from(at) >= older_than.as_secs() as i64 {
+                    stale.push(id);
+                }
+            }
+        }
+        let mut cancelled = 0;
+        for id in stale {
+            if self.cancel(&id.to_string()).await.is_ok() {
+                tracing::info!(job_id = id, printer = %self.shown, "cancelled an empty job left waiting for its document");
+                cancelled += 1;
+            }
+        }
+        Ok(cancelled)
+    }
+
     async fn oldest_listed_completed(&self) -> Result<Option<Duration>, PrinterError> {
         let up = self.printer_attributes(&["printer-up-time"]).await?;
         let Some(now) =

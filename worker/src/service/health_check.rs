@@ -10,6 +10,10 @@ use super::{PrinterSlot, Worker};
 use printcore::PrinterStatus;
 use tracing::warn;
 
+/// How long a job may wait at the printer for its document before the health pass cancels it (a live
+/// worker sends it within a database write of creating it; one killed meanwhile never will).
+pub const STALE_EMPTY_JOB: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl Worker {
     /// One health pass over every printer. Returns how many may take orders now.
     pub async fn health_once(&self) -> usize {
@@ -27,6 +31,19 @@ impl Worker {
             }
             if slot.history.watching() {
                 slot.history.probe(slot.printer.as_ref()).await;
+            }
+            // An empty job a killed worker left between Create-Job and storing its id holds up a printer
+            // that prints one job at a time: cancelled once it has waited this long.
+            let due = {
+                let mut last = slot.stale_checked.lock().unwrap();
+                let due = last.is_none_or(|t| t.elapsed() >= STALE_EMPTY_JOB / 2);
+                if due {
+                    *last = Some(std::time::Instant::now());
+                }
+                due
+            };
+            if due {
+                let _ = slot.printer.cancel_stale_empty_jobs(STALE_EMPTY_JOB).await;
             }
         }
         ready

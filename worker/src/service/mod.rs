@@ -97,8 +97,8 @@ pub struct Worker {
 
 /// The first pause of claims after a being-sent mark the database could not make durable.
 pub const CLAIM_PAUSE: Duration = Duration::from_secs(5);
-/// The longest pause.
-pub const CLAIM_PAUSE_MAX: Duration = Duration::from_secs(60);
+/// The longest pause: claims resume within this of the database taking durable writes again.
+pub const CLAIM_PAUSE_MAX: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Default)]
 struct ClaimPause {

@@ -24,6 +24,8 @@ pub struct PrinterSlot {
     pub history: JobHistory,
     /// Whether the printer's list of completed jobs was read (once, at a health pass).
     pub(super) history_read: std::sync::atomic::AtomicBool,
+    /// When the health pass last looked for empty jobs left at the printer.
+    pub(super) stale_checked: Mutex<Option<std::time::Instant>>,
 }
 
 impl PrinterSlot {
@@ -45,6 +47,7 @@ impl PrinterSlot {
             last_success: Mutex::new(None),
             history: JobHistory::default(),
             history_read: std::sync::atomic::AtomicBool::new(false),
+            stale_checked: Mutex::new(None),
         }
     }
 
