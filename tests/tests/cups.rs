@@ -13,7 +13,6 @@ use printcore_tests::pdfgen::{marks_in, pdf_marked};
 use printcore_tests::relay::Relay;
 use printcore_tests::wait_for;
 use printcore_tests::worker_proc::{test_config, WorkerProcess};
-use printworker::Printer;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -246,16 +245,7 @@ async fn every_worker_killed_while_jobs_are_at_cups_leaves_each_order_printed_ex
 /// queue is enabled again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_cups_queue_says_why_on_the_waiting_order() {
-    let s = setup("cupsstopped", true, 3.0).await;
-    let ids = s.add_orders("STOP", 2).await;
-    let uri = s.cups.queue_uri("raw");
-    let worker = WorkerProcess::start(&s.config_with("w", &uri, true, "jobs_per_printer = 2"));
-    // Both jobs at CUPS: the first printing (3 s), the second waiting its turn.
-    wait_for("both jobs at CUPS", Duration::from_secs(60), || async {
-        let at = s.orders().await.iter().filter(|o| o.get_str("printerJobRef").is_ok()).count();
-        (at == 2).then_some(())
-    })
-    .await;
+    let s = setup("cupsstopped", true, 1.0).await;
     let host = format!("127.0.0.1:{}", s.cups.port);
     let cups = |program: &str, args: &[&str]| {
         let out = std::process::Command::new(program)
@@ -265,26 +255,42 @@ async fn a_stopped_cups_queue_says_why_on_the_waiting_order() {
             .unwrap_or_else(|e| panic!("{program} (cups-client): {e}"));
         assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
     };
-    // The second job is held while the first prints, so that stopping the queue stops no job midway
-    // (CUPS sends a stopped job again whole when the queue restarts: the device would get it twice).
-    let queue = printworker::backends::IppPrinter::new(&uri, Duration::from_secs(5)).unwrap();
-    let mut waiting = None;
-    for o in s.orders().await {
-        let (r, name) = (o.get_str("printerJobRef").unwrap(), o.get_str("printJobId").unwrap());
-        if queue.job_state(r, name).await.unwrap() == printworker::JobState::Pending {
-            waiting = Some((r.to_owned(), o.get_str("orderId").unwrap().to_owned()));
-        }
-    }
-    let (second_job, second) = waiting.expect("one job waits its turn at CUPS");
-    cups("lp", &["-i", &second_job, "-H", "hold"]);
-    wait_for("the other order printed", Duration::from_secs(60), || async {
-        s.orders()
-            .await
-            .iter()
-            .any(|o| o.get_str("orderId") != Ok(second.as_str()) && o.get_str("printStatus") == Ok("printed"))
-            .then_some(())
+    // Every job arrives held, so that stopping the queue stops no job midway (CUPS sends a stopped job
+    // again whole when the queue restarts, and the device would get it twice).
+    cups("lpadmin", &["-p", "raw", "-o", "job-hold-until-default=indefinite"]);
+    let ids = s.add_orders("STOP", 2).await;
+    let uri = s.cups.queue_uri("raw");
+    let worker = WorkerProcess::start(&s.config_with("w", &uri, true, "jobs_per_printer = 2"));
+    wait_for("both jobs at CUPS", Duration::from_secs(60), || async {
+        let at = s.orders().await.iter().filter(|o| o.get_str("printerJobRef").is_ok()).count();
+        (at == 2).then_some(())
     })
     .await;
+    // The first is released (whatever job it has now: CUPS may abort a held job, and the order is then
+    // claimed again) and prints; the second stays held.
+    let release = |job: &str| {
+        let _ = std::process::Command::new("lp").args(["-h", &host, "-i", job, "-H", "resume"]).output();
+    };
+    wait_for("the first order printed", Duration::from_secs(90), || async {
+        let orders = s.orders().await;
+        let first = orders.iter().find(|o| o.get_str("orderId") == Ok(ids[0].as_str()))?;
+        if first.get_str("printStatus") == Ok("printed") {
+            return Some(());
+        }
+        if let Ok(job) = first.get_str("printerJobRef") {
+            release(job);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        None
+    })
+    .await;
+    let second_job = s
+        .orders()
+        .await
+        .iter()
+        .find(|o| o.get_str("orderId") == Ok(ids[1].as_str()))
+        .and_then(|o| o.get_str("printerJobRef").ok().map(str::to_owned))
+        .expect("the second order's job is at CUPS");
     // The queue stops as after a filter failure, with its message; the second job waits in it.
     cups("cupsdisable", &["-r", "Filter failed", "raw"]);
     let reason = wait_for("the waiting order to say why", Duration::from_secs(60), || async {
@@ -301,8 +307,19 @@ async fn a_stopped_cups_queue_says_why_on_the_waiting_order() {
             && reason.contains("paused"),
         "{reason}"
     );
-    cups("lp", &["-i", &second_job, "-H", "resume"]);
     cups("cupsenable", &["raw"]);
+    // Released (whatever job it has by then), it prints.
+    wait_for("the second order printed", Duration::from_secs(90), || async {
+        let orders = s.orders().await;
+        let second = orders.iter().find(|o| o.get_str("orderId") == Ok(ids[1].as_str()))?;
+        if second.get_str("printStatus") == Ok("printed") {
+            return Some(());
+        }
+        release(second.get_str("printerJobRef").unwrap_or(&second_job));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        None
+    })
+    .await;
     s.wait_until_settled(2, Duration::from_secs(90)).await;
     drop(worker);
     let orders = s.check_exactly_once(&ids).await;
