@@ -464,20 +464,33 @@ impl IppPrinter {
         Ok((state_of(&attrs), job_says(&attrs)))
     }
 
-    async fn jobs(&self, which: &str) -> Result<Vec<(i32, String, JobState)>, PrinterError> {
+    /// Get-Jobs (`which`: "completed" or "not-completed", every user's), each job's `attributes`.
+    async fn job_list(
+        &self,
+        which: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<std::collections::HashMap<String, IppAttribute>>, PrinterError> {
         let mut r = self.request(Operation::GetJobs);
         r.attributes_mut()
             .add(DelimiterTag::OperationAttributes, IppAttribute::new("which-jobs", IppValue::Keyword(which.into())));
         r.attributes_mut()
             .add(DelimiterTag::OperationAttributes, IppAttribute::new("my-jobs", IppValue::Boolean(false)));
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            keywords("requested-attributes", &["job-id", "job-name", "job-state", "job-state-reasons"]),
-        );
+        r.attributes_mut().add(DelimiterTag::OperationAttributes, keywords("requested-attributes", attributes));
         let response = self.send_ok(r, "Get-Jobs").await?;
+        Ok(response.attributes().groups_of(DelimiterTag::JobAttributes).map(|g| g.attributes().clone()).collect())
+    }
+
+    /// `printer-up-time`, in the printer's own seconds (CUPS: the time of day), which its jobs'
+    /// `time-at-creation` and `time-at-completed` count in too.
+    async fn up_seconds(&self) -> Result<Option<i32>, PrinterError> {
+        let r = self.printer_attributes(&["printer-up-time"]).await?;
+        Ok(printer_group(&r).and_then(|g| g.get("printer-up-time")).and_then(|a| a.value().as_integer().copied()))
+    }
+
+    async fn jobs(&self, which: &str) -> Result<Vec<(i32, String, JobState)>, PrinterError> {
         let mut out = Vec::new();
-        for group in response.attributes().groups_of(DelimiterTag::JobAttributes) {
-            let a = group.attributes();
+        for a in self.job_list(which, &["job-id", "job-name", "job-state", "job-state-reasons"]).await? {
+            let a = &a;
             let id = a.get("job-id").and_then(|v| v.value().as_integer().copied());
             let name = a.get("job-name").map(|v| text(v.value())).unwrap_or_default();
             let state = state_of(a);
@@ -615,6 +628,12 @@ fn job_says(attrs: &std::collections::HashMap<String, IppAttribute>) -> Option<S
         (false, true) => Some(reasons.join(", ")),
         (false, false) => Some(format!("{} ({})", reasons.join(", "), messages.join(": "))),
     }
+}
+
+/// Whether a listed job is named by a printJobId (whole, or one document of it): printcore's kind of job.
+fn names_a_print_job(attrs: &std::collections::HashMap<String, IppAttribute>) -> bool {
+    let name = attrs.get("job-name").map(|v| text(v.value())).unwrap_or_default();
+    name.get(..36).is_some_and(|head| uuid::Uuid::parse_str(head).is_ok())
 }
 
 /// Whether `operations-supported` lists Create-Job and Send-Document.
@@ -905,32 +924,12 @@ impl Printer for IppPrinter {
     }
 
     async fn cancel_stale_empty_jobs(&self, older_than: Duration) -> Result<usize, PrinterError> {
-        let up = self.printer_attributes(&["printer-up-time"]).await?;
-        let Some(now) =
-            printer_group(&up).and_then(|g| g.get("printer-up-time")).and_then(|a| a.value().as_integer().copied())
-        else {
-            return Ok(0);
-        };
-        let mut r = self.request(Operation::GetJobs);
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            IppAttribute::new("which-jobs", IppValue::Keyword("not-completed".into())),
-        );
-        r.attributes_mut()
-            .add(DelimiterTag::OperationAttributes, IppAttribute::new("my-jobs", IppValue::Boolean(false)));
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            keywords(
-                "requested-attributes",
-                &["job-id", "job-name", "job-state", "job-state-reasons", "time-at-creation"],
-            ),
-        );
-        let response = self.send_ok(r, "Get-Jobs").await?;
+        let Some(now) = self.up_seconds().await? else { return Ok(0) };
+        let wanted = ["job-id", "job-name", "job-state", "job-state-reasons", "time-at-creation"];
         let mut stale = Vec::new();
-        for group in response.attributes().groups_of(DelimiterTag::JobAttributes) {
-            let a = group.attributes();
-            let name = a.get("job-name").map(|v| text(v.value())).unwrap_or_default();
-            let ours = name.len() >= 36 && uuid::Uuid::parse_str(&name[..36]).is_ok();
+        for a in self.job_list("not-completed", &wanted).await? {
+            let a = &a;
+            let ours = names_a_print_job(a);
             let created = a.get("time-at-creation").and_then(|v| v.value().as_integer().copied());
             let id = a.get("job-id").and_then(|v| v.value().as_integer().copied());
             if let (true, JobState::Incoming, Some(at), Some(id)) = (ours, state_of(a), created, id) {
@@ -950,31 +949,13 @@ impl Printer for IppPrinter {
     }
 
     async fn oldest_listed_completed(&self) -> Result<Option<Duration>, PrinterError> {
-        let up = self.printer_attributes(&["printer-up-time"]).await?;
-        let Some(now) =
-            printer_group(&up).and_then(|g| g.get("printer-up-time")).and_then(|a| a.value().as_integer().copied())
-        else {
-            return Ok(None);
-        };
-        let mut r = self.request(Operation::GetJobs);
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            IppAttribute::new("which-jobs", IppValue::Keyword("completed".into())),
-        );
-        r.attributes_mut()
-            .add(DelimiterTag::OperationAttributes, IppAttribute::new("my-jobs", IppValue::Boolean(false)));
-        r.attributes_mut().add(
-            DelimiterTag::OperationAttributes,
-            keywords("requested-attributes", &["job-id", "job-name", "time-at-completed"]),
-        );
-        let response = self.send_ok(r, "Get-Jobs").await?;
+        let Some(now) = self.up_seconds().await? else { return Ok(None) };
         let mut oldest: Option<i64> = None;
-        for group in response.attributes().groups_of(DelimiterTag::JobAttributes) {
-            let a = group.attributes();
-            let name = a.get("job-name").map(|v| text(v.value())).unwrap_or_default();
-            // This worker's jobs only (named by a printJobId, whole or one document of it): another
-            // user's job says nothing of whether this worker sees its own names.
-            let ours = name.len() >= 36 && uuid::Uuid::parse_str(&name[..36]).is_ok();
+        for a in self.job_list("completed", &["job-id", "job-name", "time-at-completed"]).await? {
+            let a = &a;
+            // This worker's jobs only: another user's job says nothing of whether this worker sees its own
+            // names.
+            let ours = names_a_print_job(a);
             let completed = a.get("time-at-completed").and_then(|v| v.value().as_integer().copied());
             if let (true, Some(at)) = (ours, completed) {
                 let age = i64::from(now) - i64::from(at);
@@ -1050,14 +1031,9 @@ impl Printer for IppPrinter {
     }
 
     async fn up_time(&self) -> Result<Option<Duration>, PrinterError> {
-        let r = self.printer_attributes(&["printer-up-time"]).await?;
         // Seconds since the printer started (CUPS reports the time of day instead, which reads as "up for
         // decades": CUPS keeps its job history across restarts, so that is the right answer for it too).
-        Ok(printer_group(&r)
-            .and_then(|g| g.get("printer-up-time"))
-            .and_then(|a| a.value().as_integer().copied())
-            .and_then(|s| u64::try_from(s).ok())
-            .map(Duration::from_secs))
+        Ok(self.up_seconds().await?.and_then(|s| u64::try_from(s).ok()).map(Duration::from_secs))
     }
 }
 
