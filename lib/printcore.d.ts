@@ -485,7 +485,7 @@ export interface MetricsQuery extends CallOptions {
 
 /** Options of {@link PrintCore.orderFile}: the file policy the website applies (the worker's rules). */
 export interface OrderFileOptions extends CallOptions {
-  /** Hosts files may come from; each entry allows itself and its subdomains (the worker's `allowed_hosts`, e.g. `['res.cloudinary.com']`). Not empty. */
+  /** Hosts files may come from; each entry allows itself and its subdomains (the worker's `allowed_hosts`, e.g. `['res.cloudinary.com']`), on port 443 only unless the entry names a port (`'files.shop.example:8443'`). Not empty; an entry that is not a host name (a bare `com`, a wildcard, a URL) rejects with `INVALID_ARGUMENT`. */
   allowedHosts: string[]
   /** Which of the order's files (`fileURLs`, else `fileURL`), from 0 (default 0). */
   index?: number
@@ -645,7 +645,7 @@ export declare class PrintCore implements AsyncDisposable {
    * (`allowedHosts` and their subdomains, https only unless allowed, link-local addresses never, the
    * size cap, every redirect checked), so a preview route can send the admin's browser the bytes and
    * never a customer's URL. Rejects with `NOT_FOUND`, `INVALID_ARGUMENT` (no file at `index`, an empty
-   * `allowedHosts`), `FILE_REJECTED` (a host, address or redirect the policy refuses; the message names
+   * `allowedHosts` or an entry that is not a host name), `FILE_REJECTED` (a host, address or redirect the policy refuses; the message names
    * the order and the host), `FILE_INVALID` (no file, an error answer, over `maxMb`) or
    * `FILE_UNAVAILABLE` (transient).
    */

@@ -134,7 +134,7 @@ test("orderFile returns an order's file byte-identical and refuses a host not on
   try {
     const url = `http://127.0.0.1:${server.address().port}/files/flyer.pdf?signature=secret`
     await shopDb.collection('orders').insertOne({ orderId: 'NF-1', paymentStatus: 'completed', printStatus: 'failed', fileURL: url, createdAt: new Date() })
-    const options = { allowedHosts: ['127.0.0.1'], allowHttp: true, allowLoopback: true }
+    const options = { allowedHosts: ['127.0.0.1:*'], allowHttp: true, allowLoopback: true }
     const file = await core.orderFile('NF-1', options)
     assert.ok(Buffer.isBuffer(file.bytes))
     assert.ok(file.bytes.equals(pdf), 'byte-identical')
@@ -152,9 +152,13 @@ test("orderFile returns an order's file byte-identical and refuses a host not on
       assert.doesNotMatch(e.message, /secret/)
     })
     assert.equal(hits.length, before, 'nothing was fetched from a host not allowed')
-    await rejectsWith(core.orderFile('NF-1', { allowedHosts: ['127.0.0.1'], allowHttp: true }), 'FILE_REJECTED')
+    await rejectsWith(core.orderFile('NF-1', { allowedHosts: ['127.0.0.1:*'], allowHttp: true }), 'FILE_REJECTED')
     await rejectsWith(core.orderFile('NF-1', { ...options, index: 1 }), 'INVALID_ARGUMENT')
     await rejectsWith(core.orderFile('NF-1', { allowedHosts: [] }), 'INVALID_ARGUMENT')
+    // The site's hosts follow the worker's rule: a stray top-level domain, a wildcard or a URL is refused.
+    for (const bad of ['com', '*.cloudinary.com', 'https://res.cloudinary.com']) {
+      await rejectsWith(core.orderFile('NF-1', { allowedHosts: [bad] }), 'INVALID_ARGUMENT', (e) => assert.match(e.message, /not a host name/))
+    }
     await rejectsWith(core.orderFile('NF-1', { ...options, maxMb: 0.00001 }), 'FILE_INVALID')
     await rejectsWith(core.orderFile('NF-none', options), 'NOT_FOUND')
   } finally {

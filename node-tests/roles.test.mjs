@@ -119,7 +119,7 @@ test("the worker's user runs the real worker and may not delete or forge orders"
   fs.writeFileSync(
     config,
     `[database]\nuri = "${withUser('printcore-worker', 'worker-pw')}"\nname = "${DB}"\n[worker]\npoll_interval_secs = 0.5\nhealth_interval_secs = 0.5\n` +
-      `[files]\nallowed_hosts = ["127.0.0.1"]\nallow_loopback = true\nallow_http = true\n` +
+      `[files]\nallowed_hosts = ["127.0.0.1:*"]\nallow_loopback = true\nallow_http = true\n` +
       `[[printers]]\nid = "f"\nname = "Folder"\nbackend = "file"\nfolder = "${path.join(tmp, 'out')}"\n`,
   )
   const worker = spawn(path.join(targetDir, 'debug', 'worker'), ['--config', config, 'run'], { stdio: ['ignore', 'ignore', 'pipe'] })

@@ -46,7 +46,7 @@ async fn seed(db: &Database, n: usize, url: &str) {
 fn config(dir: &std::path::Path, db: &str) -> std::path::PathBuf {
     let mut text = format!(
         "[database]\nuri = \"{}\"\nname = \"{db}\"\n[worker]\n\
-         [files]\nallowed_hosts = [\"127.0.0.1\"]\nallow_loopback = true\nallow_http = true\n",
+         [files]\nallowed_hosts = [\"127.0.0.1:*\"]\nallow_loopback = true\nallow_http = true\n",
         server(Mode::ReplicaSet).uri
     );
     for p in 0..PRINTERS {

@@ -80,7 +80,7 @@ fn worker_config(
     // The shop's defaults (health every 30 s, poll every 5 s...) except what `extra` sets.
     let text = format!(
         "[database]\nuri = \"{uri}\"\nname = \"{db}\"\n[worker]\n{extra}\n\
-         [files]\nallowed_hosts = [\"127.0.0.1\"]\nallow_loopback = true\nallow_http = true\n{printers}"
+         [files]\nallowed_hosts = [\"127.0.0.1:*\"]\nallow_loopback = true\nallow_http = true\n{printers}"
     );
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -180,7 +180,7 @@ async fn round_trips(n: usize, files: &FileServer) -> (f64, BTreeMap<String, usi
         1,
     ));
     let fetcher = FileFetcher::new(FilePolicy {
-        allowed_hosts: vec!["127.0.0.1".into()],
+        allowed_hosts: vec!["127.0.0.1:*".into()],
         allow_http: true,
         allow_loopback: true,
         ..FilePolicy::default()

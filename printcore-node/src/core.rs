@@ -354,7 +354,7 @@ impl PrintCore {
     /// Downloads one file of an order with printcore's download code and file policy (the worker's
     /// allowlist rules, link-local addresses refused, size cap, every redirect checked), so the website
     /// can show it without handing a customer's URL to the admin's browser. Rejects with NOT_FOUND (no
-    /// such order), INVALID_ARGUMENT (no file at `index`, an empty `allowedHosts`), FILE_REJECTED (the
+    /// such order), INVALID_ARGUMENT (no file at `index`, an empty `allowedHosts` or an entry that is not a host name), FILE_REJECTED (the
     /// policy refuses the URL's host or address, or a redirect; names the order and the host),
     /// FILE_INVALID (no file, the server answered an error, over `maxMb`) or FILE_UNAVAILABLE
     /// (transient: the server or network failed; try again).

@@ -528,7 +528,9 @@ pub struct WatchItem {
 #[napi(object)]
 pub struct OrderFileOptions {
     /// Hosts files may come from; each entry allows itself and its subdomains (the worker's
-    /// `allowed_hosts`, e.g. ["res.cloudinary.com"]). Required and not empty.
+    /// `allowed_hosts`, e.g. ["res.cloudinary.com"]), on port 443 only unless the entry names a port
+    /// (`files.shop.example:8443`). Required and not empty; an entry that is not a host name (a bare `com`,
+    /// a wildcard, a URL) rejects with INVALID_ARGUMENT.
     pub allowed_hosts: Vec<String>,
     /// Which of the order's files (`fileURLs`, else `fileURL`), from 0 (default 0).
     pub index: Option<u32>,

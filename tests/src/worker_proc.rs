@@ -123,7 +123,7 @@ backoff_max_secs = 2.0
 {extra_worker}
 
 [files]
-allowed_hosts = ["127.0.0.1"]
+allowed_hosts = ["127.0.0.1:*"]
 allow_loopback = true
 allow_http = true
 read_timeout_secs = 5.0

@@ -73,7 +73,7 @@ fn order(urls: Vec<String>) -> Order {
 
 fn policy(work_dir: &Path) -> FilePolicy {
     FilePolicy {
-        allowed_hosts: vec!["127.0.0.1".into()],
+        allowed_hosts: vec!["127.0.0.1:*".into()],
         allow_http: true,
         allow_loopback: true,
         max_bytes: 2 * 1024 * 1024,

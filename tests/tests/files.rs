@@ -13,7 +13,7 @@ use std::time::Duration;
 
 fn test_policy() -> FilePolicy {
     FilePolicy {
-        allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+        allowed_hosts: vec!["127.0.0.1:*".into(), "localhost:*".into()],
         allow_http: true,
         allow_loopback: true,
         max_bytes: 2 * 1024 * 1024,

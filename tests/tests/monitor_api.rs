@@ -291,7 +291,7 @@ async fn an_orders_file_comes_back_byte_identical_and_a_host_not_allowed_is_refu
     none.insert("fileURL", "");
     insert_orders(&db, vec![order, html, away, none]).await;
 
-    let allowed = FileFetcher::new(test_policy(&["127.0.0.1"])).unwrap();
+    let allowed = FileFetcher::new(test_policy(&["127.0.0.1:*"])).unwrap();
     let f = core.order_file("OF-1", 0, &allowed).await.unwrap();
     assert_eq!(f.bytes, first, "byte-identical");
     assert_eq!(f.sha256, sha256_hex(&first));
@@ -322,10 +322,10 @@ async fn an_orders_file_comes_back_byte_identical_and_a_host_not_allowed_is_refu
     assert_eq!(e.code(), "FILE_REJECTED", "{e}");
     assert!(e.to_string().contains("files.evil.example"), "{e}");
     // An allowed name on a loopback address, when loopback is not allowed: refused at connection time.
-    let no_loopback = FileFetcher::new(FilePolicy { allow_loopback: false, ..test_policy(&["127.0.0.1"]) }).unwrap();
+    let no_loopback = FileFetcher::new(FilePolicy { allow_loopback: false, ..test_policy(&["127.0.0.1:*"]) }).unwrap();
     assert_eq!(core.order_file("OF-1", 0, &no_loopback).await.unwrap_err().code(), "FILE_REJECTED");
     // Over the size cap.
-    let tiny = FileFetcher::new(test_policy(&["127.0.0.1"]).with_max_mb(0.0001).unwrap()).unwrap();
+    let tiny = FileFetcher::new(test_policy(&["127.0.0.1:*"]).with_max_mb(0.0001).unwrap()).unwrap();
     assert_eq!(core.order_file("OF-1", 0, &tiny).await.unwrap_err().code(), "FILE_INVALID");
     assert_eq!(FilePolicy::default().with_max_mb(0.0).unwrap_err().code(), "INVALID_ARGUMENT");
 }

@@ -40,7 +40,7 @@ backoff_max_secs = 2.0
 {worker_extra}
 
 [files]
-allowed_hosts = ["127.0.0.1"]
+allowed_hosts = ["127.0.0.1:*"]
 allow_loopback = true
 allow_http = true
 retries = 1

@@ -47,7 +47,7 @@ fn mono_a4() -> PrinterCapabilities {
 
 fn fetcher() -> FileFetcher {
     FileFetcher::new(FilePolicy {
-        allowed_hosts: vec!["127.0.0.1".into()],
+        allowed_hosts: vec!["127.0.0.1:*".into()],
         allow_http: true,
         allow_loopback: true,
         ..FilePolicy::default()

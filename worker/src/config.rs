@@ -481,67 +481,9 @@ impl Config {
     }
 }
 
-/// Why an `allowed_hosts` entry is not a host name, or `None`. An entry allows itself and its
-/// subdomains, so it must be a whole host name of at least two labels (`res.cloudinary.com`,
-/// `files.myshop.example`): a bare top-level domain (`com`) or a wildcard (`*.x`) would allow far more
-/// than meant, and a scheme, port or path never matches anything. `localhost` and IP address literals
-/// (`192.168.1.20`, `[fd12::1]`) are accepted: each allows exactly that host, and the address guard still
-/// applies (loopback and private addresses need `allow_loopback` / `allow_private_addresses`; link-local
-/// ones are always refused).
-pub fn allowed_host_problem(entry: &str) -> Option<&'static str> {
-    let host = entry.strip_suffix('.').unwrap_or(entry);
-    if host.trim().is_empty() {
-        return Some("it is empty");
-    }
-    if host.contains("://") {
-        return Some("write the host alone, without a scheme (res.cloudinary.com, not https://res.cloudinary.com)");
-    }
-    if host.contains(['/', '?', '#', '@']) {
-        return Some("write the host alone, without a path or user");
-    }
-    if host.contains('*') {
-        return Some("no wildcards: an entry already allows its subdomains (write example.com for *.example.com)");
-    }
-    if host.parse::<std::net::Ipv4Addr>().is_ok()
-        || host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
-    {
-        return None;
-    }
-    if host.parse::<std::net::Ipv6Addr>().is_ok() {
-        return Some("write an IPv6 address in brackets, as in a URL ([fd12::1])");
-    }
-    if host.contains(':') {
-        return Some("write the host without a port");
-    }
-    if !host.is_ascii() {
-        return Some("write an international name in its ASCII form (xn--...)");
-    }
-    if host.eq_ignore_ascii_case("localhost") {
-        return None;
-    }
-    let labels: Vec<&str> = host.split('.').collect();
-    if labels.len() < 2 {
-        return Some("a single label (a top-level domain such as com) would allow every host under it");
-    }
-    for label in &labels {
-        if label.is_empty() || label.len() > 63 {
-            return Some("each dot-separated part must be 1 to 63 characters");
-        }
-        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            || label.starts_with('-')
-            || label.ends_with('-')
-        {
-            return Some("only letters, digits, '-' and '_' are allowed, and no part starts or ends with '-'");
-        }
-    }
-    if labels.last().is_some_and(|l| l.chars().all(|c| c.is_ascii_digit())) {
-        return Some("it ends in a number but is not an IP address");
-    }
-    None
-}
+/// Why an `allowed_hosts` entry is not a host name, or `None`: printcore's one rule, which the website's
+/// `PRINTCORE_FILE_HOSTS` (the npm package's `allowedHosts`) follows too.
+pub use printcore::files::allowed_host_problem;
 
 /// A connection string or URI with its password replaced by `****` (printcore's one redaction).
 pub use printcore::redact_uri;
@@ -577,7 +519,7 @@ mod tests {
             "",
             " ",
             "https://res.cloudinary.com",
-            "res.cloudinary.com:443",
+            "res.cloudinary.com:https",
             "res.cloudinary.com/path",
             "user@res.cloudinary.com",
             "::1",

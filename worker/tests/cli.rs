@@ -153,7 +153,7 @@ fn json_logs_are_one_object_per_line_and_name_the_order_and_print_job() {
         &cfg,
         format!(
             "[database]\nname = \"{db}\"\n[worker]\npoll_interval_secs = 0.5\nhealth_interval_secs = 0.5\n\
-             [files]\nallowed_hosts = [\"127.0.0.1\"]\nallow_loopback = true\nallow_http = true\n\
+             [files]\nallowed_hosts = [\"127.0.0.1:*\"]\nallow_loopback = true\nallow_http = true\n\
              [[printers]]\nid = \"f\"\nname = \"F\"\nbackend = \"file\"\nfolder = \"{}\"\n",
             dir.path().join("out").display()
         ),

@@ -195,7 +195,7 @@ before(async () => {
   ;({ proc: siteProc, baseUrl } = await startSite({
     MONGODB_URI: db.uri,
     PRINTCORE_DB: DB,
-    PRINTCORE_FILE_HOSTS: '127.0.0.1',
+    PRINTCORE_FILE_HOSTS: '127.0.0.1:*',
     PRINTCORE_FILE_ALLOW_HTTP: '1',
     PRINTCORE_FILE_ALLOW_LOOPBACK: '1',
     ADMIN_EMAIL: ADMIN.email,

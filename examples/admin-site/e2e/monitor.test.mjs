@@ -51,7 +51,7 @@ before(async () => {
       `[[printers]]\nid = "folder"\nname = "Front desk (folder)"\nbackend = "file"\nfolder = "${path.join(tmp, 'out')}"\n`,
   )
 
-  ;({ proc: siteProc, baseUrl } = await startSite({ MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef', PRINTCORE_FILE_HOSTS: '127.0.0.1', PRINTCORE_FILE_ALLOW_HTTP: '1', PRINTCORE_FILE_ALLOW_LOOPBACK: '1' }))
+  ;({ proc: siteProc, baseUrl } = await startSite({ MONGODB_URI: db.uri, PRINTCORE_DB: DB, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, SESSION_SECRET: 'test-secret-0123456789abcdef', PRINTCORE_FILE_HOSTS: '127.0.0.1:*', PRINTCORE_FILE_ALLOW_HTTP: '1', PRINTCORE_FILE_ALLOW_LOOPBACK: '1' }))
   children.push(siteProc)
   browser = await launchBrowser()
   page = await (await browser.newContext()).newPage()

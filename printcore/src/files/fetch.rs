@@ -77,12 +77,32 @@ impl FilePolicy {
         Ok(self)
     }
 
-    /// Whether `host` is on the allowlist (itself or a subdomain of an entry). Case-insensitive.
+    /// Whether `host` is on the allowlist (itself or a subdomain of an entry), on any port. Case-insensitive.
     pub fn host_allowed(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allowed_hosts.iter().any(|a| entry_matches_host(a, host))
+    }
+
+    /// Whether `host` on `port` is on the allowlist: an entry without a port allows the scheme's own port
+    /// only (443 for https, 80 for http), `host:8443` that port, `host:*` any port.
+    pub fn host_port_allowed(&self, host: &str, port: u16, scheme_port: u16) -> bool {
         self.allowed_hosts.iter().any(|a| {
-            let a = a.trim_end_matches('.').to_ascii_lowercase();
-            host == a || host.ends_with(&format!(".{a}"))
+            let (_, allowed) = split_entry(a);
+            entry_matches_host(a, host)
+                && match allowed {
+                    EntryPort::Default => port == scheme_port,
+                    EntryPort::Port(p) => port == p,
+                    EntryPort::Any => true,
+                }
+        })
+    }
+
+    /// Why the policy cannot be used (an empty allowlist, an entry that is not a host name), or `None`.
+    pub fn problem(&self) -> Option<String> {
+        if self.allowed_hosts.is_empty() {
+            return Some("the file host allowlist is empty; no file could be downloaded".into());
+        }
+        self.allowed_hosts.iter().find_map(|entry| {
+            allowed_host_problem(entry).map(|why| format!("allowed host {entry:?} is not a host name: {why}"))
         })
     }
 
@@ -105,6 +125,14 @@ impl FilePolicy {
             s => return Err(format!("only https downloads are allowed, not {s}://")),
         }
         let host = url.host_str().ok_or("the URL has no host")?;
+        let scheme_port = if url.scheme() == "https" { 443 } else { 80 };
+        let port = url.port().unwrap_or(scheme_port);
+        if self.host_allowed(host) && !self.host_port_allowed(host, port, scheme_port) {
+            return Err(format!(
+                "port {port} of host {host} is not allowed (an allowed host is reached on port {scheme_port} only, \
+                 unless its entry names the port, e.g. {host}:{port})"
+            ));
+        }
         if !self.host_allowed(host) {
             return Err(format!(
                 "host {host} is not on the allowed list ({}); upload the file there or add the host to the allowed hosts",
@@ -123,6 +151,108 @@ impl FilePolicy {
         }
         Ok(())
     }
+}
+
+/// The port part of an allowlist entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryPort {
+    /// No port written: the scheme's own (443 for https).
+    Default,
+    Port(u16),
+    /// `:*`: any port (a test server on a random port).
+    Any,
+}
+
+/// An entry's host and port: `files.shop.example:8443`, `[fd12::1]:*`, `res.cloudinary.com`.
+fn split_entry(entry: &str) -> (&str, EntryPort) {
+    let (host, port) = match entry.rfind(':') {
+        // An IPv6 literal is bracketed; its colons are inside the brackets.
+        Some(i) if !entry[..i].contains(':') || entry[..i].ends_with(']') => (&entry[..i], Some(&entry[i + 1..])),
+        _ => (entry, None),
+    };
+    match port {
+        None => (entry, EntryPort::Default),
+        Some("*") => (host, EntryPort::Any),
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && !p.starts_with('+') => (host, EntryPort::Port(n)),
+            // Not a port: the whole entry is judged (and refused) as a host name.
+            _ => (entry, EntryPort::Default),
+        },
+    }
+}
+
+fn entry_matches_host(entry: &str, host: &str) -> bool {
+    let (a, _) = split_entry(entry);
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let a = a.trim_end_matches('.').to_ascii_lowercase();
+    host == a || host.ends_with(&format!(".{a}"))
+}
+
+/// Why an allowlist entry (the worker's `allowed_hosts`, the site's `PRINTCORE_FILE_HOSTS`, the npm
+/// package's `allowedHosts`) is not a host name, or `None`. An entry allows itself and its subdomains,
+/// so it must be a whole host name of at least two labels (`res.cloudinary.com`, `files.myshop.example`):
+/// a bare top-level domain (`com`) or a wildcard (`*.x`) would allow far more than meant, and a scheme or
+/// path never matches anything. `localhost` and IP address literals (`192.168.1.20`, `[fd12::1]`) are
+/// accepted: each allows exactly that host, and the address guard still applies. A port may follow
+/// (`files.shop.example:8443`, or `:*` for any port); without one, only the scheme's own port (443) is
+/// reached.
+pub fn allowed_host_problem(entry: &str) -> Option<&'static str> {
+    let (host, port) = split_entry(entry);
+    if port == EntryPort::Default && entry.contains(':') && !entry.starts_with('[') && !entry.contains("://") {
+        if entry.parse::<std::net::Ipv6Addr>().is_ok() {
+            return Some("write an IPv6 address in brackets, as in a URL ([fd12::1])");
+        }
+        return Some("a port must be a number from 1 to 65535 (or * for any port), after the host: files.shop.example:8443");
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.trim().is_empty() {
+        return Some("it is empty");
+    }
+    if host.contains("://") {
+        return Some("write the host alone, without a scheme (res.cloudinary.com, not https://res.cloudinary.com)");
+    }
+    if host.contains(['/', '?', '#', '@']) {
+        return Some("write the host alone, without a path or user");
+    }
+    if host.contains('*') {
+        return Some("no wildcards: an entry already allows its subdomains (write example.com for *.example.com)");
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok()
+        || host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+    {
+        return None;
+    }
+    if host.contains([':', '[', ']']) {
+        return Some("write an IPv6 address in brackets, as in a URL ([fd12::1])");
+    }
+    if !host.is_ascii() {
+        return Some("write an international name in its ASCII form (xn--...)");
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return None;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() < 2 {
+        return Some("a single label (a top-level domain such as com) would allow every host under it");
+    }
+    for label in &labels {
+        if label.is_empty() || label.len() > 63 {
+            return Some("each dot-separated part must be 1 to 63 characters");
+        }
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || label.starts_with('-')
+            || label.ends_with('-')
+        {
+            return Some("only letters, digits, '-' and '_' are allowed, and no part starts or ends with '-'");
+        }
+    }
+    if labels.last().is_some_and(|l| l.chars().all(|c| c.is_ascii_digit())) {
+        return Some("it ends in a number but is not an IP address");
+    }
+    None
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -144,14 +274,24 @@ fn classify(ip: IpAddr) -> AddressClass {
             } else if v4.is_link_local() {
                 // 169.254/16: instance metadata (cloud credentials) lives here; refused even on a private network.
                 AddressClass::Never
+            } else if o == [100, 100, 100, 200] {
+                // Alibaba Cloud's instance metadata service, inside 100.64/10.
+                AddressClass::Never
             } else if v4.is_private() || (o[0] == 100 && (o[1] & 0xC0) == 64) {
-                // 10/8, 172.16/12, 192.168/16, 100.64/10 (CGNAT)
+                // 10/8, 172.16/12, 192.168/16, 100.64/10 (CGNAT, also Tailscale's addresses)
                 AddressClass::Private
             } else if v4.is_unspecified()
                 || v4.is_multicast()
                 || v4.is_broadcast()
                 || v4.is_documentation()
                 || o[0] == 0
+                // 192.0.0.0/24: IETF protocol assignments; 192.88.99.0/24: the old 6to4 relays.
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99)
+                // 198.18.0.0/15: benchmarking networks (often a router's or a lab's own).
+                || (o[0] == 198 && (o[1] & 0xFE) == 18)
+                // 240.0.0.0/4: reserved (never routed on the internet).
+                || o[0] >= 240
             {
                 AddressClass::Never
             } else {
@@ -176,6 +316,18 @@ fn classify(ip: IpAddr) -> AddressClass {
                 AddressClass::Loopback
             } else if (seg[0] & 0xffc0) == 0xfe80 || seg == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] {
                 // fe80::/10 link-local; fd00:ec2::254, the IPv6 instance metadata address.
+                AddressClass::Never
+            } else if (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1)
+                || seg[0] == 0x2002
+                || (seg[0] == 0x2001 && seg[1] == 0)
+                || (seg[0] == 0x2001 && seg[1] == 0xdb8)
+                || (seg[0] == 0x100 && seg[1..4] == [0, 0, 0])
+                || (seg[0] == 0x2001 && (seg[1] & 0xfff0) == 0x10)
+            {
+                // Addresses that lead somewhere else or nowhere: a local-use NAT64 prefix (64:ff9b:1::/48,
+                // which reaches IPv4 addresses the shop's network chooses), 6to4 (2002::/16) and Teredo
+                // (2001::/32), which carry an IPv4 address and its relay; documentation (2001:db8::/32),
+                // discard (100::/64) and ORCHID (2001:10::/28).
                 AddressClass::Never
             } else if (seg[0] & 0xfe00) == 0xfc00 {
                 AddressClass::Private
@@ -223,8 +375,8 @@ pub struct FileFetcher {
 
 impl FileFetcher {
     pub fn new(policy: FilePolicy) -> Result<FileFetcher> {
-        if policy.allowed_hosts.is_empty() {
-            return Err(Error::InvalidArgument("the file host allowlist is empty; no file could be downloaded".into()));
+        if let Some(problem) = policy.problem() {
+            return Err(Error::InvalidArgument(problem));
         }
         let redirect_policy = policy.clone();
         let client = reqwest::Client::builder()
@@ -545,6 +697,105 @@ mod tests {
             assert!(!default.address_allowed(ip.parse().unwrap()), "{ip} should be refused");
         }
         assert!(default.address_allowed("64:ff9b::151.101.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn special_use_ranges_are_refused_like_private_ones() {
+        let default = FilePolicy::default();
+        let shop = FilePolicy { allow_private: true, ..FilePolicy::default() };
+        for ip in [
+            "100.100.100.200",
+            "198.18.0.1",
+            "198.19.255.254",
+            "240.0.0.1",
+            "255.255.255.254",
+            "192.0.0.170",
+            "192.88.99.1",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1::9765:101",
+            "2002:7f00:1::",
+            "2002:9765:101::1",
+            "2001:0:4136:e378::1",
+            "2001:db8::1",
+            "100::1",
+            "2001:10::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(!default.address_allowed(ip), "{ip} should be refused");
+            assert!(!shop.address_allowed(ip), "{ip} should be refused on a private network too");
+        }
+        // Their neighbours are ordinary addresses.
+        for ip in ["198.20.0.1", "198.17.255.1", "239.0.0.1", "2001:4860::8888", "64:ff9b::9765:101", "2003::1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(default.address_allowed(ip), !ip.is_multicast(), "{ip}");
+        }
+        // CGNAT (and Tailscale) stays a private network the shop may allow.
+        assert!(!default.address_allowed("100.64.1.1".parse().unwrap()));
+        assert!(shop.address_allowed("100.64.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_allowed_host_is_reached_on_its_schemes_port_only() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let p = FilePolicy::default();
+        assert!(p.check_url(&url("https://res.cloudinary.com/a.pdf")).is_ok());
+        assert!(p.check_url(&url("https://res.cloudinary.com:443/a.pdf")).is_ok());
+        for other in ["https://res.cloudinary.com:8443/a.pdf", "https://res.cloudinary.com:22/a.pdf"] {
+            let why = p.check_url(&url(other)).unwrap_err();
+            assert!(why.contains("port") && why.contains("res.cloudinary.com"), "{why}");
+        }
+        let own = FilePolicy {
+            allowed_hosts: vec!["files.shop.example:8443".into(), "[fd12::1]:*".into()],
+            allow_private: true,
+            ..FilePolicy::default()
+        };
+        assert!(own.check_url(&url("https://files.shop.example:8443/a.pdf")).is_ok());
+        assert!(own.check_url(&url("https://cdn.files.shop.example:8443/a.pdf")).is_ok());
+        assert!(own.check_url(&url("https://files.shop.example/a.pdf")).is_err());
+        assert!(own.check_url(&url("https://[fd12::1]:9999/a.pdf")).is_ok());
+        let http = FilePolicy { allowed_hosts: vec!["localhost".into()], allow_http: true, allow_loopback: true, ..p };
+        assert!(http.check_url(&url("http://localhost/a.pdf")).is_ok());
+        assert!(http.check_url(&url("http://localhost:8080/a.pdf")).is_err());
+    }
+
+    #[test]
+    fn allowlist_entries_must_be_host_names() {
+        for bad in [
+            "com",
+            "*.x",
+            "*.cloudinary.com",
+            "",
+            " ",
+            "https://res.cloudinary.com",
+            "res.cloudinary.com:0",
+            "res.cloudinary.com:70000",
+            "res.cloudinary.com:x",
+            "res.cloudinary.com/path",
+            "user@res.cloudinary.com",
+            "::1",
+            "bad..name",
+            "-x.example",
+            "x.123",
+            "bücher.example",
+            "com:443",
+        ] {
+            assert!(allowed_host_problem(bad).is_some(), "{bad:?} should be refused");
+            let p = FilePolicy { allowed_hosts: vec!["res.cloudinary.com".into(), bad.into()], ..FilePolicy::default() };
+            assert!(FileFetcher::new(p).is_err(), "{bad:?} should be refused by the fetcher");
+        }
+        for good in [
+            "res.cloudinary.com",
+            "Files.MyShop.example.",
+            "files.myshop.example:8443",
+            "localhost",
+            "127.0.0.1:*",
+            "192.168.1.20",
+            "[fd12::1]",
+            "[fd12::1]:8443",
+            "xn--bcher-kva.example",
+        ] {
+            assert_eq!(allowed_host_problem(good), None, "{good:?}");
+        }
     }
 
     #[test]

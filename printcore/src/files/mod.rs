@@ -10,7 +10,7 @@ pub mod validator;
 
 use crate::error::{Error, Result};
 use crate::model::{Order, PrinterCapabilities};
-pub use fetch::{FileFetcher, FilePolicy};
+pub use fetch::{allowed_host_problem, FileFetcher, FilePolicy};
 pub use pdf::{validate_pdf, FileReport, PageSize};
 pub use preview::OrderFile;
 use std::path::{Path, PathBuf};

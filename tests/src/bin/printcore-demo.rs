@@ -98,7 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!(
             "[database]\nuri = \"{uri}\"\nname = \"printcore_demo\"\n\
              [worker]\npoll_interval_secs = 1.0\nhealth_interval_secs = 1.0\njob_poll_interval_secs = 0.2\nbackoff_base_secs = 2.0\n\
-             [files]\nallowed_hosts = [\"127.0.0.1\"]\nallow_loopback = true\nallow_http = true\n\
+             [files]\nallowed_hosts = [\"127.0.0.1:*\"]\nallow_loopback = true\nallow_http = true\n\
              [[printers]]\nid = \"virtual-ipp\"\nname = \"Virtual IPP printer\"\nbackend = \"ipp\"\nuri = \"{}\"\n",
             printer.uri()
         ),
