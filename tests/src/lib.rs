@@ -15,6 +15,7 @@ pub mod fileserver;
 pub mod fixtures;
 pub mod ippeve;
 pub mod pdfgen;
+pub mod pdfstruct;
 pub mod process;
 pub mod relay;
 pub mod wine;

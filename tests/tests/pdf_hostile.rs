@@ -155,3 +155,94 @@ fn each_hostile_class_gets_a_reason_an_admin_can_act_on() {
     // An object stream that points at itself is harmless once bounded: the page prints.
     assert_eq!(validate_pdf("HOSTILE-1", "u", &object_stream_pointing_at_itself()).unwrap().pages, 1);
 }
+
+/// The classes a security review walked around the pre-scan with (tests/src/pdfstruct.rs builds them;
+/// the `structural_pdf` fuzz target combines them). Before the pre-scan read names, `startxref`, the
+/// cross-reference stream and indirect lengths as lopdf does, each of these reached lopdf: the escaped
+/// object stream's bomb was validated and sent to the printer, the others overflowed lopdf's stack,
+/// allocated without bound or parsed for hours.
+mod structural {
+    use super::*;
+    use printcore_tests::pdfstruct::{document, from_choices, Inner, Piece, Xref};
+
+    #[test]
+    fn an_object_stream_typed_with_an_escaped_name_is_decoded_like_any_other() {
+        // The review's 7 KB file: /Obj#53tm, two Flate layers, a bomb inside.
+        let bomb = document(&[Piece::ObjStm { escaped: true, layers: 2, inner: Inner::Bomb(80) }], Xref::Table);
+        assert!(bomb.len() < 20_000, "{} bytes", bomb.len());
+        assert!(bomb.windows(9).any(|w| w == b"/Obj#53tm"));
+        refused(&bomb, &["decompression bomb"]);
+        let deep = document(&[Piece::ObjStm { escaped: true, layers: 1, inner: Inner::Nest(5000) }], Xref::Table);
+        refused(&deep, &["inside a compressed object stream"]);
+        // Escaped filter names count too.
+        let filters = document(&[Piece::ObjStm { escaped: true, layers: 12, inner: Inner::Objects(3) }], Xref::Table);
+        refused(&filters, &["stacks 12 compression filters"]);
+        // The same construct at a normal size is an ordinary file.
+        let fine = document(&[Piece::ObjStm { escaped: true, layers: 1, inner: Inner::Objects(50) }], Xref::Table);
+        assert_eq!(ends(&fine, &ScanLimits::default()), Ok(1));
+    }
+
+    #[test]
+    fn a_startxref_hidden_in_a_comment_is_followed_as_lopdf_follows_it() {
+        let bytes = document(&[Piece::StartxrefInComment { depth: 20_000 }], Xref::Table);
+        refused(&bytes, &["more than 100 levels deep"]);
+        // At an ordinary depth lopdf reads the hidden object, finds no cross-reference there, and the
+        // file is refused as damaged, not crashed on.
+        let shallow = document(&[Piece::StartxrefInComment { depth: 3 }], Xref::Table);
+        let m = ends(&shallow, &ScanLimits::default()).unwrap_err();
+        assert!(m.contains("damaged"), "{m}");
+    }
+
+    #[test]
+    fn a_stream_at_the_cross_reference_position_is_decoded_whatever_its_type() {
+        let untyped_bomb = document(&[], Xref::Stream { typed: false, layers: 2, bomb_mb: 80 });
+        refused(&untyped_bomb, &["decompression bomb"]);
+        let typed_bomb = document(&[], Xref::Stream { typed: true, layers: 2, bomb_mb: 80 });
+        refused(&typed_bomb, &["decompression bomb"]);
+        for typed in [false, true] {
+            let fine = document(&[Piece::Nest { depth: 5, dicts: true }], Xref::Stream { typed, layers: 1, bomb_mb: 0 });
+            assert_eq!(ends(&fine, &ScanLimits::default()), Ok(1), "typed {typed}");
+        }
+    }
+
+    #[test]
+    fn a_length_that_points_at_another_stream_is_refused() {
+        refused(&document(&[Piece::LengthChain { links: 3000 }], Xref::Table), &["points at another stream"]);
+        refused(&document(&[Piece::LengthChain { links: 2 }], Xref::Table), &["points at another stream"]);
+        // One indirect length that is a number is what writers produce.
+        assert_eq!(ends(&document(&[Piece::LengthChain { links: 1 }], Xref::Table), &ScanLimits::default()), Ok(1));
+    }
+
+    #[test]
+    fn many_entries_on_one_large_object_are_refused() {
+        let bytes = document(&[Piece::SharedEntries { entries: 20_000, kb: 1024 }], Xref::Table);
+        assert!(bytes.len() < 2_000_000, "{} bytes", bytes.len());
+        refused(&bytes, &["again and again"]);
+        let stream = document(&[Piece::SharedEntries { entries: 20_000, kb: 1024 }], Xref::Stream {
+            typed: true,
+            layers: 1,
+            bomb_mb: 0,
+        });
+        refused(&stream, &["again and again"]);
+        // A few entries on one small object stay acceptable.
+        let fine = document(&[Piece::SharedEntries { entries: 20, kb: 4 }], Xref::Table);
+        assert_eq!(ends(&fine, &ScanLimits::default()), Ok(1));
+    }
+
+    #[test]
+    fn an_escaped_length_key_is_read() {
+        refused(&document(&[Piece::EscapedLength { declared: 1 << 40 }], Xref::Table), &["more than the whole file"]);
+        refused(&document(&[Piece::EscapedLength { declared: -5 }], Xref::Table), &["negative length"]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Any combination of the pieces, at any size the generator picks: a report or a permanent error
+        /// naming the order, never a crash (the fuzz target runs the same generator without the case cap).
+        #[test]
+        fn combined_pieces_never_crash(choices in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = ends(&from_choices(&choices), &ScanLimits::default());
+        }
+    }
+}

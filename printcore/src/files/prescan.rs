@@ -18,10 +18,22 @@
 //!   offsets): one that points somewhere the linear pass did not see an object start (into a string or
 //!   into stream data) is scanned again from there, within a budget, so nesting cannot hide there.
 //!
+//! - names as lopdf reads them: `#xx` escapes decoded (`/Obj#53tm` is `/ObjStm`, `/L#65ngth` is
+//!   `/Length`);
+//! - the cross-reference position lopdf reads, found as lopdf finds it (the last `startxref` near the
+//!   last `%%EOF`, by searching bytes, so one hidden in a comment counts), and every `/Prev` and
+//!   `/XRefStm` from there: whatever stream lopdf meets at such a position it decodes as a
+//!   cross-reference stream, whatever its `/Type` says, and so does the pre-scan;
+//! - indirect `/Length`s: one that points at another stream would make lopdf resolve a chain of
+//!   streams by recursion (and each link again for every stream in it), so it is refused;
+//! - the bytes lopdf parses: it parses the object at every cross-reference entry, once per entry, so
+//!   many entries pointing at one large object (or one object stream it inflates each time) cost that
+//!   object's size times the entries; the total is bounded by a multiple of the file's size.
+//!
 //! Nothing here recurses on the input and every allocation is bounded. A refusal is a sentence for the
 //! admin; [`crate::files::validate_pdf`] wraps it into a permanent file error naming the order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 /// What the pre-scan accepts. The defaults are far above what real documents use.
@@ -51,6 +63,13 @@ impl Default for ScanLimits {
     }
 }
 
+/// The bytes lopdf may parse at cross-reference entries (an object's size once per entry pointing at it,
+/// its inflated object stream included): this many times the file plus what its object streams inflate
+/// to, plus [`PARSE_BUDGET_SLACK`].
+pub const PARSE_BUDGET_FACTOR: usize = 3;
+/// See [`PARSE_BUDGET_FACTOR`].
+pub const PARSE_BUDGET_SLACK: usize = 32 * 1024 * 1024;
+
 /// What the pre-scan found in an acceptable file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scan {
@@ -78,26 +97,138 @@ pub fn prescan(bytes: &[u8], limits: &ScanLimits) -> Result<Scan, String> {
         object_starts: HashSet::new(),
         xref_keywords: HashSet::new(),
         to_verify: Vec::new(),
+        xref_positions: Vec::new(),
+        at_xref: false,
         streams_done: HashSet::new(),
         rescanned: 0,
         rescan_budget: buf.len().saturating_mul(2).saturating_add(1 << 20),
+        current: None,
+        stream_ids: HashSet::new(),
+        length_refs: HashSet::new(),
+        spans: HashMap::new(),
     };
+    if let Some(start) = lopdf_xref_start(buf) {
+        s.xref_positions.push(start as i64);
+    }
     s.run(buf, 0, Mode::File)?;
-    // Offsets lopdf will parse at: each must be where the linear pass saw an object (or `xref`) start, or
-    // be scanned from there.
-    let mut verified: HashSet<usize> = HashSet::new();
-    while let Some(offset) = s.to_verify.pop() {
+    // Where lopdf reads cross-reference data (and each /Prev from there), then the offsets it parses
+    // objects at: each must be where the linear pass saw an object (or `xref`) start, or be scanned from
+    // there; and each costs what lopdf parses there, once per entry.
+    let mut xref_done: HashSet<usize> = HashSet::new();
+    let mut costs: HashMap<usize, usize> = HashMap::new();
+    let mut parsed = 0usize;
+    loop {
+        if let Some(position) = s.xref_positions.pop() {
+            let Ok(position) = usize::try_from(position) else { continue };
+            if position >= buf.len() || !xref_done.insert(position) {
+                continue;
+            }
+            if buf[position..].starts_with(b"xref") && s.xref_keywords.contains(&position) {
+                continue;
+            }
+            s.at_xref = true;
+            let result = s.run(buf, position, Mode::OneObject);
+            s.at_xref = false;
+            result?;
+            continue;
+        }
+        let Some(offset) = s.to_verify.pop() else { break };
         let Ok(offset) = usize::try_from(offset) else { continue };
-        if offset >= buf.len() || !verified.insert(offset) {
+        if offset >= buf.len() {
             continue;
         }
         let start = skip_space(buf, offset);
-        if s.object_starts.contains(&start) || s.xref_keywords.contains(&start) {
-            continue;
+        let cost = match costs.get(&start) {
+            Some(&cost) => cost,
+            None => {
+                let cost = match s.spans.get(&start) {
+                    Some(&span) => span,
+                    None if s.xref_keywords.contains(&start) => 0,
+                    None => {
+                        let (scanned, inflated) = (s.rescanned, s.inflated_total);
+                        s.run(buf, start, Mode::OneObject)?;
+                        (s.rescanned - scanned).saturating_add(s.inflated_total - inflated)
+                    }
+                };
+                costs.insert(start, cost);
+                cost
+            }
+        };
+        parsed = parsed.saturating_add(cost);
+        let budget = buf
+            .len()
+            .saturating_add(s.inflated_total)
+            .saturating_mul(PARSE_BUDGET_FACTOR)
+            .saturating_add(PARSE_BUDGET_SLACK);
+        if parsed > budget {
+            return Err(format!(
+                "the PDF's cross-reference lists the same large objects again and again (a reader would parse \
+                 more than {} MB to open a {} KB file); the file is damaged or crafted; {AGAIN}",
+                budget / (1024 * 1024),
+                buf.len() / 1024
+            ));
         }
-        s.run(buf, start, Mode::OneObject)?;
+    }
+    if let Some(id) = s.length_refs.iter().find(|id| s.stream_ids.contains(id)) {
+        return Err(format!(
+            "a stream's /Length in the PDF points at another stream (object {} {}) instead of a number; a \
+             reader resolves such chains without end; the file is damaged or crafted; {AGAIN}",
+            id.0, id.1
+        ));
     }
     Ok(s.scan)
+}
+
+/// Where lopdf 0.38 reads the cross-reference (`Reader::get_xref_start`): the last `%%EOF` in the last
+/// 512 bytes, the last `startxref` from 25 bytes before it, then `startxref`, a line end, spaces, an
+/// integer. Found by searching bytes, as lopdf does: a `startxref` inside a comment counts.
+fn lopdf_xref_start(buf: &[u8]) -> Option<usize> {
+    let last = |pattern: &[u8], from: usize| -> Option<usize> {
+        let region = buf.get(from..)?;
+        region.windows(pattern.len()).rposition(|w| w == pattern).map(|p| p + from)
+    };
+    let eof = last(b"%%EOF", buf.len() - buf.len().min(512)).filter(|&e| e > 25)?;
+    let at = last(b"startxref", eof - 25)?;
+    let mut p = at + b"startxref".len();
+    match buf.get(p..p + 2) {
+        Some(b"\r\n") => p += 2,
+        _ if matches!(buf.get(p), Some(b'\r' | b'\n')) => p += 1,
+        _ => return None,
+    }
+    while buf.get(p) == Some(&b' ') {
+        p += 1;
+    }
+    let sign = matches!(buf.get(p), Some(b'+' | b'-'));
+    let digits_from = p + usize::from(sign);
+    let len = buf.get(digits_from..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+    if len == 0 {
+        return None;
+    }
+    let n: i64 = std::str::from_utf8(&buf[p..digits_from + len]).ok()?.parse().ok()?;
+    usize::try_from(n).ok()
+}
+
+/// A name's bytes as lopdf reads them: `#` and two hex digits is one byte; a `#` without them ends the
+/// name (lopdf then fails on the rest). At most [`NAME_MAX`] bytes are kept.
+fn decode_name(raw: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len().min(NAME_MAX));
+    let mut i = 0;
+    while i < raw.len() && out.len() < NAME_MAX {
+        if raw[i] == b'#' {
+            match (raw.get(i + 1).and_then(|&c| hex(c)), raw.get(i + 2).and_then(|&c| hex(c))) {
+                (Some(a), Some(b)) => {
+                    out.push(a * 16 + b);
+                    i += 3;
+                }
+                _ => break,
+            }
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn skip_space(b: &[u8], mut p: usize) -> usize {
@@ -230,7 +361,7 @@ fn word(w: &[u8]) -> Tok<'_> {
 enum Val {
     Int(i64),
     Name(Vec<u8>),
-    Ref,
+    Ref(u32, u16),
     Array(Vec<Val>),
     Dict(Vec<(Vec<u8>, Val)>),
     Other,
@@ -261,6 +392,14 @@ fn to_dict(items: Vec<Val>) -> Dict {
     out
 }
 
+/// `N G` as lopdf reads an object id or a reference (`N G R`): a u32 and a u16.
+fn id_of(n: &Val, g: &Val) -> Option<Val> {
+    match (n, g) {
+        (Val::Int(n), Val::Int(g)) => Some(Val::Ref(u32::try_from(*n).ok()?, u16::try_from(*g).ok()?)),
+        _ => None,
+    }
+}
+
 /// Values kept per object; beyond this they are counted for nesting only.
 const KEEP: usize = 100_000;
 /// The longest name kept.
@@ -286,12 +425,26 @@ struct Scanner<'l> {
     /// Where `N G obj` starts, for the offsets check.
     object_starts: HashSet<usize>,
     xref_keywords: HashSet<usize>,
-    /// Offsets lopdf parses at (cross-reference entries, startxref, /Prev, /XRefStm).
+    /// Offsets lopdf parses objects at (cross-reference entries), once per entry.
     to_verify: Vec<i64>,
-    /// Stream data already checked (by where it starts).
-    streams_done: HashSet<usize>,
+    /// Where lopdf reads cross-reference data (startxref, /Prev, /XRefStm).
+    xref_positions: Vec<i64>,
+    /// Scanning the object at a cross-reference position: lopdf decodes a stream there as a
+    /// cross-reference stream, whatever its /Type.
+    at_xref: bool,
+    /// Stream data already checked (by where it starts, and whether as a cross-reference stream).
+    streams_done: HashSet<(usize, bool)>,
     rescanned: usize,
     rescan_budget: usize,
+    /// The object being scanned in the file: its id, where `N G obj` starts, what had been inflated then.
+    current: Option<((u32, u16), usize, usize)>,
+    /// Objects that are streams.
+    stream_ids: HashSet<(u32, u16)>,
+    /// Objects an indirect /Length points at.
+    length_refs: HashSet<(u32, u16)>,
+    /// Where each object of the linear pass starts, and what lopdf parses there (bytes, and bytes its
+    /// object stream inflates to).
+    spans: HashMap<usize, usize>,
 }
 
 impl Scanner<'_> {
@@ -352,6 +505,8 @@ impl Scanner<'_> {
         let mut begun = false;
         let mut value_done = false;
         let mut leading = 0usize;
+        // OneObject: the id of the object scanned.
+        let mut one_id: Option<(u32, u16)> = None;
         loop {
             let (at, tok) = lx.next();
             if one && value_done && !matches!(tok, Tok::Word(b"stream")) {
@@ -398,15 +553,16 @@ impl Scanner<'_> {
                     Some((Kind::Dict, items)) => Some(Val::Dict(to_dict(items))),
                     None => None,
                 },
-                Tok::Name(n) => {
+                Tok::Name(raw) => {
+                    let n = decode_name(raw);
                     if n == b"Encrypt" {
                         self.scan.encrypted = true;
                     }
-                    Some(Val::Name(n[..n.len().min(NAME_MAX)].to_vec()))
+                    Some(Val::Name(n))
                 }
                 Tok::Int(i) => {
                     if expect_startxref && stack.is_empty() {
-                        self.to_verify.push(i);
+                        self.xref_positions.push(i);
                         expect_startxref = false;
                     }
                     if in_xref && stack.is_empty() {
@@ -426,33 +582,41 @@ impl Scanner<'_> {
                                 None => {
                                     // `N G R` at the top level: a value of its own.
                                     let n = window.len();
-                                    if n >= 2
-                                        && matches!(window[n - 2].1, Val::Int(_))
-                                        && matches!(window[n - 1].1, Val::Int(_))
-                                    {
-                                        window.truncate(n - 2);
-                                        window.push((at, Val::Ref));
+                                    if n >= 2 {
+                                        if let Some(id) = id_of(&window[n - 2].1, &window[n - 1].1) {
+                                            window.truncate(n - 2);
+                                            window.push((at, id));
+                                        }
                                     }
                                     continue;
                                 }
                             };
                             let n = items.len();
-                            if n >= 2 && matches!(items[n - 2], Val::Int(_)) && matches!(items[n - 1], Val::Int(_)) {
-                                items.truncate(n - 2);
-                                items.push(Val::Ref);
+                            if n >= 2 {
+                                if let Some(id) = id_of(&items[n - 2], &items[n - 1]) {
+                                    items.truncate(n - 2);
+                                    items.push(id);
+                                }
                             }
                             continue;
                         }
                         b"obj" if !in_objstm => {
                             let n = window.len();
-                            if n >= 2
-                                && matches!(window[n - 2].1, Val::Int(_))
-                                && matches!(window[n - 1].1, Val::Int(_))
-                            {
-                                self.object_starts.insert(window[n - 2].0);
+                            let mut id = None;
+                            if n >= 2 {
+                                if let Some(Val::Ref(num, gen)) = id_of(&window[n - 2].1, &window[n - 1].1) {
+                                    self.object_starts.insert(window[n - 2].0);
+                                    id = Some(((num, gen), window[n - 2].0));
+                                }
                             }
                             if one && begun {
                                 break;
+                            }
+                            if mode == Mode::File {
+                                self.close_object(at);
+                                self.current = id.map(|(id, start)| (id, start, self.inflated_total));
+                            } else {
+                                one_id = id.map(|(id, _)| id);
                             }
                             begun = true;
                             self.count_objects(1)?;
@@ -462,6 +626,9 @@ impl Scanner<'_> {
                         }
                         b"endobj" if !in_objstm => {
                             stack.clear();
+                            if mode == Mode::File {
+                                self.close_object(lx.pos);
+                            }
                             if one {
                                 break;
                             }
@@ -471,6 +638,10 @@ impl Scanner<'_> {
                                 (true, Some((_, Val::Dict(d)))) => Some(d.clone()),
                                 _ => None,
                             };
+                            let id = if mode == Mode::File { self.current.map(|(id, _, _)| id) } else { one_id };
+                            if let Some(id) = id {
+                                self.stream_ids.insert(id);
+                            }
                             stack.clear();
                             lx.pos = self.stream(buf, lx.pos, dict.as_ref())?;
                             if one {
@@ -516,7 +687,7 @@ impl Scanner<'_> {
                             expect_trailer = false;
                             for key in [&b"Prev"[..], b"XRefStm"] {
                                 if let Some(off) = get_int(d, key) {
-                                    self.to_verify.push(off);
+                                    self.xref_positions.push(off);
                                 }
                             }
                             if one {
@@ -540,7 +711,18 @@ impl Scanner<'_> {
         if one {
             self.rescanned = self.rescanned.saturating_add(lx.pos.saturating_sub(start));
         }
+        if mode == Mode::File {
+            self.close_object(buf.len());
+        }
         Ok(value_starts)
+    }
+
+    /// The object of the linear pass ends at `end`: notes what lopdf parses at its start.
+    fn close_object(&mut self, end: usize) {
+        if let Some((_, start, inflated)) = self.current.take() {
+            let span = end.saturating_sub(start).saturating_add(self.inflated_total - inflated);
+            self.spans.insert(start, span);
+        }
     }
 
     /// A stream whose `stream` keyword ends at `after`: checks its dictionary and, for object streams and
@@ -554,6 +736,9 @@ impl Scanner<'_> {
             data += 1;
         }
         let data = data.min(buf.len());
+        if let Some(Val::Ref(num, gen)) = dict.and_then(|d| get(d, b"Length")) {
+            self.length_refs.insert((*num, *gen));
+        }
         let declared = dict.and_then(|d| get_int(d, b"Length"));
         if let Some(n) = declared {
             if n < 0 {
@@ -598,13 +783,16 @@ impl Scanner<'_> {
                 self.limits.max_filters
             ));
         }
+        // lopdf decodes whatever stream it finds at a cross-reference position as a cross-reference
+        // stream; elsewhere it inflates object streams only (cross-reference streams are checked too).
         let kind = match get(dict, b"Type") {
+            _ if self.at_xref => Some(Kind::Dict),
             Some(Val::Name(n)) if n == b"ObjStm" => Some(Kind::Array),
             Some(Val::Name(n)) if n == b"XRef" => Some(Kind::Dict),
             _ => None,
         };
         let Some(kind) = kind else { return Ok(resume) };
-        if !self.streams_done.insert(data) {
+        if !self.streams_done.insert((data, kind == Kind::Dict)) {
             return Ok(resume);
         }
         self.scan.structural_streams += 1;
@@ -694,6 +882,11 @@ impl Scanner<'_> {
         let row = w.iter().sum::<usize>();
         if row == 0 {
             return Err(bad("all field widths /W are 0"));
+        }
+        for key in [&b"Prev"[..], b"XRefStm"] {
+            if let Some(off) = get_int(dict, key) {
+                self.xref_positions.push(off);
+            }
         }
         let size = get_int(dict, b"Size").unwrap_or(0);
         if size > self.limits.max_objects as i64 {
