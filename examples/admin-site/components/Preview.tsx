@@ -1,7 +1,8 @@
 'use client'
 // The print preview: a first-page thumbnail per order (drawn when its row scrolls into view) and, in the
 // order's panel, the first page larger with every page on demand. Page count and paper size come from the
-// file itself; a file that failed validation says why.
+// file itself; a file that failed validation says why. The order's fileURL here is only scheme, host and
+// path (lib/browser-safe.mjs): the file comes from /api/monitor/file by order id, never from its URL.
 import { useEffect, useRef, useState } from 'react'
 import { drawPage, loadPdf, paperName, type Loaded } from '@/lib/pdf'
 import type { OrderView } from '@/lib/types'

@@ -47,7 +47,7 @@ before(async () => {
   fs.writeFileSync(
     path.join(tmp, 'worker.toml'),
     `[database]\nuri = "${db.uri}"\nname = "${DB}"\n[worker]\npoll_interval_secs = 0.5\nhealth_interval_secs = 0.5\n` +
-      `[files]\nallowed_hosts = ["127.0.0.1"]\nallow_loopback = true\nallow_http = true\n` +
+      `[files]\nallowed_hosts = ["127.0.0.1:*"]\nallow_loopback = true\nallow_http = true\n` +
       `[[printers]]\nid = "folder"\nname = "Front desk (folder)"\nbackend = "file"\nfolder = "${path.join(tmp, 'out')}"\n`,
   )
 

@@ -1,6 +1,8 @@
 // Every printcore error code as an HTTP status and a sentence for the admin. `Record<ErrorCode, ...>`
 // makes this exhaustive: a code added to the package fails the site's type check until it is mapped.
 import { PrintCoreError, type ErrorCode } from 'printcore'
+import { redactText } from './browser-safe.mjs'
+import { json } from './http'
 
 export const ERRORS: Record<ErrorCode, { status: number; message: string }> = {
   NOT_FOUND: { status: 404, message: 'There is no such order.' },
@@ -32,7 +34,8 @@ export interface Failure {
 export function failure(e: unknown): Failure {
   if (e instanceof PrintCoreError) {
     const { status, message } = ERRORS[e.code]
-    return { ok: false, code: e.code, status, message, detail: e.message }
+    // printcore's messages show URLs without their query already; redactText makes sure of it.
+    return { ok: false, code: e.code, status, message, detail: redactText(e.message) }
   }
   throw e
 }
@@ -40,5 +43,5 @@ export function failure(e: unknown): Failure {
 /** A route handler's response for a failure. */
 export function errorResponse(e: unknown): Response {
   const f = failure(e)
-  return Response.json(f, { status: f.status })
+  return json(f, { status: f.status })
 }

@@ -6,6 +6,11 @@ export type Json<T> = T extends Date ? string : T extends (infer U)[] ? Json<U>[
 
 /** A printer as the monitor reads it: `stateReasons` is what the printer itself says (IPP printer-state-reasons). */
 export type PrinterView = Json<Printer>
+/**
+ * An order as the browser gets it: `fileURL` / `fileURLs` are scheme, host and path only (the API sends
+ * everything through lib/browser-safe.mjs), enough to tell there is a file and how many; the preview
+ * fetches the file by order id from /api/monitor/file.
+ */
 export type OrderView = Json<PrintOrder>
 export type LogView = Json<PrintLogEntry>
 export type SnapshotView = Json<Snapshot>

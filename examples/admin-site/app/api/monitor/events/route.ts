@@ -1,16 +1,19 @@
 // Live updates as server-sent events. Every open stream, of every tab and browser, is a subscriber of
 // printcore's one shared feed in this server process (one change stream per collection, or one poll).
 // When the feed breaks, the stream ends and the browser's EventSource reconnects, which subscribes anew.
+// The events name what changed (an order or printer id), nothing more: the page re-reads the data.
 import { printcore } from '@/lib/printcore'
 import { errorResponse } from '@/lib/errors'
-import { sessionFrom } from '@/lib/session'
+import { sessionFrom } from '@/lib/auth'
+import { NO_STORE, unauthorized } from '@/lib/http'
+import { redactText } from '@/lib/browser-safe.mjs'
 import type { NextRequest } from 'next/server'
 
 export const runtime = 'nodejs'
 export const dynamic = 'force-dynamic'
 
 export async function GET(request: NextRequest) {
-  if (!(await sessionFrom(request))) return new Response('sign in first', { status: 401 })
+  if (!(await sessionFrom(request))) return unauthorized()
   let core
   try {
     core = await printcore()
@@ -39,18 +42,23 @@ export async function GET(request: NextRequest) {
         } catch {}
       }
       send(': connected\n\n')
-      core.watch((event) => send(`data: ${JSON.stringify(event)}\n\n`), {
+      const subscription = core.watch((event) => send(`data: ${JSON.stringify(event)}\n\n`), {
         signal: request.signal,
-        onError: (e) => send(`event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`),
+        onError: (e) => send(`event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: redactText(e.message) })}\n\n`),
         onEnd: end,
       })
-      ping = setInterval(() => send(': ping\n\n'), 15000)
+      // A stream opened before sign-out ends with its session (checked at each ping): the browser's
+      // reconnection is then refused like any request of that cookie.
+      ping = setInterval(async () => {
+        if (await sessionFrom(request)) send(': ping\n\n')
+        else subscription.close()
+      }, 15000)
     },
     cancel() {
       clearInterval(ping)
     },
   })
   return new Response(stream, {
-    headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' },
+    headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': `${NO_STORE}, no-transform`, Connection: 'keep-alive' },
   })
 }

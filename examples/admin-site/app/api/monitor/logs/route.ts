@@ -1,6 +1,7 @@
 import { printcore } from '@/lib/printcore'
 import { errorResponse } from '@/lib/errors'
-import { sessionFrom } from '@/lib/session'
+import { sessionFrom } from '@/lib/auth'
+import { json, unauthorized } from '@/lib/http'
 import type { NextRequest } from 'next/server'
 
 export const runtime = 'nodejs'
@@ -8,11 +9,11 @@ export const dynamic = 'force-dynamic'
 
 /** One order's history, newest first (the first 100 entries; `before` pages further). */
 export async function GET(request: NextRequest) {
-  if (!(await sessionFrom(request))) return Response.json({ message: 'sign in first' }, { status: 401 })
+  if (!(await sessionFrom(request))) return unauthorized()
   const orderId = request.nextUrl.searchParams.get('orderId') ?? undefined
   try {
     const page = await (await printcore()).logs({ orderId, limit: 100, signal: request.signal })
-    return Response.json(page.items)
+    return json(page.items)
   } catch (e) {
     return errorResponse(e)
   }

@@ -4,7 +4,8 @@
 import type { MetricsQuery } from 'printcore'
 import { printcore } from '@/lib/printcore'
 import { errorResponse } from '@/lib/errors'
-import { sessionFrom } from '@/lib/session'
+import { sessionFrom } from '@/lib/auth'
+import { json, unauthorized } from '@/lib/http'
 import { series } from '@/lib/metrics'
 import type { NextRequest } from 'next/server'
 
@@ -14,14 +15,14 @@ export const dynamic = 'force-dynamic'
 const RANGES = { '24h': { hours: 24, bucketMinutes: 15 }, '7d': { hours: 24 * 7, bucketMinutes: 120 } } as const
 
 export async function GET(request: NextRequest) {
-  if (!(await sessionFrom(request))) return Response.json({ message: 'sign in first' }, { status: 401 })
+  if (!(await sessionFrom(request))) return unauthorized()
   const range = RANGES[request.nextUrl.searchParams.get('range') === '7d' ? '7d' : '24h']
   const until = new Date()
   const since = new Date(until.getTime() - range.hours * 3600_000)
   try {
     const query: MetricsQuery = { since, bucketMinutes: range.bucketMinutes, limit: 10_000, signal: request.signal }
     const samples = await (await printcore()).metrics(query)
-    return Response.json(series(samples, since, until, range.bucketMinutes))
+    return json(series(samples, since, until, range.bucketMinutes))
   } catch (e) {
     return errorResponse(e)
   }

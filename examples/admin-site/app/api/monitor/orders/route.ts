@@ -4,7 +4,8 @@
 import type { OrdersQuery, PrintStatus } from 'printcore'
 import { printcore } from '@/lib/printcore'
 import { errorResponse } from '@/lib/errors'
-import { sessionFrom } from '@/lib/session'
+import { sessionFrom } from '@/lib/auth'
+import { json, unauthorized } from '@/lib/http'
 import { STATUSES } from '@/lib/types'
 import type { NextRequest } from 'next/server'
 
@@ -21,10 +22,10 @@ function date(value: string | null, nextDay = false): Date | undefined {
 }
 
 export async function GET(request: NextRequest) {
-  if (!(await sessionFrom(request))) return Response.json({ message: 'sign in first' }, { status: 401 })
+  if (!(await sessionFrom(request))) return unauthorized()
   const p = request.nextUrl.searchParams
   const status = p.get('status') || undefined
-  if (status && !(STATUSES as readonly string[]).includes(status)) return Response.json({ message: `unknown state ${status}` }, { status: 400 })
+  if (status && !(STATUSES as readonly string[]).includes(status)) return json({ message: `unknown state ${status}` }, { status: 400 })
   const query: OrdersQuery = {
     status: status as PrintStatus | undefined,
     orderId: p.get('q')?.trim() || undefined,
@@ -38,7 +39,7 @@ export async function GET(request: NextRequest) {
   try {
     const core = await printcore()
     const page = await core.orders(query)
-    return Response.json({ items: page.items, next: page.next ?? null })
+    return json({ items: page.items, next: page.next ?? null })
   } catch (e) {
     return errorResponse(e)
   }
