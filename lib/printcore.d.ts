@@ -230,10 +230,19 @@ export interface PrintOrder {
   printPriority?: number
   /** Not printed before this time; removed once the time has come (the order is then claimable). */
   printNotBefore?: Date
-  /** The sha256 of the file that was printed. */
+  /**
+   * The sha256 of the order's file (lower-case hex; of several files, theirs joined with commas). The worker
+   * records it; store it yourself when you price the order and the worker refuses a different file (the file
+   * behind a URL can change after payment), failing the order with both values named.
+   */
   fileSha256?: string
-  /** Pages of the file. */
+  /** Pages of the file (of all files together), as the worker counted them. */
   filePages?: number
+  /**
+   * The pages of all the order's files as your site counted them when it priced the order (optional): the
+   * worker fails the order when the files it downloads have another count.
+   */
+  expectedPages?: number
   /** The order was handed to a printer in its current attempt: it may be on paper. */
   mayHavePrinted: boolean
   /** Why its job is still waiting at the printer (held, stopped for paper or a jam), while it is. */

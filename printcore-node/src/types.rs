@@ -81,8 +81,14 @@ pub struct PrintOrder {
     pub printer_job_ref: Option<String>,
     pub print_priority: Option<i64>,
     pub print_not_before: Option<DateTime<Utc>>,
+    /// The sha256 of the order's file (lower-case hex; of several files, theirs joined with commas). The
+    /// worker records it; a website that stores it when it prices the order has the worker refuse a
+    /// different file (the file behind a URL can change after payment).
     pub file_sha256: Option<String>,
     pub file_pages: Option<i64>,
+    /// The pages of all the order's files, as the website counted them when it priced the order
+    /// (optional): the worker fails the order when the files have another count.
+    pub expected_pages: Option<i64>,
     /// The order was handed to a printer in its current attempt: it may be on paper.
     pub may_have_printed: bool,
     /// Why its job is still waiting at the printer (held, stopped for paper or a jam...), while it is.
@@ -126,6 +132,7 @@ impl From<printcore::Order> for PrintOrder {
             print_not_before: date(o.print_not_before),
             file_sha256: o.file_sha256,
             file_pages: o.file_pages,
+            expected_pages: o.expected_pages,
             may_have_printed,
             print_wait_reason: o.print_wait_reason,
             problems,

@@ -130,6 +130,10 @@ pub struct Order {
     pub file_sha256: Option<String>,
     #[serde(default)]
     pub file_pages: Option<i64>,
+    /// The pages of all the order's files together, as the website counted them when it priced the order
+    /// (optional): the worker fails the order when the files it downloads have another count.
+    #[serde(default)]
+    pub expected_pages: Option<i64>,
     #[serde(default)]
     pub paid_at: Option<DateTime>,
     /// Why a job at the printer is still waiting (held, stopped for paper or a jam...), while it is.
@@ -447,7 +451,10 @@ const ORDER_FIELDS: &[(&str, Kind, bool)] = &[
     // A schedule of another type would keep the order waiting for ever: it blocks printing (and is failed
     // with a message naming it) instead.
     ("printNotBefore", Kind::StoredDate, true),
-    ("fileSha256", Kind::Text, false),
+    // The website may store these when it prices the order, for the worker to check the file against: one
+    // it cannot read would let a changed file print unchecked, so it blocks printing.
+    ("fileSha256", Kind::Text, true),
+    ("expectedPages", Kind::Int, true),
     ("filePages", Kind::Int, false),
     ("paidAt", Kind::Date, false),
     ("printWaitReason", Kind::Text, false),

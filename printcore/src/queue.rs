@@ -1076,7 +1076,7 @@ fn sending_write_concern() -> WriteConcern {
         .build()
 }
 
-fn file_fields(reports: &[crate::files::FileReport]) -> (String, i64) {
+pub(crate) fn file_fields(reports: &[crate::files::FileReport]) -> (String, i64) {
     let sha = reports.iter().map(|r| r.sha256.as_str()).collect::<Vec<_>>().join(",");
     (sha, reports.iter().map(|r| r.pages as i64).sum())
 }

@@ -32,7 +32,7 @@ fn file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 async fn refused(v: &Validator, path: &Path, words: &[&str]) -> String {
-    let e = v.validate("1234", "https://res.cloudinary.com/a/f.pdf?sig=s", path).await.unwrap_err();
+    let e = v.validate("1234", "https://res.cloudinary.com/a/f.pdf?sig=s", path, 2000).await.unwrap_err();
     let m = e.to_string();
     assert!(matches!(e, Error::File { transient: false, .. }), "permanent: {m}");
     for w in words.iter().chain(&["order 1234", "export it again"]) {
@@ -47,7 +47,7 @@ async fn the_worker_binary_validates_in_a_limited_child_like_in_process() {
     let bytes = pdf_with_pages(&[A4, A3, LETTER]);
     let path = file(dir.path(), "ok.pdf", &bytes);
     let url = "https://res.cloudinary.com/a/f.pdf";
-    let child = contained(1024, 30, Duration::from_secs(60)).validate("1234", url, &path).await.unwrap();
+    let child = contained(1024, 30, Duration::from_secs(60)).validate("1234", url, &path, 2000).await.unwrap();
     assert_eq!(child, validate_pdf("1234", url, &bytes).unwrap(), "the same report either way");
     // Refusals keep their words through the child.
     let deep = file(dir.path(), "deep.pdf", &deep_arrays(100_000));
@@ -115,4 +115,72 @@ async fn an_order_is_capped_in_files_and_bytes_and_leaves_nothing_on_disk() {
     let m = e.to_string();
     assert!(!e.is_transient() && m.contains("order CAPS-1") && m.contains("over the 3.0 MB limit per order"), "{m}");
     assert!(empty(), "a refused order's files are removed too");
+}
+
+/// A file of more pages than `[files] max_pages` is refused by either validator, naming the count and
+/// the limit; the child refuses it itself, so its answer stays short.
+#[tokio::test]
+async fn a_file_past_max_pages_is_refused_in_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(dir.path(), "many-pages.pdf", &pdf(60, A4));
+    for v in [Validator::InProcess, contained(1024, 30, Duration::from_secs(60))] {
+        let e = v.validate("1234", "https://res.cloudinary.com/a/f.pdf", &path, 50).await.unwrap_err();
+        let m = e.to_string();
+        assert!(!e.is_transient() && m.contains("60 pages") && m.contains("max_pages") && m.contains("50"), "{m}");
+        assert_eq!(v.validate("1234", "https://res.cloudinary.com/a/f.pdf", &path, 60).await.unwrap().pages, 60);
+    }
+}
+
+/// The parent reads at most a bounded answer from the child (a report lists each page): a child that
+/// answers more is stopped and the file refused, at once, not at the timeout.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_childs_answer_is_read_up_to_a_bound() {
+    let babbler = |script: &str| {
+        Validator::Contained(ContainedValidator {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into(), "validator".into()],
+            timeout: Duration::from_secs(60),
+        })
+    };
+    let limit = printcore::files::validator::answer_limit(10);
+    let start = Instant::now();
+    let e = babbler("exec head -c 50000000 /dev/zero").validate("1234", "u", Path::new("/x"), 10).await.unwrap_err();
+    let m = e.to_string();
+    assert!(!e.is_transient() && m.contains(&format!("longer than {} KB", limit / 1024)), "{m}");
+    assert!(start.elapsed() < Duration::from_secs(30), "stopped at the bound: {:?}", start.elapsed());
+    // An endless error output is drained, not kept, and does not block the child.
+    let e = babbler("head -c 20000000 /dev/zero >&2; exit 3").validate("1234", "u", Path::new("/x"), 10).await.unwrap_err();
+    assert!(e.to_string().contains("exit code 3"), "{e}");
+}
+
+/// The order-level checks the worker makes before printing: pages times copies within
+/// `max_order_pages`, and the website's `expectedPages` and `fileSha256` when it stored them.
+#[test]
+fn an_order_is_checked_against_its_pages_copies_and_the_file_it_was_priced_with() {
+    use printcore::files::{check_order_files, sha256_hex};
+    let bytes = pdf(3, A4);
+    let report = validate_pdf("1234", "https://res.cloudinary.com/a/f.pdf", &bytes).unwrap();
+    let policy = FilePolicy { max_order_pages: 30, ..FilePolicy::default() };
+    let with = |extra: bson::Document| {
+        let mut d = doc! { "_id": bson::oid::ObjectId::new(), "orderId": "1234", "fileURL": "https://res.cloudinary.com/a/f.pdf" };
+        d.extend(extra);
+        Order::from_document(d).unwrap()
+    };
+    let check = |o: &Order| check_order_files(o, std::slice::from_ref(&report), &policy);
+    check(&with(doc! {})).unwrap();
+    check(&with(doc! { "printingOptions": { "copies": 10 } })).unwrap();
+    let m = check(&with(doc! { "printingOptions": { "copies": 11 } })).unwrap_err().to_string();
+    assert!(m.contains("3 pages x 11 copies = 33 pages") && m.contains("max_order_pages") && m.contains("order 1234"), "{m}");
+    check(&with(doc! { "expectedPages": 3 })).unwrap();
+    let m = check(&with(doc! { "expectedPages": 2 })).unwrap_err().to_string();
+    assert!(m.contains("have 3 pages") && m.contains("priced for 2") && m.contains("expectedPages"), "{m}");
+    check(&with(doc! { "fileSha256": sha256_hex(&bytes).to_uppercase() })).unwrap();
+    let other = sha256_hex(b"the file the customer paid for");
+    let e = check(&with(doc! { "fileSha256": &other })).unwrap_err();
+    let m = e.to_string();
+    assert!(!e.is_transient() && m.contains("fileSha256") && m.contains(&other[..12]) && m.contains(&sha256_hex(&bytes)[..12]), "{m}");
+    // A value of the wrong type cannot be checked: the order does not print unchecked.
+    let bad = with(doc! { "expectedPages": "three" });
+    assert!(bad.problems.iter().any(|p| p.to_string().contains("expectedPages")), "{:?}", bad.problems);
 }

@@ -112,7 +112,7 @@ async fn broken_files_fail_permanently_with_a_message_an_admin_can_act_on() {
     permanent(run(&server, &fetcher, "/truncated.pdf").await, &["damaged or truncated"]);
     permanent(run(&server, &fetcher, "/encrypted.pdf").await, &["encrypted", "unprotected"]);
     permanent(run(&server, &fetcher, "/zero.pdf").await, &["no pages"]);
-    permanent(run(&server, &fetcher, "/page.html").await, &["not a PDF", "DOCTYPE"]);
+    permanent(run(&server, &fetcher, "/page.html").await, &["not a PDF", "web page"]);
     permanent(run(&server, &fetcher, "/empty.pdf").await, &["empty"]);
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// Each hostile order: its file (one URL, or several), and words its `printError` must hold.
 fn hostile() -> Vec<(&'static str, Vec<u8>, &'static [&'static str])> {
-    vec![
+    let classic: Vec<(&'static str, Vec<u8>, &'static [&'static str])> = vec![
         ("DEEP-ARRAYS", deep_arrays(200_000), &["more than 100 levels deep"]),
         ("DEEP-DICTS", deep_dicts(100_000), &["more than 100 levels deep"]),
         ("DEEP-OBJSTM", deep_in_object_stream(100_000, 2, true), &["inside a compressed object stream"]),
@@ -26,9 +26,37 @@ fn hostile() -> Vec<(&'static str, Vec<u8>, &'static [&'static str])> {
         ("XREF", xref_stream_zero_widths(), &["cross-reference stream is invalid"]),
         // Past the pre-scan, contained by the child's limits (configured below).
         ("MEMORY", large_pdf(60), &["the PDF made the validator run out of memory"]),
-        // lopdf needs far more than 5 s of CPU for this many objects in a test (debug) build.
+        // lopdf needs minutes of CPU for this many objects in a test (debug) build; the pre-scan of the
+        // 600,000 objects above takes about 5 s there, so the child gets 20 s.
         ("CPU", many_objects(450_000), &["the PDF made the validator use up its CPU time"]),
+    ];
+    classic.into_iter().chain(structural()).collect()
+}
+
+/// The classes that walked around the pre-scan before it read the file as lopdf does
+/// (tests/src/pdfstruct.rs): refused by the pre-scan in either validation mode.
+fn structural() -> Vec<(&'static str, Vec<u8>, &'static [&'static str])> {
+    use printcore_tests::pdfstruct::{document, Inner, Piece, Xref};
+    let one = |piece: Piece| document(&[piece], Xref::Table);
+    vec![
+        ("ESCAPED-OBJSTM", one(Piece::ObjStm { escaped: true, layers: 2, inner: Inner::Bomb(80) }), &["decompression bomb"]),
+        ("STARTXREF-IN-COMMENT", one(Piece::StartxrefInComment { depth: 20_000 }), &["more than 100 levels deep"]),
+        ("UNTYPED-XREF", document(&[], Xref::Stream { typed: false, layers: 2, bomb_mb: 80 }), &["decompression bomb"]),
+        ("LENGTH-CHAIN", one(Piece::LengthChain { links: 3000 }), &["points at another stream"]),
+        ("SHARED-ENTRIES", one(Piece::SharedEntries { entries: 20_000, kb: 1024 }), &["again and again"]),
+        ("ESCAPED-LENGTH", one(Piece::EscapedLength { declared: 1 << 40 }), &["more than the whole file"]),
     ]
+}
+
+/// The most memory the worker process used (its peak resident set), in MB.
+fn peak_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kb / 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +99,7 @@ async fn hostile_files_fail_their_orders_while_the_same_worker_prints_the_rest()
     insert_orders(&db, orders).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let validation = "\n[validation]\nmode = \"contained\"\nmemory_mb = 128\ncpu_secs = 5\ntimeout_secs = 60.0\n";
+    let validation = "\n[validation]\nmode = \"contained\"\nmemory_mb = 128\ncpu_secs = 20\ntimeout_secs = 120.0\n";
     let config = test_config(dir.path(), "w", &server(Mode::ReplicaSet).uri, db.name(), &eve.uri(), validation);
     // The job folders go into a folder of the test's, to see that none stays behind.
     let work = tempfile::tempdir().unwrap();
@@ -115,5 +143,98 @@ async fn hostile_files_fail_their_orders_while_the_same_worker_prints_the_rest()
         (std::fs::read_dir(work.path()).unwrap().count() == 0).then_some(())
     })
     .await;
+    let peak = peak_mb(pid);
+    assert!(peak < 1024, "the worker process stayed under 1 GB (its children are limited to 128 MB): {peak} MB");
+    drop(worker);
+}
+
+/// The same structural classes with validation in the worker's own process (`mode = "in-process"`), and
+/// the per-order checks made before printing: pages per file, pages times copies, and the website's
+/// `expectedPages` and `fileSha256`. Each bad order fails for good with its reason; the worker process,
+/// never restarted and never above 1 GB, prints the good orders around them once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_validation_and_the_order_checks_fail_only_their_orders() {
+    let db = fresh_database(Mode::ReplicaSet, "hostile_inproc").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let files = FileServer::start().await;
+    let good_pdf = pdf(1, A4);
+    files.route("/good.pdf", Route::pdf(good_pdf.clone()));
+    files.route("/pages25.pdf", Route::pdf(pdf(25, A4)));
+    files.route("/pages10.pdf", Route::pdf(pdf(10, A4)));
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.05, ..IppEveOptions::default() });
+
+    let base = DateTime::now();
+    let mut orders = Vec::new();
+    let mut expected: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut good = Vec::new();
+    let mut age = 1_000_000i64;
+    let mut add = |id: &str, url: String, extra: Document, orders: &mut Vec<Document>| {
+        let mut d = paid_order(id, base, age);
+        age -= 1000;
+        d.insert("fileURL", url);
+        d.extend(extra);
+        orders.push(d);
+    };
+    for (name, bytes, words) in structural() {
+        let path = format!("/{}.pdf", name.to_lowercase());
+        files.route(&path, Route::pdf(bytes));
+        let id = format!("BAD-{name}");
+        add(&id, files.url(&path), doc! {}, &mut orders);
+        expected.push((id, words.iter().copied().chain(["export it again"]).collect()));
+        let id = format!("GOOD-AFTER-{name}");
+        add(&id, files.url("/good.pdf"), doc! {}, &mut orders);
+        good.push(id);
+    }
+    let other_sha = printcore::files::sha256_hex(b"the file the customer paid for");
+    for (id, path, extra, words) in [
+        ("BAD-PAGES", "/pages25.pdf", doc! {}, vec!["25 pages", "max_pages"]),
+        ("BAD-VOLUME", "/pages10.pdf", doc! { "printingOptions": { "copies": 5 } }, vec!["10 pages x 5 copies = 50 pages", "max_order_pages"]),
+        ("BAD-EXPECTED-PAGES", "/good.pdf", doc! { "expectedPages": 2 }, vec!["have 1 page but", "priced for 2"]),
+        ("BAD-CHANGED-FILE", "/good.pdf", doc! { "fileSha256": &other_sha }, vec!["fileSha256", &other_sha[..12]]),
+    ] {
+        add(id, files.url(path), extra, &mut orders);
+        expected.push((id.to_owned(), words));
+    }
+    // What the website stored matches: it prints.
+    let sha = printcore::files::sha256_hex(&good_pdf);
+    add("OK-PRICED", files.url("/good.pdf"), doc! { "expectedPages": 1, "fileSha256": &sha }, &mut orders);
+    good.push("OK-PRICED".into());
+    add("OK-VOLUME", files.url("/pages10.pdf"), doc! { "printingOptions": { "copies": 4 } }, &mut orders);
+    good.push("OK-VOLUME".into());
+    insert_orders(&db, orders).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path(), "w", &server(Mode::ReplicaSet).uri, db.name(), &eve.uri(), "\n[validation]\nmode = \"in-process\"\n");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("[files]\n", "[files]\nmax_pages = 20\nmax_order_pages = 40\n")).unwrap();
+    let worker = WorkerProcess::start(&config);
+    let pid = worker.pid().expect("the worker runs");
+
+    let total = (expected.len() + good.len()) as u64;
+    let orders_coll = db.collection::<Document>("orders");
+    wait_for("every order printed or failed", Duration::from_secs(600), || async {
+        let done = orders_coll.count_documents(doc! { "printStatus": { "$in": ["printed", "failed"] } }).await.unwrap();
+        assert!(worker.is_running(), "the worker process died");
+        (done == total).then_some(())
+    })
+    .await;
+    assert_eq!(worker.pid(), Some(pid), "the same worker process throughout");
+    for (id, words) in &expected {
+        let o = orders_coll.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
+        assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}: {o}");
+        let error = o.get_str("printError").unwrap();
+        for w in words.iter().chain(&[&format!("order {id}")[..]]) {
+            assert!(error.contains(w), "{id}: {w:?} missing from {error:?}");
+        }
+        assert!(o.get_str("printJobId").map_or(true, |job| eve.copies_of(job) == 0), "{id} never reached paper");
+    }
+    for id in &good {
+        let o = orders_coll.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
+        assert_eq!(o.get_str("printStatus").unwrap(), "printed", "{id}: {o}");
+        assert_eq!(eve.copies_of(o.get_str("printJobId").unwrap()), 1, "{id} reached paper once");
+    }
+    let peak = peak_mb(pid);
+    assert!(peak < 1024, "validating in process, the worker stayed under 1 GB: {peak} MB");
     drop(worker);
 }

@@ -25,7 +25,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// The connection string (also `MONGODB_URI`). Never logged with its password.
+    /// The connection string. Never logged with its password. Overridden by the systemd credential
+    /// `mongodb_uri` (`$CREDENTIALS_DIRECTORY/mongodb_uri`), which `MONGODB_URI` and `--mongodb-uri`
+    /// override in turn. A file every user can read must not hold a password here (see `from_file`).
     pub uri: Option<String>,
     /// The website's database name (also `PRINTCORE_DB`).
     pub name: String,
@@ -68,7 +70,8 @@ pub struct WorkerConfig {
     /// The print PC's journal of jobs sent (JSON lines, flushed to disk at each step), so a worker that
     /// restarts after the database was away knows what its printers took. Default: beside the
     /// configuration file, named after it (`worker.toml` -> `worker.journal.jsonl`), else in the system's
-    /// temporary folder.
+    /// temporary folder. Under systemd with `StateDirectory=` (`$STATE_DIRECTORY` set), in that folder
+    /// under the same name instead: the configuration's folder is read-only to the service.
     /// Keep it on a disk that survives a reboot.
     pub journal_path: Option<std::path::PathBuf>,
 }
@@ -115,6 +118,10 @@ pub struct FilesConfig {
     pub max_files_per_order: usize,
     /// The most MB one order's files may have together.
     pub max_order_mb: f64,
+    /// The most pages one file may have.
+    pub max_pages: u32,
+    /// The most pages one order may print: its files' pages times its copies.
+    pub max_order_pages: u64,
     /// Where each print job's files are kept while it prints (a private folder per job, removed
     /// afterwards). Default: the system's temporary folder.
     pub work_dir: Option<PathBuf>,
@@ -135,6 +142,8 @@ impl Default for FilesConfig {
             allow_http: false,
             max_files_per_order: p.max_files_per_order,
             max_order_mb: p.max_order_bytes as f64 / 1_048_576.0,
+            max_pages: p.max_pages,
+            max_order_pages: p.max_order_pages,
             work_dir: None,
         }
     }
@@ -236,11 +245,49 @@ fn secs(v: f64, what: &str) -> Result<Duration, ConfigError> {
 }
 
 impl Config {
-    /// Reads a TOML file.
+    /// Reads a TOML file, then what systemd hands the service (`deploy/printcore-worker.service`): the
+    /// connection string from the credential `mongodb_uri` in `$CREDENTIALS_DIRECTORY`, and the journal's
+    /// default folder from `$STATE_DIRECTORY`. Without these variables, the file alone. On Unix, a file
+    /// that every user of the computer can read and that holds the database password is refused.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
-        Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        let mut c = Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        #[cfg(unix)]
+        if let Some(problem) = exposed_password(path, &c) {
+            return Err(ConfigError(problem));
+        }
+        let dir = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
+        c.apply_service_environment(path, dir("CREDENTIALS_DIRECTORY").as_deref(), dir("STATE_DIRECTORY").as_deref())?;
+        Ok(c)
+    }
+
+    /// The systemd lookups of [`Config::from_file`], given the two folders (`None`: not set).
+    pub fn apply_service_environment(
+        &mut self,
+        config_path: &std::path::Path,
+        credentials: Option<&std::path::Path>,
+        state: Option<&std::path::Path>,
+    ) -> Result<(), ConfigError> {
+        if let Some(dir) = credentials {
+            let path = dir.join(URI_CREDENTIAL);
+            match std::fs::read_to_string(&path) {
+                // Never the content in an error: it is the password.
+                Ok(text) if text.trim().is_empty() => {
+                    return Err(ConfigError(format!("the credential {} is empty", path.display())))
+                }
+                Ok(text) => self.database.uri = Some(text.trim().to_owned()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ConfigError(format!("cannot read the credential {}: {e}", path.display()))),
+            }
+        }
+        // `StateDirectory=a b` sets `$STATE_DIRECTORY` to `/var/lib/a:/var/lib/b`: the first.
+        let state = state.and_then(|s| std::env::split_paths(s).next()).filter(|s| !s.as_os_str().is_empty());
+        if let (None, Some(dir)) = (&self.worker.journal_path, state) {
+            let stem = config_path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            self.worker.journal_path = Some(dir.join(format!("{}.journal.jsonl", stem.as_deref().unwrap_or("worker"))));
+        }
+        Ok(())
     }
 
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
@@ -333,6 +380,16 @@ impl Config {
         if f.max_files_per_order == 0 {
             return Err(ConfigError("[files] max_files_per_order must be at least 1".into()));
         }
+        if f.max_pages == 0 {
+            return Err(ConfigError("[files] max_pages must be at least 1 (default 2000)".into()));
+        }
+        if f.max_order_pages < u64::from(f.max_pages) {
+            return Err(ConfigError(format!(
+                "[files] max_order_pages ({}) must be at least max_pages ({}): one copy of a file of max_pages \
+                 pages could never print",
+                f.max_order_pages, f.max_pages
+            )));
+        }
         if !(f.max_order_mb.is_finite() && f.max_order_mb >= f.max_mb) {
             return Err(ConfigError(format!(
                 "[files] max_order_mb must be a number of megabytes at least max_mb ({}), got {}",
@@ -352,6 +409,8 @@ impl Config {
             retry_backoff: Duration::from_millis(500),
             max_files_per_order: f.max_files_per_order,
             max_order_bytes: (f.max_order_mb * 1_048_576.0) as u64,
+            max_pages: f.max_pages,
+            max_order_pages: f.max_order_pages,
             work_dir: f.work_dir.clone(),
             // In this process until the binary names itself: see `validator`.
             validator: Validator::InProcess,
@@ -488,6 +547,31 @@ pub use printcore::files::allowed_host_problem;
 /// A connection string or URI with its password replaced by `****` (printcore's one redaction).
 pub use printcore::redact_uri;
 
+/// The name of the systemd credential holding the connection string (`LoadCredential=mongodb_uri:...`).
+pub const URI_CREDENTIAL: &str = "mongodb_uri";
+
+/// Why `path` must not be used as it is: it holds the database password (anything [`redact_uri`] hides)
+/// and every user of this computer may read it. A systemd `DynamicUser=` service reads its configuration
+/// as "other", so its password belongs in the credential instead.
+#[cfg(unix)]
+fn exposed_password(path: &std::path::Path, c: &Config) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let uri = c.database.uri.as_deref()?;
+    if redact_uri(uri) == uri {
+        return None;
+    }
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o004 != 0).then(|| {
+        format!(
+            "{} holds the database password ([database] uri) and every user of this computer can read it \
+             (mode {mode:o}): move the connection string out of it (the systemd unit's credential \
+             /etc/credstore/printcore-worker.{URI_CREDENTIAL}, see deploy/install.sh; or MONGODB_URI), or make \
+             the file readable by its owner only (chmod 600)",
+            path.display()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,6 +664,8 @@ mod tests {
             ("[validation]\ntimeout_secs = -1.0", "timeout_secs"),
             ("[files]\nmax_files_per_order = 0", "max_files_per_order"),
             ("[files]\nmax_order_mb = 10.0", "max_order_mb"),
+            ("[files]\nmax_pages = 0", "max_pages"),
+            ("[files]\nmax_order_pages = 100", "max_order_pages"),
         ] {
             let e = check(bad).unwrap_err();
             assert!(e.contains(key), "{bad}: {e}");
@@ -591,5 +677,71 @@ mod tests {
         assert_eq!(v.program, PathBuf::from("/opt/worker"));
         assert_eq!(v.args, ["validate-pdf", "--memory-mb", "1024", "--cpu-secs", "30"]);
         assert_eq!(v.timeout, Duration::from_secs(60));
+    }
+
+    const PRINTER: &str = "[[printers]]\nid = \"a\"\nname = \"A\"\nbackend = \"file\"\nfolder = \"/tmp/x\"\n";
+
+    #[test]
+    fn the_systemd_credential_and_state_directory_are_used_when_set_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("shop.toml");
+        let file = || {
+            let mut c = Config::from_toml(&format!("[database]\nuri = \"mongodb://file/\"\n{PRINTER}")).unwrap();
+            c.worker.journal_path = None;
+            c
+        };
+        // Neither set: the file's settings, the journal left to its default beside the file.
+        let mut c = file();
+        c.apply_service_environment(&config, None, None).unwrap();
+        assert_eq!(c.database.uri.as_deref(), Some("mongodb://file/"));
+        assert_eq!(c.worker.journal_path, None);
+        // A credentials folder without this credential (another one of the unit's): the file's.
+        let creds = dir.path().join("creds");
+        std::fs::create_dir(&creds).unwrap();
+        c.apply_service_environment(&config, Some(&creds), None).unwrap();
+        assert_eq!(c.database.uri.as_deref(), Some("mongodb://file/"));
+        // The credential (its trailing newline dropped) wins over the file; the journal goes to the first
+        // state folder, named after the configuration.
+        std::fs::write(creds.join(URI_CREDENTIAL), "mongodb://shop:s3cret@db.example/printshop\n").unwrap();
+        let mut c = file();
+        c.apply_service_environment(&config, Some(&creds), Some(std::path::Path::new("/var/lib/pw:/var/lib/other")))
+            .unwrap();
+        assert_eq!(c.database.uri.as_deref(), Some("mongodb://shop:s3cret@db.example/printshop"));
+        assert_eq!(c.worker.journal_path, Some(PathBuf::from("/var/lib/pw/shop.journal.jsonl")));
+        // A journal_path in the file stays.
+        let mut c = file();
+        c.worker.journal_path = Some("/srv/j.jsonl".into());
+        c.apply_service_environment(&config, None, Some(std::path::Path::new("/var/lib/pw"))).unwrap();
+        assert_eq!(c.worker.journal_path, Some(PathBuf::from("/srv/j.jsonl")));
+        // An empty or unreadable credential is an error naming the file, never its content.
+        std::fs::write(creds.join(URI_CREDENTIAL), " \n").unwrap();
+        let e = file().apply_service_environment(&config, Some(&creds), None).unwrap_err().to_string();
+        assert!(e.contains("mongodb_uri") && e.contains("empty"), "{e}");
+        std::fs::remove_file(creds.join(URI_CREDENTIAL)).unwrap();
+        std::fs::create_dir(creds.join(URI_CREDENTIAL)).unwrap();
+        let e = file().apply_service_environment(&config, Some(&creds), None).unwrap_err().to_string();
+        assert!(e.contains("cannot read the credential"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_password_in_a_file_every_user_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.toml");
+        let set = |uri: &str, mode: u32| {
+            std::fs::write(&path, format!("[database]\nuri = \"{uri}\"\n{PRINTER}")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            Config::from_file(&path).map(|_| ()).map_err(|e| e.to_string())
+        };
+        for secret in ["mongodb://shop:Pa55word@db.example/", "mongodb://db.example/?tlsCertificateKeyFilePassword=x"] {
+            let e = set(secret, 0o644).unwrap_err();
+            assert!(e.contains("every user") && e.contains("mode 644") && e.contains("chmod 600"), "{e}");
+            assert!(!e.contains("Pa55word"), "{e}");
+            assert!(set(secret, 0o604).is_err());
+            set(secret, 0o600).expect("readable by its owner only");
+            set(secret, 0o640).expect("readable by its group: the owner's choice");
+        }
+        set("mongodb://127.0.0.1:27017/", 0o644).expect("no password in it");
     }
 }

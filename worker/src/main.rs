@@ -95,6 +95,9 @@ enum Command {
         /// CPU-time limit in seconds.
         #[arg(long, default_value_t = 30)]
         cpu_secs: u64,
+        /// Pages the file may have.
+        #[arg(long, default_value_t = printcore::files::prescan::DEFAULT_MAX_PAGES)]
+        max_pages: u32,
     },
 }
 
@@ -171,10 +174,11 @@ fn init_logs(json: bool, file: Option<printworker::logfile::RotatingFile>) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The contained validator needs no configuration, database or runtime: it limits itself at once.
-    if let Some(Command::ValidatePdf { path, memory_mb, cpu_secs }) = &cli.command {
+    if let Some(Command::ValidatePdf { path, memory_mb, cpu_secs, max_pages }) = &cli.command {
         let limits = printworker::validate::ChildLimits {
             memory_bytes: memory_mb.saturating_mul(1024 * 1024),
             cpu_secs: *cpu_secs,
+            max_pages: *max_pages,
         };
         return printworker::validate::run_child(path, limits);
     }
@@ -203,7 +207,7 @@ fn main() -> ExitCode {
             Command::Run => run(config, Box::pin(wait_for_signal())).await,
             Command::Migrate { dry_run } => migrate(config, dry_run).await,
             Command::Printers => printers(config).await.map(|_| ()),
-            Command::Check => check(config).await,
+            Command::Check => check(config, cli.config.as_deref()).await,
             Command::ValidatePdf { .. } => unreachable!("handled before the configuration is read"),
             #[cfg(windows)]
             Command::Service { .. } => unreachable!("handled before the configuration is read"),
@@ -343,7 +347,8 @@ fn service(cli: &Cli, action: ServiceAction, name: &str) -> ExitCode {
                 Ok(e) => e,
                 Err(e) => return fail(format!("cannot find the worker's own program: {e}")),
             };
-            match ws::install(&ws::Install { name: name.to_owned(), exe, config: path.clone(), grace }) {
+            let layout = printworker::winsec::Layout::of(path, &c);
+            match ws::install(&ws::Install { name: name.to_owned(), exe, config: path.clone(), grace, layout }) {
                 Ok(lines) => {
                     print(lines);
                     println!("logs: {}", log.unwrap_or_default().display());
@@ -517,8 +522,11 @@ async fn printers(config: Config) -> AnyResult<bool> {
     Ok(all_ok)
 }
 
-async fn check(config: Config) -> AnyResult<()> {
+async fn check(config: Config, config_path: Option<&std::path::Path>) -> AnyResult<()> {
     println!("configuration: ok ({} printer(s))", config.printers.len());
+    // Windows: who may read the configuration and change what the service runs (elsewhere: nothing).
+    let access = printworker::winsec::check_access(config_path, &config);
+    access.lines.iter().for_each(|l| println!("{l}"));
     let core = connect(&config).await?;
     core.printers().await.map_err(|e| format!("the database answered but cannot be read: {e}"))?;
     println!(
@@ -528,6 +536,9 @@ async fn check(config: Config) -> AnyResult<()> {
     );
     if !printers(config).await? {
         return Err("a printer is not ready (see above)".into());
+    }
+    if !access.ok {
+        return Err("ordinary users can read or change the worker's files, or the service runs as LocalSystem (see \"access:\" and \"service:\" above)".into());
     }
     println!("all checks passed");
     Ok(())

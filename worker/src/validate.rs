@@ -15,6 +15,9 @@ use std::process::ExitCode;
 pub struct ChildLimits {
     pub memory_bytes: u64,
     pub cpu_secs: u64,
+    /// Pages the file may have (`[files] max_pages`): past them the file is refused, so the answer
+    /// stays short.
+    pub max_pages: u32,
 }
 
 /// The child's `main`: limits itself, validates `path`, prints the answer. Exit 0 with an answer,
@@ -28,7 +31,7 @@ pub fn run_child(path: &Path, limits: ChildLimits) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    println!("{}", printcore::files::validator::child_answer(path));
+    println!("{}", printcore::files::validator::child_answer(path, limits.max_pages));
     ExitCode::SUCCESS
 }
 

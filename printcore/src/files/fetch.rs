@@ -39,6 +39,10 @@ pub struct FilePolicy {
     pub max_files_per_order: usize,
     /// The most bytes one order's files may have together. Default 250 MB.
     pub max_order_bytes: u64,
+    /// The most pages one file may have. Default [`crate::files::prescan::DEFAULT_MAX_PAGES`] (2000).
+    pub max_pages: u32,
+    /// The most pages one order may print: its files' pages times its copies. Default 20,000.
+    pub max_order_pages: u64,
     /// Where each order's files are kept while it prints: a private folder per job inside it, removed
     /// afterwards. Default (`None`): the system's temporary folder.
     pub work_dir: Option<std::path::PathBuf>,
@@ -61,11 +65,16 @@ impl Default for FilePolicy {
             retry_backoff: Duration::from_millis(500),
             max_files_per_order: 20,
             max_order_bytes: 250 * 1024 * 1024,
+            max_pages: crate::files::prescan::DEFAULT_MAX_PAGES,
+            max_order_pages: DEFAULT_MAX_ORDER_PAGES,
             work_dir: None,
             validator: crate::files::Validator::InProcess,
         }
     }
 }
+
+/// The default of [`FilePolicy::max_order_pages`].
+pub const DEFAULT_MAX_ORDER_PAGES: u64 = 20_000;
 
 impl FilePolicy {
     /// The policy with its size cap set to `mb` megabytes (MiB). `mb` must be a positive number.

@@ -11,7 +11,7 @@ pub mod validator;
 use crate::error::{Error, Result};
 use crate::model::{Order, PrinterCapabilities};
 pub use fetch::{allowed_host_problem, FileFetcher, FilePolicy};
-pub use pdf::{validate_pdf, FileReport, PageSize};
+pub use pdf::{sha256_hex, validate_pdf, FileReport, PageSize};
 pub use preview::OrderFile;
 use std::path::{Path, PathBuf};
 pub use validator::{ContainedValidator, Validator};
@@ -29,6 +29,14 @@ pub fn display_url(url: &str) -> String {
         }
         Err(_) => url.split(['?', '#']).next().unwrap_or_default().chars().take(200).collect(),
     }
+}
+
+/// A print job's id (`printJobId`, read from the database, where anyone who can write an order can put
+/// anything) made safe to become a file or folder name, a printer's job name or a command argument:
+/// letters, digits, `-` and `_` only, at most 64 of them. A UUID, which is what printcore writes, is
+/// unchanged; anything else loses its path separators, dots, spaces, controls and quotes.
+pub fn safe_name(print_job_id: &str) -> String {
+    print_job_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect()
 }
 
 /// One downloaded and validated file of an order, on disk in its job's [`JobFolder`].
@@ -49,8 +57,7 @@ impl JobFolder {
     /// Creates `printcore-<name>-<random>` inside `parent`. It must not exist yet (so nobody can have
     /// prepared it).
     pub fn create(parent: &Path, name: &str) -> std::io::Result<JobFolder> {
-        let name: String =
-            name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
+        let name = safe_name(name);
         let path = parent.join(format!("printcore-{name}-{}", uuid::Uuid::new_v4().simple()));
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
@@ -152,14 +159,7 @@ pub async fn fetch_and_validate(fetcher: &FileFetcher, order: &Order) -> Result<
     let parent = policy.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     // The print job's id names the files (a print command may show it as the document's name); an order
     // id is only a fallback, and neither may leave the folder.
-    let name: String = order
-        .print_job_id
-        .as_deref()
-        .unwrap_or(&order.order_id)
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(64)
-        .collect();
+    let name = safe_name(order.print_job_id.as_deref().unwrap_or(&order.order_id));
     let folder = JobFolder::create(&parent, &name).map_err(|e| Error::File {
         order_id: order.order_id.clone(),
         url: String::new(),
@@ -172,10 +172,71 @@ pub async fn fetch_and_validate(fetcher: &FileFetcher, order: &Order) -> Result<
         let path = folder.path().join(format!("{name}-{}.pdf", i + 1));
         let left = policy.max_order_bytes.saturating_sub(total);
         total += fetcher.fetch_to_file(&order.order_id, url, &path, left).await?;
-        let report = policy.validator.validate(&order.order_id, url, &path).await?;
+        let report = policy.validator.validate(&order.order_id, url, &path, policy.max_pages).await?;
         files.push(ValidatedFile { report, path });
     }
+    let reports: Vec<FileReport> = files.iter().map(|f| f.report.clone()).collect();
+    check_order_files(order, &reports, policy)?;
     Ok(OrderFiles { files, folder })
+}
+
+/// `1 page`, `3 pages`.
+fn count(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Checks an order's validated files against what the order says of them and the policy's volume cap:
+/// the pages times the copies within [`FilePolicy::max_order_pages`]; and, where the website stored them
+/// when it priced the order, `expectedPages` (the pages of all files together) and `fileSha256` (the
+/// lower-case hex sha256 of the file; of several files, theirs joined with commas in file order). A file
+/// behind a URL can change after the customer paid: a mismatch fails the order, naming both values.
+pub fn check_order_files(order: &Order, reports: &[FileReport], policy: &FilePolicy) -> Result<()> {
+    let fail = |message: String| Error::File {
+        order_id: order.order_id.clone(),
+        url: String::new(),
+        message,
+        transient: false,
+    };
+    let pages: u64 = reports.iter().map(|r| u64::from(r.pages)).sum();
+    if let Some(expected) = order.expected_pages {
+        if u64::try_from(expected).ok() != Some(pages) {
+            return Err(fail(format!(
+                "the order's files have {} but the order was priced for {expected} (expectedPages); the \
+                 file may have changed after payment: check it with the customer, correct the file or \
+                 expectedPages, and reprint",
+                count(pages, "page")
+            )));
+        }
+    }
+    if let Some(expected) = order.file_sha256.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let (actual, _) = crate::queue::file_fields(reports);
+        if !expected.eq_ignore_ascii_case(&actual) {
+            let short = |s: &str| s.split(',').map(|h| h.chars().take(12).collect::<String>()).collect::<Vec<_>>().join(",");
+            return Err(fail(format!(
+                "the file behind the order's URL is not the one the order was priced with: its sha256 starts \
+                 {}, the order's fileSha256 {}; check the file with the customer; to print the new file, clear \
+                 fileSha256 (and expectedPages) and reprint",
+                short(&actual),
+                short(expected)
+            )));
+        }
+    }
+    let copies = u64::try_from(order.options().copies.unwrap_or(1).max(1)).unwrap_or(1);
+    let total = pages.saturating_mul(copies);
+    if total > policy.max_order_pages {
+        return Err(fail(format!(
+            "the order would print {} x {} = {total} pages, more than the {} one order may print ([files] \
+             max_order_pages); check the order with the customer, then split it or raise the limit and reprint",
+            count(pages, "page"),
+            count(copies, "copy").replace("copys", "copies"),
+            policy.max_order_pages
+        )));
+    }
+    Ok(())
 }
 
 fn same_size(a: &str, b: &str) -> bool {

@@ -162,11 +162,12 @@ fn validate_here(order_id: &str, url: &str, bytes: &[u8], limits: &ScanLimits) -
     }
     let head = &bytes[..bytes.len().min(1024)];
     if !head.windows(5).any(|w| w == b"%PDF-") {
-        let start = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).replace(|c: char| c.is_control(), " ");
+        // What it looks like, never its bytes: the customer controls them, and printError is shown to
+        // admins.
         return Err(invalid(
             order_id,
             &url,
-            format!("the file is not a PDF (it starts with {start:?}); ask the customer to upload a PDF"),
+            format!("the file is not a PDF ({}); ask the customer to upload a PDF", looks_like(head)),
         ));
     }
     // lopdf recurses on nesting and inflates without bound: nothing reaches it that the pre-scan refused.
@@ -185,7 +186,7 @@ fn validate_here(order_id: &str, url: &str, bytes: &[u8], limits: &ScanLimits) -
             return Err(invalid(
                 order_id,
                 &url,
-                format!("the PDF is damaged or truncated ({e}); ask the customer to export it again"),
+                format!("the PDF is damaged or truncated ({}); ask the customer to export it again", parser_says(&e)),
             ));
         }
         Err(_) => {
@@ -202,6 +203,18 @@ fn validate_here(order_id: &str, url: &str, bytes: &[u8], limits: &ScanLimits) -
     let pages = walk_pages(&doc).map_err(|m| invalid(order_id, &url, m))?;
     if pages.is_empty() {
         return Err(invalid(order_id, &url, "the PDF has no pages; ask the customer to upload the right file"));
+    }
+    if pages.len() > limits.max_pages as usize {
+        return Err(invalid(
+            order_id,
+            &url,
+            format!(
+                "the PDF has {} pages, more than the {} one file may have ([files] max_pages); check the order \
+                 with the customer, then split the file or raise the limit and reprint",
+                pages.len(),
+                limits.max_pages
+            ),
+        ));
     }
     let mut page_sizes = Vec::with_capacity(pages.len());
     for (i, size) in pages.iter().enumerate() {
@@ -220,8 +233,50 @@ fn validate_here(order_id: &str, url: &str, bytes: &[u8], limits: &ScanLimits) -
     Ok(FileReport { url, bytes: bytes.len() as u64, pages: pages.len() as u32, page_sizes, sha256: sha256_hex(bytes) })
 }
 
+/// What a file that is not a PDF looks like, in words (from its first bytes; none of them quoted).
+pub fn looks_like(head: &[u8]) -> &'static str {
+    let text = String::from_utf8_lossy(&head[..head.len().min(512)]).trim_start().to_ascii_lowercase();
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    if starts(b"\x89PNG") {
+        "it is a PNG image"
+    } else if starts(b"\xff\xd8\xff") {
+        "it is a JPEG image"
+    } else if starts(b"GIF8") {
+        "it is a GIF image"
+    } else if starts(b"PK\x03\x04") {
+        "it is a ZIP archive, or a Word, Excel or PowerPoint document"
+    } else if starts(b"\xd0\xcf\x11\xe0") {
+        "it is an old Word, Excel or PowerPoint document"
+    } else if starts(b"%!PS") {
+        "it is a PostScript file"
+    } else if starts(b"II*\0") || starts(b"MM\0*") {
+        "it is a TIFF image"
+    } else if text.starts_with("<!doctype html") || text.starts_with("<html") || text.contains("<body") {
+        "it is a web page: the link may point at a download page or an error page instead of the file"
+    } else if text.starts_with("<?xml") || text.starts_with("<svg") {
+        "it is an XML or SVG file"
+    } else if text.starts_with('{') || text.starts_with('[') {
+        "it is JSON: the link may point at an API answer instead of the file"
+    } else if head.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b)) {
+        "it is plain text"
+    } else {
+        "it has no PDF header in its first kilobyte"
+    }
+}
+
 fn encrypted(order_id: &str, url: &str) -> Error {
     invalid(order_id, url, "the PDF is encrypted or password-protected; ask the customer for an unprotected file")
+}
+
+/// lopdf's error in words safe to store: printable ASCII only, at most 120 characters (a parser error
+/// must never carry the customer's bytes into printError).
+fn parser_says(e: &lopdf::Error) -> String {
+    let s: String = e.to_string().chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(120).collect();
+    if s.is_empty() {
+        "the parser could not read it".into()
+    } else {
+        s
+    }
 }
 
 fn mentions_encrypt(bytes: &[u8]) -> bool {
@@ -413,8 +468,38 @@ mod tests {
     fn not_a_pdf_says_what_it_is() {
         let e = validate_pdf("1234", "https://x/y.pdf?sig=secret", b"<!DOCTYPE html><html>").unwrap_err();
         let m = e.to_string();
-        assert!(m.contains("order 1234") && m.contains("not a PDF") && m.contains("DOCTYPE"), "{m}");
+        assert!(m.contains("order 1234") && m.contains("not a PDF") && m.contains("web page"), "{m}");
         assert!(!m.contains("secret"), "query strings stay out of messages: {m}");
         assert!(!e.is_transient());
+    }
+
+    /// printError is shown to admins and stored: none of the customer's bytes may reach it, whatever the
+    /// file holds (markup, control characters, a crafted "PDF" lopdf chokes on).
+    #[test]
+    fn no_byte_of_the_customers_file_reaches_the_message() {
+        let marker = "CUSTOMER-BYTES-7f3a";
+        let files: Vec<Vec<u8>> = vec![
+            format!("<html><script>alert('{marker}')</script>").into_bytes(),
+            format!("{marker}\u{1b}[31m\r\n plain text").into_bytes(),
+            format!("%PDF-1.7\n1 0 obj ({marker}) endobj\ntrailer <</Root 1 0 R>>\nstartxref\n9\n%%EOF").into_bytes(),
+            format!("%PDF-1.7\n%{marker}\nxref\n0 1\n{marker}\n%%EOF").into_bytes(),
+        ];
+        for bytes in files {
+            let m = validate_pdf("1234", "u", &bytes).unwrap_err().to_string();
+            assert!(!m.contains(marker) && !m.contains('\u{1b}') && !m.contains("script"), "{m}");
+        }
+        assert_eq!(looks_like(b"\x89PNG\r\n"), "it is a PNG image");
+        assert_eq!(looks_like(b"PK\x03\x04word"), "it is a ZIP archive, or a Word, Excel or PowerPoint document");
+    }
+
+    #[test]
+    fn a_job_id_from_the_database_becomes_a_safe_name() {
+        use crate::files::safe_name;
+        let uuid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+        assert_eq!(safe_name(uuid), uuid);
+        assert_eq!(safe_name("../../etc/passwd"), "etcpasswd");
+        assert_eq!(safe_name("a b\"c';rm -rf /\n\u{202e}x"), "abcrm-rfx");
+        assert_eq!(safe_name("C:\\Windows\\x.pdf"), "CWindowsxpdf");
+        assert_eq!(safe_name(&"x".repeat(500)).len(), 64);
     }
 }

@@ -49,7 +49,14 @@ pub struct ScanLimits {
     pub max_stream_bytes: usize,
     /// The decoded size of all object streams and cross-reference streams together.
     pub max_total_stream_bytes: usize,
+    /// Pages one file may have (checked after lopdf, on the page tree: the report then lists at most
+    /// this many page sizes). The worker's `[files] max_pages`.
+    pub max_pages: u32,
 }
+
+/// The default of [`ScanLimits::max_pages`]: far above a shop's web orders (a thesis, a catalogue),
+/// far below a file made to print a forest.
+pub const DEFAULT_MAX_PAGES: u32 = 2000;
 
 impl Default for ScanLimits {
     fn default() -> Self {
@@ -59,6 +66,7 @@ impl Default for ScanLimits {
             max_objects: 500_000,
             max_stream_bytes: 64 * 1024 * 1024,
             max_total_stream_bytes: 256 * 1024 * 1024,
+            max_pages: DEFAULT_MAX_PAGES,
         }
     }
 }

@@ -12,7 +12,8 @@
 
 use crate::error::{Error, Result};
 use crate::files::display_url;
-use crate::files::pdf::{validate_pdf, FileReport};
+use crate::files::pdf::{validate_pdf_with, FileReport};
+use crate::files::prescan::ScanLimits;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,9 +47,10 @@ pub enum ChildAnswer {
 }
 
 /// The child's side: validates the file at `path` in this process and returns the line to print.
-pub fn child_answer(path: &Path) -> String {
+pub fn child_answer(path: &Path, max_pages: u32) -> String {
+    let limits = ScanLimits { max_pages, ..ScanLimits::default() };
     let answer = match std::fs::read(path) {
-        Ok(bytes) => match validate_pdf("", "", &bytes) {
+        Ok(bytes) => match validate_pdf_with("", "", &bytes, &limits) {
             Ok(report) => ChildAnswer::Report(report),
             Err(Error::File { message, .. }) => ChildAnswer::Refused(message),
             Err(e) => ChildAnswer::Refused(e.to_string()),
@@ -67,7 +69,9 @@ const AGAIN: &str = "the file is damaged or crafted; ask the customer to export 
 impl Validator {
     /// Validates the file at `path`, downloaded from `url` for order `order_id`. Every problem with the
     /// file is a permanent `Error::File`; a validator that could not run at all is a transient one.
-    pub async fn validate(&self, order_id: &str, url: &str, path: &Path) -> Result<FileReport> {
+    /// Validates the file at `path` (downloaded from `url` for order `order_id`); a file of more than
+    /// `max_pages` pages is refused.
+    pub async fn validate(&self, order_id: &str, url: &str, path: &Path, max_pages: u32) -> Result<FileReport> {
         let shown = display_url(url);
         let fail = |message: String, transient: bool| Error::File {
             order_id: order_id.to_owned(),
@@ -81,11 +85,12 @@ impl Validator {
                     .await
                     .map_err(|e| fail(format!("the downloaded file could not be read ({e}); will retry"), true))?;
                 let (order, owned_url) = (order_id.to_owned(), url.to_owned());
-                tokio::task::spawn_blocking(move || validate_pdf(&order, &owned_url, &bytes))
+                let limits = ScanLimits { max_pages, ..ScanLimits::default() };
+                tokio::task::spawn_blocking(move || validate_pdf_with(&order, &owned_url, &bytes, &limits))
                     .await
                     .map_err(|e| fail(format!("validation stopped unexpectedly ({e}); will retry"), true))?
             }
-            Validator::Contained(c) => c.run(path).await.map_err(|(m, transient)| fail(m, transient)).map(|mut r| {
+            Validator::Contained(c) => c.run(path, max_pages).await.map_err(|(m, transient)| fail(m, transient)).map(|mut r| {
                 r.url = shown.clone();
                 r
             }),
@@ -95,9 +100,11 @@ impl Validator {
 
 impl ContainedValidator {
     /// Runs the child. Err((message, transient)).
-    async fn run(&self, path: &Path) -> std::result::Result<FileReport, (String, bool)> {
+    async fn run(&self, path: &Path, max_pages: u32) -> std::result::Result<FileReport, (String, bool)> {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args)
+            .arg("--max-pages")
+            .arg(max_pages.to_string())
             .arg(path)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -120,8 +127,18 @@ impl ContainedValidator {
         let child = cmd.spawn().map_err(|e| {
             (format!("the PDF validator {} could not be started ({e}); will retry", self.program.display()), true)
         })?;
-        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(Ok(o)) => o,
+        let output = match tokio::time::timeout(self.timeout, bounded_output(child, answer_limit(max_pages))).await {
+            Ok(Ok(Ok(o))) => o,
+            Ok(Ok(Err(limit))) => {
+                return Err((
+                    format!(
+                        "the PDF validator's answer about this file was longer than {} KB (the page list of a \
+                         file far past max_pages); {AGAIN}",
+                        limit / 1024
+                    ),
+                    false,
+                ))
+            }
             Ok(Err(e)) => return Err((format!("the PDF validator could not be waited for ({e}); will retry"), true)),
             // Dropping the future kills the child (kill_on_drop).
             Err(_) => {
@@ -148,6 +165,50 @@ impl ContainedValidator {
         }
         Err(describe_death(&output.status, &stderr))
     }
+}
+
+/// The most bytes the parent reads of the child's answer: a report lists each page's size (about 50
+/// bytes of JSON a page), and never more than `max_pages` of them.
+pub fn answer_limit(max_pages: u32) -> usize {
+    64 * 1024 + max_pages as usize * 128
+}
+
+/// What is kept of the child's error output (the start says why it died).
+const STDERR_LIMIT: u64 = 16 * 1024;
+
+/// Waits for the child, reading at most `limit` bytes of its answer and [`STDERR_LIMIT`] of its error
+/// output (the rest of which is drained, so the child never blocks on a full pipe). `Ok(Err(limit))`
+/// when the answer is longer: the child is killed.
+async fn bounded_output(
+    mut child: tokio::process::Child,
+    limit: usize,
+) -> std::io::Result<std::result::Result<std::process::Output, usize>> {
+    use tokio::io::AsyncReadExt;
+    let mut stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+    let mut stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
+    let read_stdout = async {
+        let mut out = Vec::new();
+        (&mut stdout).take(limit as u64 + 1).read_to_end(&mut out).await?;
+        if out.len() > limit {
+            // Stop it now: it would block on the full pipe until the timeout.
+            let _ = child.start_kill();
+        }
+        std::io::Result::Ok(out)
+    };
+    let read_stderr = async {
+        let mut err = Vec::new();
+        (&mut stderr).take(STDERR_LIMIT).read_to_end(&mut err).await?;
+        tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await?;
+        std::io::Result::Ok(err)
+    };
+    let (out, err) = tokio::join!(read_stdout, read_stderr);
+    let (out, err) = (out?, err?);
+    if out.len() > limit {
+        let _ = child.wait().await;
+        return Ok(Err(limit));
+    }
+    let status = child.wait().await?;
+    Ok(Ok(std::process::Output { status, stdout: out, stderr: err }))
 }
 
 /// Why the child did not answer, in words for the admin. Err((message, transient)).
@@ -193,7 +254,7 @@ mod tests {
     }
 
     async fn run(v: &Validator) -> Error {
-        v.validate("1234", "https://x/y.pdf?sig=s", Path::new("/nonexistent.pdf")).await.unwrap_err()
+        v.validate("1234", "https://x/y.pdf?sig=s", Path::new("/nonexistent.pdf"), 2000).await.unwrap_err()
     }
 
     #[tokio::test]
@@ -235,10 +296,10 @@ mod tests {
             sha256: "ab".into(),
         };
         let line = serde_json::to_string(&ChildAnswer::Report(report)).unwrap();
-        let r = sh(&format!("echo '{line}'")).validate("1234", "https://x/y.pdf?sig=s", Path::new("/x")).await.unwrap();
+        let r = sh(&format!("echo '{line}'")).validate("1234", "https://x/y.pdf?sig=s", Path::new("/x"), 2000).await.unwrap();
         assert_eq!((r.url.as_str(), r.pages, r.page_sizes[0].name), ("https://x/y.pdf", 1, Some("A4")));
         let refused = serde_json::to_string(&ChildAnswer::Refused("the PDF has no pages; ask".into())).unwrap();
-        let e = sh(&format!("echo '{refused}'")).validate("1234", "u", Path::new("/x")).await.unwrap_err();
+        let e = sh(&format!("echo '{refused}'")).validate("1234", "u", Path::new("/x"), 2000).await.unwrap_err();
         assert!(e.to_string().ends_with("the PDF has no pages; ask") && !e.is_transient(), "{e}");
     }
 
@@ -248,7 +309,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("a.pdf");
         std::fs::write(&file, b"<html>").unwrap();
-        let answer: ChildAnswer = serde_json::from_str(&child_answer(&file)).unwrap();
+        let answer: ChildAnswer = serde_json::from_str(&child_answer(&file, 2000)).unwrap();
         assert!(matches!(answer, ChildAnswer::Refused(m) if m.contains("not a PDF")));
         std::fs::remove_dir_all(dir).unwrap();
     }

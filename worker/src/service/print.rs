@@ -53,7 +53,7 @@ impl Worker {
         }
         let options = job.order.options();
         let spec = JobSpec {
-            job_name: job.print_job_id().to_owned(),
+            job_name: printcore::files::safe_name(job.print_job_id()),
             order_id: job.order_id().to_owned(),
             documents: files.paths(),
             copies: options.copies.unwrap_or(1).max(1),
