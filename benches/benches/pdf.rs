@@ -74,7 +74,7 @@ fn containment(quick: bool) {
             runtime.block_on(async {
                 let start = Instant::now();
                 for _ in 0..iterations {
-                    let r = v.validate("BENCH", "https://res.cloudinary.com/b.pdf", &path).await.unwrap();
+                    let r = v.validate("BENCH", "https://res.cloudinary.com/b.pdf", &path, 2000).await.unwrap();
                     assert_eq!(r.pages as usize, pages);
                 }
                 start.elapsed().as_secs_f64() * 1000.0 / iterations as f64

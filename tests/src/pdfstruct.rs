@@ -224,11 +224,8 @@ impl Doc {
                 let layers = if bomb_mb > 0 { layers.max(1) } else { layers };
                 let data = if bomb_mb > 0 { bomb(0, &rows, bomb_mb, layers) } else { flate(&rows, layers) };
                 let kind = if typed { "/Type/XRef" } else { "" };
-                let dict = format!(
-                    "{kind}/Size {}/Index[{index}]/W[1 4 2]/Root 1 0 R{}",
-                    id + 1,
-                    filters(layers, false)
-                );
+                let dict =
+                    format!("{kind}/Size {}/Index[{index}]/W[1 4 2]/Root 1 0 R{}", id + 1, filters(layers, false));
                 self.object_as(id, &Doc::stream(&dict, &data));
                 self.out.extend(format!("startxref\n{at}\n%%EOF\n").bytes());
             }
@@ -240,7 +237,8 @@ impl Doc {
 
 /// A one-page A4 document with `pieces` added and its cross-reference written as `xref` says.
 pub fn document(pieces: &[Piece], xref: Xref) -> Vec<u8> {
-    let mut doc = Doc { out: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec(), entries: Vec::new(), next_id: 1, tail: Vec::new() };
+    let mut doc =
+        Doc { out: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec(), entries: Vec::new(), next_id: 1, tail: Vec::new() };
     doc.object(b"<</Type/Catalog/Pages 2 0 R>>");
     doc.object(b"<</Type/Pages/Kids[3 0 R]/Count 1>>");
     doc.object(b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R>>");

@@ -150,7 +150,8 @@ async fn the_childs_answer_is_read_up_to_a_bound() {
     assert!(!e.is_transient() && m.contains(&format!("longer than {} KB", limit / 1024)), "{m}");
     assert!(start.elapsed() < Duration::from_secs(30), "stopped at the bound: {:?}", start.elapsed());
     // An endless error output is drained, not kept, and does not block the child.
-    let e = babbler("head -c 20000000 /dev/zero >&2; exit 3").validate("1234", "u", Path::new("/x"), 10).await.unwrap_err();
+    let e =
+        babbler("head -c 20000000 /dev/zero >&2; exit 3").validate("1234", "u", Path::new("/x"), 10).await.unwrap_err();
     assert!(e.to_string().contains("exit code 3"), "{e}");
 }
 
@@ -171,7 +172,10 @@ fn an_order_is_checked_against_its_pages_copies_and_the_file_it_was_priced_with(
     check(&with(doc! {})).unwrap();
     check(&with(doc! { "printingOptions": { "copies": 10 } })).unwrap();
     let m = check(&with(doc! { "printingOptions": { "copies": 11 } })).unwrap_err().to_string();
-    assert!(m.contains("3 pages x 11 copies = 33 pages") && m.contains("max_order_pages") && m.contains("order 1234"), "{m}");
+    assert!(
+        m.contains("3 pages x 11 copies = 33 pages") && m.contains("max_order_pages") && m.contains("order 1234"),
+        "{m}"
+    );
     check(&with(doc! { "expectedPages": 3 })).unwrap();
     let m = check(&with(doc! { "expectedPages": 2 })).unwrap_err().to_string();
     assert!(m.contains("have 3 pages") && m.contains("priced for 2") && m.contains("expectedPages"), "{m}");
@@ -179,7 +183,13 @@ fn an_order_is_checked_against_its_pages_copies_and_the_file_it_was_priced_with(
     let other = sha256_hex(b"the file the customer paid for");
     let e = check(&with(doc! { "fileSha256": &other })).unwrap_err();
     let m = e.to_string();
-    assert!(!e.is_transient() && m.contains("fileSha256") && m.contains(&other[..12]) && m.contains(&sha256_hex(&bytes)[..12]), "{m}");
+    assert!(
+        !e.is_transient()
+            && m.contains("fileSha256")
+            && m.contains(&other[..12])
+            && m.contains(&sha256_hex(&bytes)[..12]),
+        "{m}"
+    );
     // A value of the wrong type cannot be checked: the order does not print unchecked.
     let bad = with(doc! { "expectedPages": "three" });
     assert!(bad.problems.iter().any(|p| p.to_string().contains("expectedPages")), "{:?}", bad.problems);

@@ -39,7 +39,11 @@ fn structural() -> Vec<(&'static str, Vec<u8>, &'static [&'static str])> {
     use printcore_tests::pdfstruct::{document, Inner, Piece, Xref};
     let one = |piece: Piece| document(&[piece], Xref::Table);
     vec![
-        ("ESCAPED-OBJSTM", one(Piece::ObjStm { escaped: true, layers: 2, inner: Inner::Bomb(80) }), &["decompression bomb"]),
+        (
+            "ESCAPED-OBJSTM",
+            one(Piece::ObjStm { escaped: true, layers: 2, inner: Inner::Bomb(80) }),
+            &["decompression bomb"],
+        ),
         ("STARTXREF-IN-COMMENT", one(Piece::StartxrefInComment { depth: 20_000 }), &["more than 100 levels deep"]),
         ("UNTYPED-XREF", document(&[], Xref::Stream { typed: false, layers: 2, bomb_mb: 80 }), &["decompression bomb"]),
         ("LENGTH-CHAIN", one(Piece::LengthChain { links: 3000 }), &["points at another stream"]),
@@ -189,7 +193,12 @@ async fn in_process_validation_and_the_order_checks_fail_only_their_orders() {
     let other_sha = printcore::files::sha256_hex(b"the file the customer paid for");
     for (id, path, extra, words) in [
         ("BAD-PAGES", "/pages25.pdf", doc! {}, vec!["25 pages", "max_pages"]),
-        ("BAD-VOLUME", "/pages10.pdf", doc! { "printingOptions": { "copies": 5 } }, vec!["10 pages x 5 copies = 50 pages", "max_order_pages"]),
+        (
+            "BAD-VOLUME",
+            "/pages10.pdf",
+            doc! { "printingOptions": { "copies": 5 } },
+            vec!["10 pages x 5 copies = 50 pages", "max_order_pages"],
+        ),
         ("BAD-EXPECTED-PAGES", "/good.pdf", doc! { "expectedPages": 2 }, vec!["have 1 page but", "priced for 2"]),
         ("BAD-CHANGED-FILE", "/good.pdf", doc! { "fileSha256": &other_sha }, vec!["fileSha256", &other_sha[..12]]),
     ] {
@@ -205,7 +214,14 @@ async fn in_process_validation_and_the_order_checks_fail_only_their_orders() {
     insert_orders(&db, orders).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = test_config(dir.path(), "w", &server(Mode::ReplicaSet).uri, db.name(), &eve.uri(), "\n[validation]\nmode = \"in-process\"\n");
+    let config = test_config(
+        dir.path(),
+        "w",
+        &server(Mode::ReplicaSet).uri,
+        db.name(),
+        &eve.uri(),
+        "\n[validation]\nmode = \"in-process\"\n",
+    );
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.replace("[files]\n", "[files]\nmax_pages = 20\nmax_order_pages = 40\n")).unwrap();
     let worker = WorkerProcess::start(&config);

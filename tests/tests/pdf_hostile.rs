@@ -200,7 +200,8 @@ mod structural {
         let typed_bomb = document(&[], Xref::Stream { typed: true, layers: 2, bomb_mb: 80 });
         refused(&typed_bomb, &["decompression bomb"]);
         for typed in [false, true] {
-            let fine = document(&[Piece::Nest { depth: 5, dicts: true }], Xref::Stream { typed, layers: 1, bomb_mb: 0 });
+            let fine =
+                document(&[Piece::Nest { depth: 5, dicts: true }], Xref::Stream { typed, layers: 1, bomb_mb: 0 });
             assert_eq!(ends(&fine, &ScanLimits::default()), Ok(1), "typed {typed}");
         }
     }
@@ -218,11 +219,10 @@ mod structural {
         let bytes = document(&[Piece::SharedEntries { entries: 20_000, kb: 1024 }], Xref::Table);
         assert!(bytes.len() < 2_000_000, "{} bytes", bytes.len());
         refused(&bytes, &["again and again"]);
-        let stream = document(&[Piece::SharedEntries { entries: 20_000, kb: 1024 }], Xref::Stream {
-            typed: true,
-            layers: 1,
-            bomb_mb: 0,
-        });
+        let stream = document(
+            &[Piece::SharedEntries { entries: 20_000, kb: 1024 }],
+            Xref::Stream { typed: true, layers: 1, bomb_mb: 0 },
+        );
         refused(&stream, &["again and again"]);
         // A few entries on one small object stay acceptable.
         let fine = document(&[Piece::SharedEntries { entries: 20, kb: 4 }], Xref::Table);

@@ -211,7 +211,9 @@ pub fn allowed_host_problem(entry: &str) -> Option<&'static str> {
         if entry.parse::<std::net::Ipv6Addr>().is_ok() {
             return Some("write an IPv6 address in brackets, as in a URL ([fd12::1])");
         }
-        return Some("a port must be a number from 1 to 65535 (or * for any port), after the host: files.shop.example:8443");
+        return Some(
+            "a port must be a number from 1 to 65535 (or * for any port), after the host: files.shop.example:8443",
+        );
     }
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.trim().is_empty() {
@@ -789,7 +791,8 @@ mod tests {
             "com:443",
         ] {
             assert!(allowed_host_problem(bad).is_some(), "{bad:?} should be refused");
-            let p = FilePolicy { allowed_hosts: vec!["res.cloudinary.com".into(), bad.into()], ..FilePolicy::default() };
+            let p =
+                FilePolicy { allowed_hosts: vec!["res.cloudinary.com".into(), bad.into()], ..FilePolicy::default() };
             assert!(FileFetcher::new(p).is_err(), "{bad:?} should be refused by the fetcher");
         }
         for good in [

@@ -215,7 +215,8 @@ pub fn check_order_files(order: &Order, reports: &[FileReport], policy: &FilePol
     if let Some(expected) = order.file_sha256.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let (actual, _) = crate::queue::file_fields(reports);
         if !expected.eq_ignore_ascii_case(&actual) {
-            let short = |s: &str| s.split(',').map(|h| h.chars().take(12).collect::<String>()).collect::<Vec<_>>().join(",");
+            let short =
+                |s: &str| s.split(',').map(|h| h.chars().take(12).collect::<String>()).collect::<Vec<_>>().join(",");
             return Err(fail(format!(
                 "the file behind the order's URL is not the one the order was priced with: its sha256 starts \
                  {}, the order's fileSha256 {}; check the file with the customer; to print the new file, clear \

@@ -90,10 +90,12 @@ impl Validator {
                     .await
                     .map_err(|e| fail(format!("validation stopped unexpectedly ({e}); will retry"), true))?
             }
-            Validator::Contained(c) => c.run(path, max_pages).await.map_err(|(m, transient)| fail(m, transient)).map(|mut r| {
-                r.url = shown.clone();
-                r
-            }),
+            Validator::Contained(c) => {
+                c.run(path, max_pages).await.map_err(|(m, transient)| fail(m, transient)).map(|mut r| {
+                    r.url = shown.clone();
+                    r
+                })
+            }
         }
     }
 }
@@ -296,7 +298,10 @@ mod tests {
             sha256: "ab".into(),
         };
         let line = serde_json::to_string(&ChildAnswer::Report(report)).unwrap();
-        let r = sh(&format!("echo '{line}'")).validate("1234", "https://x/y.pdf?sig=s", Path::new("/x"), 2000).await.unwrap();
+        let r = sh(&format!("echo '{line}'"))
+            .validate("1234", "https://x/y.pdf?sig=s", Path::new("/x"), 2000)
+            .await
+            .unwrap();
         assert_eq!((r.url.as_str(), r.pages, r.page_sizes[0].name), ("https://x/y.pdf", 1, Some("A4")));
         let refused = serde_json::to_string(&ChildAnswer::Refused("the PDF has no pages; ask".into())).unwrap();
         let e = sh(&format!("echo '{refused}'")).validate("1234", "u", Path::new("/x"), 2000).await.unwrap_err();
