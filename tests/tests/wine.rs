@@ -5,7 +5,10 @@
 //! What wine shows and what it cannot is said in the README's Windows section; in short: console Ctrl-C
 //! (SIGINT to the wine process) and the service stop reach the worker's graceful shutdown; SIGTERM ends a
 //! wine process at once; wine's spooler answers `GetPrinter` and prints through a port, but its
-//! `EnumJobs` is a stub, so following spooler jobs by name is shown by unit tests, not here.
+//! `EnumJobs` is a stub, so following spooler jobs by name is shown by unit tests, not here. Wine keeps a
+//! file's access list as its Unix mode (an entry for Everyone is the mode's "other" bits), so `check`
+//! refusing a configuration others may read and `service install` locking it are shown here; the service's
+//! own account's entries, and what the account may do, are not (wine runs every service as the same user).
 
 use bson::{doc, DateTime, Document};
 use printcore_tests::db::{fresh_database, server, Mode};
@@ -15,6 +18,7 @@ use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A3, A4};
 use printcore_tests::wait_for;
 use printcore_tests::wine::{text, wait_with_deadline, Wine};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -145,6 +149,16 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// Wine's access list of a file is its Unix mode: 0644 lets Everyone read it, and setting a list sets the
+/// mode it maps to.
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode()
+}
+
 #[test]
 #[ignore = "runs worker.exe under wine: bash scripts/test-wine.sh"]
 fn help_version_and_the_exit_codes_of_check() {
@@ -173,6 +187,22 @@ fn help_version_and_the_exit_codes_of_check() {
     );
     std::fs::write(dir.join("worker.toml"), &good).unwrap();
     let cfg = format!(r"{windir}\worker.toml");
+
+    // A configuration every user may read (wine reads mode 0644 as an entry for Everyone): 1, naming the
+    // file and the command that locks it, although the database and printers answer.
+    set_mode(&dir.join("worker.toml"), 0o644);
+    let out = wine.worker(&["--config", &cfg, "check"], SHORT);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains(&format!(
+            r"access: {cfg} (the configuration, which holds the database password): REFUSED: Everyone can read it"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!(r#"worker --config "{cfg}" service install"#)), "{shown}");
+    assert!(shown.contains("status: online") && !shown.contains("all checks passed"), "{shown}");
+    set_mode(&dir.join("worker.toml"), 0o600);
 
     // A configuration path in Windows' form, checked end to end: 0.
     let out = wine.worker(&["--config", &cfg, "check"], SHORT);
@@ -356,9 +386,36 @@ fn the_windows_service_installs_starts_at_boot_stops_gracefully_and_uninstalls()
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("[database] uri"), "{}", text(&out));
 
+    // Before install the configuration is every user's to read; install runs the service as its own
+    // account and gives the folder and its files lists of their own (under wine: the modes they map to).
+    set_mode(&dir.join("worker.toml"), 0o644);
+    let out = wine.worker(&["--config", &cfg, "check"], SHORT);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("REFUSED: Everyone can read it"), "{}", text(&out));
     let out = wine.worker(&["--config", &cfg, "service", "install"], SHORT);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("installed service \"printcore-worker\""), "{}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("installed service \"printcore-worker\""), "{shown}");
+    assert!(shown.contains(r"runs as NT SERVICE\printcore-worker"), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            r"access: {cfg}: Administrators, SYSTEM: full control; NT SERVICE\printcore-worker: read only"
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(r"access: {windir}\worker.journal.jsonl: NT SERVICE\printcore-worker: modify")),
+        "{shown}"
+    );
+    for file in ["worker.toml", "worker.journal.jsonl", ""] {
+        let mode = mode(&dir.join(file));
+        assert_eq!(mode & 0o007, 0, "{file:?}: nothing for Everyone ({mode:o})");
+    }
+    let out = wine.worker(&["--config", &cfg, "check"], SHORT);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = text(&out);
+    assert!(!shown.contains("REFUSED") && shown.contains("all checks passed"), "{shown}");
+    assert!(shown.contains(r#"service: "printcore-worker" runs as NT SERVICE\printcore-worker"#), "{shown}");
     let out = wine.worker(&["--config", &cfg, "service", "install"], SHORT);
     assert!(text(&out).contains("already installed"), "installing twice says so: {}", text(&out));
     let query = sc(&["query", "printcore-worker"]);
@@ -366,6 +423,7 @@ fn the_windows_service_installs_starts_at_boot_stops_gracefully_and_uninstalls()
     let out = status(&wine);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("automatically at boot"), "{}", text(&out));
+    assert!(text(&out).contains(r"as: NT SERVICE\printcore-worker"), "{}", text(&out));
 
     // `net start` (the service manager starts worker.exe service run): it logs beside the configuration.
     let out = net(&["start", "printcore-worker"]);
@@ -460,6 +518,8 @@ capabilities = {{ page_sizes = ["A4"], color = false, duplex = false, max_copies
         spoolprint = Wine::z_path(&wine.helper("spoolprint.exe"))
     );
     std::fs::write(dir.join("worker.toml"), config(&db, "", "", &printer)).unwrap();
+    // Not for Everyone to read, or `check` refuses it.
+    set_mode(&dir.join("worker.toml"), 0o600);
     let cfg = format!(r"{windir}\worker.toml");
 
     // The state and queue come from GetPrinter.

@@ -12,6 +12,7 @@ pub mod printer;
 pub mod service;
 pub mod shutdown;
 pub mod validate;
+pub mod winsec;
 pub mod winservice;
 
 pub use printer::{FoundJob, JobSpec, JobState, Printer, PrinterError, PrinterState};

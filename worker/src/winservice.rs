@@ -2,7 +2,13 @@
 //! `windows-service` crate: no third-party wrapper.
 //!
 //! `install` registers `"<worker.exe>" --config "<worker.toml>" service run` to start at boot (delayed
-//! until the network is up, after the print spooler) and to restart on failure, as LocalSystem. The
+//! until the network is up, after the print spooler) and to restart on failure, as the service's own
+//! virtual account `NT SERVICE\<name>` (no password; an ordinary user's rights: the printers, the network
+//! as the computer; no privilege but bypassing traverse checks, so not the service privileges that lead to
+//! SYSTEM), never LocalSystem. Before it registers anything it gives the configuration's folder, the
+//! configuration, the journal and the logs access lists that let in only administrators, SYSTEM and that
+//! account ([`crate::winsec`]): the configuration holds the database password and names the programs the
+//! service runs, and a folder at the root of C:\ lets every signed-in user read and change both. The
 //! service's stop (`worker service stop`, `sc stop`, `net stop`, the Services window) and the system's
 //! shutdown (pre-shutdown, given the grace period plus a margin) are the worker's graceful shutdown: it
 //! stops claiming, lets the job at the printer finish within `shutdown_grace_secs`, returns the rest of
@@ -188,6 +194,8 @@ mod imp {
         pub exe: PathBuf,
         pub config: PathBuf,
         pub grace: Duration,
+        /// The files the service reads and writes, given access lists of their own.
+        pub layout: crate::winsec::Layout,
     }
 
     /// A Windows error said so that a shop owner knows what to do.
@@ -210,8 +218,36 @@ mod imp {
         ServiceManager::local_computer(None::<&str>, access).map_err(|e| explain(e, name))
     }
 
-    /// Registers the service; returns lines to show, warnings included.
+    /// Limits the service's token to the one privilege every process needs (bypassing traverse checks):
+    /// a service account otherwise holds SeImpersonatePrivilege, the step from a service to SYSTEM.
+    fn keep_only_traverse_privilege(service: &windows_service::service::Service) -> Result<(), String> {
+        use windows_sys::Win32::System::Services::{
+            ChangeServiceConfig2W, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO, SERVICE_REQUIRED_PRIVILEGES_INFOW,
+        };
+        // A list of names, each NUL-terminated, ending with an empty one.
+        let mut names: Vec<u16> = "SeChangeNotifyPrivilege".encode_utf16().chain([0, 0]).collect();
+        let info = SERVICE_REQUIRED_PRIVILEGES_INFOW { pmszRequiredPrivileges: names.as_mut_ptr() };
+        // SAFETY: the handle is the open service's (CHANGE_CONFIG); `info` and the names it points to live
+        // through the call.
+        let ok = unsafe {
+            ChangeServiceConfig2W(
+                service.raw_handle(),
+                SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+                &info as *const _ as *const std::ffi::c_void,
+            )
+        };
+        if ok == 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        Ok(())
+    }
+
+    /// Registers the service; returns lines to show, warnings included. The access lists come first:
+    /// they are set (again) also when the service turns out to be installed already.
     pub fn install(o: &Install) -> Result<Vec<String>, String> {
+        let steps = crate::winsec::install_steps(&o.layout, &o.name)?;
+        let set = crate::winsec::apply(&steps)?;
+        let account = crate::winsec::service_account(&o.name);
         let m = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE, &o.name)?;
         let info = ServiceInfo {
             name: o.name.clone().into(),
@@ -223,17 +259,40 @@ mod imp {
             launch_arguments: launch_arguments(&o.config, &o.name),
             // USB printers are reachable only through the spooler.
             dependencies: vec![ServiceDependency::Service("Spooler".into())],
-            account_name: None,
+            // Its own virtual account: no password, and never LocalSystem.
+            account_name: Some(account.clone().into()),
             account_password: None,
         };
         let access = ServiceAccess::CHANGE_CONFIG | ServiceAccess::START | ServiceAccess::QUERY_STATUS;
-        let service = m.create_service(&info, access).map_err(|e| explain(e, &o.name))?;
+        let service = m.create_service(&info, access).map_err(|e| {
+            let installed = matches!(&e, windows_service::Error::Winapi(io) if io.raw_os_error() == Some(1073));
+            let said = explain(e, &o.name);
+            if installed {
+                format!("{said}; the access lists of {} were set again", o.layout.folder.display())
+            } else {
+                said
+            }
+        })?;
         let mut lines = vec![format!(
             "installed service {:?} ({DISPLAY_NAME}): {} {}",
             o.name,
             o.exe.display(),
             launch_arguments(&o.config, &o.name).iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
         )];
+        lines.push(format!(
+            "runs as {account}: its own account, with an ordinary user's rights (the printers, the network) and \
+             none over this PC"
+        ));
+        lines.extend(set.iter().map(|s| format!("access: {s}")));
+        let dlls: Vec<PathBuf> = std::fs::read_dir(&o.layout.folder)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("dll")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        lines.extend(crate::winsec::install_warnings(&o.layout, &o.exe, &dlls));
         // The rest refines the service; a refusal (an older Windows, wine) is said, not fatal.
         let warned = |lines: &mut Vec<String>, what: &str, r: windows_service::Result<()>| match r {
             Ok(()) => true,
@@ -270,7 +329,26 @@ mod imp {
         }
         let preshutdown = service.set_preshutdown_timeout(stop_allowance(o.grace));
         warned(&mut lines, "the time it gets at system shutdown", preshutdown);
+        // Its SID in its token (Windows does so for a virtual account anyway).
+        let sid = service.set_config_service_sid_info(windows_service::service::ServiceSidType::Unrestricted);
+        warned(&mut lines, "its service SID", sid);
+        match keep_only_traverse_privilege(&service) {
+            Ok(()) => lines.push("privileges: none but bypassing traverse checks (no impersonation)".into()),
+            Err(e) => lines.push(format!("warning: could not limit its privileges: {e}")),
+        }
         Ok(lines)
+    }
+
+    /// The account an installed service runs as (`None`: not installed).
+    pub fn account(name: &str) -> Result<Option<String>, String> {
+        let m = manager(ServiceManagerAccess::CONNECT, name)?;
+        let service = match m.open_service(name, ServiceAccess::QUERY_CONFIG) {
+            Ok(s) => s,
+            Err(windows_service::Error::Winapi(io)) if io.raw_os_error() == Some(1060) => return Ok(None),
+            Err(e) => return Err(explain(e, name)),
+        };
+        let c = service.query_config().map_err(|e| explain(e, name))?;
+        Ok(Some(c.account_name.map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "LocalSystem".into())))
     }
 
     /// The service's state, or `None` when it is not installed.

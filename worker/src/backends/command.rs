@@ -327,14 +327,99 @@ impl Drop for ProcessTree {
     }
 }
 
+/// The most memory a print command and everything it started may commit together: 2 GiB, room for
+/// SumatraPDF rendering an A0 page at 600 dpi, and far from what a print PC has. Past it an allocation
+/// fails (the command fails; the order is retried or fails), not the PC.
+pub const COMMAND_MEMORY_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+
+// The Windows values of the job limits (winnt.h), written out so that the limits are tested on every system;
+// the Windows build checks each against windows-sys.
+const LIMIT_JOB_MEMORY: u32 = 0x200;
+const LIMIT_DIE_ON_UNHANDLED_EXCEPTION: u32 = 0x400;
+const LIMIT_KILL_ON_JOB_CLOSE: u32 = 0x2000;
+const UILIMIT_HANDLES: u32 = 0x1;
+const UILIMIT_READCLIPBOARD: u32 = 0x2;
+const UILIMIT_WRITECLIPBOARD: u32 = 0x4;
+const UILIMIT_SYSTEMPARAMETERS: u32 = 0x8;
+const UILIMIT_DISPLAYSETTINGS: u32 = 0x10;
+const UILIMIT_GLOBALATOMS: u32 = 0x20;
+const UILIMIT_DESKTOP: u32 = 0x40;
+const UILIMIT_EXITWINDOWS: u32 = 0x80;
+
+/// What a print command's job object holds it to on Windows. The command still runs as the worker's
+/// account (a restricted token would need `CreateProcessAsUserW`, which a `Command` cannot use); the
+/// service's account is its own virtual account, without privileges ([`crate::winsec`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLimits {
+    /// `JOBOBJECT_BASIC_LIMIT_INFORMATION.LimitFlags`.
+    pub limit_flags: u32,
+    /// `JOBOBJECT_EXTENDED_LIMIT_INFORMATION.JobMemoryLimit`, in bytes.
+    pub job_memory: u64,
+    /// `JOBOBJECT_BASIC_UI_RESTRICTIONS.UIRestrictionsClass`: no use of other programs' windows or global
+    /// atoms (so no handing the job to a SumatraPDF outside it), no clipboard, no desktops, no changing the
+    /// display or system settings, no logging off or shutting down.
+    pub ui_restrictions: u32,
+}
+
+impl JobLimits {
+    /// While the command runs: killed whole when the worker gives up on it (or dies); a memory limit; a
+    /// crash ends the process at once instead of waiting on an error report nobody will see.
+    pub fn running() -> JobLimits {
+        JobLimits {
+            limit_flags: LIMIT_KILL_ON_JOB_CLOSE | LIMIT_JOB_MEMORY | LIMIT_DIE_ON_UNHANDLED_EXCEPTION,
+            job_memory: COMMAND_MEMORY_LIMIT,
+            ui_restrictions: UILIMIT_HANDLES
+                | UILIMIT_READCLIPBOARD
+                | UILIMIT_WRITECLIPBOARD
+                | UILIMIT_SYSTEMPARAMETERS
+                | UILIMIT_DISPLAYSETTINGS
+                | UILIMIT_GLOBALATOMS
+                | UILIMIT_DESKTOP
+                | UILIMIT_EXITWINDOWS,
+        }
+    }
+
+    /// After a zero exit: what the command left running may finish (no kill when the job is closed), still
+    /// within the same limits.
+    pub fn released() -> JobLimits {
+        let r = JobLimits::running();
+        JobLimits { limit_flags: r.limit_flags & !LIMIT_KILL_ON_JOB_CLOSE, ..r }
+    }
+
+    /// Containment alone, when Windows refuses the limits above.
+    pub fn kill_only() -> JobLimits {
+        JobLimits { limit_flags: LIMIT_KILL_ON_JOB_CLOSE, job_memory: 0, ui_restrictions: 0 }
+    }
+}
+
 /// Windows: a job object that kills its processes when closed (`JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`), so
-/// they die with the worker too.
+/// they die with the worker too, and holds them to [`JobLimits`].
 #[cfg(windows)]
 mod job {
+    use super::JobLimits;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
     use windows_sys::Win32::System::JobObjects::{
-        AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation, SetInformationJobObject,
-        TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+        AssignProcessToJobObject, CreateJobObjectW, JobObjectBasicUIRestrictions, JobObjectExtendedLimitInformation,
+        SetInformationJobObject, TerminateJobObject, JOBOBJECT_BASIC_UI_RESTRICTIONS,
+        JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION, JOB_OBJECT_LIMIT_JOB_MEMORY,
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, JOB_OBJECT_UILIMIT_DESKTOP, JOB_OBJECT_UILIMIT_DISPLAYSETTINGS,
+        JOB_OBJECT_UILIMIT_EXITWINDOWS, JOB_OBJECT_UILIMIT_GLOBALATOMS, JOB_OBJECT_UILIMIT_HANDLES,
+        JOB_OBJECT_UILIMIT_READCLIPBOARD, JOB_OBJECT_UILIMIT_SYSTEMPARAMETERS, JOB_OBJECT_UILIMIT_WRITECLIPBOARD,
+    };
+
+    const _: () = {
+        assert!(super::LIMIT_JOB_MEMORY == JOB_OBJECT_LIMIT_JOB_MEMORY);
+        assert!(super::LIMIT_DIE_ON_UNHANDLED_EXCEPTION == JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION);
+        assert!(super::LIMIT_KILL_ON_JOB_CLOSE == JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE);
+        assert!(super::UILIMIT_HANDLES == JOB_OBJECT_UILIMIT_HANDLES);
+        assert!(super::UILIMIT_READCLIPBOARD == JOB_OBJECT_UILIMIT_READCLIPBOARD);
+        assert!(super::UILIMIT_WRITECLIPBOARD == JOB_OBJECT_UILIMIT_WRITECLIPBOARD);
+        assert!(super::UILIMIT_SYSTEMPARAMETERS == JOB_OBJECT_UILIMIT_SYSTEMPARAMETERS);
+        assert!(super::UILIMIT_DISPLAYSETTINGS == JOB_OBJECT_UILIMIT_DISPLAYSETTINGS);
+        assert!(super::UILIMIT_GLOBALATOMS == JOB_OBJECT_UILIMIT_GLOBALATOMS);
+        assert!(super::UILIMIT_DESKTOP == JOB_OBJECT_UILIMIT_DESKTOP);
+        assert!(super::UILIMIT_EXITWINDOWS == JOB_OBJECT_UILIMIT_EXITWINDOWS);
     };
 
     pub struct Job(HANDLE);
@@ -343,19 +428,47 @@ mod job {
     unsafe impl Send for Job {}
     unsafe impl Sync for Job {}
 
-    fn set_kill_on_close(job: HANDLE, on: bool) -> bool {
-        // SAFETY: a zeroed JOBOBJECT_EXTENDED_LIMIT_INFORMATION is valid (plain integers); the pointer and
-        // size describe it exactly.
+    /// Said once per run: a Windows (or wine) that refuses the limits.
+    static WARNED: AtomicBool = AtomicBool::new(false);
+
+    fn set_limits(job: HANDLE, limits: JobLimits) -> bool {
+        // SAFETY: zeroed JOBOBJECT_* structures are valid (plain integers); each pointer and size describe
+        // its structure exactly.
         unsafe {
             let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
-            info.BasicLimitInformation.LimitFlags = if on { JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE } else { 0 };
-            SetInformationJobObject(
+            info.BasicLimitInformation.LimitFlags = limits.limit_flags;
+            info.JobMemoryLimit = usize::try_from(limits.job_memory).unwrap_or(usize::MAX);
+            let limited = SetInformationJobObject(
                 job,
                 JobObjectExtendedLimitInformation,
                 &info as *const _ as *const std::ffi::c_void,
                 std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
-            ) != 0
+            ) != 0;
+            if limited && limits.ui_restrictions != 0 {
+                let ui = JOBOBJECT_BASIC_UI_RESTRICTIONS { UIRestrictionsClass: limits.ui_restrictions };
+                let restricted = SetInformationJobObject(
+                    job,
+                    JobObjectBasicUIRestrictions,
+                    &ui as *const _ as *const std::ffi::c_void,
+                    std::mem::size_of::<JOBOBJECT_BASIC_UI_RESTRICTIONS>() as u32,
+                ) != 0;
+                if !restricted && !WARNED.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("Windows refused the user-interface restrictions of print commands' job objects");
+                }
+            }
+            limited
         }
+    }
+
+    /// The running limits, or containment alone when Windows refuses them (said once).
+    fn set_running(job: HANDLE) -> bool {
+        if set_limits(job, JobLimits::running()) {
+            return true;
+        }
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!("Windows refused the memory limit of print commands' job objects; they are contained only");
+        }
+        set_limits(job, JobLimits::kill_only())
     }
 
     impl Job {
@@ -374,7 +487,7 @@ mod job {
                     );
                     return None;
                 }
-                if !set_kill_on_close(job, true) || AssignProcessToJobObject(job, process) == 0 {
+                if !set_running(job) || AssignProcessToJobObject(job, process) == 0 {
                     tracing::warn!(
                         "could not put a print command into a job object; only the command itself can be stopped"
                     );
@@ -393,9 +506,11 @@ mod job {
             }
         }
 
-        /// Closes the job without killing what it holds.
+        /// Closes the job without killing what it holds (which stays within its limits).
         pub fn release(self) {
-            set_kill_on_close(self.0, false);
+            if !set_limits(self.0, JobLimits::released()) {
+                set_limits(self.0, JobLimits { limit_flags: 0, job_memory: 0, ui_restrictions: 0 });
+            }
         }
     }
 
@@ -414,6 +529,7 @@ mod job {
 /// user's own temporary folder), under an unpredictable name that must not exist yet (so nobody can
 /// prepare it, or a link in its place, in advance).
 fn private_job_dir(job_name: &str) -> std::io::Result<std::path::PathBuf> {
+    let job_name = printcore::files::safe_name(job_name);
     let dir = std::env::temp_dir().join(format!("printcore-{job_name}-{}", uuid::Uuid::new_v4().simple()));
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&dir)?;
@@ -725,6 +841,21 @@ impl Printer for CommandPrinter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn print_commands_run_in_a_job_with_a_memory_limit_and_no_user_interface_reach() {
+        let r = JobLimits::running();
+        // KILL_ON_JOB_CLOSE | JOB_MEMORY | DIE_ON_UNHANDLED_EXCEPTION, as in winnt.h.
+        assert_eq!(r.limit_flags, 0x2000 | 0x200 | 0x400);
+        assert_eq!(r.job_memory, 2 * 1024 * 1024 * 1024);
+        // HANDLES, READ/WRITECLIPBOARD, SYSTEMPARAMETERS, DISPLAYSETTINGS, GLOBALATOMS, DESKTOP, EXITWINDOWS.
+        assert_eq!(r.ui_restrictions, 0xff);
+        // Released after a zero exit: not killed, still limited.
+        let released = JobLimits::released();
+        assert_eq!(released.limit_flags, 0x200 | 0x400);
+        assert_eq!((released.job_memory, released.ui_restrictions), (r.job_memory, r.ui_restrictions));
+        assert_eq!(JobLimits::kill_only(), JobLimits { limit_flags: 0x2000, job_memory: 0, ui_restrictions: 0 });
+    }
 
     #[test]
     fn powershell_get_printer_json_maps_onto_statuses() {
