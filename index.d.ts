@@ -54,7 +54,7 @@ export declare class PrintCore {
    * Downloads one file of an order with printcore's download code and file policy (the worker's
    * allowlist rules, link-local addresses refused, size cap, every redirect checked), so the website
    * can show it without handing a customer's URL to the admin's browser. Rejects with NOT_FOUND (no
-   * such order), INVALID_ARGUMENT (no file at `index`, an empty `allowedHosts`), FILE_REJECTED (the
+   * such order), INVALID_ARGUMENT (no file at `index`, an empty `allowedHosts` or an entry that is not a host name), FILE_REJECTED (the
    * policy refuses the URL's host or address, or a redirect; names the order and the host),
    * FILE_INVALID (no file, the server answered an error, over `maxMb`) or FILE_UNAVAILABLE
    * (transient: the server or network failed; try again).
@@ -317,7 +317,9 @@ export interface OrderFile {
 export interface OrderFileOptions {
   /**
    * Hosts files may come from; each entry allows itself and its subdomains (the worker's
-   * `allowed_hosts`, e.g. ["res.cloudinary.com"]). Required and not empty.
+   * `allowed_hosts`, e.g. ["res.cloudinary.com"]), on port 443 only unless the entry names a port
+   * (`files.shop.example:8443`). Required and not empty; an entry that is not a host name (a bare `com`,
+   * a wildcard, a URL) rejects with INVALID_ARGUMENT.
    */
   allowedHosts: Array<string>
   /** Which of the order's files (`fileURLs`, else `fileURL`), from 0 (default 0). */
@@ -453,8 +455,18 @@ export interface PrintOrder {
   printerJobRef?: string
   printPriority?: number
   printNotBefore?: Date
+  /**
+   * The sha256 of the order's file (lower-case hex; of several files, theirs joined with commas). The
+   * worker records it; a website that stores it when it prices the order has the worker refuse a
+   * different file (the file behind a URL can change after payment).
+   */
   fileSha256?: string
   filePages?: number
+  /**
+   * The pages of all the order's files, as the website counted them when it priced the order
+   * (optional): the worker fails the order when the files have another count.
+   */
+  expectedPages?: number
   /** The order was handed to a printer in its current attempt: it may be on paper. */
   mayHavePrinted: boolean
   /** Why its job is still waiting at the printer (held, stopped for paper or a jam...), while it is. */
