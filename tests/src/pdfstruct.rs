@@ -145,12 +145,13 @@ impl Doc {
                 let mut content = header.into_bytes();
                 let first = content.len();
                 content.extend(&objects);
+                // A bomb is compressed at least once.
+                let layers = if matches!(inner, Inner::Bomb(_)) { layers.max(1) } else { layers };
                 let data = match inner {
-                    Inner::Bomb(mb) => bomb(b' ', &content, mb, layers.max(1)),
+                    Inner::Bomb(mb) => bomb(b' ', &content, mb, layers),
                     _ => flate(&content, layers),
                 };
                 let kind = if escaped { "/Obj#53tm" } else { "/ObjStm" };
-                let layers = if matches!(inner, Inner::Bomb(_)) { layers.max(1) } else { layers };
                 let dict = format!("/Type{kind}/N {count}/First {first}{}", filters(layers, escaped));
                 self.object(&Doc::stream(&dict, &data));
                 self.next_id += count as u32;
@@ -177,13 +178,12 @@ impl Doc {
                 self.object_as(first + links as u32, b"1");
             }
             Piece::SharedEntries { entries, kb } => {
-                let id = self.object(&Doc::stream("", &vec![b'x'; kb * 1024]));
+                self.object(&Doc::stream("", &vec![b'x'; kb * 1024]));
                 let offset = self.entries.last().map(|e| e.1).unwrap_or(0);
                 for i in 0..entries as u32 {
                     self.entries.push((self.next_id + i, offset));
                 }
                 self.next_id += entries as u32;
-                let _ = id;
             }
             Piece::EscapedLength { declared } => {
                 let mut body = format!("<</L#65ngth {declared}>>\nstream\n").into_bytes();

@@ -52,6 +52,34 @@ fn structural() -> Vec<(&'static str, Vec<u8>, &'static [&'static str])> {
     ]
 }
 
+/// Waits until `total` orders are printed or failed, the worker running throughout.
+async fn settle(worker: &WorkerProcess, orders: &mongodb::Collection<Document>, total: usize) {
+    wait_for("every order printed or failed", Duration::from_secs(600), || async {
+        let done = orders.count_documents(doc! { "printStatus": { "$in": ["printed", "failed"] } }).await.unwrap();
+        assert!(worker.is_running(), "the worker process died");
+        (done == total as u64).then_some(())
+    })
+    .await;
+}
+
+/// Order `id` failed, its printError naming it and holding each of `words`. Returns the order.
+async fn failed_with(orders: &mongodb::Collection<Document>, id: &str, words: &[&str]) -> Document {
+    let o = orders.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
+    assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}: {o}");
+    let error = o.get_str("printError").unwrap();
+    for w in words.iter().copied().chain([format!("order {id}").as_str()]) {
+        assert!(error.contains(w), "{id}: {w:?} missing from {error:?}");
+    }
+    o
+}
+
+/// Order `id` printed, and its job reached paper once.
+async fn printed_once(orders: &mongodb::Collection<Document>, eve: &IppEve, id: &str) {
+    let o = orders.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
+    assert_eq!(o.get_str("printStatus").unwrap(), "printed", "{id}: {o}");
+    assert_eq!(eve.copies_of(o.get_str("printJobId").unwrap()), 1, "{id} reached paper once");
+}
+
 /// The most memory the worker process used (its peak resident set), in MB.
 fn peak_mb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -112,24 +140,14 @@ async fn hostile_files_fail_their_orders_while_the_same_worker_prints_the_rest()
     let worker = WorkerProcess::start(&config);
     let pid = worker.pid().expect("the worker runs");
 
-    let total = (expected.len() + good.len()) as u64;
     let orders_coll = db.collection::<Document>("orders");
-    wait_for("every order printed or failed", Duration::from_secs(600), || async {
-        let done = orders_coll.count_documents(doc! { "printStatus": { "$in": ["printed", "failed"] } }).await.unwrap();
-        assert!(worker.is_running(), "the worker process died");
-        (done == total).then_some(())
-    })
-    .await;
+    settle(&worker, &orders_coll, expected.len() + good.len()).await;
 
     assert!(worker.is_running(), "the worker is still running");
     assert_eq!(worker.pid(), Some(pid), "and it is the same process");
     for (id, words) in &expected {
-        let o = orders_coll.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
-        assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}: {o}");
+        let o = failed_with(&orders_coll, id, words).await;
         let error = o.get_str("printError").unwrap();
-        for w in words.iter().chain(&[&format!("order {id}")[..]]) {
-            assert!(error.contains(w), "{id}: {w:?} missing from {error:?}");
-        }
         if *id != "BAD-TOO-MANY-FILES" {
             assert!(error.contains("ask the customer to export it again"), "{id}: {error}");
         }
@@ -137,10 +155,7 @@ async fn hostile_files_fail_their_orders_while_the_same_worker_prints_the_rest()
         assert_eq!(attempt, 1, "{id} failed at its first attempt, for good");
     }
     for id in &good {
-        let o = orders_coll.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
-        assert_eq!(o.get_str("printStatus").unwrap(), "printed", "{id}: {o}");
-        let job = o.get_str("printJobId").unwrap();
-        assert_eq!(eve.copies_of(job), 1, "{id} reached paper once");
+        printed_once(&orders_coll, &eve, id).await;
     }
     // No order's files stay behind.
     wait_for("every job folder removed", Duration::from_secs(10), || async {
@@ -227,28 +242,15 @@ async fn in_process_validation_and_the_order_checks_fail_only_their_orders() {
     let worker = WorkerProcess::start(&config);
     let pid = worker.pid().expect("the worker runs");
 
-    let total = (expected.len() + good.len()) as u64;
     let orders_coll = db.collection::<Document>("orders");
-    wait_for("every order printed or failed", Duration::from_secs(600), || async {
-        let done = orders_coll.count_documents(doc! { "printStatus": { "$in": ["printed", "failed"] } }).await.unwrap();
-        assert!(worker.is_running(), "the worker process died");
-        (done == total).then_some(())
-    })
-    .await;
+    settle(&worker, &orders_coll, expected.len() + good.len()).await;
     assert_eq!(worker.pid(), Some(pid), "the same worker process throughout");
     for (id, words) in &expected {
-        let o = orders_coll.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
-        assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}: {o}");
-        let error = o.get_str("printError").unwrap();
-        for w in words.iter().chain(&[&format!("order {id}")[..]]) {
-            assert!(error.contains(w), "{id}: {w:?} missing from {error:?}");
-        }
+        let o = failed_with(&orders_coll, id, words).await;
         assert!(o.get_str("printJobId").map_or(true, |job| eve.copies_of(job) == 0), "{id} never reached paper");
     }
     for id in &good {
-        let o = orders_coll.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
-        assert_eq!(o.get_str("printStatus").unwrap(), "printed", "{id}: {o}");
-        assert_eq!(eve.copies_of(o.get_str("printJobId").unwrap()), 1, "{id} reached paper once");
+        printed_once(&orders_coll, &eve, id).await;
     }
     let peak = peak_mb(pid);
     assert!(peak < 1024, "validating in process, the worker stayed under 1 GB: {peak} MB");

@@ -22,7 +22,7 @@ use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A4};
 use printcore_tests::process::spawn_until_ready;
 use printcore_tests::wait_for;
-use printcore_tests::worker_proc::worker_binary;
+use printcore_tests::worker_proc::{test_config, worker_binary};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -144,38 +144,12 @@ fn install(root: &Path, config: &Path, uri: &str) -> (ExitStatus, String) {
     (out.status, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-/// A worker configuration without a connection string: fast intervals, files from the local file
-/// server, one IPP printer.
+/// The tests' worker configuration ([`test_config`]: fast intervals, files from the local file server,
+/// one IPP printer) without a connection string, as `worker.toml`: the unit gives it as a credential.
 fn worker_toml(dir: &Path, db: &str, printer_uri: &str) -> PathBuf {
-    let path = dir.join("worker.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[database]
-name = "{db}"
-
-[worker]
-poll_interval_secs = 0.5
-health_interval_secs = 0.5
-recovery_interval_secs = 1.0
-job_poll_interval_secs = 0.2
-shutdown_grace_secs = 20.0
-
-[files]
-allowed_hosts = ["127.0.0.1:*"]
-allow_loopback = true
-allow_http = true
-
-[[printers]]
-id = "eve"
-name = "Test printer"
-backend = "ipp"
-uri = "{printer_uri}"
-timeout_secs = 3.0
-"#
-        ),
-    )
-    .unwrap();
+    let path = test_config(dir, "worker", "", db, printer_uri, "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("uri = \"\"\n", "")).unwrap();
     path
 }
 

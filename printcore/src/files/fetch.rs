@@ -95,9 +95,8 @@ impl FilePolicy {
     /// only (443 for https, 80 for http), `host:8443` that port, `host:*` any port.
     pub fn host_port_allowed(&self, host: &str, port: u16, scheme_port: u16) -> bool {
         self.allowed_hosts.iter().any(|a| {
-            let (_, allowed) = split_entry(a);
             entry_matches_host(a, host)
-                && match allowed {
+                && match split_entry(a).1 {
                     EntryPort::Default => port == scheme_port,
                     EntryPort::Port(p) => port == p,
                     EntryPort::Any => true,
@@ -134,18 +133,18 @@ impl FilePolicy {
             s => return Err(format!("only https downloads are allowed, not {s}://")),
         }
         let host = url.host_str().ok_or("the URL has no host")?;
-        let scheme_port = if url.scheme() == "https" { 443 } else { 80 };
-        let port = url.port().unwrap_or(scheme_port);
-        if self.host_allowed(host) && !self.host_port_allowed(host, port, scheme_port) {
-            return Err(format!(
-                "port {port} of host {host} is not allowed (an allowed host is reached on port {scheme_port} only, \
-                 unless its entry names the port, e.g. {host}:{port})"
-            ));
-        }
         if !self.host_allowed(host) {
             return Err(format!(
                 "host {host} is not on the allowed list ({}); upload the file there or add the host to the allowed hosts",
                 self.allowed_hosts.join(", ")
+            ));
+        }
+        let scheme_port = if url.scheme() == "https" { 443 } else { 80 };
+        let port = url.port().unwrap_or(scheme_port);
+        if !self.host_port_allowed(host, port, scheme_port) {
+            return Err(format!(
+                "port {port} of host {host} is not allowed (an allowed host is reached on port {scheme_port} only, \
+                 unless its entry names the port, e.g. {host}:{port})"
             ));
         }
         let literal = match url.host() {

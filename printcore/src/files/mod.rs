@@ -175,18 +175,14 @@ pub async fn fetch_and_validate(fetcher: &FileFetcher, order: &Order) -> Result<
         let report = policy.validator.validate(&order.order_id, url, &path, policy.max_pages).await?;
         files.push(ValidatedFile { report, path });
     }
-    let reports: Vec<FileReport> = files.iter().map(|f| f.report.clone()).collect();
-    check_order_files(order, &reports, policy)?;
-    Ok(OrderFiles { files, folder })
+    let files = OrderFiles { files, folder };
+    check_order_files(order, &files.reports(), policy)?;
+    Ok(files)
 }
 
 /// `1 page`, `3 pages`.
-fn count(n: u64, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Checks an order's validated files against what the order says of them and the policy's volume cap:
@@ -208,7 +204,7 @@ pub fn check_order_files(order: &Order, reports: &[FileReport], policy: &FilePol
                 "the order's files have {} but the order was priced for {expected} (expectedPages); the \
                  file may have changed after payment: check it with the customer, correct the file or \
                  expectedPages, and reprint",
-                count(pages, "page")
+                count(pages, "page", "pages")
             )));
         }
     }
@@ -232,8 +228,8 @@ pub fn check_order_files(order: &Order, reports: &[FileReport], policy: &FilePol
         return Err(fail(format!(
             "the order would print {} x {} = {total} pages, more than the {} one order may print ([files] \
              max_order_pages); check the order with the customer, then split it or raise the limit and reprint",
-            count(pages, "page"),
-            count(copies, "copy").replace("copys", "copies"),
+            count(pages, "page", "pages"),
+            count(copies, "copy", "copies"),
             policy.max_order_pages
         )));
     }

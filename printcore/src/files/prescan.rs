@@ -693,11 +693,7 @@ impl Scanner<'_> {
                     if let Val::Dict(d) = &val {
                         if expect_trailer {
                             expect_trailer = false;
-                            for key in [&b"Prev"[..], b"XRefStm"] {
-                                if let Some(off) = get_int(d, key) {
-                                    self.xref_positions.push(off);
-                                }
-                            }
+                            self.follow_xref_links(d);
                             if one {
                                 value_done = true;
                             }
@@ -723,6 +719,16 @@ impl Scanner<'_> {
             self.close_object(buf.len());
         }
         Ok(value_starts)
+    }
+
+    /// A trailer's or cross-reference stream's `/Prev` and `/XRefStm`: more cross-reference positions
+    /// lopdf reads.
+    fn follow_xref_links(&mut self, dict: &Dict) {
+        for key in [&b"Prev"[..], b"XRefStm"] {
+            if let Some(off) = get_int(dict, key) {
+                self.xref_positions.push(off);
+            }
+        }
     }
 
     /// The object of the linear pass ends at `end`: notes what lopdf parses at its start.
@@ -891,11 +897,7 @@ impl Scanner<'_> {
         if row == 0 {
             return Err(bad("all field widths /W are 0"));
         }
-        for key in [&b"Prev"[..], b"XRefStm"] {
-            if let Some(off) = get_int(dict, key) {
-                self.xref_positions.push(off);
-            }
-        }
+        self.follow_xref_links(dict);
         let size = get_int(dict, b"Size").unwrap_or(0);
         if size > self.limits.max_objects as i64 {
             return Err(format!(
