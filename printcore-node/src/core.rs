@@ -121,6 +121,7 @@ impl PrintCore {
             max_pool_size: options.max_pool_size,
             server_selection_timeout: millis(options.server_selection_timeout_ms, "serverSelectionTimeoutMs")?,
             connect_timeout: millis(options.connect_timeout_ms, "connectTimeoutMs")?,
+            ..printcore::ConnectOptions::default()
         };
         let key = (uri.clone(), db.clone());
         let slot = connections().lock().unwrap().entry(key.clone()).or_default().clone();

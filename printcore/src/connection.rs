@@ -20,6 +20,26 @@ pub struct ConnectOptions {
     pub server_selection_timeout: Option<Duration>,
     /// How long establishing a connection may take.
     pub connect_timeout: Option<Duration>,
+    /// How often the driver checks each server with `hello` (the driver's default is 10 s, and with
+    /// the streaming protocol a second connection measures round trips as often). A long-running
+    /// process that mostly waits (the print PC's worker) sets a minute and [`ConnectOptions::poll_monitoring`]:
+    /// an operation that fails on the network marks its server unknown at once anyway.
+    pub heartbeat_frequency: Option<Duration>,
+    /// Check servers by polling (one `hello` per heartbeat) instead of the streaming protocol.
+    pub poll_monitoring: bool,
+}
+
+impl ConnectOptions {
+    /// What the print PC's worker connects with: one `hello` a minute to watch the server
+    /// (ARCHITECTURE.md, "Idle cost").
+    pub fn for_worker() -> ConnectOptions {
+        ConnectOptions {
+            app_name: Some("printcore-worker".into()),
+            heartbeat_frequency: Some(Duration::from_secs(60)),
+            poll_monitoring: true,
+            ..ConnectOptions::default()
+        }
+    }
 }
 
 impl PrintCore {
@@ -52,6 +72,12 @@ impl PrintCore {
         }
         if let Some(t) = options.connect_timeout {
             client_options.connect_timeout = Some(t);
+        }
+        if let Some(t) = options.heartbeat_frequency {
+            client_options.heartbeat_freq = Some(t);
+        }
+        if options.poll_monitoring {
+            client_options.server_monitoring_mode = Some(mongodb::options::ServerMonitoringMode::Poll);
         }
         let client = mongodb::Client::with_options(client_options).map_err(Error::db("creating the client"))?;
         let db = client.database(db_name);

@@ -50,6 +50,59 @@ impl PrintCore {
         Ok(stream.map(|event| event.map(|_| ()).map_err(Error::db("reading the orders change stream"))).boxed())
     }
 
+    /// What a worker waits for, as one stream of [`WorkerEvent`]s from two change streams (`orders` and
+    /// `printers`), each getMore waiting up to `max_await` on the server for its next batch: an idle worker
+    /// costs one getMore per stream per `max_await`, while an event arrives the moment it happens.
+    /// `Err(Error::Unsupported)` where the deployment has no change streams (poll instead, see
+    /// [`PrintCore::poll_queue`]). The stream ends with an error when either change stream breaks: open a
+    /// new one, and look at the queue once, since events may have been missed meanwhile.
+    pub async fn watch_worker(&self, max_await: std::time::Duration) -> Result<BoxStream<'static, Result<WorkerEvent>>> {
+        use crate::cancel::REQUEST_FIELD;
+        let request = format!("updateDescription.updatedFields.{REQUEST_FIELD}");
+        let orders_pipeline = vec![doc! { "$match": { "$or": [
+            { "operationType": "insert" },
+            { "operationType": "replace" },
+            { "operationType": "update", "updateDescription.updatedFields.printStatus": "pending" },
+            { "operationType": "update", "updateDescription.updatedFields.paymentStatus": "completed" },
+            { "operationType": "update", "updateDescription.updatedFields.printNotBefore": { "$exists": true } },
+            { "operationType": "update", &request: { "$exists": true } },
+        ] } }];
+        // The shop's switches, written by an admin (a worker's own health write keeps them as they are).
+        let printers_pipeline = vec![doc! { "$match": { "$or": [
+            { "operationType": { "$in": ["insert", "replace", "delete"] } },
+            { "operationType": "update", "updateDescription.updatedFields.isActive": { "$exists": true } },
+            { "operationType": "update", "updateDescription.updatedFields.autoPrintEnabled": { "$exists": true } },
+        ] } }];
+        let orders = self
+            .inner
+            .orders
+            .watch()
+            .pipeline(orders_pipeline)
+            .max_await_time(max_await)
+            .await
+            .map_err(|e| open_error(e, "opening a change stream on orders"))?;
+        let printers = self
+            .inner
+            .printers
+            .watch()
+            .pipeline(printers_pipeline)
+            .max_await_time(max_await)
+            .await
+            .map_err(|e| open_error(e, "opening a change stream on printers"))?;
+        let orders = orders
+            .map(|e| e.map(|e| WorkerEvent::of_order(&e)).map_err(Error::db("reading the orders change stream")))
+            .map(Some)
+            .chain(futures::stream::once(async { None }));
+        let printers = printers
+            .map(|e| e.map(|_| WorkerEvent::PRINTER).map_err(Error::db("reading the printers change stream")))
+            .map(Some)
+            .chain(futures::stream::once(async { None }));
+        Ok(futures::stream::select(orders, printers)
+            .take_while(|e| futures::future::ready(e.is_some()))
+            .filter_map(futures::future::ready)
+            .boxed())
+    }
+
     /// A change stream of every change to `orders` and `printers` (for monitors), as (collection,
     /// operation, document key) triples: one stream per collection, merged, so a user needs `find` and
     /// `changeStream` on those two collections only (the website's role can read nothing else of the
@@ -83,5 +136,45 @@ impl PrintCore {
             .take_while(|e| futures::future::ready(e.is_some()))
             .filter_map(futures::future::ready)
             .boxed())
+    }
+}
+
+/// What one change asks of a worker (several may be true of one change).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerEvent {
+    /// An order may have become printable (new, paid, back to pending): claim.
+    pub printable: bool,
+    /// An admin asked to cancel or reset an order that may be at a printer: the cancel pass.
+    pub cancel_request: bool,
+    /// An order's `printNotBefore` was set (scheduled, or a retry's backoff): the next release time moved.
+    pub schedule: bool,
+    /// A printer's document changed other than by a health write (the shop's `isActive` or
+    /// `autoPrintEnabled`, a printer added or removed): re-read the switches.
+    pub printer: bool,
+}
+
+impl WorkerEvent {
+    const PRINTER: WorkerEvent = WorkerEvent { printable: false, cancel_request: false, schedule: false, printer: true };
+    const ALL_ORDERS: WorkerEvent = WorkerEvent { printable: true, cancel_request: true, schedule: true, printer: false };
+
+    fn of_order(e: &mongodb::change_stream::event::ChangeStreamEvent<Document>) -> WorkerEvent {
+        use mongodb::change_stream::event::OperationType;
+        let request = crate::cancel::REQUEST_FIELD;
+        match e.operation_type {
+            OperationType::Update => {
+                let Some(fields) = e.update_description.as_ref().map(|u| &u.updated_fields) else {
+                    return WorkerEvent::ALL_ORDERS;
+                };
+                WorkerEvent {
+                    printable: fields.get_str("printStatus") == Ok("pending")
+                        || fields.get_str("paymentStatus") == Ok("completed"),
+                    cancel_request: fields.keys().any(|k| k == request || k.starts_with(&format!("{request}."))),
+                    schedule: fields.contains_key("printNotBefore"),
+                    printer: false,
+                }
+            }
+            // An insert is printable or scheduled when paid (the claim decides); a replace may be anything.
+            _ => WorkerEvent::ALL_ORDERS,
+        }
     }
 }

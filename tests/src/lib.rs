@@ -18,6 +18,7 @@ pub mod pdfgen;
 pub mod pdfstruct;
 pub mod process;
 pub mod relay;
+pub mod wire;
 pub mod wine;
 pub mod worker_proc;
 

@@ -24,6 +24,33 @@ pub struct PrinterHealthTracker {
     /// Offline time not yet taken by [`PrinterHealthTracker::take_offline_duration`].
     offline_accumulated: Duration,
     last_status: Option<PrinterStatus>,
+    /// Record a reading unchanged since the last one written only once the last is this old (zero:
+    /// every reading is written). A changed reading is written at once.
+    pub record_every: Duration,
+    /// The last reading written, when, and the shop's switches and capabilities it came back with.
+    written: Option<Written>,
+}
+
+/// What the last write recorded: a reading equal to it (same [`RecordKey`]) need not be written again
+/// until [`PrinterHealthTracker::record_every`] has passed.
+struct Written {
+    key: RecordKey,
+    at: Instant,
+    active: bool,
+    auto_print: bool,
+    capabilities: Option<printcore::PrinterCapabilities>,
+}
+
+/// Everything a health write stores that can change between readings.
+#[derive(Debug, Clone, PartialEq)]
+struct RecordKey {
+    status: PrinterStatus,
+    queue_length: Option<i64>,
+    message: Option<String>,
+    reasons: Vec<String>,
+    capabilities: Option<printcore::PrinterCapabilities>,
+    reachable: bool,
+    last_success: Option<bson::DateTime>,
 }
 
 /// What one health check found and recorded.
@@ -52,6 +79,17 @@ impl PrinterHealthTracker {
             offline_since: None,
             offline_accumulated: Duration::ZERO,
             last_status: None,
+            record_every: Duration::ZERO,
+            written: None,
+        }
+    }
+
+    /// The shop's switches as read from the database by someone other than this tracker (a change to
+    /// the printer's document): the next reading reports them without waiting for a write.
+    pub fn switches_changed(&mut self, active: bool, auto_print: bool) {
+        if let Some(w) = &mut self.written {
+            w.active = active;
+            w.auto_print = auto_print;
         }
     }
 
@@ -93,24 +131,50 @@ impl PrinterHealthTracker {
         };
         self.observe(state.status);
         let id = &self.identity;
-        let written = core
-            .record_printer_health(&PrinterHealth {
-                printer_id: id.printer_id.clone(),
-                name: id.name.clone(),
-                printer_name: id.printer_name.clone(),
-                status: state.status,
-                queue_length: state.queue_length,
-                error_message: state.message.clone(),
-                driver_name: id.driver_name.clone(),
-                system_name: id.system_name.clone(),
-                connection_type: id.connection_type.clone(),
-                capabilities: capabilities.clone(),
-                worker_id: worker.to_string(),
-                reachable,
-                last_successful_print_at: last_success,
-                state_reasons: state.reasons.clone(),
-            })
-            .await?;
+        let key = RecordKey {
+            status: state.status,
+            queue_length: state.queue_length,
+            message: state.message.clone(),
+            reasons: state.reasons.clone(),
+            capabilities: capabilities.clone(),
+            reachable,
+            last_success,
+        };
+        let fresh = self.written.as_ref().filter(|w| w.key == key && w.at.elapsed() < self.record_every);
+        let (active, auto_print, stored_capabilities) = match fresh {
+            // Nothing changed since the last write, which is recent: the database already says this.
+            Some(w) => (w.active, w.auto_print, w.capabilities.clone()),
+            None => {
+                let written = core
+                    .record_printer_health(&PrinterHealth {
+                        printer_id: id.printer_id.clone(),
+                        name: id.name.clone(),
+                        printer_name: id.printer_name.clone(),
+                        status: state.status,
+                        queue_length: state.queue_length,
+                        error_message: state.message.clone(),
+                        driver_name: id.driver_name.clone(),
+                        system_name: id.system_name.clone(),
+                        connection_type: id.connection_type.clone(),
+                        capabilities: capabilities.clone(),
+                        worker_id: worker.to_string(),
+                        reachable,
+                        last_successful_print_at: last_success,
+                        state_reasons: state.reasons.clone(),
+                    })
+                    .await?;
+                let active = written.is_active.unwrap_or(true);
+                let auto_print = written.auto_print_enabled.unwrap_or(true);
+                self.written = Some(Written {
+                    key,
+                    at: Instant::now(),
+                    active,
+                    auto_print,
+                    capabilities: written.capabilities.clone(),
+                });
+                (active, auto_print, written.capabilities)
+            }
+        };
         if self.last_status != Some(state.status) {
             tracing::info!(printer_id = %id.printer_id, status = state.status.as_str(), message = ?state.message, "printer status changed");
         }
@@ -118,9 +182,9 @@ impl PrinterHealthTracker {
         Ok(HealthReading {
             status: state.status,
             message: state.message,
-            active: written.is_active.unwrap_or(true),
-            auto_print: written.auto_print_enabled.unwrap_or(true),
-            capabilities: capabilities.or(written.capabilities),
+            active,
+            auto_print,
+            capabilities: capabilities.or(stored_capabilities),
         })
     }
 

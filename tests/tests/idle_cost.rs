@@ -1,0 +1,109 @@
+//! What an idle print PC costs the database: every command a real worker process (the shop's default
+//! intervals, IPP printers, no orders) sends, counted on the wire for two minutes, against the budget in
+//! ARCHITECTURE.md ("Idle cost"). With change streams: at most 12 commands a minute with one printer and at
+//! most one more per extra printer. Polling (a standalone server, no change streams): one queue poll per
+//! interval for all printers: no more than the seed's design with one printer (a claim every 5 s and health
+//! every 30 s, about 15 a minute), and at most one more per extra printer.
+//!
+//! The window is long enough to hold every periodic pass of the shop's defaults at least once (sweeps
+//! every 2 minutes: the window is 2 minutes plus a sweep's spread); what the worker does at start-up
+//! (the first health pass, the first sweep) is before it.
+
+use bson::doc;
+use printcore_tests::db::{fresh_database, server, Mode};
+use printcore_tests::ippeve::{IppEve, IppEveOptions};
+use printcore_tests::wait_for;
+use printcore_tests::wire::WireCounter;
+use printcore_tests::worker_proc::WorkerProcess;
+use std::time::{Duration, Instant};
+
+/// The measured window.
+const WINDOW: Duration = Duration::from_secs(120);
+
+struct Run {
+    per_minute: f64,
+    counts: std::collections::BTreeMap<String, usize>,
+}
+
+/// One worker process with `printers` ippeveprinters and the shop's default intervals, idle for
+/// [`WINDOW`], its commands counted on the wire.
+async fn idle_worker(mode: Mode, printers: usize, tag: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(mode, tag).await;
+    let uri = server(mode).uri.clone();
+    let wire = WireCounter::start(&uri).await;
+    let eves: Vec<IppEve> = (0..printers).map(|_| IppEve::start(IppEveOptions::default())).collect();
+    let mut sections = String::new();
+    for (i, eve) in eves.iter().enumerate() {
+        sections.push_str(&format!(
+            "\n[[printers]]\nid = \"eve{i}\"\nname = \"Printer {i}\"\nbackend = \"ipp\"\nuri = \"{}\"\n",
+            eve.uri()
+        ));
+    }
+    // The shop's defaults: nothing in [worker] but the journal's place.
+    let config = dir.path().join("worker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nuri = \"{}\"\nname = \"{}\"\n\n[worker]\njournal_path = \"{}\"\n\n[files]\nallowed_hosts = [\"127.0.0.1:*\"]\nallow_loopback = true\nallow_http = true\n{sections}",
+            wire.uri(&uri),
+            db.name(),
+            dir.path().join("journal.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let worker = WorkerProcess::start(&config);
+    // Up: every printer recorded as ready by its first health pass.
+    let printers_coll = db.collection::<bson::Document>("printers");
+    wait_for("every printer recorded", Duration::from_secs(60), || async {
+        let n = printers_coll.count_documents(doc! { "status": "online" }).await.unwrap_or(0);
+        (n as usize == printers).then_some(())
+    })
+    .await;
+    // The start-up's own work (migration check, journal replay, the first sweep) ends within seconds of
+    // the first health pass; the window starts after it.
+    let start_up_done = Instant::now() + Duration::from_secs(10);
+    wait_for("the start-up to end", Duration::from_secs(20), || async { (Instant::now() >= start_up_done).then_some(()) })
+        .await;
+    let from = Instant::now();
+    let until = from + WINDOW;
+    wait_for("the measured window", WINDOW + Duration::from_secs(5), || async {
+        assert!(worker.is_running(), "the worker exited during the idle window");
+        (Instant::now() >= until).then_some(())
+    })
+    .await;
+    let counts = wire.counts_since(from);
+    let total: usize = counts.values().sum();
+    drop(worker);
+    Run { per_minute: total as f64 / WINDOW.as_secs_f64() * 60.0, counts }
+}
+
+fn check(run: &Run, budget: f64, what: &str) {
+    eprintln!("{what}: {:.1} commands a minute (budget {budget}): {:?}", run.per_minute, run.counts);
+    assert!(
+        run.per_minute <= budget,
+        "{what}: {:.1} commands a minute on the wire, over the budget of {budget}: {:?}",
+        run.per_minute,
+        run.counts
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_worker_with_one_printer_stays_within_its_budget() {
+    let run = idle_worker(Mode::ReplicaSet, 1, "idle1").await;
+    check(&run, 12.0, "one printer, change streams");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_extra_printer_costs_at_most_one_command_a_minute() {
+    let run = idle_worker(Mode::ReplicaSet, 4, "idle4").await;
+    check(&run, 12.0 + 3.0, "four printers, change streams");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn polling_costs_one_queue_poll_per_interval_for_all_printers() {
+    let run = idle_worker(Mode::Standalone, 4, "idlepoll").await;
+    // The seed's design with one printer (a claim every 5 s, health every 30 s: about 15 a minute), and at
+    // most one more per extra printer: one poll for all printers, never one per printer.
+    check(&run, 15.0 + 3.0, "four printers, polling");
+}
