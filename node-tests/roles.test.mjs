@@ -109,6 +109,7 @@ test('create-roles makes the roles and users, twice safely; the migration runs u
     printers: ['find', 'insert', 'update'],
     print_logs: ['find', 'insert'],
     metrics: ['insert'],
+    alerts: ['find', 'insert', 'update'],
   })
 
   // The migration as its own user: it lists indexes, creates them, and replaces the old printJobId index.

@@ -10,7 +10,8 @@
 //   printcoreWorker  the print PC: orders find/update (claims, fenced writes, recovery, outbox pulls) and
 //                    change streams (wake-ups); printers find/insert/update (the health pass's upsert);
 //                    print_logs find (the metrics count prints and failures) and insert (audit entries);
-//                    metrics insert only (it never reads a sample). No delete, no drop, no index, no
+//                    metrics insert only (it never reads a sample); alerts find/insert/update (the
+//                    [alerts] episodes, used only when [alerts] is on). No delete, no drop, no index, no
 //                    other collection.
 //   printcoreSite    the website: orders find/update (markPaid, admin actions) and change streams;
 //                    printers find and change streams (the monitor watches orders and printers, one
@@ -18,7 +19,8 @@
 //                    shop's database, not even reading its other collections (users, payments...).
 //                    Creating orders stays with the site's own user/role.
 //   printcoreMigrate npm run migrate-print-status / worker migrate: reads and updates the four collections,
-//                    registers printers, lists and creates indexes, drops the old printJobId index.
+//                    registers printers, lists and creates indexes (alerts' too), drops the old printJobId
+//                    index.
 // Users (in the admin database), each only when its password or an address restriction is given:
 //   printcore-worker (printcoreWorker) WORKER_PASSWORD, WORKER_CLIENT_SOURCE, WORKER_SERVER_ADDRESS
 //   printcore-site   (printcoreSite)   SITE_PASSWORD,   SITE_CLIENT_SOURCE,   SITE_SERVER_ADDRESS
@@ -114,6 +116,7 @@ export const roles = {
     on('printers', ['find', 'insert', 'update']),
     on('print_logs', ['find', 'insert']),
     on('metrics', ['insert']),
+    on('alerts', ['find', 'insert', 'update']),
   ],
   printcoreSite: [
     on('orders', ['find', 'update', 'changeStream']),
@@ -126,6 +129,7 @@ export const roles = {
     on('printers', ['find', 'insert', 'update', 'listIndexes', 'createIndex']),
     on('print_logs', ['find', 'insert', 'listIndexes', 'createIndex']),
     on('metrics', ['find', 'insert', 'listIndexes', 'createIndex']),
+    on('alerts', ['listIndexes', 'createIndex']),
   ],
 }
 

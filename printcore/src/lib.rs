@@ -34,6 +34,7 @@
 //! A runnable version is `examples/claim_cycle.rs`.
 
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub mod cancel;
 pub mod clock;
@@ -52,6 +53,7 @@ pub mod queue;
 pub mod recovery;
 pub mod redact;
 pub mod state;
+pub mod status;
 pub mod watch;
 
 pub use crate::admin::AdminOutcome;
@@ -64,7 +66,8 @@ pub use crate::migrate::{MigrateOptions, MigrationReport, PrinterRegistration};
 pub use crate::model::{Order, PrintLog, PrintStatus, Printer, PrinterCapabilities, PrinterStatus, PrintingOptions};
 pub use crate::monitor::{FeedItem, MonitorEvent, MonitorHub, OrdersQuery, Page, Snapshot};
 pub use crate::printers::PrinterHealth;
-pub use crate::queue::{ClaimTarget, MarkPaid, MarkPaidOutcome, PrintJob, RetryOutcome, WorkerId};
+pub use crate::queue::{ClaimTarget, MarkPaid, MarkPaidOutcome, PrintJob, QueuePoll, RetryOutcome, WorkerId};
+pub use crate::watch::WorkerEvent;
 pub use crate::recovery::RecoveryReport;
 pub use crate::redact::redact_uri;
 pub use crate::state::Action;

@@ -194,6 +194,16 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
                 "printerId_printStatus_createdAt_id",
             ),
         ),
+        // Alerts (`alerts.rs`): the pass reads the episodes not closed; closed ones expire after 30 days.
+        (crate::alerts::ALERTS, index(doc! { "phase": 1 }, "phase")),
+        (
+            crate::alerts::ALERTS,
+            with(
+                doc! { "closedAt": 1 },
+                "closedAt_ttl",
+                IndexOptions::builder().expire_after(std::time::Duration::from_secs(30 * 24 * 3600)).build(),
+            ),
+        ),
         (collections::METRICS, index(doc! { "timestamp": -1 }, "timestamp_desc")),
         (collections::METRICS, index(doc! { "workerId": 1, "timestamp": -1 }, "workerId_timestamp")),
     ]

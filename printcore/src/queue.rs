@@ -9,6 +9,7 @@ use crate::model::{Order, PrintStatus, PrinterCapabilities};
 use crate::state::Action;
 use bson::{doc, Bson, DateTime, Document};
 use mongodb::options::{Acknowledgment, Hint, ReturnDocument, WriteConcern};
+use futures::TryStreamExt;
 use std::fmt;
 use std::sync::atomic::Ordering;
 
@@ -101,6 +102,15 @@ pub enum MarkPaidOutcome {
 /// The printers that found, once the order's file was read, that they cannot take it (its page size): they
 /// do not claim it again, and the others do. Cleared by an admin's reprint.
 pub const SKIP_FIELD: &str = "printSkipPrinters";
+
+/// What one look at the queue found ([`PrintCore::poll_queue`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueuePoll {
+    /// An order one of the printers may claim, or a scheduled order whose time has come.
+    pub claimable: bool,
+    /// An admin's request to cancel a job at one of the printers.
+    pub cancel_requests: bool,
+}
 
 pub const CLAIM_INDEX: &str = "claim_ready";
 /// The index a claim for a printer with known capabilities reads: as [`CLAIM_INDEX`], with colour, duplex
@@ -578,6 +588,82 @@ impl PrintCore {
             .map_err(Error::db("releasing scheduled orders whose time has come"))?;
         self.inner.releases.done(clock::monotonic_ms(), now);
         Ok(r.modified_count)
+    }
+
+    /// When the next scheduled order (paid, pending, with `printNotBefore`) comes due, in server time:
+    /// the worker sleeps until then instead of asking every few seconds. One read of the claim's index.
+    pub async fn next_scheduled(&self) -> Result<Option<DateTime>> {
+        let filter = doc! {
+            "printStatus": PrintStatus::Pending.as_str(),
+            "paymentStatus": "completed",
+            "printNotBefore": { "$type": "date" },
+        };
+        let next = self
+            .inner
+            .orders
+            .find_one(filter)
+            .sort(doc! { "printNotBefore": 1 })
+            .projection(doc! { "_id": 0, "printNotBefore": 1 })
+            .hint(Hint::Name(CLAIM_INDEX.to_owned()))
+            .await;
+        let next = match next {
+            Err(e) if is_missing_hint(&e) => self
+                .inner
+                .orders
+                .find_one(doc! {
+                    "printStatus": PrintStatus::Pending.as_str(),
+                    "paymentStatus": "completed",
+                    "printNotBefore": { "$type": "date" },
+                })
+                .sort(doc! { "printNotBefore": 1 })
+                .projection(doc! { "_id": 0, "printNotBefore": 1 })
+                .await,
+            other => other,
+        }
+        .map_err(Error::db("reading the next scheduled order"))?;
+        Ok(next.and_then(|d| d.get_datetime("printNotBefore").ok().copied()))
+    }
+
+    /// One look at the queue for a worker that cannot watch it (no change streams): whether any of
+    /// `targets` has an order to claim (or a scheduled one has come due), and whether an admin asked to
+    /// cancel a job at one of them. One `find` for all printers, each branch on its own index, however
+    /// many printers the worker drives (ARCHITECTURE.md, "Idle cost").
+    pub async fn poll_queue(&self, targets: &[ClaimTarget]) -> Result<QueuePoll> {
+        if targets.is_empty() {
+            return Ok(QueuePoll::default());
+        }
+        let request = format!("{}.requestedAt", crate::cancel::REQUEST_FIELD);
+        let printer_ids: Vec<&str> = targets.iter().map(|t| t.printer_id.as_str()).collect();
+        let mut branches: Vec<Document> = targets
+            .iter()
+            .map(|t| {
+                let mut q = claim_query(t.capabilities.as_ref());
+                q.filter.insert(SKIP_FIELD, doc! { "$ne": &t.printer_id });
+                q.filter
+            })
+            .collect();
+        branches.push(doc! {
+            "printStatus": PrintStatus::Pending.as_str(),
+            "paymentStatus": "completed",
+            "printNotBefore": { "$lte": self.now() },
+        });
+        branches.push(doc! { &request: { "$exists": true }, "printerId": { "$in": &printer_ids } });
+        let docs: Vec<Document> = self
+            .inner
+            .orders
+            .find(doc! { "$or": branches })
+            .projection(doc! { "_id": 0, &request: 1 })
+            .limit(16)
+            .await
+            .map_err(Error::db("looking at the queue"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("looking at the queue"))?;
+        let is_request = |d: &Document| d.get_document(crate::cancel::REQUEST_FIELD).is_ok();
+        Ok(QueuePoll {
+            claimable: docs.iter().any(|d| !is_request(d)),
+            cancel_requests: docs.iter().any(is_request),
+        })
     }
 }
 

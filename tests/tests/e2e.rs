@@ -164,7 +164,9 @@ async fn orders_wait_while_the_printer_is_offline_and_print_when_it_returns() {
     let shop = shop("e2eoffline").await;
     let eve = IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() });
     eve.kill();
-    let worker = WorkerProcess::start(&shop.config("w", &eve, ""));
+    // Every health reading written, even unchanged ones (the shop's default writes an unchanged one every
+    // 2 minutes), so the test can count health checks in the database.
+    let worker = WorkerProcess::start(&shop.config("w", &eve, "health_record_secs = 0.1"));
     let printers = shop.db.collection::<Document>("printers");
     wait_for("the printer reported offline", Duration::from_secs(30), || async {
         let p = printers.find_one(doc! { "printer_id": "eve", "status": "offline" }).await.unwrap()?;

@@ -566,3 +566,48 @@ impl Drop for RemovePrinter {
         let _ = self.0.run_helper("spoolsetup.exe", &["delete", &self.1]);
     }
 }
+
+/// `worker printers --discover` and `worker init` read wine's spooler with `EnumPrintersW` level 2 (the
+/// decoding of the buffer is unit-tested on recorded structures in `worker/src/discover/windows.rs`).
+#[test]
+#[ignore = "runs worker.exe under wine: bash scripts/test-wine.sh"]
+fn discovery_lists_the_spoolers_printers_and_init_proposes_them() {
+    let wine = Wine::from_env();
+    let (dir, windir) = wine.folder("discover");
+    let name = format!("printcore-discover-{}", std::process::id());
+    let port = format!("|cat > {}/job-$$.prn", dir.display());
+    let added = wine.run_helper("spoolsetup.exe", &["add", &name, &port]);
+    assert!(added.status.success(), "{}", text(&added));
+    let _printer = RemovePrinter(wine.clone(), name.clone());
+
+    let out = wine.worker(&["printers", "--discover", "--dnssd-secs", "0", "--no-cups", "--only", &name], SHORT);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{name} [Windows spooler]")), "{}", text(&out));
+    assert!(text(&out).contains(&format!("Windows printer: {name}")), "{}", text(&out));
+
+    let cfg = format!(r"{windir}\init.toml");
+    let out = wine.worker(
+        &[
+            "--config",
+            &cfg,
+            "--mongodb-uri",
+            "mongodb://127.0.0.1:1/",
+            "init",
+            "--yes",
+            "--dnssd-secs",
+            "0",
+            "--no-cups",
+            "--only",
+            &name,
+        ],
+        SHORT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written = std::fs::read_to_string(dir.join("init.toml")).unwrap();
+    let c = printworker::config::Config::from_toml(&written).unwrap();
+    assert_eq!(c.printers.len(), 1, "{written}");
+    let p = &c.printers[0];
+    assert_eq!((p.backend.as_str(), p.printer_name.as_deref()), ("command", Some(name.as_str())), "{written}");
+    assert!(p.print_command.as_ref().unwrap()[0].ends_with("SumatraPDF.exe"), "{written}");
+    assert!(p.capabilities.is_some(), "{written}");
+}

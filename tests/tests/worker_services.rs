@@ -27,6 +27,9 @@ fn intervals() -> Intervals {
         job_poll: Duration::from_millis(50),
         shutdown_grace: Duration::from_secs(5),
         change_streams: false,
+        sweep: Duration::from_millis(200),
+        change_stream_wait: Duration::from_secs(1),
+        health_record: Duration::ZERO,
     }
 }
 
@@ -1063,6 +1066,7 @@ async fn an_order_paid_after_a_busy_reading_is_claimed_as_soon_as_the_printer_is
     let slow = Intervals {
         poll: hour,
         health: hour,
+        sweep: hour,
         job_poll: Duration::from_millis(200),
         change_streams: true,
         ..intervals()

@@ -4,7 +4,7 @@
 use crate::backends::{CommandPrinter, FilePrinter, IppPrinter};
 use crate::health::PrinterIdentity;
 use crate::printer::Printer;
-use printcore::files::{ContainedValidator, FilePolicy, Validator};
+use printcore::files::{ContainedValidator, FilePolicy, Validator, WarmValidator};
 use printcore::{CoreConfig, LogDelivery, PrinterCapabilities};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -19,6 +19,10 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub files: FilesConfig,
     pub validation: ValidationConfig,
+    /// The health endpoint (`/healthz`, `/metrics`); off unless `listen` is set.
+    pub http: crate::http::HttpConfig,
+    /// Alerts by webhook and e-mail (`crate::alerts`); none without an `[alerts]` section.
+    pub alerts: Option<crate::alerts::AlertsConfig>,
     pub printers: Vec<PrinterConfig>,
 }
 
@@ -44,6 +48,15 @@ impl Default for DatabaseConfig {
 pub struct WorkerConfig {
     /// Seconds between polls for new orders when change streams are not available (and as a safety net).
     pub poll_interval_secs: f64,
+    /// With change streams: seconds between safety sweeps (claim, rejection, cancel requests) when no
+    /// event asked for them.
+    pub sweep_interval_secs: f64,
+    /// How long each change-stream getMore waits on the database server for the next event (one
+    /// command per stream per wait while idle; events arrive at once whatever this is).
+    pub change_stream_wait_secs: f64,
+    /// A printer reading that has not changed is written to `printers` again after this many seconds
+    /// (a changed one at once).
+    pub health_record_secs: f64,
     /// Seconds between full health passes over every printer (a busy printer is asked again sooner).
     pub health_interval_secs: f64,
     /// How long a claim holds an order; renewed every third of it while printing.
@@ -80,9 +93,12 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             poll_interval_secs: 5.0,
+            sweep_interval_secs: 120.0,
+            change_stream_wait_secs: 60.0,
+            health_record_secs: 120.0,
             health_interval_secs: 30.0,
             lease_secs: 120.0,
-            recovery_interval_secs: 30.0,
+            recovery_interval_secs: 120.0,
             stuck_check_interval_secs: 300.0,
             stuck_after_minutes: 30.0,
             metrics_interval_secs: 300.0,
@@ -163,11 +179,21 @@ pub struct ValidationConfig {
     pub cpu_secs: u64,
     /// The child is killed after this many seconds, whatever it is doing.
     pub timeout_secs: f64,
+    /// Files one child validates before a fresh one is started (1: a child per file). Each file has
+    /// the whole memory, CPU and time budget either way; a child that crashed, hit a limit or timed out
+    /// is never given another file. Unix only: on Windows a child per file.
+    pub files_per_child: u64,
 }
 
 impl Default for ValidationConfig {
     fn default() -> Self {
-        ValidationConfig { mode: "contained".into(), memory_mb: 1024, cpu_secs: 30, timeout_secs: 60.0 }
+        ValidationConfig {
+            mode: "contained".into(),
+            memory_mb: 1024,
+            cpu_secs: 30,
+            timeout_secs: 60.0,
+            files_per_child: 1,
+        }
     }
 }
 
@@ -312,6 +338,7 @@ impl Config {
         self.core_config()?;
         self.file_policy()?;
         self.validator(PathBuf::from("worker"))?;
+        self.http.address()?;
         if self.printers.is_empty() {
             return Err(ConfigError("no printers configured: add at least one [[printers]] section".into()));
         }
@@ -321,6 +348,9 @@ impl Config {
                 return Err(ConfigError(format!("printer id {:?} is used twice", p.id)));
             }
             self.build_printer(p)?;
+        }
+        if let Some(a) = &self.alerts {
+            a.validate().map_err(ConfigError)?;
         }
         if self.worker.jobs_per_printer == 0 {
             return Err(ConfigError("jobs_per_printer must be at least 1".into()));
@@ -333,6 +363,9 @@ impl Config {
         }
         for (v, what) in [
             (self.worker.poll_interval_secs, "poll_interval_secs"),
+            (self.worker.sweep_interval_secs, "sweep_interval_secs"),
+            (self.worker.change_stream_wait_secs, "change_stream_wait_secs"),
+            (self.worker.health_record_secs, "health_record_secs"),
             (self.worker.health_interval_secs, "health_interval_secs"),
             (self.worker.recovery_interval_secs, "recovery_interval_secs"),
             (self.worker.stuck_check_interval_secs, "stuck_check_interval_secs"),
@@ -434,7 +467,10 @@ impl Config {
                 if v.cpu_secs == 0 {
                     return Err(ConfigError("[validation] cpu_secs must be at least 1".into()));
                 }
-                Ok(Validator::Contained(ContainedValidator {
+                if v.files_per_child == 0 {
+                    return Err(ConfigError("[validation] files_per_child must be at least 1".into()));
+                }
+                let contained = ContainedValidator {
                     program,
                     args: vec![
                         "validate-pdf".into(),
@@ -444,7 +480,13 @@ impl Config {
                         v.cpu_secs.to_string(),
                     ],
                     timeout: secs(v.timeout_secs, "[validation] timeout_secs")?,
-                }))
+                };
+                if v.files_per_child == 1 || !cfg!(unix) {
+                    return Ok(Validator::Contained(contained));
+                }
+                // As many warm children as files can be validated at once: one per job slot.
+                let slots = self.printers.len().max(1) * self.worker.jobs_per_printer.max(1);
+                Ok(Validator::Warm(WarmValidator::new(contained, slots, v.files_per_child)))
             }
             other => {
                 Err(ConfigError(format!("[validation] mode must be \"contained\" or \"in-process\", not {other:?}")))

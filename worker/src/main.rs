@@ -70,10 +70,29 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Show each configured printer with its live status and capabilities.
-    Printers,
+    /// Show each configured printer with its live status and capabilities; with --discover, the printers
+    /// this PC can reach (network announcements, CUPS queues, the Windows spooler), writing nothing.
+    Printers {
+        /// List the printers this PC can reach instead of the configured ones (no configuration needed).
+        #[arg(long)]
+        discover: bool,
+        #[command(flatten)]
+        sources: printworker::init::DiscoverArgs,
+    },
+    /// Find the printers this PC can reach, ask for the database and the file hosts (or take them as
+    /// flags; --yes asks nothing) and write a commented configuration file (--config, default worker.toml)
+    /// that `worker check` passes. Never replaces a file without --force.
+    Init(printworker::init::InitArgs),
     /// Check the configuration, the database and every printer; exit 1 when something is wrong.
     Check,
+    /// What this PC's worker is doing now, per configured printer, read from the database (works while the
+    /// service runs): state and reasons, the orders it prints, the orders waiting for it, the last print
+    /// and the last error.
+    Status {
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// The Windows service: install (starts at boot, restarts on failure), uninstall, start, stop, status.
     /// Stopping it is the graceful shutdown; it logs to worker.log beside the configuration file.
     #[cfg(windows)]
@@ -88,7 +107,11 @@ enum Command {
     /// child process of its own for every file ([validation] in the configuration).
     #[command(hide = true)]
     ValidatePdf {
-        path: PathBuf,
+        #[arg(required_unless_present = "serve")]
+        path: Option<PathBuf>,
+        /// Validate the files named on standard input, one JSON line each, until it ends (a warm child).
+        #[arg(long)]
+        serve: bool,
         /// Address-space limit in MB.
         #[arg(long, default_value_t = 1024)]
         memory_mb: u64,
@@ -174,17 +197,26 @@ fn init_logs(json: bool, file: Option<printworker::logfile::RotatingFile>) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The contained validator needs no configuration, database or runtime: it limits itself at once.
-    if let Some(Command::ValidatePdf { path, memory_mb, cpu_secs, max_pages }) = &cli.command {
+    if let Some(Command::ValidatePdf { path, serve, memory_mb, cpu_secs, max_pages }) = &cli.command {
         let limits = printworker::validate::ChildLimits {
             memory_bytes: memory_mb.saturating_mul(1024 * 1024),
             cpu_secs: *cpu_secs,
             max_pages: *max_pages,
         };
-        return printworker::validate::run_child(path, limits);
+        return match path {
+            Some(path) if !serve => printworker::validate::run_child(path, limits),
+            _ => printworker::validate::run_server(limits),
+        };
     }
     #[cfg(windows)]
     if let Some(Command::Service { action, name }) = &cli.command {
         return service(&cli, *action, name);
+    }
+    // Setting up needs no configuration: it writes one.
+    match &cli.command {
+        Some(Command::Init(args)) => return init(&cli, args),
+        Some(Command::Printers { discover: true, sources }) => return discover(sources),
+        _ => {}
     }
     let config = match load(&cli) {
         Ok(c) => c,
@@ -206,8 +238,10 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Run) {
             Command::Run => run(config, Box::pin(wait_for_signal())).await,
             Command::Migrate { dry_run } => migrate(config, dry_run).await,
-            Command::Printers => printers(config).await.map(|_| ()),
+            Command::Printers { .. } => printers(config).await.map(|_| ()),
+            Command::Init(_) => unreachable!("handled before the configuration is read"),
             Command::Check => check(config, cli.config.as_deref()).await,
+            Command::Status { json } => status(config, json).await,
             Command::ValidatePdf { .. } => unreachable!("handled before the configuration is read"),
             #[cfg(windows)]
             Command::Service { .. } => unreachable!("handled before the configuration is read"),
@@ -224,11 +258,55 @@ fn main() -> ExitCode {
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+fn small_runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().ok()
+}
+
+/// `worker init` (`printworker::init`).
+fn init(cli: &Cli, args: &printworker::init::InitArgs) -> ExitCode {
+    let given = printworker::init::Given {
+        path: cli.config.clone().unwrap_or_else(|| PathBuf::from("worker.toml")),
+        uri: cli.mongodb_uri.clone(),
+        db: cli.db.clone(),
+    };
+    let Some(runtime) = small_runtime() else { return ExitCode::FAILURE };
+    match runtime.block_on(printworker::init::run(args, &given)) {
+        Ok(lines) => {
+            lines.iter().for_each(|l| println!("{l}"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("worker init: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `worker printers --discover`: what this PC can reach; writes nothing.
+fn discover(sources: &printworker::init::DiscoverArgs) -> ExitCode {
+    let options = match sources.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(runtime) = small_runtime() else { return ExitCode::FAILURE };
+    let report = runtime.block_on(printworker::discover::discover(&options));
+    printworker::discover::report_lines(&report).iter().for_each(|l| println!("{l}"));
+    ExitCode::SUCCESS
+}
+
 async fn connect(config: &Config) -> AnyResult<PrintCore> {
     let uri = config.database.uri.clone().unwrap_or_default();
-    PrintCore::connect(&uri, &config.database.name, config.core_config()?)
-        .await
-        .map_err(|e| format!("cannot reach the database at {}: {e}", redact_uri(&uri)).into())
+    PrintCore::connect_with(
+        &uri,
+        &config.database.name,
+        config.core_config()?,
+        &printcore::ConnectOptions::for_worker(),
+    )
+    .await
+    .map_err(|e| format!("cannot reach the database at {}: {e}", redact_uri(&uri)).into())
 }
 
 /// Prints until `stop` completes (a signal, or the Windows service's stop), then shuts down gracefully.
@@ -258,6 +336,7 @@ async fn run(config: Config, stop: std::pin::Pin<Box<dyn std::future::Future<Out
     }
     let (trigger, shutdown) = printworker::shutdown::channel();
     let worker = Worker::new(core, id, fetcher, slots, Intervals::from_config(&config), shutdown);
+    printworker::http::start(worker.clone(), &config.http).await?;
     let journal_path = config.worker.journal_path.clone().unwrap_or_else(default_journal_path);
     match printworker::journal::Journal::open(&journal_path) {
         Ok(j) => {
@@ -266,13 +345,24 @@ async fn run(config: Config, stop: std::pin::Pin<Box<dyn std::future::Future<Out
         }
         Err(e) => tracing::warn!("cannot open the journal {}: {e}; running without one", journal_path.display()),
     }
+    // [alerts]: a loop of its own beside the worker's, ended with the process (none without the section).
+    let alerts = match &config.alerts {
+        Some(a) => {
+            Some(tokio::spawn(printworker::alerts::Alerter::new(worker.core.clone(), a, worker.id.as_str())?.run()))
+        }
+        None => None,
+    };
     let signals = tokio::spawn(async move {
         stop.await;
         tracing::info!("stop signal received");
         trigger.trigger();
     });
     worker.run().await;
+    printworker::stages::log_summary();
     signals.abort();
+    if let Some(a) = alerts {
+        a.abort();
+    }
     Ok(())
 }
 
@@ -541,6 +631,18 @@ async fn check(config: Config, config_path: Option<&std::path::Path>) -> AnyResu
         return Err("ordinary users can read or change the worker's files, or the service runs as LocalSystem (see \"access:\" and \"service:\" above)".into());
     }
     println!("all checks passed");
+    Ok(())
+}
+
+/// `worker status`: each configured printer's activity as the database has it.
+async fn status(config: Config, json: bool) -> AnyResult<()> {
+    let core = connect(&config).await?;
+    let activities = printworker::status::read(&core, &config).await?;
+    if json {
+        println!("{:#}", printworker::status::to_json(&activities, &config, core.now()));
+    } else {
+        print!("{}", printworker::status::render(&activities, &config, core.now()));
+    }
     Ok(())
 }
 

@@ -13,7 +13,8 @@
 //!
 //! An optional status command prints JSON: either PowerShell's `Get-Printer -Name X | ConvertTo-Json`
 //! (`PrinterStatus`, `JobCount`) or `{"status": "online|offline|busy|error", "queue_length": n,
-//! "message": "..."}`.
+//! "message": "...", "reasons": ["media-empty-error"]}` (`reasons`, optional: the printer's own keywords,
+//! which alerts read).
 //!
 //! On Windows the printer is also looked up in the print spooler ([`super::spooler`], unless the
 //! configuration says `spooler = false`): its state and queue come from `GetPrinter` (when no status
@@ -566,7 +567,13 @@ pub fn parse_status_json(json: &str) -> Result<PrinterState, PrinterError> {
     };
     let queue = v.get("queue_length").and_then(|q| q.as_i64());
     let message = v.get("message").and_then(|m| m.as_str()).map(str::to_owned);
-    Ok(PrinterState { status, queue_length: queue, reasons: vec![], message })
+    // The printer's own reason keywords (IPP's `media-empty-error`...), kept as given.
+    let reasons = v
+        .get("reasons")
+        .and_then(|r| r.as_array())
+        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    Ok(PrinterState { status, queue_length: queue, reasons, message })
 }
 
 /// Windows' `PrinterStatus` (MSFT_Printer / Get-Printer), as a number or a name, onto the four statuses.

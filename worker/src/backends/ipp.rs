@@ -185,6 +185,12 @@ impl IppPrinter {
         self
     }
 
+    /// Whether the printer takes jobs of several documents (`multiple-document-jobs-supported`), asked once
+    /// (`worker printers --discover` shows it).
+    pub async fn takes_multi_document_jobs(&self) -> Result<bool, PrinterError> {
+        self.multiple_documents_supported().await
+    }
+
     fn client(&self) -> AsyncIppClient {
         AsyncIppClient::builder(self.uri.clone()).request_timeout(self.timeout).build()
     }

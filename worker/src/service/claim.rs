@@ -29,9 +29,13 @@ impl Worker {
                     printer_name: slot.identity.name.clone(),
                     capabilities: slot.capabilities(),
                 };
-                match self.core.claim(&self.id, &target).await {
+                let claiming = std::time::Instant::now();
+                let claim = self.core.claim(&self.id, &target).await;
+                crate::stages::add(crate::stages::Stage::Claim, claiming.elapsed());
+                match claim {
                     Ok(Some(job)) => {
                         claimed += 1;
+                        crate::stats::claimed(&slot.identity.printer_id);
                         self.spawn_print(slot.clone(), job, permit);
                     }
                     Ok(None) => break,

@@ -4,10 +4,10 @@
 //!
 //! | service | file | interval |
 //! |---|---|---|
-//! | health | `health_check.rs` | `intervals.health`; a busy printer every `intervals.job_poll` |
-//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a wake-up or `intervals.poll` |
-//! | rejection | `reject.rs` | after each claim pass |
-//! | admin cancel at the printer | `cancel.rs` | `intervals.job_poll` |
+//! | health | `health_check.rs` | `intervals.health`; a busy printer every `intervals.job_poll`; written to the database when it changed or every `intervals.health_record` |
+//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a change-stream event, a job ending, a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
+//! | rejection | `reject.rs` | after a claim pass, at most every `intervals.poll`, and at each sweep |
+//! | admin cancel at the printer | `cancel.rs` | on a change-stream event and at each sweep; polling: when the queue poll sees a request, and every `intervals.job_poll` while a job prints |
 //! | recovery | `recovery.rs` | `intervals.recovery` |
 //! | stuck check | `stuck.rs` | `intervals.stuck_check` |
 //! | metrics | `metrics.rs` | `intervals.metrics` |
@@ -57,6 +57,13 @@ pub struct Intervals {
     pub job_poll: Duration,
     pub shutdown_grace: Duration,
     pub change_streams: bool,
+    /// With change streams: how often the claim, rejection and cancel passes run when no event asked for
+    /// them (the safety net for a missed event).
+    pub sweep: Duration,
+    /// How long each getMore of the change streams waits on the server for the next event.
+    pub change_stream_wait: Duration,
+    /// A printer reading unchanged since it was last written is written again after this.
+    pub health_record: Duration,
 }
 
 impl Intervals {
@@ -72,6 +79,9 @@ impl Intervals {
             job_poll: d(w.job_poll_interval_secs),
             shutdown_grace: d(w.shutdown_grace_secs),
             change_streams: w.change_streams,
+            sweep: d(w.sweep_interval_secs),
+            change_stream_wait: d(w.change_stream_wait_secs),
+            health_record: d(w.health_record_secs),
         }
     }
 }
@@ -93,6 +103,14 @@ pub struct Worker {
     /// No claims before this: the database could not make a being-sent mark durable (each failure
     /// doubles the pause, from [`CLAIM_PAUSE`] up to [`CLAIM_PAUSE_MAX`]; a durable mark ends it).
     claims_paused: Mutex<ClaimPause>,
+    /// The change streams: an admin's cancel request, a schedule written, a printer's switches changed.
+    cancel_wake: Notify,
+    schedule_wake: Notify,
+    printers_wake: Notify,
+    /// Whether the change streams are open now (otherwise the claim loop polls).
+    stream_live: std::sync::atomic::AtomicBool,
+    /// When the rejection pass last ran.
+    last_reject: Mutex<Option<std::time::Instant>>,
 }
 
 /// The first pause of claims after a being-sent mark the database could not make durable.
@@ -115,6 +133,11 @@ impl Worker {
         intervals: Intervals,
         shutdown: Shutdown,
     ) -> Arc<Worker> {
+        for slot in &slots {
+            if let Ok(mut tracker) = slot.tracker.try_lock() {
+                tracker.record_every = intervals.health_record;
+            }
+        }
         Arc::new(Worker {
             core,
             id,
@@ -127,7 +150,17 @@ impl Worker {
             absent_since: Mutex::new(Default::default()),
             journal: std::sync::OnceLock::new(),
             claims_paused: Mutex::new(ClaimPause::default()),
+            cancel_wake: Notify::new(),
+            schedule_wake: Notify::new(),
+            printers_wake: Notify::new(),
+            stream_live: std::sync::atomic::AtomicBool::new(false),
+            last_reject: Mutex::new(None),
         })
+    }
+
+    /// Whether the change streams are open (events wake the loops) rather than the claim loop polling.
+    pub fn watching(&self) -> bool {
+        self.stream_live.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops claiming for a while: the database could not make a being-sent mark durable (`why`).
@@ -181,11 +214,8 @@ impl Worker {
                 w.busy_once().await;
             },
         ));
-        loops.spawn(self.clone().every(self.intervals.job_poll, "cancel requests", |w| async move {
-            if let Err(e) = w.cancel_once().await {
-                warn!("cancel requests: {e}");
-            }
-        }));
+        loops.spawn(self.clone().cancel_loop());
+        loops.spawn(self.clone().switches_loop());
         loops.spawn(self.clone().every(self.intervals.recovery, "recovery", |w| async move {
             if let Err(e) = w.recovery_once().await {
                 warn!("recovery pass failed: {e}");
@@ -207,21 +237,7 @@ impl Worker {
         } else {
             info!("change streams off: polling every {:?}", self.intervals.poll);
         }
-        // The claim loop: on a wake-up (change stream, printer back, job done) and on a steady poll beat.
-        // A wake-up does not restart the beat: an order paid just after a job ended (which woke the loop)
-        // would otherwise wait a whole interval instead of half of one on average.
-        let mut shutdown = self.shutdown.clone();
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + self.intervals.poll, self.intervals.poll);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            self.claim_once().await;
-            self.reject_once().await;
-            tokio::select! {
-                _ = shutdown.recv() => break,
-                _ = self.wake.notified() => {}
-                _ = beat.tick() => {}
-            }
-        }
+        self.claim_loop().await;
         info!(
             "shutting down: no new orders; waiting up to {:?} for jobs at the printer",
             self.intervals.shutdown_grace
@@ -244,6 +260,182 @@ impl Worker {
         self.release_own().await;
         self.core.flush_logs().await;
         info!("worker stopped");
+    }
+
+    /// The claim loop, until the shutdown signal. It claims on a wake-up (a change-stream event, a job
+    /// ending, a printer coming back), when a scheduled order's time comes, and at each sweep; while the
+    /// change streams are not open it looks at the queue every `intervals.poll` instead, with one query
+    /// for all printers, and claims only when that finds something.
+    async fn claim_loop(self: &Arc<Self>) {
+        use tokio::time::Instant;
+        let mut shutdown = self.shutdown.clone();
+        let far = Duration::from_secs(365 * 24 * 3600);
+        let mut next_sweep = Instant::now();
+        let mut next_poll = Instant::now() + self.intervals.poll;
+        let mut next_release: Option<Instant> = None;
+        // A rejection pass put off by its throttle runs when the throttle allows.
+        let mut next_reject: Option<Instant> = None;
+        loop {
+            let polling = !self.watching();
+            let poll_at = if polling { next_poll } else { Instant::now() + far };
+            let at = next_sweep
+                .min(poll_at)
+                .min(next_release.unwrap_or(Instant::now() + far))
+                .min(next_reject.unwrap_or(Instant::now() + far));
+            tokio::select! {
+                _ = shutdown.recv() => break,
+                _ = self.wake.notified() => {
+                    self.claim_once().await;
+                    next_reject = self.reject_throttled().await.map(Instant::from_std);
+                }
+                _ = self.schedule_wake.notified() => next_release = self.next_release().await,
+                _ = tokio::time::sleep_until(at) => {
+                    let now = Instant::now();
+                    if now >= next_sweep {
+                        tracing::trace!("sweep");
+                        next_sweep = now + self.intervals.sweep;
+                        // While polling, the queue poll looks for orders and cancel requests already.
+                        if !polling {
+                            self.claim_once().await;
+                            if let Err(e) = self.cancel_once().await {
+                                warn!("cancel requests: {e}");
+                            }
+                            next_release = self.next_release().await;
+                        }
+                        self.reject_now().await;
+                    } else if polling && now >= next_poll {
+                        next_poll = now + self.intervals.poll;
+                        self.poll_once().await;
+                    } else if next_release.is_some_and(|t| now >= t) {
+                        self.claim_once().await;
+                        next_release = self.next_release().await;
+                    }
+                    if next_reject.is_some_and(|t| now >= t) {
+                        next_reject = None;
+                        self.reject_now().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One look at the queue for every printer that may take orders (polling): claims when it finds an
+    /// order, runs the cancel pass when it finds a request.
+    pub async fn poll_once(self: &Arc<Self>) {
+        let targets: Vec<printcore::ClaimTarget> = self
+            .slots
+            .iter()
+            .map(|slot| printcore::ClaimTarget {
+                printer_id: slot.identity.printer_id.clone(),
+                printer_name: slot.identity.name.clone(),
+                capabilities: slot.capabilities(),
+            })
+            .collect();
+        match self.core.poll_queue(&targets).await {
+            Ok(found) => {
+                if found.claimable {
+                    self.claim_once().await;
+                    // Put off by the throttle: the next poll that finds orders runs it.
+                    let _ = self.reject_throttled().await;
+                }
+                if found.cancel_requests {
+                    if let Err(e) = self.cancel_once().await {
+                        warn!("cancel requests: {e}");
+                    }
+                }
+            }
+            Err(e) => warn!("could not look at the queue: {e}"),
+        }
+    }
+
+    /// When the next scheduled order comes due, as an instant of this process (the sweep looks again
+    /// anyway, so a later time is not waited for past it). `None` when nothing is scheduled or while
+    /// polling (the queue poll sees due orders).
+    async fn next_release(&self) -> Option<tokio::time::Instant> {
+        if !self.watching() {
+            return None;
+        }
+        match self.core.next_scheduled().await {
+            Ok(Some(at)) => {
+                let wait = (at.timestamp_millis() - self.core.now().timestamp_millis()).max(0) as u64;
+                // A little after the time, so the claim's release sees it as come on the server's clock.
+                let wait = Duration::from_millis(wait + 50).min(self.intervals.sweep);
+                Some(tokio::time::Instant::now() + wait)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                warn!("could not read the next scheduled order: {e}");
+                None
+            }
+        }
+    }
+
+    /// The rejection pass, at most every `intervals.poll` (a burst of new orders runs it once). Returns
+    /// when it may run, when the throttle put it off.
+    async fn reject_throttled(&self) -> Option<std::time::Instant> {
+        let last = *self.last_reject.lock().unwrap();
+        match last {
+            Some(t) if t.elapsed() < self.intervals.poll => Some(t + self.intervals.poll),
+            _ => {
+                self.reject_now().await;
+                None
+            }
+        }
+    }
+
+    async fn reject_now(&self) {
+        *self.last_reject.lock().unwrap() = Some(std::time::Instant::now());
+        self.reject_once().await;
+    }
+
+    /// The cancel pass on a change-stream event; while polling, every `intervals.job_poll` as long as this
+    /// worker has a job printing (the queue poll and the sweep catch the rest).
+    async fn cancel_loop(self: Arc<Self>) {
+        loop {
+            let printing_and_polling = !self.watching() && self.active_jobs() > 0;
+            tokio::select! {
+                _ = self.cancel_wake.notified() => {}
+                // Otherwise look again (locally) at whether a job prints now.
+                _ = tokio::time::sleep(self.intervals.job_poll) => if !printing_and_polling { continue },
+            }
+            if let Err(e) = self.cancel_once().await {
+                warn!("cancel requests: {e}");
+            }
+        }
+    }
+
+    /// Re-reads the shop's switches (`isActive`, `autoPrintEnabled`) of this worker's printers when a
+    /// printer document changed other than by a health write.
+    async fn switches_loop(self: Arc<Self>) {
+        loop {
+            self.printers_wake.notified().await;
+            if let Err(e) = self.refresh_switches().await {
+                warn!("could not read the printers' switches: {e}");
+            }
+        }
+    }
+
+    /// Reads this worker's printers' switches and applies them to the last readings; wakes the claim loop
+    /// when a printer may take orders now.
+    pub async fn refresh_switches(&self) -> printcore::Result<()> {
+        let stored = self.core.printers().await?;
+        for slot in &self.slots {
+            let Some(p) = stored.iter().find(|p| p.printer_id == slot.identity.printer_id) else { continue };
+            let (active, auto_print) = (p.is_active.unwrap_or(true), p.auto_print_enabled.unwrap_or(true));
+            slot.tracker.lock().await.switches_changed(active, auto_print);
+            let woke = {
+                let mut reading = slot.reading.lock().unwrap();
+                let Some(r) = reading.as_mut() else { continue };
+                let before = r.may_claim();
+                r.active = active;
+                r.auto_print = auto_print;
+                !before && r.may_claim()
+            };
+            if woke {
+                self.wake.notify_one();
+            }
+        }
+        Ok(())
     }
 
     async fn every<F, Fut>(self: Arc<Self>, period: Duration, what: &'static str, f: F)

@@ -64,6 +64,7 @@ impl PrinterSlot {
     }
 
     pub(super) fn printed(&self, at: bson::DateTime) {
+        crate::stats::printed(&self.identity.printer_id);
         let mut last = self.last_success.lock().unwrap();
         if last.is_none_or(|l| l < at) {
             *last = Some(at);
