@@ -1,13 +1,17 @@
 //! Drain rate and memory under a backlog:
-//! - one worker process with 4 folder printers draining 2,000 paid orders (download, contained
-//!   validation, the job folder, the four state writes), in orders per second, against the bare loop of
-//!   a claim and a completion with the plain driver, 4 at a time, on the same server in the same run;
+//! - one worker process with 8 folder printers draining 500 paid orders (download, contained
+//!   validation, the job folder, the being-sent mark, the journal's flushes, the four state writes), in
+//!   orders per second, against Agenda 6's 500 no-op jobs at concurrency 8 (benches/node/agenda.mjs) and
+//!   the bare loop of a claim and a completion with the plain driver, 8 at a time, all on the same server
+//!   in the same run; and where the worker's time went, stage by stage (the worker logs its stage times
+//!   when it stops: `worker/src/stages.rs`), as each stage's share of the printer slots' time;
 //! - the worker's resident memory while 1,000,000 orders wait (sampled over a run while it prints from
 //!   the front of that queue) against the same worker with an empty queue: flat, not growing with the
 //!   backlog.
 //!
 //! `cargo build --release -p worker && cargo bench -p printcore-benches --bench drain`
-//! (ORDERS=2000 BACKLOG=1000000 by default).
+//! (ORDERS=500 BACKLOG=1000000 by default; FILES_PER_CHILD=1 for a validation child per file; Agenda
+//! needs `npm ci` in benches/node).
 
 use bson::{doc, DateTime, Document};
 use mongodb::Database;
@@ -16,10 +20,10 @@ use printcore_benches::{env_or, item, median, quick, rss_kb};
 use printcore_tests::db::{fresh_database, server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::pdfgen::{pdf, A4};
-use printcore_tests::worker_proc::WorkerProcess;
+use printcore_tests::worker_proc::{worker_binary, WorkerProcess};
 use std::time::{Duration, Instant};
 
-const PRINTERS: usize = 4;
+const PRINTERS: usize = 8;
 
 async fn seed(db: &Database, n: usize, url: &str) {
     let core = PrintCore::with_database(db.clone(), CoreConfig::default()).await.unwrap();
@@ -49,6 +53,10 @@ fn config(dir: &std::path::Path, db: &str) -> std::path::PathBuf {
          [files]\nallowed_hosts = [\"127.0.0.1:*\"]\nallow_loopback = true\nallow_http = true\n",
         server(Mode::ReplicaSet).uri
     );
+    // FILES_PER_CHILD=1: a validation child per file, to see what the warm child saves.
+    if let Ok(n) = std::env::var("FILES_PER_CHILD") {
+        text.push_str(&format!("[validation]\nfiles_per_child = {n}\n"));
+    }
     for p in 0..PRINTERS {
         text.push_str(&format!(
             "[[printers]]\nid = \"f{p}\"\nname = \"Folder {p}\"\nbackend = \"file\"\nfolder = \"{}\"\n",
@@ -60,14 +68,36 @@ fn config(dir: &std::path::Path, db: &str) -> std::path::PathBuf {
     path
 }
 
+/// What one worker run gave: its rate and its stage times (`worker/src/stages.rs`'s JSON).
+struct WorkerRun {
+    rate: f64,
+    seconds: f64,
+    stages: serde_json::Value,
+}
+
 /// The worker process draining `n` orders: orders per second from the moment they are queued (the
-/// worker already running, its printers online) to the last one printed.
-async fn worker_drain(n: usize, url: &str) -> f64 {
+/// worker already running, its printers online) to the last one printed. The worker is then stopped
+/// (SIGTERM) and its log's `time per stage:` line read.
+async fn worker_drain(n: usize, url: &str) -> WorkerRun {
     let db = fresh_database(Mode::ReplicaSet, "drain").await;
     seed(&db, 0, url).await;
     let dir = tempfile::tempdir().unwrap();
     let orders = db.collection::<Document>("orders");
-    let worker = WorkerProcess::start(&config(dir.path(), db.name()));
+    let log_path = dir.path().join("worker.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut worker = KillOnDrop(
+        std::process::Command::new(worker_binary())
+            .arg("--config")
+            .arg(config(dir.path(), db.name()))
+            .arg("run")
+            .env_remove("MONGODB_URI")
+            .env("PRINTCORE_LOG", "info,mongodb=warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the worker"),
+    );
     let printers = db.collection::<Document>("printers");
     let ready = Instant::now();
     while printers.count_documents(doc! { "status": "online" }).await.unwrap() < PRINTERS as u64 {
@@ -84,13 +114,85 @@ async fn worker_drain(n: usize, url: &str) -> f64 {
         assert!(start.elapsed() < Duration::from_secs(600), "drain stalled at {printed} of {n}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    drop(worker);
+    let seconds = start.elapsed().as_secs_f64();
+    let stopped = std::process::Command::new("kill").arg("-TERM").arg(worker.0.id().to_string()).status();
+    assert!(stopped.is_ok_and(|s| s.success()), "could not stop the worker");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while worker.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the worker did not stop within 30 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let stages = text
+        .lines()
+        .find_map(|l| l.split_once("time per stage: ").map(|(_, json)| json.trim().to_owned()))
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_else(|| panic!("the worker logged no stage times; its log ends:\n{}", tail(&text)));
     let _ = db.drop().await;
-    rate
+    WorkerRun { rate: n as f64 / seconds, seconds, stages }
 }
 
-/// The bare loop: 4 tasks each claiming (printcore's filter and sort) and completing with the plain
+/// The last lines of a log, for an error message.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// A child process killed when the bench lets go of it (also when an assertion fails).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Each stage's share of the printer slots' time (slots x the drain's seconds): the stages the worker
+/// measured, the rest of the print task, and a slot with no order (waiting for the claim loop). The
+/// claim runs in the claim loop, for one slot at a time: its row is its own time against the same base.
+fn stage_table(run: &WorkerRun, n: usize) -> Vec<(&'static str, f64, f64)> {
+    let ms = |k: &str| run.stages[k]["ms"].as_f64().unwrap_or(0.0);
+    let slot_ms = PRINTERS as f64 * run.seconds * 1000.0;
+    let inside = ["download", "validation", "being_sent_mark", "journal", "submit", "submitted_write", "complete"];
+    let task = ms("task");
+    let mut rows: Vec<(&'static str, f64)> = vec![
+        ("claim (findAndModify, in the claim loop)", ms("claim")),
+        ("download", ms("download")),
+        ("validation (contained child)", ms("validation")),
+        ("being-sent mark (durable write)", ms("being_sent_mark")),
+        ("journal (3 lines flushed to disk)", ms("journal")),
+        ("submit (the job's folder written)", ms("submit")),
+        ("submitted write (printer's reference)", ms("submitted_write")),
+        ("completion (job state, printed write)", ms("complete")),
+    ];
+    rows.push(("rest of the print task", (task - inside.iter().map(|k| ms(k)).sum::<f64>()).max(0.0)));
+    rows.push(("slot without an order (claim loop, wake-ups)", (slot_ms - task).max(0.0)));
+    rows.into_iter().map(|(name, t)| (name, t / n as f64, 100.0 * t / slot_ms)).collect()
+}
+
+/// Runs a Node benchmark in benches/node with the same server; returns its stdout (the last line is
+/// JSON), or `None` (said why) when Node's side is not installed or failed.
+fn node(script: &str, env: &[(&str, String)]) -> Option<String> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
+    if !dir.join("node_modules").exists() {
+        println!("(benches/node/node_modules missing: run `npm ci` in benches/node; {script} skipped)");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(dir.join(script)).env("MONGODB_URI", &server(Mode::ReplicaSet).uri);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("node");
+    if !out.status.success() {
+        println!("{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The bare loop: 8 tasks each claiming (printcore's filter and sort) and completing with the plain
 /// driver, no file, no audit, no printer.
 async fn bare_drain(n: usize, url: &str) -> f64 {
     let db = fresh_database(Mode::ReplicaSet, "drainbase").await;
@@ -161,7 +263,7 @@ async fn rss_under(backlog: usize, seconds: u64, url: &str) -> Vec<u64> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = quick();
-    let n = env_or("ORDERS", if quick { 100 } else { 2000 });
+    let n = env_or("ORDERS", if quick { 100 } else { 500 });
     let backlog = env_or("BACKLOG", if quick { 10_000 } else { 1_000_000 });
     let runs = if quick { 1 } else { 3 };
     let files = FileServer::start().await;
@@ -171,18 +273,62 @@ async fn main() {
         "drain: {n} orders, {PRINTERS} folder printers, median of {runs} runs, server {}",
         printcore::redact_uri(&server(Mode::ReplicaSet).uri)
     );
+    // Agenda 6 on the same server: the same number of no-op jobs at the same concurrency.
+    let agenda = node(
+        "agenda.mjs",
+        &[
+            ("N", n.to_string()),
+            ("CONCURRENCY", PRINTERS.to_string()),
+            ("RUNS", runs.to_string()),
+            ("KINDS", "noop".into()),
+            ("LATENCY", "0".into()),
+        ],
+    );
+    let agenda_rate = agenda.as_deref().and_then(|out| {
+        let last = out.lines().last()?;
+        serde_json::from_str::<serde_json::Value>(last).ok()?["jobs_per_s"].as_f64()
+    });
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         base.push(bare_drain(n, &url).await);
         ours.push(worker_drain(n, &url).await);
     }
-    let (o, b) = (median(ours), median(base));
-    println!("{:<58} | {:>9}", "", "orders/s");
-    println!("{:<58} | {b:>9.0}", "bare claim + complete loop, 4 at a time (plain driver)");
-    println!("{:<58} | {o:>9.0}", "the worker process: download, validation, folder, 4 writes");
+    let rates: Vec<f64> = ours.iter().map(|r| r.rate).collect();
+    let o = median(rates.clone());
+    let b = median(base);
+    let mid = ours.iter().find(|r| r.rate == o).expect("the median run");
+    let show = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
+    println!("{:<62} | {:>9}", "", "orders/s");
+    println!("{:<62} | {:>9}", format!("Agenda 6, {n} no-op jobs, concurrency {PRINTERS}"), show(agenda_rate));
+    println!("{:<62} | {b:>9.0}", format!("bare claim + complete loop, {PRINTERS} at a time (plain driver)"));
+    println!("{:<62} | {o:>9.0}", "the worker process: download, validation, mark, journal, file, 4 writes");
+    println!("  worker runs: {}", rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", "));
+    let ratio = agenda_rate.map(|a| o / a);
+    println!(
+        "ratio worker/Agenda no-op | {}",
+        ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "- (Agenda not measured)".into())
+    );
     println!("ratio worker/bare | {:.2}", o / b);
+    println!(
+        "where the worker's time went (the median run, {:.2} s; share of {PRINTERS} slots x {:.2} s):",
+        mid.seconds, mid.seconds
+    );
+    println!("  {:<48} | {:>9} | {:>6}", "stage", "ms/order", "share");
+    for (name, per_order, share) in stage_table(mid, n) {
+        println!("  {name:<48} | {per_order:>9.2} | {share:>5.1}%");
+    }
     item(
-        &format!("6. drain {n} orders, one worker, {PRINTERS} folder printers (orders/s)"),
+        &format!(
+            "6. drain {n} orders, one worker, {PRINTERS} folder printers, against Agenda 6's no-op jobs (orders/s)"
+        ),
+        &format!("{o:.0}"),
+        &format!("Agenda no-op {}", show(agenda_rate)),
+        &ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into()),
+        ">= 1.5",
+        ratio.map(|r| r >= 1.5),
+    );
+    item(
+        &format!("6. drain {n} orders against the bare claim + complete loop (orders/s)"),
         &format!("{o:.0}"),
         &format!("bare claim + complete {b:.0}"),
         &format!("{:.2}", o / b),

@@ -32,6 +32,9 @@ const PROCESS_EVERY_MS = envInt('PROCESS_EVERY_MS', 100)
 const LAT_JOBS = envInt('LAT_JOBS', QUICK ? 30 : 200)
 const LAT_RATE = envInt('LAT_RATE', 20) // enqueues per second
 const FILE_BYTES = 4096
+// KINDS=noop: only the no-op throughput (the drain bench's baseline); LATENCY=0: no enqueue -> start runs.
+const KINDS = (process.env.KINDS || 'noop,file').split(',').filter((k) => k === 'noop' || k === 'file')
+const LATENCY = process.env.LATENCY !== '0'
 const JOB = 'print'
 
 const settings = {
@@ -200,7 +203,7 @@ async function main() {
   try {
     console.log(`Peer: Agenda, N=${N}, concurrency ${CONCURRENCY}, median of ${RUNS}, server ${redact(server.uri)}`)
     const throughput = {}
-    for (const kind of ['noop', 'file']) {
+    for (const kind of KINDS) {
       const runs = []
       for (let r = 0; r < RUNS; r++) runs.push(await throughputRun(db, counter, kind, dir))
       const m = runs.find((x) => x.jobs_per_s === median(runs.map((x) => x.jobs_per_s)))
@@ -213,58 +216,66 @@ async function main() {
         enqueue_commands_per_job: perJob(m.enqueueCommands, N),
       }
     }
-    const lockExplain = await explainLock(db)
-    const latency = {}
-    latency.in_memory_channel = await latencyRun(db, freshCollection(), new InMemoryNotificationChannel())
-    let csError = null
-    try {
-      const collection = freshCollection()
-      latency.change_stream_channel = await latencyRun(db, collection, new MongoChangeStreamNotificationChannel({ db, collection }))
-    } catch (e) {
-      csError = e.message
-      latency.change_stream_channel = { error: e.message }
-    }
-    latency.polling_only = await latencyRun(db, freshCollection(), null)
+    full: {
+      if (!LATENCY || KINDS.length < 2) {
+        // The drain bench's baseline: the throughput of the kinds asked for, nothing else.
+        console.log(`lock -> run -> complete, ${N} jobs enqueued first, concurrency ${CONCURRENCY}: ${KINDS.map((k) => `${k} ${throughput[k].jobs_per_s} jobs/s (runs: ${throughput[k].runs_jobs_per_s.join(', ')})`).join('; ')}`)
+        Object.assign(out, { jobs_per_s: throughput.noop?.jobs_per_s, jobs_per_s_file: throughput.file?.jobs_per_s, throughput })
+        break full
+      }
+      const lockExplain = await explainLock(db)
+      const latency = {}
+      latency.in_memory_channel = await latencyRun(db, freshCollection(), new InMemoryNotificationChannel())
+      let csError = null
+      try {
+        const collection = freshCollection()
+        latency.change_stream_channel = await latencyRun(db, collection, new MongoChangeStreamNotificationChannel({ db, collection }))
+      } catch (e) {
+        csError = e.message
+        latency.change_stream_channel = { error: e.message }
+      }
+      latency.polling_only = await latencyRun(db, freshCollection(), null)
 
-    const rows = []
-    for (const kind of ['noop', 'file']) {
-      const t = throughput[kind]
-      const by = Object.entries(t.commands_per_job.by_name)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')
-      rows.push([kind === 'noop' ? 'no-op work' : '4 KB file written', t.jobs_per_s, t.seconds, t.first_job_started_after_s, t.commands_per_job.total, by])
+      const rows = []
+      for (const kind of ['noop', 'file']) {
+        const t = throughput[kind]
+        const by = Object.entries(t.commands_per_job.by_name)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')
+        rows.push([kind === 'noop' ? 'no-op work' : '4 KB file written', t.jobs_per_s, t.seconds, t.first_job_started_after_s, t.commands_per_job.total, by])
+      }
+      console.log(`\nlock -> run -> complete, ${N} jobs enqueued first, concurrency ${CONCURRENCY} (runs: ${throughput.noop.runs_jobs_per_s.join(', ')} / ${throughput.file.runs_jobs_per_s.join(', ')} jobs/s)`)
+      console.log(table(['work', 'jobs/s', 'total s', 'first start s', 'commands/job', 'by command (per job)'], rows))
+      console.log('(lockLimit 0: Agenda locks the whole backlog, one findAndModify per job, before it runs the first: "first start s")')
+      const eq = throughput.noop.enqueue_commands_per_job
+      if (!lockExplain.error) console.log(`Agenda's lock query with ${lockExplain.locked} of ${N} jobs locked examines ${lockExplain.keys_examined} index keys and ${lockExplain.docs_examined} documents (explain): every lock walks past the jobs already locked`)
+      console.log(`enqueue (agenda.now): ${eq.total} commands/job (${Object.entries(eq.by_name).map(([k, v]) => `${k} ${v}`).join(', ')})`)
+      console.log(`\nenqueue -> start, ${LAT_JOBS} jobs at ${LAT_RATE}/s into an idle Agenda, processEvery ${PROCESS_EVERY_MS} ms`)
+      const lrow = (name, l) => (l.error ? [name, 'n/a', 'n/a', l.error] : [name, round(l.p50_ms, 1), round(l.p95_ms, 1), round(l.max_ms, 1)])
+      console.log(
+        table(
+          ['notification', 'p50 ms', 'p95 ms', 'max ms'],
+          [
+            lrow('in-memory channel (one process)', latency.in_memory_channel),
+            lrow('change-stream channel', latency.change_stream_channel),
+            lrow(`polling only (processEvery ${PROCESS_EVERY_MS} ms)`, latency.polling_only),
+          ],
+        ),
+      )
+      if (csError) console.log(`change-stream channel not measured: ${csError}`)
+      Object.assign(out, {
+        jobs_per_s: throughput.noop.jobs_per_s,
+        jobs_per_s_file: throughput.file.jobs_per_s,
+        commands_per_job: throughput.noop.commands_per_job,
+        commands_per_job_file: throughput.file.commands_per_job,
+        enqueue_commands_per_job: throughput.noop.enqueue_commands_per_job,
+        p50_ms: round(latency.in_memory_channel.p50_ms, 2),
+        p95_ms: round(latency.in_memory_channel.p95_ms, 2),
+        throughput,
+        lock_query_explain: lockExplain,
+        latency: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, v.error ? v : { p50_ms: round(v.p50_ms, 2), p95_ms: round(v.p95_ms, 2), max_ms: round(v.max_ms, 2) }])),
+      })
     }
-    console.log(`\nlock -> run -> complete, ${N} jobs enqueued first, concurrency ${CONCURRENCY} (runs: ${throughput.noop.runs_jobs_per_s.join(', ')} / ${throughput.file.runs_jobs_per_s.join(', ')} jobs/s)`)
-    console.log(table(['work', 'jobs/s', 'total s', 'first start s', 'commands/job', 'by command (per job)'], rows))
-    console.log('(lockLimit 0: Agenda locks the whole backlog, one findAndModify per job, before it runs the first: "first start s")')
-    const eq = throughput.noop.enqueue_commands_per_job
-    if (!lockExplain.error) console.log(`Agenda's lock query with ${lockExplain.locked} of ${N} jobs locked examines ${lockExplain.keys_examined} index keys and ${lockExplain.docs_examined} documents (explain): every lock walks past the jobs already locked`)
-    console.log(`enqueue (agenda.now): ${eq.total} commands/job (${Object.entries(eq.by_name).map(([k, v]) => `${k} ${v}`).join(', ')})`)
-    console.log(`\nenqueue -> start, ${LAT_JOBS} jobs at ${LAT_RATE}/s into an idle Agenda, processEvery ${PROCESS_EVERY_MS} ms`)
-    const lrow = (name, l) => (l.error ? [name, 'n/a', 'n/a', l.error] : [name, round(l.p50_ms, 1), round(l.p95_ms, 1), round(l.max_ms, 1)])
-    console.log(
-      table(
-        ['notification', 'p50 ms', 'p95 ms', 'max ms'],
-        [
-          lrow('in-memory channel (one process)', latency.in_memory_channel),
-          lrow('change-stream channel', latency.change_stream_channel),
-          lrow(`polling only (processEvery ${PROCESS_EVERY_MS} ms)`, latency.polling_only),
-        ],
-      ),
-    )
-    if (csError) console.log(`change-stream channel not measured: ${csError}`)
-    Object.assign(out, {
-      jobs_per_s: throughput.noop.jobs_per_s,
-      jobs_per_s_file: throughput.file.jobs_per_s,
-      commands_per_job: throughput.noop.commands_per_job,
-      commands_per_job_file: throughput.file.commands_per_job,
-      enqueue_commands_per_job: throughput.noop.enqueue_commands_per_job,
-      p50_ms: round(latency.in_memory_channel.p50_ms, 2),
-      p95_ms: round(latency.in_memory_channel.p95_ms, 2),
-      throughput,
-      lock_query_explain: lockExplain,
-      latency: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, v.error ? v : { p50_ms: round(v.p50_ms, 2), p95_ms: round(v.p95_ms, 2), max_ms: round(v.max_ms, 2) }])),
-    })
   } finally {
     await db.dropDatabase().catch(() => {})
     await client.close()

@@ -67,7 +67,7 @@ pub use crate::model::{Order, PrintLog, PrintStatus, Printer, PrinterCapabilitie
 pub use crate::monitor::{FeedItem, MonitorEvent, MonitorHub, OrdersQuery, Page, Snapshot};
 pub use crate::printers::PrinterHealth;
 pub use crate::queue::{ClaimTarget, MarkPaid, MarkPaidOutcome, PrintJob, QueuePoll, RetryOutcome, WorkerId};
-pub use crate::watch::WorkerEvent;
 pub use crate::recovery::RecoveryReport;
 pub use crate::redact::redact_uri;
 pub use crate::state::Action;
+pub use crate::watch::WorkerEvent;

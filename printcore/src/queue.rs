@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::model::{Order, PrintStatus, PrinterCapabilities};
 use crate::state::Action;
 use bson::{doc, Bson, DateTime, Document};
-use mongodb::options::{Acknowledgment, Hint, ReturnDocument, WriteConcern};
 use futures::TryStreamExt;
+use mongodb::options::{Acknowledgment, Hint, ReturnDocument, WriteConcern};
 use std::fmt;
 use std::sync::atomic::Ordering;
 
@@ -607,17 +607,18 @@ impl PrintCore {
             .hint(Hint::Name(CLAIM_INDEX.to_owned()))
             .await;
         let next = match next {
-            Err(e) if is_missing_hint(&e) => self
-                .inner
-                .orders
-                .find_one(doc! {
-                    "printStatus": PrintStatus::Pending.as_str(),
-                    "paymentStatus": "completed",
-                    "printNotBefore": { "$type": "date" },
-                })
-                .sort(doc! { "printNotBefore": 1 })
-                .projection(doc! { "_id": 0, "printNotBefore": 1 })
-                .await,
+            Err(e) if is_missing_hint(&e) => {
+                self.inner
+                    .orders
+                    .find_one(doc! {
+                        "printStatus": PrintStatus::Pending.as_str(),
+                        "paymentStatus": "completed",
+                        "printNotBefore": { "$type": "date" },
+                    })
+                    .sort(doc! { "printNotBefore": 1 })
+                    .projection(doc! { "_id": 0, "printNotBefore": 1 })
+                    .await
+            }
             other => other,
         }
         .map_err(Error::db("reading the next scheduled order"))?;
@@ -660,10 +661,7 @@ impl PrintCore {
             .await
             .map_err(Error::db("looking at the queue"))?;
         let is_request = |d: &Document| d.get_document(crate::cancel::REQUEST_FIELD).is_ok();
-        Ok(QueuePoll {
-            claimable: docs.iter().any(|d| !is_request(d)),
-            cancel_requests: docs.iter().any(is_request),
-        })
+        Ok(QueuePoll { claimable: docs.iter().any(|d| !is_request(d)), cancel_requests: docs.iter().any(is_request) })
     }
 }
 

@@ -56,7 +56,10 @@ impl PrintCore {
     /// `Err(Error::Unsupported)` where the deployment has no change streams (poll instead, see
     /// [`PrintCore::poll_queue`]). The stream ends with an error when either change stream breaks: open a
     /// new one, and look at the queue once, since events may have been missed meanwhile.
-    pub async fn watch_worker(&self, max_await: std::time::Duration) -> Result<BoxStream<'static, Result<WorkerEvent>>> {
+    pub async fn watch_worker(
+        &self,
+        max_await: std::time::Duration,
+    ) -> Result<BoxStream<'static, Result<WorkerEvent>>> {
         use crate::cancel::REQUEST_FIELD;
         let request = format!("updateDescription.updatedFields.{REQUEST_FIELD}");
         let orders_pipeline = vec![doc! { "$match": { "$or": [
@@ -154,8 +157,10 @@ pub struct WorkerEvent {
 }
 
 impl WorkerEvent {
-    const PRINTER: WorkerEvent = WorkerEvent { printable: false, cancel_request: false, schedule: false, printer: true };
-    const ALL_ORDERS: WorkerEvent = WorkerEvent { printable: true, cancel_request: true, schedule: true, printer: false };
+    const PRINTER: WorkerEvent =
+        WorkerEvent { printable: false, cancel_request: false, schedule: false, printer: true };
+    const ALL_ORDERS: WorkerEvent =
+        WorkerEvent { printable: true, cancel_request: true, schedule: true, printer: false };
 
     fn of_order(e: &mongodb::change_stream::event::ChangeStreamEvent<Document>) -> WorkerEvent {
         use mongodb::change_stream::event::OperationType;

@@ -18,8 +18,8 @@ pub mod pdfgen;
 pub mod pdfstruct;
 pub mod process;
 pub mod relay;
-pub mod wire;
 pub mod wine;
+pub mod wire;
 pub mod worker_proc;
 
 /// Waits until `check` returns `Some`, polling every `every` until `deadline` passes. The way tests wait

@@ -194,3 +194,56 @@ fn an_order_is_checked_against_its_pages_copies_and_the_file_it_was_priced_with(
     let bad = with(doc! { "expectedPages": "three" });
     assert!(bad.problems.iter().any(|p| p.to_string().contains("expectedPages")), "{:?}", bad.problems);
 }
+
+fn warm(memory_mb: u64, cpu_secs: u64, timeout: Duration) -> printcore::files::WarmValidator {
+    let Validator::Contained(c) = contained(memory_mb, cpu_secs, timeout) else { unreachable!() };
+    printcore::files::WarmValidator::new(c, 4, 200)
+}
+
+/// The warm child (`worker validate-pdf --serve`): one child validates file after file with the same
+/// answers as a child per file; a file that runs it out of memory or CPU time, or past the timeout,
+/// fails only its own order (with the same words), that child is never used again, and the next file
+/// gets a fresh child.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_warm_child_is_reused_until_a_file_breaks_it_and_then_never_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "https://res.cloudinary.com/a/f.pdf";
+    let bytes = pdf_with_pages(&[A4, A3, LETTER]);
+    let ok = file(dir.path(), "ok.pdf", &bytes);
+    let w = warm(1024, 30, Duration::from_secs(60));
+    let v = Validator::Warm(w.clone());
+    for _ in 0..3 {
+        assert_eq!(v.validate("1234", url, &ok, 2000).await.unwrap(), validate_pdf("1234", url, &bytes).unwrap());
+    }
+    let deep = file(dir.path(), "deep.pdf", &deep_arrays(100_000));
+    refused(&v, &deep, &["more than 100 levels deep"]).await;
+    assert_eq!(w.children_started(), 1, "one child for every file so far");
+
+    // Out of memory in a child that validated a file before: the file is checked again in a fresh child,
+    // which runs out of memory too: refused for good. The next file gets a fresh child.
+    let big = file(dir.path(), "big.pdf", &large_pdf(60));
+    let small = warm(128, 30, Duration::from_secs(60));
+    let v = Validator::Warm(small.clone());
+    v.validate("1234", url, &ok, 2000).await.unwrap();
+    refused(&v, &big, &["run out of memory"]).await;
+    let before = small.children_started();
+    assert_eq!(v.validate("1234", url, &ok, 2000).await.unwrap().pages, 3);
+    assert_eq!(small.children_started(), before + 1, "a fresh child after the one that ran out of memory");
+
+    // Out of CPU time: each file has the whole budget, and the one that uses it up is refused.
+    let many = file(dir.path(), "many.pdf", &many_objects(450_000));
+    let cpu = warm(1024, 1, Duration::from_secs(60));
+    let v = Validator::Warm(cpu.clone());
+    v.validate("1234", url, &ok, 2000).await.unwrap();
+    refused(&v, &many, &["CPU time"]).await;
+    v.validate("1234", url, &ok, 2000).await.unwrap();
+
+    // Out of time: refused at the timeout, not tried again.
+    let slow = warm(1024, 30, Duration::from_millis(300));
+    let v = Validator::Warm(slow.clone());
+    let start = Instant::now();
+    refused(&v, &many, &["took longer than"]).await;
+    assert!(start.elapsed() < Duration::from_secs(5), "killed at the timeout: {:?}", start.elapsed());
+    assert_eq!(slow.children_started(), 1);
+}

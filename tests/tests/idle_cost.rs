@@ -63,8 +63,10 @@ async fn idle_worker(mode: Mode, printers: usize, tag: &str) -> Run {
     // The start-up's own work (migration check, journal replay, the first sweep) ends within seconds of
     // the first health pass; the window starts after it.
     let start_up_done = Instant::now() + Duration::from_secs(10);
-    wait_for("the start-up to end", Duration::from_secs(20), || async { (Instant::now() >= start_up_done).then_some(()) })
-        .await;
+    wait_for("the start-up to end", Duration::from_secs(20), || async {
+        (Instant::now() >= start_up_done).then_some(())
+    })
+    .await;
     let from = Instant::now();
     let until = from + WINDOW;
     wait_for("the measured window", WINDOW + Duration::from_secs(5), || async {

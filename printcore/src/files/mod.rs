@@ -7,6 +7,7 @@ pub mod pdf;
 pub mod prescan;
 pub mod preview;
 pub mod validator;
+pub mod warm;
 
 use crate::error::{Error, Result};
 use crate::model::{Order, PrinterCapabilities};
@@ -15,6 +16,7 @@ pub use pdf::{sha256_hex, validate_pdf, FileReport, PageSize};
 pub use preview::OrderFile;
 use std::path::{Path, PathBuf};
 pub use validator::{ContainedValidator, Validator};
+pub use warm::WarmValidator;
 
 /// A URL as it may appear in messages and logs: no query string or fragment (signed URLs carry tokens
 /// there), no user info.
@@ -113,6 +115,10 @@ impl Drop for JobFolder {
 pub struct OrderFiles {
     pub files: Vec<ValidatedFile>,
     folder: JobFolder,
+    /// How long the downloads took, all files together (the worker reports where its time goes).
+    pub download_time: std::time::Duration,
+    /// How long the validations took, all files together.
+    pub validation_time: std::time::Duration,
 }
 
 impl OrderFiles {
@@ -168,14 +174,19 @@ pub async fn fetch_and_validate(fetcher: &FileFetcher, order: &Order) -> Result<
     })?;
     let mut files = Vec::with_capacity(urls.len());
     let mut total = 0u64;
+    let (mut download_time, mut validation_time) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     for (i, url) in urls.iter().enumerate() {
         let path = folder.path().join(format!("{name}-{}.pdf", i + 1));
         let left = policy.max_order_bytes.saturating_sub(total);
+        let started = std::time::Instant::now();
         total += fetcher.fetch_to_file(&order.order_id, url, &path, left).await?;
+        let fetched = std::time::Instant::now();
+        download_time += fetched - started;
         let report = policy.validator.validate(&order.order_id, url, &path, policy.max_pages).await?;
+        validation_time += fetched.elapsed();
         files.push(ValidatedFile { report, path });
     }
-    let files = OrderFiles { files, folder };
+    let files = OrderFiles { files, folder, download_time, validation_time };
     check_order_files(order, &files.reports(), policy)?;
     Ok(files)
 }

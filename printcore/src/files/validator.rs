@@ -18,13 +18,18 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::warm::WarmValidator;
+
 /// How files are validated. printcore's default is in this process; the worker configures
 /// [`Validator::Contained`] with its own binary.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Validator {
     #[default]
     InProcess,
+    /// A new child for every file.
     Contained(ContainedValidator),
+    /// A warm child reused across files, under the same limits for each file ([`WarmValidator`]).
+    Warm(WarmValidator),
 }
 
 /// A child process that validates one file: `program args... <path>`.
@@ -48,6 +53,11 @@ pub enum ChildAnswer {
 
 /// The child's side: validates the file at `path` in this process and returns the line to print.
 pub fn child_answer(path: &Path, max_pages: u32) -> String {
+    serde_json::to_string(&answer(path, max_pages)).unwrap_or_else(|_| "{}".into())
+}
+
+/// The child's side: validates the file at `path` in this process.
+pub(crate) fn answer(path: &Path, max_pages: u32) -> ChildAnswer {
     let limits = ScanLimits { max_pages, ..ScanLimits::default() };
     let answer = match std::fs::read(path) {
         Ok(bytes) => match validate_pdf_with("", "", &bytes, &limits) {
@@ -61,10 +71,10 @@ pub fn child_answer(path: &Path, max_pages: u32) -> String {
         )),
         Err(e) => ChildAnswer::Refused(format!("the downloaded file could not be read ({e}); will retry")),
     };
-    serde_json::to_string(&answer).unwrap_or_else(|_| "{}".into())
+    answer
 }
 
-const AGAIN: &str = "the file is damaged or crafted; ask the customer to export it again";
+pub(crate) const AGAIN: &str = "the file is damaged or crafted; ask the customer to export it again";
 
 impl Validator {
     /// Validates the file at `path`, downloaded from `url` for order `order_id`. Every problem with the
@@ -96,6 +106,12 @@ impl Validator {
                     r
                 })
             }
+            Validator::Warm(w) => {
+                w.run(path, max_pages).await.map_err(|(m, transient)| fail(m, transient)).map(|mut r| {
+                    r.url = shown.clone();
+                    r
+                })
+            }
         }
     }
 }
@@ -103,12 +119,42 @@ impl Validator {
 impl ContainedValidator {
     /// Runs the child. Err((message, transient)).
     async fn run(&self, path: &Path, max_pages: u32) -> std::result::Result<FileReport, (String, bool)> {
+        let mut cmd = self.command();
+        cmd.arg("--max-pages").arg(max_pages.to_string()).arg(path).stdin(std::process::Stdio::null());
+        let child = cmd.spawn().map_err(|e| {
+            (format!("the PDF validator {} could not be started ({e}); will retry", self.program.display()), true)
+        })?;
+        let output = match tokio::time::timeout(self.timeout, bounded_output(child, answer_limit(max_pages))).await {
+            Ok(Ok(Ok(o))) => o,
+            Ok(Ok(Err(limit))) => return Err(too_long(limit)),
+            Ok(Err(e)) => return Err((format!("the PDF validator could not be waited for ({e}); will retry"), true)),
+            // Dropping the future kills the child (kill_on_drop).
+            Err(_) => return Err(self.timed_out()),
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() {
+            let line = String::from_utf8_lossy(&output.stdout);
+            return read_answer(serde_json::from_str::<ChildAnswer>(line.trim()).ok());
+        }
+        Err(describe_death(&output.status, &stderr))
+    }
+
+    /// The refusal of a file whose check ran past the timeout.
+    pub(crate) fn timed_out(&self) -> (String, bool) {
+        (
+            format!(
+                "checking the PDF took longer than {} s and was stopped; {AGAIN}",
+                self.timeout.as_secs_f64().round()
+            ),
+            false,
+        )
+    }
+
+    /// The child's command without the file's arguments: a cleared environment, its own process group,
+    /// piped output, killed when dropped.
+    pub(crate) fn command(&self) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args)
-            .arg("--max-pages")
-            .arg(max_pages.to_string())
-            .arg(path)
-            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -126,46 +172,31 @@ impl ContainedValidator {
         // CREATE_NEW_PROCESS_GROUP: the console's Ctrl-C does not reach the child either.
         #[cfg(windows)]
         cmd.creation_flags(0x0000_0200);
-        let child = cmd.spawn().map_err(|e| {
-            (format!("the PDF validator {} could not be started ({e}); will retry", self.program.display()), true)
-        })?;
-        let output = match tokio::time::timeout(self.timeout, bounded_output(child, answer_limit(max_pages))).await {
-            Ok(Ok(Ok(o))) => o,
-            Ok(Ok(Err(limit))) => {
-                return Err((
-                    format!(
-                        "the PDF validator's answer about this file was longer than {} KB (the page list of a \
-                         file far past max_pages); {AGAIN}",
-                        limit / 1024
-                    ),
-                    false,
-                ))
-            }
-            Ok(Err(e)) => return Err((format!("the PDF validator could not be waited for ({e}); will retry"), true)),
-            // Dropping the future kills the child (kill_on_drop).
-            Err(_) => {
-                return Err((
-                    format!(
-                        "checking the PDF took longer than {} s and was stopped; {AGAIN}",
-                        self.timeout.as_secs_f64().round()
-                    ),
-                    false,
-                ))
-            }
-        };
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() {
-            let line = String::from_utf8_lossy(&output.stdout);
-            return match serde_json::from_str::<ChildAnswer>(line.trim()) {
-                Ok(ChildAnswer::Report(r)) if r.pages >= 1 && r.page_sizes.len() == r.pages as usize => Ok(r),
-                Ok(ChildAnswer::Refused(m)) => {
-                    let transient = m.ends_with("will retry");
-                    Err((m, transient))
-                }
-                _ => Err((format!("the PDF validator answered something unreadable about this file; {AGAIN}"), false)),
-            };
+        cmd
+    }
+}
+
+/// The refusal of a file whose answer was longer than `limit` bytes.
+pub(crate) fn too_long(limit: usize) -> (String, bool) {
+    (
+        format!(
+            "the PDF validator's answer about this file was longer than {} KB (the page list of a file far past \
+             max_pages); {AGAIN}",
+            limit / 1024
+        ),
+        false,
+    )
+}
+
+/// What a child's answer (`None`: unreadable) means for the file.
+pub(crate) fn read_answer(answer: Option<ChildAnswer>) -> std::result::Result<FileReport, (String, bool)> {
+    match answer {
+        Some(ChildAnswer::Report(r)) if r.pages >= 1 && r.page_sizes.len() == r.pages as usize => Ok(r),
+        Some(ChildAnswer::Refused(m)) => {
+            let transient = m.ends_with("will retry");
+            Err((m, transient))
         }
-        Err(describe_death(&output.status, &stderr))
+        _ => Err((format!("the PDF validator answered something unreadable about this file; {AGAIN}"), false)),
     }
 }
 
@@ -176,7 +207,7 @@ pub fn answer_limit(max_pages: u32) -> usize {
 }
 
 /// What is kept of the child's error output (the start says why it died).
-const STDERR_LIMIT: u64 = 16 * 1024;
+pub(crate) const STDERR_LIMIT: u64 = 16 * 1024;
 
 /// Waits for the child, reading at most `limit` bytes of its answer and [`STDERR_LIMIT`] of its error
 /// output (the rest of which is drained, so the child never blocks on a full pipe). `Ok(Err(limit))`
@@ -214,7 +245,7 @@ async fn bounded_output(
 }
 
 /// Why the child did not answer, in words for the admin. Err((message, transient)).
-fn describe_death(status: &std::process::ExitStatus, stderr: &str) -> (String, bool) {
+pub(crate) fn describe_death(status: &std::process::ExitStatus, stderr: &str) -> (String, bool) {
     #[cfg(unix)]
     let signal = std::os::unix::process::ExitStatusExt::signal(status);
     #[cfg(not(unix))]

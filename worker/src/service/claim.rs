@@ -18,31 +18,35 @@ impl Worker {
         }
         // Reap finished print tasks so the set does not grow over a long run.
         self.active_jobs();
+        // The printers' claims run side by side: one round trip each, not one after another (with 8
+        // printers, 8 claims in sequence set the drain's pace).
+        let claims =
+            self.slots.iter().filter(|s| s.reading().is_some_and(|r| r.may_claim())).map(|s| self.claim_for(s));
+        futures::future::join_all(claims).await.into_iter().sum()
+    }
+
+    /// Claims for one printer until its job slots are full or nothing is left for it.
+    async fn claim_for(self: &Arc<Self>, slot: &Arc<PrinterSlot>) -> usize {
         let mut claimed = 0;
-        for slot in &self.slots {
-            if !slot.reading().is_some_and(|r| r.may_claim()) {
-                continue;
-            }
-            while let Ok(permit) = slot.permits.clone().try_acquire_owned() {
-                let target = ClaimTarget {
-                    printer_id: slot.identity.printer_id.clone(),
-                    printer_name: slot.identity.name.clone(),
-                    capabilities: slot.capabilities(),
-                };
-                let claiming = std::time::Instant::now();
-                let claim = self.core.claim(&self.id, &target).await;
-                crate::stages::add(crate::stages::Stage::Claim, claiming.elapsed());
-                match claim {
-                    Ok(Some(job)) => {
-                        claimed += 1;
-                        crate::stats::claimed(&slot.identity.printer_id);
-                        self.spawn_print(slot.clone(), job, permit);
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}");
-                        break;
-                    }
+        while let Ok(permit) = slot.permits.clone().try_acquire_owned() {
+            let target = ClaimTarget {
+                printer_id: slot.identity.printer_id.clone(),
+                printer_name: slot.identity.name.clone(),
+                capabilities: slot.capabilities(),
+            };
+            let claiming = std::time::Instant::now();
+            let claim = self.core.claim(&self.id, &target).await;
+            crate::stages::add(crate::stages::Stage::Claim, claiming.elapsed());
+            match claim {
+                Ok(Some(job)) => {
+                    claimed += 1;
+                    crate::stats::claimed(&slot.identity.printer_id);
+                    self.spawn_print(slot.clone(), job, permit);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}");
+                    break;
                 }
             }
         }

@@ -14,9 +14,14 @@ impl Worker {
 
     /// Appends to the journal, if there is one. A journal that cannot be written is logged, not fatal:
     /// the database remains the record; the journal only narrows a window.
-    pub(super) fn journal(&self, entry: Entry) {
+    /// Returns once the entry is on disk (the journal flushes the entries of all printer slots waiting
+    /// together, see `crate::journal`).
+    pub(super) async fn journal(&self, entry: Entry) {
         if let Some(j) = self.journal.get() {
-            if let Err(e) = j.append(&entry) {
+            let started = std::time::Instant::now();
+            let written = j.write(&entry).await;
+            crate::stages::add(crate::stages::Stage::Journal, started.elapsed());
+            if let Err(e) = written {
                 warn!("could not write the journal {}: {e}", j.path().display());
             }
         }

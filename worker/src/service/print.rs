@@ -5,6 +5,7 @@
 use super::{PrinterSlot, Worker, MAY_HAVE_PRINTED};
 use crate::journal::Entry;
 use crate::printer::{JobSpec, JobState, PrinterError};
+use crate::stages::{self, Stage};
 use printcore::files::{check_capabilities, fetch_and_validate};
 use printcore::{Error, PrintJob};
 use std::time::{Duration, Instant};
@@ -22,7 +23,9 @@ impl Worker {
     /// The print flow of one claimed order.
     pub(super) async fn print_order(&self, slot: &PrinterSlot, job: &PrintJob) {
         info!(attempt = job.attempt(), "claimed");
+        let started = Instant::now();
         let outcome = self.print_flow(slot, job).await;
+        stages::add(Stage::Task, started.elapsed());
         match outcome {
             Ok(()) => {}
             Err(Error::OwnershipLost { .. }) => warn!("the order is no longer ours; stopped"),
@@ -42,6 +45,8 @@ impl Worker {
             Ok(f) => f,
             Err(e) => return self.fail(job, &e.to_string(), e.is_transient()).await,
         };
+        stages::add(Stage::Download, files.download_time);
+        stages::add(Stage::Validation, files.validation_time);
         let reports = files.reports();
         if let Some(caps) = slot.capabilities() {
             if let Err(e) = check_capabilities(&job.order, &reports, &slot.identity.name, &caps) {
@@ -70,6 +75,7 @@ impl Worker {
             // 1. Where the printer can, the job is created without its documents (IPP Create-Job): that
             //    prints nothing, whatever becomes of the request, and gives the job's id before anything
             //    that could print goes out.
+            let marking = Instant::now();
             let created = match slot.printer.create_job(&spec).await {
                 Ok(c) => c,
                 Err(PrinterError::Busy(m)) if started.elapsed() < BUSY_WAIT => {
@@ -112,18 +118,22 @@ impl Worker {
                 return Ok(());
             }
             self.durable_writes_work();
+            stages::add(Stage::Mark, marking.elapsed());
             let sent_at = self.core.now();
             self.journal(Entry::Sending {
                 job: job.print_job_id().to_owned(),
                 order: job.order_id().to_owned(),
                 printer: slot.identity.printer_id.clone(),
                 at: sent_at.timestamp_millis(),
-            });
+            })
+            .await;
             // 3. The documents: to the created job, or in one request.
+            let submitting = Instant::now();
             let result = match &created {
                 Some(r) => slot.printer.send_documents(&spec, r).await.map(|()| r.clone()),
                 None => slot.printer.submit(&spec).await,
             };
+            stages::add(Stage::Submit, submitting.elapsed());
             match result {
                 // Busy with another job: it did not take ours. Wait and offer it again, without spending an
                 // attempt; on shutdown meanwhile the order goes back to the queue.
@@ -163,17 +173,23 @@ impl Worker {
         };
         // On disk before the database: a worker that dies while the database is away leaves the printer's
         // answer for the next start on this PC (`Worker::replay_journal`).
-        self.journal(Entry::Accepted { job: job.print_job_id().to_owned(), job_ref: job_ref.clone() });
+        self.journal(Entry::Accepted { job: job.print_job_id().to_owned(), job_ref: job_ref.clone() }).await;
+        let recording = Instant::now();
         record(|| job.mark_submitted(&job_ref), "recording the printer's job reference").await?;
-        self.journal(Entry::Recorded { job: job.print_job_id().to_owned() });
+        stages::add(Stage::Submitted, recording.elapsed());
+        self.journal(Entry::Recorded { job: job.print_job_id().to_owned() }).await;
         info!(job_ref = %job_ref, "sent to the printer");
+        let completing = Instant::now();
         if !slot.printer.can_look_up_jobs() {
             // The backend took the job and cannot say more: its spooler prints it.
             slot.printed(record(|| job.complete(), "recording the print").await?);
+            stages::add(Stage::Complete, completing.elapsed());
             info!("printed (the print command succeeded)");
             return Ok(());
         }
-        self.wait_until_done(slot, job, &job_ref).await
+        let done = self.wait_until_done(slot, job, &job_ref).await;
+        stages::add(Stage::Complete, completing.elapsed());
+        done
     }
 
     /// The claim could not see it, the file shows it: this printer cannot take the order (a page size it
@@ -497,6 +513,7 @@ impl Worker {
     }
 
     pub(super) async fn fail(&self, job: &PrintJob, message: &str, transient: bool) -> printcore::Result<()> {
+        crate::stats::failed(message, transient);
         if transient {
             let outcome = job.fail_transient(message).await?;
             warn!(?outcome, "transient failure: {message}");
