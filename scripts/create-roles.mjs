@@ -8,7 +8,8 @@
 // Roles (in the admin database, privileges on PRINTCORE_DB only), each action one the code issues
 // (docs/security-credentials.md lists which call needs which, and what a stolen password can still do):
 //   printcoreWorker  the print PC: orders find/update (claims, fenced writes, recovery, outbox pulls) and
-//                    change streams (wake-ups); printers find/insert/update (the health pass's upsert);
+//                    change streams (wake-ups); printers find/insert/update (the health pass's upsert)
+//                    and change streams (an admin's isActive/autoPrintEnabled reaches the claim at once);
 //                    print_logs find (the metrics count prints and failures) and insert (audit entries);
 //                    metrics insert only (it never reads a sample); alerts find/insert/update (the
 //                    [alerts] episodes, used only when [alerts] is on). No delete, no drop, no index, no
@@ -113,7 +114,7 @@ const on = (collection, actions) => ({ resource: { db, collection }, actions })
 export const roles = {
   printcoreWorker: [
     on('orders', ['find', 'update', 'changeStream']),
-    on('printers', ['find', 'insert', 'update']),
+    on('printers', ['find', 'insert', 'update', 'changeStream']),
     on('print_logs', ['find', 'insert']),
     on('metrics', ['insert']),
     on('alerts', ['find', 'insert', 'update']),
