@@ -682,8 +682,10 @@ async fn a_job_still_at_the_printer_when_the_ceiling_passes_is_waited_for() {
     let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
     worker.health_once().await;
     assert_eq!(worker.claim_once().await, 1);
+    // Submitted, not only created: `printerJobRef` is stored after Create-Job and before the document
+    // goes (Send-Document), and a job still waiting for its document is not one the printer holds.
     wait_for("the job at the printer", Duration::from_secs(30), || async {
-        raw_order(&db, "SLOW").await.get_str("printerJobRef").ok().map(|_| ())
+        raw_order(&db, "SLOW").await.get_datetime("printSubmittedAt").ok().map(|_| ())
     })
     .await;
     core.clock().shift_ms(31 * 60 * 1000);
