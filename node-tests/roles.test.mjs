@@ -106,7 +106,7 @@ test('create-roles makes the roles and users, twice safely; the migration runs u
   // Exactly what the worker issues (docs/security-credentials.md says which call needs which action).
   assert.deepEqual(await privilegesOf('printcoreWorker'), {
     orders: ['changeStream', 'find', 'update'],
-    printers: ['find', 'insert', 'update', 'changeStream'],
+    printers: ['changeStream', 'find', 'insert', 'update'],
     print_logs: ['find', 'insert'],
     metrics: ['insert'],
     alerts: ['find', 'insert', 'update'],
