@@ -16,7 +16,7 @@
 use bson::{doc, DateTime, Document};
 use mongodb::Database;
 use printcore::{CoreConfig, PrintCore};
-use printcore_benches::{env_or, item, median, quick, rss_kb};
+use printcore_benches::{env_or, item, median, node, quick, rss_kb};
 use printcore_tests::db::{fresh_database, server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::pdfgen::{pdf, A4};
@@ -169,27 +169,6 @@ fn stage_table(run: &WorkerRun, n: usize) -> Vec<(&'static str, f64, f64)> {
     rows.push(("rest of the print task", (task - inside.iter().map(|k| ms(k)).sum::<f64>()).max(0.0)));
     rows.push(("slot without an order (claim loop, wake-ups)", (slot_ms - task).max(0.0)));
     rows.into_iter().map(|(name, t)| (name, t / n as f64, 100.0 * t / slot_ms)).collect()
-}
-
-/// Runs a Node benchmark in benches/node with the same server; returns its stdout (the last line is
-/// JSON), or `None` (said why) when Node's side is not installed or failed.
-fn node(script: &str, env: &[(&str, String)]) -> Option<String> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
-    if !dir.join("node_modules").exists() {
-        println!("(benches/node/node_modules missing: run `npm ci` in benches/node; {script} skipped)");
-        return None;
-    }
-    let mut cmd = std::process::Command::new("node");
-    cmd.arg(dir.join(script)).env("MONGODB_URI", &server(Mode::ReplicaSet).uri);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("node");
-    if !out.status.success() {
-        println!("{script} failed: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The bare loop: 8 tasks each claiming (printcore's filter and sort) and completing with the plain

@@ -16,10 +16,9 @@
 use bson::{doc, DateTime, Document};
 use futures::StreamExt;
 use printcore::{ClaimTarget, MarkPaid, WorkerId};
-use printcore_benches::{counted_core, env_or, item, median, percentile, quick};
+use printcore_benches::{counted_core, env_or, item, median, node, percentile, quick};
 use printcore_tests::db::{server, Mode};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -156,30 +155,6 @@ async fn enqueue_to_start(n: usize, concurrency: usize, rate: f64) -> Vec<f64> {
     let _ = db.drop().await;
     let v = started.lock().unwrap().clone();
     v
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// Runs a Node benchmark in benches/node with the same server; returns its stdout (the last line is JSON).
-fn node(script: &str, env: &[(&str, String)]) -> Option<String> {
-    let dir = repo().join("benches/node");
-    if !dir.join("node_modules").exists() {
-        println!("(benches/node/node_modules missing: run `npm ci` in benches/node; {script} skipped)");
-        return None;
-    }
-    let mut cmd = std::process::Command::new("node");
-    cmd.arg(dir.join(script)).env("MONGODB_URI", &server(Mode::ReplicaSet).uri);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("node");
-    if !out.status.success() {
-        println!("{script} failed: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn json_field(line: &str, path: &[&str]) -> Option<f64> {

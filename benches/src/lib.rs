@@ -70,3 +70,25 @@ pub fn rss_kb(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Runs a Node benchmark in benches/node against the test server; returns its stdout (the last line is
+/// JSON), or `None` (said why) when Node's side is not installed or failed.
+pub fn node(script: &str, env: &[(&str, String)]) -> Option<String> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
+    if !dir.join("node_modules").exists() {
+        println!("(benches/node/node_modules missing: run `npm ci` in benches/node; {script} skipped)");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(dir.join(script))
+        .env("MONGODB_URI", &printcore_tests::db::server(printcore_tests::db::Mode::ReplicaSet).uri);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("node");
+    if !out.status.success() {
+        println!("{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
