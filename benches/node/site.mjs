@@ -2,10 +2,10 @@
 // package (the root package's ESM entry, lib/printcore.mjs, over the release addon) against the same queries
 // written with the official `mongodb` driver, returning plain objects: what the site does without printcore.
 //
-// The driver side mirrors printcore/src/monitor.rs `snapshot()` exactly: the four lists (pending in claim
+// The driver side mirrors printcore/src/monitor/mod.rs `snapshot()` exactly: the four lists (pending in claim
 // order, printing, printed in the last 24 h, failed; at most 500 each, without the audit outbox field) run
 // concurrently, then the four counts concurrently, then the printers (sorted by printer_id, at most 1000), then
-// the newest metrics sample. markPaid mirrors printcore/src/queue.rs `mark_paid` on an unpaid order: the
+// the newest metrics sample. markPaid mirrors printcore/src/queue/schedule.rs `mark_paid` on an unpaid order: the
 // updateOne with the same filter, $set and $unset, and the print_logs entry printcore writes inline. Two driver
 // versions: "site" (updateOne + insertOne into print_logs: 2 round trips, what a site would write) and "same
 // writes" (printcore's 2: updateOne that also pushes the entry into the order's outbox, insert into
@@ -245,7 +245,7 @@ async function driverSnapshot(db) {
   }
 }
 
-/** The print_logs entry printcore's markPaid writes (printcore/src/audit.rs Entry::build). */
+/** The print_logs entry printcore's markPaid writes (printcore/src/audit/mod.rs Entry::build). */
 function markPaidEntry(orderId, now) {
   return {
     _id: new ObjectId(),

@@ -94,7 +94,7 @@ impl Call {
         what: &'static str,
         fut: impl std::future::Future<Output = printcore::Result<T>>,
     ) -> printcore::Result<T> {
-        let bounded = printcore::connection::deadline(what, self.timeout, fut);
+        let bounded = printcore::db::connection::deadline(what, self.timeout, fut);
         match self.cancel {
             Some(c) => c.run(what, bounded).await,
             None => bounded.await,

@@ -17,5 +17,5 @@ pub fn redact_uri(uri: String) -> String {
 /// password reaches a resolver or an error message. The message never contains the password.
 #[napi]
 pub fn connection_string_problem(uri: String) -> Option<String> {
-    printcore::redact::credentials_problem(&uri)
+    printcore::db::redact::credentials_problem(&uri)
 }

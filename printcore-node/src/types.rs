@@ -244,8 +244,8 @@ impl From<printcore::model::Metrics> for Metrics {
     }
 }
 
-impl From<printcore::history::MetricsBucket> for Metrics {
-    fn from(b: printcore::history::MetricsBucket) -> Self {
+impl From<printcore::monitor::MetricsBucket> for Metrics {
+    fn from(b: printcore::monitor::MetricsBucket) -> Self {
         Metrics {
             timestamp: b.start.to_chrono(),
             prints_per_hour: b.prints_per_hour,

@@ -1,8 +1,8 @@
 //! One error type for every printcore operation. Each variant is something a caller can act on, and each
 //! message names the order and says what to do next.
 
+use crate::model::state::Action;
 use crate::model::PrintStatus;
-use crate::state::Action;
 
 /// The result of a printcore operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -12,30 +12,70 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// No order with this `orderId` exists.
     #[error("order {order_id} was not found; check the order id")]
-    NotFound { order_id: String },
+    NotFound {
+        /// The order's website `orderId`.
+        order_id: String,
+    },
 
     /// The order's payment is not completed, so it may not be printed (a reprint). Nothing was written.
     #[error("order {order_id}: its payment is not completed (paymentStatus is {payment_status}); record the payment (markPaid) before printing it")]
-    NotPaid { order_id: String, payment_status: String },
+    NotPaid {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// The order's `paymentStatus` as stored (`pending`, `failed`, or none).
+        payment_status: String,
+    },
 
     /// The action is not allowed from the order's current state. Nothing was written.
     #[error("order {order_id}: cannot {action} an order that is {}; {}", status_name(.current), allowed_hint(*.action))]
-    InvalidTransition { order_id: String, action: Action, current: Option<PrintStatus> },
+    InvalidTransition {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// The action that was asked for.
+        action: Action,
+        /// The order's `printStatus` when the action was refused (`None`: the order is not in the queue).
+        current: Option<PrintStatus>,
+    },
 
     /// A worker's fenced write matched nothing: the order is no longer this worker's print job (its lease
     /// expired and another worker took it, or an admin reset it). The worker must stop working on it.
     #[error("order {order_id}: print job {print_job_id} is no longer owned by worker {worker_id} (lease expired, reset or reassigned); stop working on it")]
-    OwnershipLost { order_id: String, print_job_id: String, worker_id: String },
+    OwnershipLost {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// The `printJobId` of the attempt the worker held.
+        print_job_id: String,
+        /// The worker that lost the order.
+        worker_id: String,
+    },
 
     /// The order changed between reading it and writing it (another admin or a worker acted first).
     #[error("order {order_id} changed while {action} was being applied (now {}); reload it and try again", status_name(.current))]
-    Conflict { order_id: String, action: Action, current: Option<PrintStatus> },
+    Conflict {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// The action that was asked for.
+        action: Action,
+        /// The order's `printStatus` found when the write matched nothing.
+        current: Option<PrintStatus>,
+    },
 
     /// An admin's cancel or reset of this order is waiting for the worker that drives its printer (it
     /// cancels the job there first). Nothing was written; the request is settled by that worker, or, when
     /// none answers, as "printer not asked" once `printerCancelWait` has passed.
     #[error("order {order_id}: cannot {action} it now: a {pending} asked by {admin_email} at {requested_at} is waiting for the worker that drives its printer to cancel the job there; try again once it is settled (within seconds when that worker runs)")]
-    ActionPending { order_id: String, action: Action, pending: Action, admin_email: String, requested_at: String },
+    ActionPending {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// The action that was asked for.
+        action: Action,
+        /// The admin action already waiting on the order.
+        pending: Action,
+        /// Who asked for the waiting action.
+        admin_email: String,
+        /// When the waiting action was asked for (RFC 3339).
+        requested_at: String,
+    },
 
     /// An argument was malformed. Nothing was written.
     #[error("{0}")]
@@ -44,7 +84,16 @@ pub enum Error {
     /// An order's file could not be downloaded or is not printable. `transient`: try again later (the
     /// server or network failed); otherwise the order should fail with this message.
     #[error("order {order_id}: file {url}: {message}")]
-    File { order_id: String, url: String, message: String, transient: bool },
+    File {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// The file's URL as it may be shown (query string and credentials left out).
+        url: String,
+        /// What is wrong, written for the admin who fixes it.
+        message: String,
+        /// Whether trying again later may succeed (a server or network failure); `false`: fail the order.
+        transient: bool,
+    },
 
     /// An order's file URL is refused by the file policy: its host is not on the allowlist, its scheme is
     /// not allowed, or it (or a redirect) leads to a private, loopback or link-local address. Nothing was
@@ -54,11 +103,23 @@ pub enum Error {
     ///
     /// [`PrintCore::order_file`]: crate::PrintCore::order_file
     #[error("order {order_id}: file {url}: {message}")]
-    FileRejected { order_id: String, url: String, message: String },
+    FileRejected {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// The file's URL as it may be shown (query string and credentials left out).
+        url: String,
+        /// What is wrong, written for the admin who fixes it.
+        message: String,
+    },
 
     /// The order asks for something the printer cannot do. Permanent for that printer.
     #[error("{message}")]
-    Capability { order_id: String, message: String },
+    Capability {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// What the order asks for and what the printer offers, written for the admin.
+        message: String,
+    },
 
     /// The deployment cannot do this (for example change streams on a standalone server).
     #[error("{0}")]
@@ -66,12 +127,22 @@ pub enum Error {
 
     /// A stored document could not be read as expected (for example an unknown `printStatus`).
     #[error("order {order_id}: stored document is not valid: {message}; fix the document in the database")]
-    InvalidDocument { order_id: String, message: String },
+    InvalidDocument {
+        /// The order's website `orderId`.
+        order_id: String,
+        /// Which field is wrong and the value found.
+        message: String,
+    },
 
     /// The call did not finish within the time its caller gave it (the Node package's `timeoutMs`). A write
     /// may or may not have been applied: read the order before trying again.
     #[error("{what} did not finish within {ms} ms (is the database reachable?); a write may or may not have been applied: read the order again before retrying")]
-    Timeout { what: String, ms: u64 },
+    Timeout {
+        /// The call that did not finish.
+        what: String,
+        /// The time limit it had, in milliseconds.
+        ms: u64,
+    },
 
     /// The caller gave up on the call (the Node package's `AbortSignal`). A write may or may not have been
     /// applied.
@@ -81,7 +152,9 @@ pub enum Error {
     /// The database could not be reached or refused the operation. Usually transient: try again.
     #[error("database error{}: {source}", context_suffix(.context))]
     Database {
+        /// What printcore was doing ("claiming an order"); empty when there is nothing to add.
         context: String,
+        /// The driver's error.
         #[source]
         source: mongodb::error::Error,
     },

@@ -2,7 +2,7 @@
 //! existing orders, printers registered. Safe to run any number of times: a second run changes nothing
 //! and reports zeros.
 
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::{collections, PrintStatus, PrinterCapabilities};
 use bson::{doc, Bson, Document};
@@ -12,14 +12,21 @@ use mongodb::IndexModel;
 /// A printer to register (or refresh) in `printers`.
 #[derive(Debug, Clone)]
 pub struct PrinterRegistration {
+    /// The printer's unique id (`printer_id`).
     pub printer_id: String,
+    /// The shop's name for it ("Front desk").
     pub name: String,
     /// The printer's name on the print PC (the CUPS queue or Windows printer name).
     pub printer_name: String,
+    /// `Windows` or `Linux`.
     pub system_name: Option<String>,
+    /// `usb`, `network` or `wireless`.
     pub connection_type: Option<String>,
+    /// The driver, when known.
     pub driver_name: Option<String>,
+    /// What it can print; `None` keeps what is stored.
     pub capabilities: Option<PrinterCapabilities>,
+    /// The worker that drives it.
     pub worker_id: Option<String>,
 }
 
@@ -29,6 +36,7 @@ pub struct MigrateOptions {
     /// Orders matching this filter are delivered (so printed). The website's field for delivery differs
     /// between shops; the default checks `status`, `orderStatus` and `deliveryStatus` for 'delivered'.
     pub delivered_filter: Document,
+    /// Printers to register, or refresh when their `printer_id` is already stored.
     pub printers: Vec<PrinterRegistration>,
     /// Only report what the migration would change; write nothing.
     pub dry_run: bool,
@@ -51,18 +59,24 @@ impl Default for MigrateOptions {
 /// Values of one field rewritten to the spelling printcore uses (`'Pending'` -> `'pending'`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalised {
+    /// The field (`printStatus`, `paymentStatus`).
     pub field: &'static str,
     /// The value found, as it looks in a message (`the string "Pending"`).
     pub from: String,
+    /// The spelling written.
     pub to: &'static str,
+    /// How many orders were rewritten (a dry run: would be).
     pub orders: u64,
 }
 
 /// Values of one field the migration found and cannot map (an admin decides what they mean).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unresolved {
+    /// The field.
     pub field: &'static str,
+    /// The value found, as it looks in a message.
     pub value: String,
+    /// How many orders hold it.
     pub orders: u64,
     /// What to do about it.
     pub hint: String,
@@ -77,7 +91,9 @@ pub struct MigrationReport {
     pub orders_marked_printed: u64,
     /// Orders without `printStatus` with a completed payment, not delivered: now `pending`.
     pub orders_marked_pending: u64,
+    /// Printers that were not stored before.
     pub printers_registered: u64,
+    /// Printers already stored, refreshed.
     pub printers_updated: u64,
     /// Indexes that did not exist before (a dry run: that would be created).
     pub indexes_created: Vec<String>,
@@ -194,10 +210,10 @@ pub fn required_indexes() -> Vec<(&'static str, IndexModel)> {
                 "printerId_printStatus_createdAt_id",
             ),
         ),
-        // Alerts (`alerts.rs`): the pass reads the episodes not closed; closed ones expire after 30 days.
-        (crate::alerts::ALERTS, index(doc! { "phase": 1 }, "phase")),
+        // Alerts (`monitor/alerts.rs`): the pass reads the episodes not closed; closed ones expire after 30 days.
+        (crate::monitor::alerts::ALERTS, index(doc! { "phase": 1 }, "phase")),
         (
-            crate::alerts::ALERTS,
+            crate::monitor::alerts::ALERTS,
             with(
                 doc! { "closedAt": 1 },
                 "closedAt_ttl",

@@ -1,7 +1,7 @@
 //! The `printers` collection: health written by the worker's health loop, read by the claim loop (only
 //! online printers with auto-print enabled take orders) and by the monitor.
 
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::{Printer, PrinterCapabilities, PrinterStatus};
 use bson::{doc, Bson, Document};
@@ -11,19 +11,27 @@ use mongodb::options::ReturnDocument;
 /// One reading of a printer's health, as the worker's health loop takes it.
 #[derive(Debug, Clone)]
 pub struct PrinterHealth {
+    /// The printer's unique id (`printer_id`).
     pub printer_id: String,
     /// The shop's name for it ("Front desk").
     pub name: String,
     /// The printer's name on the print PC (CUPS queue, Windows printer name, IPP URI).
     pub printer_name: String,
+    /// Its state as the backend read it.
     pub status: PrinterStatus,
+    /// Jobs waiting in the printer's or spooler's own queue, when the backend can tell.
     pub queue_length: Option<i64>,
     /// Why it is not online (the printer's own reasons, or why it could not be reached).
     pub error_message: Option<String>,
+    /// The driver, when the system tells.
     pub driver_name: Option<String>,
+    /// `Windows` or `Linux`.
     pub system_name: Option<String>,
+    /// `usb`, `network` or `wireless`.
     pub connection_type: Option<String>,
+    /// What it can print, when the backend can tell (stored; the claim filters by it).
     pub capabilities: Option<PrinterCapabilities>,
+    /// The worker that read it (`workerId`).
     pub worker_id: String,
     /// Whether the printer answered at all (`last_seen_at` moves only then).
     pub reachable: bool,

@@ -273,7 +273,7 @@ fn message(title: &str) -> Message {
     Message {
         key: "k".into(),
         kind: "order_failed".into(),
-        event: printcore::alerts::NoticeEvent::Event,
+        event: printcore::monitor::alerts::NoticeEvent::Event,
         title: title.into(),
         text: format!("{title}: the file is not a PDF"),
         subject: "ORD-1".into(),

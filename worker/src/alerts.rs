@@ -1,6 +1,6 @@
 //! `[alerts]`: telling a person when the shop needs one, by webhook (Slack, Microsoft Teams, Discord, or
 //! plain JSON) and/or e-mail over SMTP. The rules (what an episode is, which worker sends each notice, the
-//! summary of a storm of failures) are printcore's ([`printcore::alerts`]); this file reads the settings,
+//! summary of a storm of failures) are printcore's ([`printcore::monitor::alerts`]); this file reads the settings,
 //! runs the pass on a timer ([`Alerter::run`]) and delivers the notices.
 //!
 //! Delivery never touches printing: the loop is a task of its own, every request has a time limit
@@ -8,7 +8,7 @@
 //! bytes, redirects are not followed, and a failed notice is retried by a later pass (of any worker) with
 //! a backoff, not in a loop here.
 
-use printcore::alerts::{AlertRules, DatabaseWatch, Notice, NoticeEvent, DEFAULT_REASONS};
+use printcore::monitor::alerts::{AlertRules, DatabaseWatch, Notice, NoticeEvent, DEFAULT_REASONS};
 use printcore::PrintCore;
 use serde::Deserialize;
 use std::time::Duration;

@@ -326,7 +326,7 @@ impl Config {
         if uri.trim().is_empty() {
             return Err(ConfigError("no database: set MONGODB_URI, --mongodb-uri or [database] uri".into()));
         }
-        if let Some(problem) = printcore::redact::credentials_problem(uri) {
+        if let Some(problem) = printcore::db::redact::credentials_problem(uri) {
             return Err(ConfigError(format!(
                 "the database connection string (MONGODB_URI, --mongodb-uri or [database] uri: {}): {problem}",
                 redact_uri(uri)

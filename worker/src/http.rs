@@ -100,7 +100,7 @@ struct State {
     worker: Arc<Worker>,
     queue_every: Duration,
     /// The last count of the queue, and when it was taken.
-    queue: Mutex<Option<(Instant, printcore::status::QueueDepth)>>,
+    queue: Mutex<Option<(Instant, printcore::monitor::QueueDepth)>>,
     /// Held while a count is taken: one at a time.
     counting: tokio::sync::Mutex<()>,
 }
@@ -212,7 +212,7 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 impl State {
     /// The queue's count and its age: counted again when older than `queue_every` and no other request is
     /// counting it; the last count otherwise (`None` before the first).
-    async fn queue_depth(&self) -> Option<(Duration, printcore::status::QueueDepth)> {
+    async fn queue_depth(&self) -> Option<(Duration, printcore::monitor::QueueDepth)> {
         let last = || self.queue.lock().unwrap().map(|(at, d)| (at.elapsed(), d));
         let fresh = || last().is_some_and(|(age, _)| age < self.queue_every);
         if fresh() {
@@ -308,7 +308,7 @@ fn label(v: &str) -> String {
 }
 
 /// `/metrics` in the Prometheus text exposition format (version 0.0.4).
-fn metrics(worker: &Worker, queue: Option<(Duration, printcore::status::QueueDepth)>) -> String {
+fn metrics(worker: &Worker, queue: Option<(Duration, printcore::monitor::QueueDepth)>) -> String {
     let s = stats();
     let mut o = String::new();
     let family = |o: &mut String, name: &str, kind: &str, help: &str| {

@@ -3,7 +3,7 @@
 //! from any account that can read the configuration. Human-readable, or JSON for scripts.
 
 use crate::config::Config;
-use printcore::status::PrinterActivity;
+use printcore::monitor::PrinterActivity;
 use printcore::{Order, PrintCore};
 use serde_json::{json, Value};
 

@@ -1,5 +1,5 @@
 //! Fuzzes the PDF validator: whatever the bytes, it returns a report or a permanent file error, and never
-//! panics. Seeds: tests/corpus/pdf. See the README for the command.
+//! panics. Seeds: tests/corpus/pdf. The command: docs/guide/src/reference/order-files.md.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

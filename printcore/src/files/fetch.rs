@@ -26,6 +26,7 @@ pub struct FilePolicy {
     pub allow_private: bool,
     /// The largest file accepted, in bytes. Default 100 MB.
     pub max_bytes: u64,
+    /// The longest wait for a connection to the file's host.
     pub connect_timeout: Duration,
     /// The longest wait for the next bytes of a response (a stalled download fails after this).
     pub read_timeout: Duration,
@@ -384,6 +385,8 @@ pub struct FileFetcher {
 }
 
 impl FileFetcher {
+    /// A fetcher with `policy`; `InvalidArgument` when the policy is inconsistent (no allowed host, a
+    /// zero size cap...).
     pub fn new(policy: FilePolicy) -> Result<FileFetcher> {
         if let Some(problem) = policy.problem() {
             return Err(Error::InvalidArgument(problem));
@@ -413,6 +416,7 @@ impl FileFetcher {
         Ok(FileFetcher { policy: Arc::new(policy), client })
     }
 
+    /// The policy it downloads under.
     pub fn policy(&self) -> &FilePolicy {
         &self.policy
     }

@@ -44,7 +44,9 @@ pub fn safe_name(print_job_id: &str) -> String {
 /// One downloaded and validated file of an order, on disk in its job's [`JobFolder`].
 #[derive(Debug, Clone)]
 pub struct ValidatedFile {
+    /// What validation found.
     pub report: FileReport,
+    /// Where the file is on disk (in the job's folder).
     pub path: PathBuf,
 }
 
@@ -70,6 +72,7 @@ impl JobFolder {
         Ok(JobFolder { path })
     }
 
+    /// The folder's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -113,6 +116,7 @@ impl Drop for JobFolder {
 /// them.
 #[derive(Debug)]
 pub struct OrderFiles {
+    /// The files, in print order.
     pub files: Vec<ValidatedFile>,
     folder: JobFolder,
     /// How long the downloads took, all files together (the worker reports where its time goes).
@@ -122,14 +126,17 @@ pub struct OrderFiles {
 }
 
 impl OrderFiles {
+    /// Each file's report, in print order (for [`PrintJob::mark_sending_with_reports`](crate::PrintJob::mark_sending_with_reports)).
     pub fn reports(&self) -> Vec<FileReport> {
         self.files.iter().map(|f| f.report.clone()).collect()
     }
 
+    /// Each file's path on disk, in print order (what the backend sends).
     pub fn paths(&self) -> Vec<PathBuf> {
         self.files.iter().map(|f| f.path.clone()).collect()
     }
 
+    /// The job's folder, removed when this is dropped.
     pub fn folder(&self) -> &Path {
         self.folder.path()
     }
@@ -220,7 +227,7 @@ pub fn check_order_files(order: &Order, reports: &[FileReport], policy: &FilePol
         }
     }
     if let Some(expected) = order.file_sha256.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let (actual, _) = crate::queue::file_fields(reports);
+        let (actual, _) = file_fields(reports);
         if !expected.eq_ignore_ascii_case(&actual) {
             let short =
                 |s: &str| s.split(',').map(|h| h.chars().take(12).collect::<String>()).collect::<Vec<_>>().join(",");
@@ -322,6 +329,13 @@ pub fn check_capabilities(
             offers.join(", ")
         ),
     })
+}
+
+/// The files' fields on the order: one file's sha256 (several: their sha256s joined with commas, in file
+/// order) and the total page count.
+pub(crate) fn file_fields(reports: &[FileReport]) -> (String, i64) {
+    let sha = reports.iter().map(|r| r.sha256.as_str()).collect::<Vec<_>>().join(",");
+    (sha, reports.iter().map(|r| r.pages as i64).sum())
 }
 
 #[cfg(test)]

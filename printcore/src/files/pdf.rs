@@ -33,13 +33,22 @@ const NAME_TOLERANCE_MM: f64 = 3.0;
 /// derived again.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PageSize {
+    /// Width in millimetres, to a tenth.
     pub width_mm: f64,
+    /// Height in millimetres, to a tenth.
     pub height_mm: f64,
     /// The named size within 3 mm, either orientation (`None` for a custom size).
     pub name: Option<&'static str>,
 }
 
 impl PageSize {
+    /// A page of `width_pt` by `height_pt` PDF points (1/72 inch), with its nearest named size.
+    ///
+    /// ```
+    /// use printcore::files::PageSize;
+    /// let a4 = PageSize::from_points(595.0, 842.0);
+    /// assert_eq!((a4.width_mm, a4.height_mm, a4.name), (209.9, 297.0, Some("A4")));
+    /// ```
     pub fn from_points(width_pt: f64, height_pt: f64) -> PageSize {
         let mm = |pt: f64| (pt.abs() * 25.4 / 72.0 * 10.0).round() / 10.0;
         let (w, h) = (mm(width_pt), mm(height_pt));
@@ -87,7 +96,9 @@ pub fn nearest_named(w: f64, h: f64) -> Option<&'static str> {
 pub struct FileReport {
     /// The file's URL without its query string.
     pub url: String,
+    /// The file's size in bytes.
     pub bytes: u64,
+    /// Its page count.
     pub pages: u32,
     /// Each page's size, in page order.
     pub page_sizes: Vec<PageSize>,
@@ -121,6 +132,40 @@ fn invalid(order_id: &str, url: &str, message: impl Into<String>) -> Error {
 /// Validates `bytes` as the PDF of order `order_id` (fetched from `url`) under the default
 /// [`ScanLimits`]. Every problem is a permanent `Error::File` with a message an admin can act on; nothing
 /// here panics, overflows the stack or allocates without bound, whatever the bytes.
+///
+/// ```
+/// use lopdf::{dictionary, Document, Object};
+/// use printcore::files::{check_capabilities, validate_pdf};
+/// use printcore::{Order, PrinterCapabilities};
+///
+/// // A one-page A4 PDF.
+/// let mut doc = Document::with_version("1.5");
+/// let pages = doc.new_object_id();
+/// let page = doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages });
+/// doc.objects.insert(pages, Object::Dictionary(dictionary! {
+///     "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+///     "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+/// }));
+/// let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+/// doc.trailer.set("Root", catalog);
+/// let mut bytes = Vec::new();
+/// doc.save_to(&mut bytes).unwrap();
+///
+/// let report = validate_pdf("ORD-1", "https://res.cloudinary.com/shop/a.pdf", &bytes).unwrap();
+/// assert_eq!(report.pages, 1);
+/// assert_eq!(report.page_sizes[0].name, Some("A4"));
+///
+/// // The order asks for A3: a printer with only A4 cannot take it, and the message says why.
+/// let order = Order::from_document(bson::doc! {
+///     "_id": bson::oid::ObjectId::new(), "orderId": "ORD-1", "printingOptions": { "pageSize": "A3" },
+/// }).unwrap();
+/// let a4_only = PrinterCapabilities::default();
+/// let refused = check_capabilities(&order, &[report], "Front desk", &a4_only).unwrap_err();
+/// assert!(refused.to_string().contains("A3"), "{refused}");
+///
+/// // Bytes that are not a PDF are refused with a message, never a panic.
+/// assert!(validate_pdf("ORD-1", "https://res.cloudinary.com/shop/a.pdf", b"<html>").is_err());
+/// ```
 pub fn validate_pdf(order_id: &str, url: &str, bytes: &[u8]) -> Result<FileReport> {
     validate_pdf_with(order_id, url, bytes, &ScanLimits::default())
 }

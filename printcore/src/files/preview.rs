@@ -2,7 +2,7 @@
 //! address guard as the worker's ([`FileFetcher`]), so the website hands the admin's browser the bytes,
 //! never a customer's URL.
 
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use crate::files::fetch::REFUSED;
 use crate::files::{display_url, FileFetcher};
@@ -10,6 +10,7 @@ use crate::files::{display_url, FileFetcher};
 /// One downloaded file of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFile {
+    /// The file's bytes, at most the policy's size cap.
     pub bytes: Vec<u8>,
     /// `application/pdf` when the bytes are a PDF (`%PDF-` within the first 1024 bytes), else
     /// `application/octet-stream`. Sniffed, never the file server's own `Content-Type`: a customer's file

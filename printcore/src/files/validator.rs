@@ -24,6 +24,7 @@ use super::warm::WarmValidator;
 /// [`Validator::Contained`] with its own binary.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Validator {
+    /// Validate in the calling process (tests, tools; the pre-scan still bounds what lopdf is given).
     #[default]
     InProcess,
     /// A new child for every file.
@@ -35,6 +36,7 @@ pub enum Validator {
 /// A child process that validates one file: `program args... <path>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainedValidator {
+    /// The program to run (the worker's own binary).
     pub program: PathBuf,
     /// Arguments before the file's path (for the worker: `validate-pdf --memory-mb N --cpu-secs N`).
     pub args: Vec<String>,
@@ -47,7 +49,9 @@ pub struct ContainedValidator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChildAnswer {
+    /// The file is valid: its report.
     Report(FileReport),
+    /// The file is refused, and why.
     Refused(String),
 }
 

@@ -38,14 +38,18 @@ pub const CHILD_IDLE_EXIT: Duration = Duration::from_secs(120);
 /// One file for a warm child.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServeRequest {
+    /// The downloaded file to validate.
     pub path: PathBuf,
+    /// The most pages accepted.
     pub max_pages: u32,
 }
 
 /// A warm child's answer about one file; `retire`: it takes no further file and exits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServeAnswer {
+    /// The answer about the file.
     pub answer: ChildAnswer,
+    /// Whether the child retires after this answer (it takes no further file and exits).
     pub retire: bool,
 }
 
@@ -146,6 +150,7 @@ impl WarmValidator {
         }
     }
 
+    /// The limits each child runs under.
     pub fn config(&self) -> &ContainedValidator {
         &self.config
     }

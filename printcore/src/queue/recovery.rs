@@ -7,12 +7,12 @@
 //! `printJobId` seen when the order was read, so an order that moved on in between is left alone.
 
 use crate::audit::{Actor, Entry};
-use crate::clock;
-use crate::core::PrintCore;
+use crate::db::clock;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
+use crate::model::state::Action;
 use crate::model::{Order, PrintStatus};
 use crate::queue::{unset_attempt_fields, PrintJob, WorkerId};
-use crate::state::Action;
 use bson::{doc, Bson, Document};
 
 /// What one recovery pass did.
@@ -37,7 +37,7 @@ impl PrintCore {
         let filter = doc! {
             "printStatus": PrintStatus::Printing.as_str(),
             // An admin's cancel request is settled by the printer's worker or the admin, not recovery.
-            crate::cancel::REQUEST_FIELD: { "$exists": false },
+            crate::model::CANCEL_REQUEST_FIELD: { "$exists": false },
             "$or": [
                 { "printLeaseUntil": { "$lt": now } },
                 { "printLeaseUntil": Bson::Null, "printStartedAt": { "$lt": legacy_cutoff } },
@@ -60,7 +60,7 @@ impl PrintCore {
             "printStatus": PrintStatus::Printing.as_str(),
             "printingBy": worker.as_str(),
             "printStartedAt": { "$lt": cutoff },
-            crate::cancel::REQUEST_FIELD: { "$exists": false },
+            crate::model::CANCEL_REQUEST_FIELD: { "$exists": false },
         };
         let reason = format!(
             "printing for more than {} minutes with nothing sent",
@@ -170,7 +170,7 @@ impl PrintCore {
             "printStatus": PrintStatus::Printing.as_str(),
             "printJobId": &print_job_id,
             "printingBy": previous_owner.clone().map(Bson::String).unwrap_or(Bson::Null),
-            crate::cancel::REQUEST_FIELD: { "$exists": false },
+            crate::model::CANCEL_REQUEST_FIELD: { "$exists": false },
         };
         if previous_owner.as_deref() != Some(worker.as_str()) {
             // Someone else's order: only once its lease ran out.

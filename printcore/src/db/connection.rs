@@ -2,7 +2,7 @@
 //! closing the pool, and bounding one call in time ([`deadline`]) or letting its caller give up on it
 //! ([`Cancel`]): a request of the website must not hang for the driver's 30 s when the database is away.
 
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use std::future::Future;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ impl PrintCore {
         config: crate::CoreConfig,
         options: &ConnectOptions,
     ) -> Result<PrintCore> {
-        if let Some(problem) = crate::redact::credentials_problem(uri) {
+        if let Some(problem) = crate::db::redact::credentials_problem(uri) {
             return Err(Error::InvalidArgument(problem));
         }
         if options.max_pool_size == Some(0) {
@@ -121,6 +121,7 @@ pub struct Cancel {
 }
 
 impl Cancel {
+    /// A token nobody has cancelled yet.
     pub fn new() -> Cancel {
         Cancel::default()
     }
@@ -131,6 +132,7 @@ impl Cancel {
         self.inner.0.notify_waiters();
     }
 
+    /// Whether [`Cancel::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
         self.inner.1.load(std::sync::atomic::Ordering::SeqCst)
     }

@@ -8,12 +8,12 @@
 //! read, not failed: see [`crate::model::Order::from_document`].
 
 use crate::audit::{Actor, Entry};
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::malformed_conditions;
+use crate::model::state::Action;
 use crate::model::{describe_value, Order, PrintStatus};
 use crate::queue::WorkerId;
-use crate::state::Action;
 use bson::{doc, Bson, Document};
 
 impl PrintCore {

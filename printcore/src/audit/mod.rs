@@ -4,16 +4,16 @@
 //! atomicity instead of a multi-document transaction: the update that changes `printStatus` also pushes the
 //! log entry, with its final `_id`, into the order's `printLogOutbox` array. The entry is then copied into
 //! `print_logs` (an insert with that `_id`, so a second copy is refused as a duplicate key) and later pulled
-//! out of the outbox: by one batched pull per [`PULL_LINGER`], or, for a transition that queued the order,
+//! out of the outbox: by one batched pull every 10 seconds, or, for a transition that queued the order,
 //! by the claim that takes it next, together with its own entry. A crash between the steps leaves the entry
 //! in the outbox, where
-//! [`PrintCore::flush_log_outbox`] finds it through an index and finishes the copy. This works the same on a
+//! [`PrintCore::flush_log_outbox`](crate::PrintCore::flush_log_outbox) finds it through an index and finishes the copy. This works the same on a
 //! replica set and on a standalone server, costs the claim no extra round trip in background mode, and
 //! cannot abort with write conflicts under many concurrent claimers. ARCHITECTURE.md explains the choice.
 
 use crate::error::{Error, Result};
+use crate::model::state::Action;
 use crate::model::{PrintLog, PrintStatus};
-use crate::state::Action;
 use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use mongodb::error::ErrorKind;
 use mongodb::Collection;
@@ -30,7 +30,7 @@ pub enum LogDelivery {
     /// actions use: the entry is readable as soon as the call returns.
     Inline,
     /// By a background task in batches, so the hot path (the claim) costs one round trip. Call
-    /// [`PrintCore::flush_logs`] to wait until everything so far is delivered.
+    /// [`PrintCore::flush_logs`](crate::PrintCore::flush_logs) to wait until everything so far is delivered.
     Background,
 }
 
@@ -48,12 +48,23 @@ pub enum Actor {
 /// The person behind an admin action: both fields required and non-empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminIdentity {
+    /// The admin's id in the website's user store; written as the log entry's `adminId`.
     pub admin_id: String,
+    /// The admin's e-mail; written as `adminEmail`.
     pub admin_email: String,
 }
 
 impl AdminIdentity {
-    /// Checks that both are given; `email` must look like an email address.
+    /// Checks that both are given; `email` must look like an email address. Every admin action takes one,
+    /// and its log entry records both.
+    ///
+    /// ```
+    /// use printcore::AdminIdentity;
+    ///
+    /// assert!(AdminIdentity::new("u-17", "ana@shop.example").is_ok());
+    /// assert!(AdminIdentity::new("", "ana@shop.example").is_err());
+    /// assert!(AdminIdentity::new("u-17", "not an address").is_err());
+    /// ```
     pub fn new(admin_id: impl Into<String>, admin_email: impl Into<String>) -> Result<AdminIdentity> {
         let admin_id = admin_id.into().trim().to_owned();
         let admin_email = admin_email.into().trim().to_owned();
@@ -344,6 +355,39 @@ async fn pull_logged(orders: &Collection<Document>, ids: Vec<Bson>) {
     if let Err(e) = pull(orders, ids).await {
         tracing::warn!(error = %e, "print log outbox pull failed; the sweep finishes it");
     }
+}
+
+/// Delivers the entries waiting in order outboxes since before `cutoff` (`None`: all of them), at most
+/// `limit` orders' worth; returns how many entries were delivered. What
+/// [`PrintCore::flush_log_outbox`](crate::PrintCore::flush_log_outbox) runs.
+pub(crate) async fn finish_outboxes(
+    orders: &Collection<Document>,
+    logs: &Collection<Document>,
+    cutoff: Option<DateTime>,
+    limit: i64,
+) -> Result<usize> {
+    let path = format!("{OUTBOX_FIELD}._id");
+    // The index bounds select only waiting entries (the field exists only on orders with an outbox).
+    let mut range = doc! { "$gte": ObjectId::from_bytes([0; 12]) };
+    if let Some(cutoff) = cutoff {
+        let secs = (cutoff.timestamp_millis() / 1000).max(0) as u32;
+        range.insert("$lt", ObjectId::from_parts(secs, [0; 5], [0; 3]));
+    }
+    let mut cursor = orders
+        .find(doc! { &path: range })
+        .projection(doc! { OUTBOX_FIELD: 1, "orderId": 1 })
+        .limit(limit)
+        .await
+        .map_err(Error::db("reading print log outboxes"))?;
+    let mut entries = Vec::new();
+    use futures::TryStreamExt;
+    while let Some(order) = cursor.try_next().await.map_err(Error::db("reading print log outboxes"))? {
+        let order_id = order.get_str("orderId").unwrap_or("(no orderId)");
+        entries.extend(outbox_entries(order.get(OUTBOX_FIELD), order_id));
+    }
+    let n = entries.len();
+    copy_and_pull(orders, logs, entries).await?;
+    Ok(n)
 }
 
 /// Copies entries into `print_logs` (a duplicate `_id` means an earlier copy got there: fine) and pulls them

@@ -2,7 +2,7 @@
 //! clock and the audit log's delivery.
 
 use crate::audit::LogDelivery;
-use crate::clock::ServerClock;
+use crate::db::clock::ServerClock;
 use crate::error::{Error, Result};
 use crate::model::collections;
 use bson::Document;
@@ -21,6 +21,7 @@ pub struct CoreConfig {
     pub max_attempts: i64,
     /// Backoff after the first transient failure; doubles per attempt up to `backoff_max`.
     pub backoff_base: Duration,
+    /// The longest backoff, however many attempts failed.
     pub backoff_max: Duration,
     /// The backstop for a live owner whose print hangs: its own orders printing longer than this are
     /// taken back (the design's 30 minutes).
@@ -55,6 +56,15 @@ impl CoreConfig {
     }
 
     /// Checks the settings; a zero lease or zero attempts would break the queue.
+    ///
+    /// ```
+    /// use printcore::CoreConfig;
+    /// use std::time::Duration;
+    ///
+    /// assert!(CoreConfig::default().validate().is_ok());
+    /// let hanging_backstop_too_short = CoreConfig { stuck_after: Duration::from_secs(60), ..CoreConfig::default() };
+    /// assert!(hanging_backstop_too_short.validate().is_err()); // must exceed the 120 s lease
+    /// ```
     pub fn validate(&self) -> Result<()> {
         if self.lease < Duration::from_secs(1) {
             return Err(Error::InvalidArgument("the lease must be at least 1 second (default 120 s)".into()));
@@ -74,6 +84,16 @@ impl CoreConfig {
     }
 
     /// The wait before attempt `attempt + 1`, after `attempt` failed (1-based).
+    ///
+    /// ```
+    /// use printcore::CoreConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = CoreConfig::default(); // 30 s, doubling, at most 15 minutes
+    /// assert_eq!(config.backoff(1), Duration::from_secs(30));
+    /// assert_eq!(config.backoff(3), Duration::from_secs(120));
+    /// assert_eq!(config.backoff(10), Duration::from_secs(15 * 60));
+    /// ```
     pub fn backoff(&self, attempt: i64) -> Duration {
         let shift = attempt.clamp(1, 20) - 1;
         self.backoff_base.saturating_mul(1u32 << shift).min(self.backoff_max)
@@ -95,7 +115,7 @@ pub(crate) struct Inner {
     pub(crate) config: CoreConfig,
     pub(crate) clock: ServerClock,
     pub(crate) delivery: crate::audit::Delivery,
-    pub(crate) releases: crate::queue::Releases,
+    pub(crate) releases: Releases,
     /// The server refused the claim's index hint once (a database the migration has not prepared): claims
     /// go unhinted.
     pub(crate) claim_unhinted: std::sync::atomic::AtomicBool,
@@ -107,9 +127,9 @@ impl PrintCore {
     ///
     /// A connection string whose credentials a driver would misread (an unencoded `@`, `/`, `?` or `#` in
     /// the password) is refused first with `InvalidArgument`, so no part of the password reaches a resolver
-    /// or an error message ([`crate::redact::credentials_problem`]).
+    /// or an error message ([`crate::db::redact::credentials_problem`]).
     pub async fn connect(uri: &str, db_name: &str, config: CoreConfig) -> Result<PrintCore> {
-        if let Some(problem) = crate::redact::credentials_problem(uri) {
+        if let Some(problem) = crate::db::redact::credentials_problem(uri) {
             return Err(Error::InvalidArgument(problem));
         }
         let mut options =
@@ -145,10 +165,12 @@ impl PrintCore {
         })
     }
 
+    /// The settings this handle was opened with.
     pub fn config(&self) -> &CoreConfig {
         &self.inner.config
     }
 
+    /// The database handle (for what printcore does not cover, such as the test harness's setup).
     pub fn database(&self) -> &Database {
         &self.inner.db
     }
@@ -173,4 +195,35 @@ impl PrintCore {
         }
         Ok(())
     }
+
+    /// Waits until every log entry of this process's transitions so far is in `print_logs` (with
+    /// [`LogDelivery::Background`]; inline delivery has nothing to wait for). The rule is
+    /// [`crate::audit`]'s; the handle holds the delivery.
+    pub async fn flush_logs(&self) {
+        self.inner.delivery.barrier().await
+    }
+
+    /// Delivers log entries left in order outboxes for longer than `older_than` (their writer died between
+    /// the transition and the copy); `Duration::ZERO` delivers every waiting entry, however new. Returns how
+    /// many entries were delivered. The recovery sweep calls it; so does a history read.
+    pub async fn flush_log_outbox(&self, older_than: Duration, limit: i64) -> Result<usize> {
+        let cutoff = (!older_than.is_zero()).then(|| crate::db::clock::sub(bson::DateTime::now(), older_than));
+        crate::audit::finish_outboxes(&self.inner.orders, &self.inner.logs, cutoff, limit).await
+    }
+}
+
+/// When this process last released scheduled orders, and the earliest schedule it wrote since. The handle
+/// holds this memory; the rule that reads it (when a claim releases scheduled orders first) is
+/// [`crate::queue`]'s, in `impl Releases` there.
+#[derive(Debug, Default)]
+pub(crate) struct Releases {
+    pub(crate) state: std::sync::Mutex<ReleaseState>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ReleaseState {
+    /// Monotonic ms of the last release.
+    pub(crate) last: Option<i64>,
+    /// The earliest `printNotBefore` this process wrote since (server time, ms).
+    pub(crate) earliest: Option<i64>,
 }

@@ -11,16 +11,17 @@
 //! action applies itself and says the printer was not asked.
 
 use crate::audit::{Actor, AdminIdentity, Entry};
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
+use crate::model::state::Action;
 use crate::model::{Order, PrintStatus};
 use crate::queue::WorkerId;
-use crate::state::Action;
 use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use std::fmt;
 
-/// The order field holding an admin's request to cancel its job at the printer.
-pub const REQUEST_FIELD: &str = "printCancelRequest";
+/// The order field holding an admin's request to cancel its job at the printer
+/// ([`crate::model::CANCEL_REQUEST_FIELD`]).
+pub const REQUEST_FIELD: &str = crate::model::CANCEL_REQUEST_FIELD;
 
 /// How long past `printer_cancel_wait` a request waits before anyone may settle it as "printer not asked"
 /// (the admin's own call does so at `printer_cancel_wait`; this leaves it the first chance).
@@ -135,9 +136,14 @@ impl Outcome {
 /// An admin's request, as stored on the order.
 #[derive(Debug, Clone)]
 pub struct CancelRequest {
+    /// The action waiting on the printer: [`Action::Cancel`] or [`Action::ResetState`].
     pub action: Action,
+    /// The admin who asked.
     pub admin: AdminIdentity,
+    /// The admin's reason, written to the log entry when the request is settled.
     pub reason: String,
+    /// When it was asked (server time); after `printer_cancel_wait` plus a grace period with no
+    /// worker's answer, it is settled as "printer not asked".
     pub requested_at: DateTime,
     /// The `_id` the action's log entry will have, whoever applies it.
     pub log_id: ObjectId,
@@ -296,7 +302,7 @@ impl PrintCore {
     /// pass, and an admin action on such an order runs it first. Returns how many it settled.
     pub async fn settle_abandoned_cancels(&self) -> Result<usize> {
         let wait = self.inner.config.printer_cancel_wait + ABANDONED_GRACE;
-        let cutoff = crate::clock::sub(self.now(), wait);
+        let cutoff = crate::db::clock::sub(self.now(), wait);
         let path = format!("{REQUEST_FIELD}.requestedAt");
         let orders =
             self.find_orders(doc! { &path: { "$lt": cutoff } }, None, 100, "reading abandoned cancel requests").await?;

@@ -4,6 +4,31 @@
 //! models only. printcore never writes an order back from a struct (no replacement); every write is a
 //! `$set`/`$unset`/`$inc`/`$push` of print fields, so unknown fields survive every operation. The full
 //! document is kept in [`Order::extra`] for callers that want to show it.
+//!
+//! A stored order is read with [`Order::from_document`], which never fails on a wrongly typed print field:
+//! it reports it in [`Order::problems`]. [`state`] is the state machine's table.
+//!
+//! ```
+//! use printcore::{Order, PrintStatus};
+//!
+//! let order = Order::from_document(bson::doc! {
+//!     "_id": bson::oid::ObjectId::new(),
+//!     "orderId": "ORD-7",
+//!     "printStatus": "pending",
+//!     "fileURLs": ["https://res.cloudinary.com/shop/a.pdf", "https://res.cloudinary.com/shop/b.pdf"],
+//!     "printingOptions": { "copies": "2" },
+//!     "customer": { "name": "kept as it is" },
+//! })
+//! .unwrap();
+//! assert_eq!(order.print_status, Some(PrintStatus::Pending));
+//! assert_eq!(order.files().len(), 2);
+//! assert_eq!(order.options().copies, Some(2)); // read unambiguously, not failed
+//! assert!(order.extra.contains_key("customer")); // the website's own fields survive
+//! ```
+
+pub mod state;
+
+pub use state::Action;
 
 use bson::{oid::ObjectId, DateTime, Document};
 use serde::{Deserialize, Serialize};
@@ -11,24 +36,41 @@ use std::fmt;
 
 /// Collection names, as the website has them.
 pub mod collections {
+    /// The website's orders. printcore shares them and writes only its print fields.
     pub const ORDERS: &str = "orders";
+    /// One document per printer, kept by the worker's health loop ([`crate::printers`]).
     pub const PRINTERS: &str = "printers";
+    /// The audit log: one entry per state transition ([`crate::audit`]).
     pub const PRINT_LOGS: &str = "print_logs";
+    /// The workers' samples, one every few minutes ([`crate::monitor::metrics`]).
     pub const METRICS: &str = "metrics";
 }
+
+/// The order field holding an admin's request to cancel its job at the printer (`printCancelRequest`).
+/// Its rule is [`crate::admin::cancel`]'s; it is named here because the queue's fence, recovery and the
+/// worker's change stream all test for it, and they sit below the admin actions.
+pub const CANCEL_REQUEST_FIELD: &str = "printCancelRequest";
 
 /// Where an order is in the print state machine (`printStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PrintStatus {
+    /// Paid and waiting for a claim (not before `printNotBefore` when it has one).
     Pending,
+    /// Claimed by a worker (`printingBy`, `printJobId`) under a lease: downloading, being sent, or at the
+    /// printer.
     Printing,
+    /// The printer reported the job completed. Only an admin's reprint takes it back to the queue.
     Printed,
+    /// Failed for good (a bad file, a capability the printer lacks, attempts used up, or "may have
+    /// printed"): a person decides.
     Failed,
+    /// Cancelled by an admin. Only a reprint takes it back to the queue.
     Cancelled,
 }
 
 impl PrintStatus {
+    /// Every state, in the order an order goes through them.
     pub const ALL: [PrintStatus; 5] = [
         PrintStatus::Pending,
         PrintStatus::Printing,
@@ -48,6 +90,14 @@ impl PrintStatus {
         }
     }
 
+    /// The state stored as `s`; `None` for a spelling printcore does not know (a malformed order,
+    /// failed by [`PrintCore::fail_malformed`](crate::PrintCore::fail_malformed)).
+    ///
+    /// ```
+    /// use printcore::PrintStatus;
+    /// assert_eq!(PrintStatus::parse("printing"), Some(PrintStatus::Printing));
+    /// assert_eq!(PrintStatus::parse("Printed"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<PrintStatus> {
         PrintStatus::ALL.into_iter().find(|p| p.as_str() == s)
     }
@@ -70,12 +120,16 @@ impl From<PrintStatus> for bson::Bson {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrintingOptions {
+    /// `pageSize`: a named size such as `A4`, `A3` or `Letter` (any case); none: the printer's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<String>,
+    /// `color`: print in colour; none or `false`: mono.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<bool>,
+    /// `duplex`: print on both sides; none or `false`: one side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplex: Option<bool>,
+    /// `copies`: how many copies; none: one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copies: Option<i64>,
 }
@@ -84,56 +138,82 @@ pub struct PrintingOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
+    /// The document's `_id`; every write filters on it.
     #[serde(rename = "_id")]
     pub id: ObjectId,
+    /// The website's order number (`orderId`), which every public call takes.
     #[serde(default)]
     pub order_id: String,
+    /// `paymentStatus`: `pending`, `completed` or `failed`. Only `completed` orders are claimed.
     #[serde(default)]
     pub payment_status: Option<String>,
+    /// `printStatus`; `None` while the order is not in the print queue (not paid yet).
     #[serde(default)]
     pub print_status: Option<PrintStatus>,
+    /// `printError`: the last attempt's error, shown to the admin (a retry's reason or the failure).
     #[serde(default)]
     pub print_error: Option<String>,
+    /// `printerId`: the printer of the current or last attempt.
     #[serde(default)]
     pub printer_id: Option<String>,
+    /// `printerName`: that printer's name, as shown.
     #[serde(default)]
     pub printer_name: Option<String>,
+    /// `printStartedAt`: when the current attempt was claimed (server time).
     #[serde(default)]
     pub print_started_at: Option<DateTime>,
+    /// `printCompletedAt`: when the printer reported the job completed.
     #[serde(default)]
     pub print_completed_at: Option<DateTime>,
+    /// `printJobId`: the current attempt's UUID, fresh at each claim. It fences the owner's writes and is
+    /// the job's name at the printer, which recovery looks the job up by.
     #[serde(default)]
     pub print_job_id: Option<String>,
+    /// `printAttempt`: attempts so far, counted at the claim (so a crash counts too).
     #[serde(default)]
     pub print_attempt: Option<i64>,
+    /// `printingBy`: the [`WorkerId`](crate::WorkerId) that owns the order while it is `printing`.
     #[serde(default)]
     pub printing_by: Option<String>,
+    /// `fileURL`: the order's file (one-file orders).
     #[serde(default, rename = "fileURL")]
     pub file_url: Option<String>,
+    /// `fileURLs`: the order's files, in print order (orders of several files); wins over `fileURL`.
     #[serde(default, rename = "fileURLs")]
     pub file_urls: Option<Vec<String>>,
+    /// `printingOptions`; see [`Order::options`] for the defaults.
     #[serde(default)]
     pub printing_options: Option<PrintingOptions>,
+    /// `createdAt`: the claim takes older orders first within a priority.
     #[serde(default)]
     pub created_at: Option<DateTime>,
+    /// `printLeaseUntil`: until when the owner holds the order (server time); after it, any worker may
+    /// recover it. Renewed by [`PrintJob::renew_lease`](crate::PrintJob::renew_lease).
     #[serde(default)]
     pub print_lease_until: Option<DateTime>,
+    /// `printSubmittedAt`: when the printer acknowledged the job (the order may be on paper from then).
     #[serde(default)]
     pub print_submitted_at: Option<DateTime>,
+    /// `printerJobRef`: the printer's or spooler's id for the job, stored as soon as it is known.
     #[serde(default)]
     pub printer_job_ref: Option<String>,
+    /// `printPriority`: higher prints first; none is 0.
     #[serde(default)]
     pub print_priority: Option<i64>,
+    /// `printNotBefore`: not claimed before this time (a schedule, or a retry's backoff).
     #[serde(default)]
     pub print_not_before: Option<DateTime>,
+    /// `fileSha256`: the sha256 of the file printed (several files: theirs joined with commas).
     #[serde(default)]
     pub file_sha256: Option<String>,
+    /// `filePages`: the pages of all the order's files, as validated.
     #[serde(default)]
     pub file_pages: Option<i64>,
     /// The pages of all the order's files together, as the website counted them when it priced the order
     /// (optional): the worker fails the order when the files it downloads have another count.
     #[serde(default)]
     pub expected_pages: Option<i64>,
+    /// `paidAt`: when the payment was recorded ([`PrintCore::mark_paid`](crate::PrintCore::mark_paid)).
     #[serde(default)]
     pub paid_at: Option<DateTime>,
     /// Why a job at the printer is still waiting (held, stopped for paper or a jam...), while it is.
@@ -173,8 +253,11 @@ impl Order {
 pub struct PrinterCapabilities {
     /// Named page sizes the printer takes, e.g. `["A4", "Letter"]`.
     pub page_sizes: Vec<String>,
+    /// Whether it prints in colour; orders asking for colour go to another printer.
     pub color: bool,
+    /// Whether it prints on both sides.
     pub duplex: bool,
+    /// The most copies it takes in one job.
     pub max_copies: i64,
 }
 
@@ -188,13 +271,19 @@ impl Default for PrinterCapabilities {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PrinterStatus {
+    /// Ready to print.
     Online,
+    /// Not reachable, switched off, or not seen by its worker for a while. No orders are claimed for it.
     Offline,
+    /// Printing or otherwise busy; it still takes orders.
     Busy,
+    /// Stopped for something a person must fix (paper, a jam, a cover open...): see
+    /// [`Printer::error_message`] and [`Printer::state_reasons`].
     Error,
 }
 
 impl PrinterStatus {
+    /// The value stored in `printers.status`.
     pub fn as_str(self) -> &'static str {
         match self {
             PrinterStatus::Online => "online",
@@ -209,35 +298,51 @@ impl PrinterStatus {
 /// `isActive`, `autoPrintEnabled` and `workerId`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Printer {
+    /// The document's `_id` (none for a printer not stored yet).
     #[serde(rename = "_id", skip_serializing_if = "Option::is_none", default)]
     pub id: Option<ObjectId>,
+    /// A person's name for the printer, as shown on the monitor.
     #[serde(default)]
     pub name: String,
+    /// The printer's unique id (`printer_id`), which claims and orders' `printerId` name.
     pub printer_id: String,
+    /// The printer's system name (the CUPS queue or Windows printer name).
     #[serde(default)]
     pub printer_name: String,
+    /// Its health at the last check; `None` before the first.
     #[serde(default)]
     pub status: Option<PrinterStatus>,
+    /// When its worker last checked it.
     #[serde(default)]
     pub last_seen_at: Option<DateTime>,
+    /// When it last completed a job.
     #[serde(default)]
     pub last_successful_print_at: Option<DateTime>,
+    /// Jobs waiting in the printer's or spooler's own queue at the last check.
     #[serde(default)]
     pub queue_length: Option<i64>,
+    /// What the printer or its worker said is wrong, as shown to a person.
     #[serde(default)]
     pub error_message: Option<String>,
+    /// The driver, as the system reports it.
     #[serde(default)]
     pub driver_name: Option<String>,
+    /// `Windows` or `Linux`.
     #[serde(default)]
     pub system_name: Option<String>,
+    /// `usb`, `network` or `wireless` (the website's `connectionType`).
     #[serde(default, rename = "connectionType")]
     pub connection_type: Option<String>,
+    /// `isActive`: an admin's switch; an inactive printer takes no orders.
     #[serde(default, rename = "isActive")]
     pub is_active: Option<bool>,
+    /// `autoPrintEnabled`: an admin's switch; without it the printer takes no orders by itself.
     #[serde(default, rename = "autoPrintEnabled")]
     pub auto_print_enabled: Option<bool>,
+    /// What it can print ([`PrinterCapabilities`]); `None` until its worker reported them.
     #[serde(default)]
     pub capabilities: Option<PrinterCapabilities>,
+    /// `workerId`: the worker that drives it.
     #[serde(default, rename = "workerId")]
     pub worker_id: Option<String>,
     /// Since when the printer has not been online (unset while it is).
@@ -263,23 +368,34 @@ fn reasons<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<St
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrintLog {
+    /// The entry's `_id`, chosen when the transition was written (so a second copy is refused).
     #[serde(rename = "_id")]
     pub id: ObjectId,
+    /// What happened: an [`Action`]'s name (`claimed`, `printed`, `reprint`...).
     pub action: String,
+    /// The order's `orderId`.
     pub order_id: String,
+    /// The attempt's `printJobId`, when the transition belongs to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print_job_id: Option<String>,
+    /// The admin who acted (admin actions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_id: Option<String>,
+    /// That admin's e-mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_email: Option<String>,
+    /// `printStatus` before the transition (none: the order was not in the queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_status: Option<String>,
+    /// `printStatus` after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_status: Option<String>,
+    /// Why: the admin's reason, or the worker's (an error, "lease expired"...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When it happened (the database server's time).
     pub timestamp: DateTime,
+    /// More about it (the printer, its job reference, "may have printed", a cancel's outcome...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Document>,
 }
@@ -287,19 +403,26 @@ pub struct PrintLog {
 /// A `metrics` document written by a worker every few minutes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
+    /// The document's `_id` (none before it is stored).
     #[serde(rename = "_id", skip_serializing_if = "Option::is_none", default)]
     pub id: Option<ObjectId>,
+    /// The end of the period the sample covers.
     pub timestamp: DateTime,
+    /// Orders printed per hour over the period.
     pub prints_per_hour: f64,
+    /// Orders failed per hour over the period.
     pub failures_per_hour: f64,
     /// Seconds from payment (or creation) to the start of printing, averaged.
     pub average_print_start_delay: f64,
     /// Seconds the worker's printers were offline in the period.
     pub printer_offline_duration: f64,
+    /// The worker that wrote the sample.
     #[serde(rename = "workerId")]
     pub worker_id: String,
+    /// When the sample was first written.
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
+    /// When it was last written.
     #[serde(rename = "updatedAt")]
     pub updated_at: DateTime,
 }
@@ -329,7 +452,9 @@ impl fmt::Display for FieldProblem {
 /// [`Order::status_error`]); it becomes [`crate::Error::InvalidDocument`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadableOrder {
+    /// The order's `orderId` (or its `_id` when it has none).
     pub order_id: String,
+    /// What is wrong, naming the field and the value found.
     pub message: String,
 }
 

@@ -10,6 +10,14 @@
 /// `uri` with its password (and any secret query option) replaced by `****`: `mongodb://shop:****@host/`.
 ///
 /// A string without `scheme://` is returned unchanged (it has no credentials to find).
+///
+/// ```
+/// use printcore::redact_uri;
+///
+/// assert_eq!(redact_uri("mongodb://shop:s3cret@db.example:27017/shop"), "mongodb://shop:****@db.example:27017/shop");
+/// // An unencoded `@` in the password hides it too.
+/// assert!(!redact_uri("mongodb://shop:p@ss@db.example/").contains("p@ss"));
+/// ```
 pub fn redact_uri(uri: &str) -> String {
     let Some(scheme_end) = uri.find("://") else { return uri.to_owned() };
     let start = scheme_end + 3;
@@ -48,7 +56,7 @@ fn credentials_end(rest: &str) -> Option<usize> {
 /// The credentials end at the last `@` followed by a host list (the rule [`redact_uri`] hides by). Before
 /// it, a user name or password holding an unencoded `@`, `/`, `?`, `#`, `[`, `]`, a second `:` or a `%`
 /// that is not an escape makes drivers split the string elsewhere: they then send part of the password to
-/// the DNS resolver and print it in their errors ("getaddrinfo ENOTFOUND <part of the password>"). So a
+/// the DNS resolver and print it in their errors (`getaddrinfo ENOTFOUND <part of the password>`). So a
 /// connection is refused before any driver sees such a string. The message names the character, never the
 /// password.
 pub fn credentials_problem(uri: &str) -> Option<String> {

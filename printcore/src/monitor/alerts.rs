@@ -34,7 +34,7 @@
 //! naming itself (from each print PC's point of view it is a different fact: its network may be the
 //! cause), and says when it is back.
 
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use bson::{doc, Bson, DateTime, Document};
 use futures::TryStreamExt;
@@ -96,6 +96,7 @@ pub struct AlertRules {
     pub max_attempts: i32,
     /// The wait after a failed attempt, doubling each time up to `retry_max`.
     pub retry_base: Duration,
+    /// The longest wait between attempts at a notice.
     pub retry_max: Duration,
 }
 
@@ -160,15 +161,22 @@ fn reason_words(reason: &str) -> &'static str {
 /// The kinds of alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertKind {
+    /// A printer offline or in error for longer than [`AlertRules::printer_down`].
     PrinterDown,
+    /// A printer stopped for a reason a person must act on (out of paper, a jam, a cover open).
     PrinterReason,
+    /// Paid orders waiting longer than they should (no printer takes them).
     OrdersWaiting,
+    /// One order failed (a notice per order, while failures are few).
     OrderFailed,
+    /// Many orders failed within a short time: one summary instead of a notice each.
     OrdersFailed,
+    /// The database could not be reached for a while (reported by the worker that saw it).
     DatabaseUnreachable,
 }
 
 impl AlertKind {
+    /// The kind's name as stored in the `alerts` collection and shown in notices.
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::PrinterDown => "printer_down",
@@ -206,6 +214,7 @@ pub enum NoticeEvent {
 }
 
 impl NoticeEvent {
+    /// The event's name as stored and shown (`open`, `resolved`, `event`).
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeEvent::Opened => "open",
@@ -225,7 +234,9 @@ impl NoticeEvent {
 pub struct Notice {
     /// The episode's key (the alert document's `_id`).
     pub key: String,
+    /// What the alert is about.
     pub kind: AlertKind,
+    /// Whether the episode opened, resolved, or was a one-off event.
     pub event: NoticeEvent,
     /// One line ("Printer Front desk: out of paper (media-empty)").
     pub title: String,
@@ -309,7 +320,9 @@ fn line(s: &str, max: usize) -> String {
 /// One failed order as read from `print_logs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedOrder {
+    /// The order's `orderId`.
     pub order_id: String,
+    /// Why it failed (the log entry's reason).
     pub reason: String,
 }
 
@@ -884,6 +897,7 @@ pub struct DatabaseWatch {
 }
 
 impl DatabaseWatch {
+    /// A watch that announces an outage once the database has failed for `after`.
     pub fn new(after: Duration) -> DatabaseWatch {
         DatabaseWatch { after, failing_since: None, announced: false, last_error: String::new() }
     }

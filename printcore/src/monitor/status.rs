@@ -2,7 +2,7 @@
 //! and the two cheap reads the worker's health endpoint uses: the queue's depth and a round trip to the
 //! database. Every read here is served by an index (see each function); none writes.
 
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::{Order, PrintStatus, Printer, PrinterCapabilities};
 use bson::{doc, Document};
@@ -20,6 +20,7 @@ pub const LAST_PRINT_LOOKBACK: Duration = Duration::from_secs(24 * 3600);
 /// One printer's activity as the database has it.
 #[derive(Debug, Clone)]
 pub struct PrinterActivity {
+    /// The printer asked about.
     pub printer_id: String,
     /// The printer's document (state, reasons, message, last seen, the worker that last read it); `None`
     /// when no worker has recorded it yet (`worker migrate` registers it, the first health pass writes it).
@@ -129,7 +130,7 @@ impl PrintCore {
         let since = printer
             .as_ref()
             .and_then(|p| p.last_successful_print_at)
-            .unwrap_or_else(|| crate::clock::sub(self.now(), LAST_PRINT_LOOKBACK));
+            .unwrap_or_else(|| crate::db::clock::sub(self.now(), LAST_PRINT_LOOKBACK));
         let mut last_print_filter = of_printer(PrintStatus::Printed);
         last_print_filter.insert("printCompletedAt", doc! { "$gte": since });
         let waiting = self.inner.orders.count_documents(query.filter.clone());

@@ -1,7 +1,40 @@
-//! The admin monitor's data: one snapshot (orders by group, printers, latest metrics) and live change
-//! events (a change stream where the deployment has one, a short poll of the snapshot otherwise).
+//! The monitor's reads: everything a person looks at. None of it changes an order.
+//!
+//! - This module: one [`Snapshot`] of the monitor page (orders by group, printers, latest metrics), the
+//!   live feed of changes ([`MonitorHub`]: a change stream where the deployment has one, a short poll of
+//!   the snapshot otherwise), and pages of orders ([`PrintCore::orders_page`]).
+//! - [`history`]: the audit history (`print_logs`) of an order or of the shop.
+//! - [`metrics`]: the workers' samples in `metrics`, and the buckets of the monitor's charts.
+//! - [`status`]: what one printer is doing now (`worker status`), the queue's depth and a database round
+//!   trip (the worker's health endpoint).
+//! - [`alerts`]: when the shop needs a person (a printer down, orders waiting or failing, the database
+//!   away), and which worker sends each notice.
+//!
+//! ```no_run
+//! use printcore::{FeedItem, MonitorHub, PrintCore};
+//! use std::time::Duration;
+//! # async fn demo(core: PrintCore) -> printcore::Result<()> {
+//! let snapshot = core.snapshot().await?;
+//! println!("{} waiting, {} printing", snapshot.counts.pending, snapshot.counts.printing);
+//!
+//! // One change stream (or poll) per process, shared by every open monitor page.
+//! let hub = MonitorHub::new(core.clone(), Duration::from_secs(2));
+//! let mut feed = hub.subscribe();
+//! while let FeedItem::Event(event) = feed.next().await {
+//!     println!("{} {} changed: read the snapshot again", event.kind, event.id);
+//! }
+//! # Ok(()) }
+//! ```
 
-use crate::core::PrintCore;
+pub mod alerts;
+pub mod history;
+pub mod metrics;
+pub mod status;
+
+pub use metrics::MetricsBucket;
+pub use status::{PrinterActivity, QueueDepth};
+
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::{Metrics, Order, PrintStatus, Printer};
 use bson::{doc, Document};
@@ -18,24 +51,32 @@ pub const SNAPSHOT_LIMIT: i64 = 500;
 pub struct Snapshot {
     /// Waiting, in the order they will print (priority, then age).
     pub pending: Vec<Order>,
+    /// Being printed now, newest order first.
     pub printing: Vec<Order>,
     /// Printed in the last 24 hours, newest first.
     pub printed: Vec<Order>,
     /// Newest first.
     pub failed: Vec<Order>,
+    /// Every printer, with its health.
     pub printers: Vec<Printer>,
     /// The newest metrics sample of any worker.
     pub metrics: Option<Metrics>,
     /// Totals per group (the lists stop at [`SNAPSHOT_LIMIT`]).
     pub counts: SnapshotCounts,
+    /// When the snapshot was read (the database server's time).
     pub taken_at: bson::DateTime,
 }
 
+/// How many orders each group of a [`Snapshot`] holds, beyond the lists' limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SnapshotCounts {
+    /// Orders waiting in the queue.
     pub pending: u64,
+    /// Orders being printed.
     pub printing: u64,
+    /// Orders printed in the last 24 hours.
     pub printed_last_24h: u64,
+    /// Orders failed (all, until an admin acts on them).
     pub failed: u64,
 }
 
@@ -60,7 +101,7 @@ impl PrintCore {
     /// The monitor snapshot. Every query is served by an index (see ARCHITECTURE.md).
     pub async fn snapshot(&self) -> Result<Snapshot> {
         let now = self.now();
-        let day_ago = crate::clock::sub(now, Duration::from_secs(24 * 3600));
+        let day_ago = crate::db::clock::sub(now, Duration::from_secs(24 * 3600));
         let pending_filter = doc! { "printStatus": PrintStatus::Pending.as_str(), "paymentStatus": "completed" };
         let printed_filter =
             doc! { "printStatus": PrintStatus::Printed.as_str(), "printCompletedAt": { "$gte": day_ago } };
@@ -200,13 +241,17 @@ fn event_for(key: &str, change: &str) -> MonitorEvent {
 /// What a live monitor subscriber receives: events, then at most one error and the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedItem {
+    /// Something changed: read the snapshot (or the order) again.
     Event(MonitorEvent),
     /// The feed broke (a change stream failed, or polling could not read): `code` and `transient` as
     /// [`Error::code`] and [`Error::is_transient`]. A broken change stream is followed by [`FeedItem::End`];
     /// polling goes on after a failed read.
     Error {
+        /// The error's [`Error::code`].
         code: &'static str,
+        /// The error's message.
         message: String,
+        /// Whether the feed may work again later ([`Error::is_transient`]).
         transient: bool,
     },
     /// The feed ended; nothing more comes. Subscribe again for a new one.
@@ -460,6 +505,7 @@ impl Drop for HubSubscription {
 /// The newest `limit` orders first that match the page's filter, and the cursor of the next page.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
+    /// This page's items, newest first.
     pub items: Vec<T>,
     /// Pass as `before` to read the next page; `None` on the last page.
     pub next: Option<String>,

@@ -2,7 +2,7 @@
 //! wakes the moment an order becomes printable. A standalone server refuses change streams (code 40573);
 //! callers then poll.
 
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use bson::{doc, Document};
 use futures::stream::{BoxStream, StreamExt};
@@ -60,7 +60,7 @@ impl PrintCore {
         &self,
         max_await: std::time::Duration,
     ) -> Result<BoxStream<'static, Result<WorkerEvent>>> {
-        use crate::cancel::REQUEST_FIELD;
+        use crate::model::CANCEL_REQUEST_FIELD as REQUEST_FIELD;
         let request = format!("updateDescription.updatedFields.{REQUEST_FIELD}");
         let orders_pipeline = vec![doc! { "$match": { "$or": [
             { "operationType": "insert" },
@@ -164,7 +164,7 @@ impl WorkerEvent {
 
     fn of_order(e: &mongodb::change_stream::event::ChangeStreamEvent<Document>) -> WorkerEvent {
         use mongodb::change_stream::event::OperationType;
-        let request = crate::cancel::REQUEST_FIELD;
+        let request = crate::model::CANCEL_REQUEST_FIELD;
         match e.operation_type {
             OperationType::Update => {
                 let Some(fields) = e.update_description.as_ref().map(|u| &u.updated_fields) else {

@@ -1,13 +1,35 @@
-//! The four admin actions of the monitor page: reprint, cancel, reset_state and force_printed. Each needs
-//! an admin identity and a reason, is checked against the state table, and writes exactly one log entry
-//! atomically with its change. A refused action writes nothing.
+//! Admin actions: the four actions of the monitor page, reprint, cancel, reset_state and force_printed.
+//! Each needs an [`AdminIdentity`] and a reason, is checked against the state table
+//! ([`crate::model::state`]), and writes exactly one log entry atomically with its change. A refused
+//! action writes nothing.
+//!
+//! [`cancel`] owns what happens when the order's job is already at a printer: a `cancel` or `reset_state`
+//! asks the worker driving that printer to cancel the job there first, and the outcome says whether the
+//! printer confirmed it.
+//!
+//! ```no_run
+//! use printcore::{AdminIdentity, PrintCore, PrinterCancel};
+//! # async fn demo(core: PrintCore) -> printcore::Result<()> {
+//! let admin = AdminIdentity::new("u-17", "ana@shop.example")?;
+//! let outcome = core.cancel("ORD-1001", &admin, "the customer asked").await?;
+//! if outcome.may_have_printed {
+//!     // The job had reached the printer: tell the person what the printer said.
+//!     let confirmed = matches!(outcome.printer_cancel, Some(PrinterCancel::Confirmed));
+//!     println!("{}: now {}, cancel confirmed by the printer: {confirmed}", outcome.order_id, outcome.new_status);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod cancel;
+
+pub use cancel::PrinterCancel;
 
 use crate::audit::{Actor, AdminIdentity, Entry};
-use crate::core::PrintCore;
+use crate::db::PrintCore;
 use crate::error::{Error, Result};
+use crate::model::state::Action;
 use crate::model::{Order, PrintStatus};
 use crate::queue::{unset_attempt_fields, validate_order_id};
-use crate::state::Action;
 use bson::{doc, Bson, Document};
 
 /// How many times an admin action re-reads an order that changed under it before giving up with
@@ -17,9 +39,13 @@ const ADMIN_RETRIES: usize = 3;
 /// What an admin action did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminOutcome {
+    /// The order's `orderId`.
     pub order_id: String,
+    /// The action applied.
     pub action: Action,
+    /// `printStatus` before the action (`None`: the order was not in the queue).
     pub previous_status: Option<PrintStatus>,
+    /// `printStatus` after it; for a cancel that found the job completed at the printer, `printed`.
     pub new_status: PrintStatus,
     /// The order had been sent to a printer (or printed): it may already be on paper. The person deciding
     /// should check the printer's output before printing it again.
@@ -28,7 +54,7 @@ pub struct AdminOutcome {
     pub print_job_id: Option<String>,
     /// For a `cancel`/`reset_state` of an order whose job was at a printer: what the printer said when the
     /// job was cancelled there (before the order changed state). `None` when no job was at a printer.
-    pub printer_cancel: Option<crate::cancel::PrinterCancel>,
+    pub printer_cancel: Option<crate::admin::cancel::PrinterCancel>,
 }
 
 /// Checks a reason: required, at most 1000 characters.
@@ -126,11 +152,11 @@ impl PrintCore {
             }
             // Another admin's cancel or reset is waiting for the printer's worker: say so, unless nobody
             // answered it in time (its caller gave up): then it is settled as "printer not asked" first.
-            if let Some(pending) = crate::cancel::CancelRequest::of(&order) {
+            if let Some(pending) = crate::admin::cancel::CancelRequest::of(&order) {
                 let age = self.now().timestamp_millis().saturating_sub(pending.requested_at.timestamp_millis());
-                let wait = self.inner.config.printer_cancel_wait + crate::cancel::ABANDONED_GRACE;
+                let wait = self.inner.config.printer_cancel_wait + crate::admin::cancel::ABANDONED_GRACE;
                 if age > wait.as_millis() as i64 {
-                    self.settle_cancel(None, &order, &crate::cancel::PrinterCancel::NoWorker).await?;
+                    self.settle_cancel(None, &order, &crate::admin::cancel::PrinterCancel::NoWorker).await?;
                     last = current;
                     continue;
                 }
@@ -143,7 +169,7 @@ impl PrintCore {
                 });
             }
             let may_have_printed = current == Some(PrintStatus::Printed) || order.was_sent();
-            if crate::cancel::job_at_printer(action, &order) {
+            if crate::admin::cancel::job_at_printer(action, &order) {
                 // The job is at a printer: cancelled there first, by the worker that drives it.
                 match self.cancel_through_printer(action, &order, &admin_of(&actor), reason).await? {
                     Some(printer_cancel) => {
@@ -151,7 +177,7 @@ impl PrintCore {
                             order_id: order_id.to_owned(),
                             action,
                             previous_status: current,
-                            new_status: crate::cancel::outcome(current, &printer_cancel).status(action),
+                            new_status: crate::admin::cancel::outcome(current, &printer_cancel).status(action),
                             may_have_printed: may_have_printed && !printer_cancel.settled(),
                             print_job_id: order.print_job_id.clone(),
                             printer_cancel: Some(printer_cancel),
@@ -185,7 +211,7 @@ impl PrintCore {
                 "printSubmittedAt": order.print_submitted_at.map(Bson::DateTime).unwrap_or(Bson::Null),
                 "printerJobRef": order.printer_job_ref.clone().map(Bson::String).unwrap_or(Bson::Null),
                 // Not while another admin's request waits for the printer (read after this order was).
-                crate::cancel::REQUEST_FIELD: { "$exists": false },
+                crate::admin::cancel::REQUEST_FIELD: { "$exists": false },
             };
             if self.apply(fence, admin_update(action, now), entry).await? {
                 tracing::info!(order_id, %action, previous = ?current, may_have_printed, "admin action applied");

@@ -1,0 +1,456 @@
+//! The claim: which order a printer takes next, in one atomic `findOneAndUpdate`.
+//!
+//! Claimable means `pending`, `paymentStatus: 'completed'`, a file, well-formed print fields, no schedule
+//! (`printNotBefore` unset: due schedules are released first, see `schedule`), not skipped by this printer
+//! and, when the printer's capabilities are known, within them. The order is highest `printPriority` first,
+//! then oldest `createdAt`, read on the claim's index ([`CLAIM_INDEX`], [`CLAIM_FIT_INDEX`]) so that no order
+//! the printer must skip is read, however many wait. The claim sets `printing`, a fresh `printJobId`,
+//! `printingBy`, `printStartedAt`, `printLeaseUntil` and counts the attempt, with its log entry, in the same
+//! write.
+
+use super::{parse_order, PrintJob, WorkerId};
+use crate::audit::{Actor, Entry, Tidy};
+use crate::db::clock;
+use crate::db::PrintCore;
+use crate::error::{Error, Result};
+use crate::model::state::Action;
+use crate::model::{PrintStatus, PrinterCapabilities};
+use bson::{doc, Bson, Document};
+use futures::TryStreamExt;
+use mongodb::options::{Hint, ReturnDocument};
+use std::sync::atomic::Ordering;
+
+/// The printer a claim is for, and what it can take.
+#[derive(Debug, Clone)]
+pub struct ClaimTarget {
+    /// The printer's unique id; stored as the order's `printerId`.
+    pub printer_id: String,
+    /// The printer's name; stored as the order's `printerName`.
+    pub printer_name: String,
+    /// When given, only orders this printer can take are claimed (page size, colour, duplex, copies).
+    pub capabilities: Option<PrinterCapabilities>,
+}
+
+/// The printers that found, once the order's file was read, that they cannot take it (its page size): they
+/// do not claim it again, and the others do. Cleared by an admin's reprint.
+pub const SKIP_FIELD: &str = "printSkipPrinters";
+
+/// What one look at the queue found ([`PrintCore::poll_queue`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueuePoll {
+    /// An order one of the printers may claim, or a scheduled order whose time has come.
+    pub claimable: bool,
+    /// An admin's request to cancel a job at one of the printers.
+    pub cancel_requests: bool,
+}
+
+/// The index every claim without capabilities reads: equality on status, payment and `printNotBefore`
+/// (null: scheduled orders are outside the range until their time comes, see
+/// [`PrintCore::release_scheduled`]), then the claim's order. (`claim_order`, the design's index without
+/// `printNotBefore`, serves the monitor's list of waiting orders in claim order.)
+pub const CLAIM_INDEX: &str = "claim_ready";
+/// The index a claim for a printer with known capabilities reads: as [`CLAIM_INDEX`], with colour, duplex
+/// and page size before the claim's order, so an order the printer cannot take is outside every range.
+pub const CLAIM_FIT_INDEX: &str = "claim_fit";
+
+/// The most index ranges a claim merges: one per combination of the colour, duplex and page-size values
+/// the printer takes. MongoDB merges up to 200 sorted ranges (`internalQueryMaxScansToExplode`) and sorts
+/// in memory beyond; a printer offering more combinations is claimed for on [`CLAIM_INDEX`], with its
+/// capabilities checked on each order read.
+pub const MAX_CLAIM_RANGES: usize = 120;
+
+/// The claim's query for a printer with `caps` (or any printer): its filter, sort and index. Every value
+/// of the claim's conditions that the index holds is a point, so the read starts at the first order the
+/// printer can take: orders scheduled later or needing what the printer lacks are never read, however
+/// many wait (issue: bounded keys examined per claim).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimQuery {
+    /// What the claim matches.
+    pub filter: Document,
+    /// Its order: priority, then age.
+    pub sort: Document,
+    /// The index name, given to the server as a hint.
+    pub index: &'static str,
+}
+
+/// The claim's query: pending, paid, not scheduled (due scheduled orders have been released), with a
+/// file, well-formed print fields and within the printer's capabilities. Public for the benchmarks, which
+/// compare the claim with the bare driver and explain its plan.
+pub fn claim_query(caps: Option<&PrinterCapabilities>) -> ClaimQuery {
+    let mut filter = doc! {
+        "printStatus": PrintStatus::Pending.as_str(),
+        "paymentStatus": "completed",
+        "printNotBefore": Bson::Null,
+    };
+    let mut and = vec![has_file()];
+    // Never an order whose print fields have a type the print flow cannot use: it would be claimed and
+    // then fail; `fail_malformed` fails it with a message naming the field instead. Positive conditions
+    // rather than a `$nor` of the malformed ones (see `wellformed_conditions`).
+    and.extend(crate::model::wellformed_conditions());
+    let mut index = CLAIM_INDEX;
+    if let Some(caps) = caps {
+        match capability_points(caps) {
+            Some(points) => {
+                for (field, values) in points {
+                    filter.insert(field, doc! { "$in": values });
+                }
+                and.push(copies_within(caps));
+                index = CLAIM_FIT_INDEX;
+            }
+            None => and.extend(capability_filter(caps)),
+        }
+    }
+    filter.insert("$and", and);
+    ClaimQuery { filter, sort: claim_sort(), index }
+}
+
+/// The values of colour, duplex and page size a printer with `caps` takes, as points of
+/// [`CLAIM_FIT_INDEX`]; `None` when their combinations exceed [`MAX_CLAIM_RANGES`]. Null stands for
+/// "not asked" (absent or null); a value of another type is a malformed order, never claimed.
+fn capability_points(caps: &PrinterCapabilities) -> Option<Vec<(&'static str, Vec<Bson>)>> {
+    let flag = |offered: bool| -> Vec<Bson> {
+        let mut v = vec![Bson::Boolean(false), Bson::Null];
+        if offered {
+            v.push(Bson::Boolean(true));
+        }
+        v
+    };
+    let sizes = page_size_values(caps);
+    let (color, duplex) = (flag(caps.color), flag(caps.duplex));
+    (color.len() * duplex.len() * sizes.len() <= MAX_CLAIM_RANGES).then(|| {
+        vec![("printingOptions.color", color), ("printingOptions.duplex", duplex), ("printingOptions.pageSize", sizes)]
+    })
+}
+
+/// The page sizes a printer with `caps` takes as an order may spell them (as offered, upper and lower
+/// case), and null for an order that asks for none.
+fn page_size_values(caps: &PrinterCapabilities) -> Vec<Bson> {
+    let mut sizes: Vec<Bson> = Vec::new();
+    for s in &caps.page_sizes {
+        for v in [s.clone(), s.to_uppercase(), s.to_lowercase()] {
+            if !sizes.contains(&Bson::String(v.clone())) {
+                sizes.push(Bson::String(v));
+            }
+        }
+    }
+    sizes.push(Bson::Null);
+    sizes
+}
+
+fn copies_within(caps: &PrinterCapabilities) -> Document {
+    doc! { "printingOptions.copies": { "$not": { "$gt": caps.max_copies } } }
+}
+
+/// The server refused the claim's index hint: the index does not exist (code 2, BadValue, "hint provided
+/// does not correspond to an existing index"), or a server older than 4.4 does not know the field.
+pub(super) fn is_missing_hint(e: &mongodb::error::Error) -> bool {
+    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.message.to_lowercase().contains("hint"))
+}
+
+fn has_file() -> Document {
+    doc! { "$or": [
+        { "fileURL": { "$type": "string", "$gt": "" } },
+        { "fileURLs.0": { "$type": "string", "$gt": "" } },
+    ] }
+}
+
+/// The conditions under which a printer with `caps` can take an order: its page size (any case, or none
+/// asked), colour, duplex and copies.
+pub fn capability_filter(caps: &PrinterCapabilities) -> Vec<Document> {
+    let mut and = vec![doc! { "printingOptions.pageSize": { "$in": page_size_values(caps) } }];
+    if !caps.color {
+        and.push(doc! { "printingOptions.color": { "$ne": true } });
+    }
+    if !caps.duplex {
+        and.push(doc! { "printingOptions.duplex": { "$ne": true } });
+    }
+    and.push(copies_within(caps));
+    and
+}
+
+/// The claim's order: highest `printPriority` first, then oldest.
+pub fn claim_sort() -> Document {
+    doc! { "printPriority": -1, "createdAt": 1 }
+}
+
+impl PrintCore {
+    /// Claims the next order `target` can print, in one atomic `findOneAndUpdate`: highest `printPriority`
+    /// first, then oldest. Returns `None` when there is nothing to print.
+    pub async fn claim(&self, worker: &WorkerId, target: &ClaimTarget) -> Result<Option<PrintJob>> {
+        let now = self.now();
+        let print_job_id = uuid::Uuid::new_v4().to_string();
+        let lease_until = clock::add(now, self.inner.config.lease);
+        let claim_started = clock::monotonic_ms();
+        let actor = Actor::Worker(worker.to_string());
+        // Which order is claimed is known only after the update, so the outbox entry goes in without its
+        // orderId; delivery (here, or the outbox sweep after a crash) fills it in from the order.
+        let mut entry = Entry {
+            action: Action::Claim,
+            order_id: "",
+            print_job_id: Some(&print_job_id),
+            previous: Some(PrintStatus::Pending),
+            new: PrintStatus::Printing,
+            actor: &actor,
+            reason: None,
+            metadata: doc! { "printerId": &target.printer_id },
+        }
+        .build(now);
+        entry.remove("orderId");
+        let update = doc! {
+            "$set": {
+                "printStatus": PrintStatus::Printing.as_str(),
+                "printJobId": &print_job_id,
+                "printingBy": worker.as_str(),
+                "printStartedAt": now,
+                "printLeaseUntil": lease_until,
+                "printerId": &target.printer_id,
+                "printerName": &target.printer_name,
+            },
+            "$unset": { "printSubmittedAt": "", "printerJobRef": "", "printCompletedAt": "", "printNotBefore": "" },
+            "$inc": { "printAttempt": 1 },
+            "$push": { crate::audit::OUTBOX_FIELD: &entry },
+        };
+        let mut query = claim_query(target.capabilities.as_ref());
+        // Not an order this printer already found it cannot take once its file was read (a page size it
+        // lacks): the other printers get it ([`PrintJob::give_to_other_printers`]).
+        query.filter.insert(SKIP_FIELD, doc! { "$ne": &target.printer_id });
+        let released = self.inner.releases.due(claim_started, now);
+        if released {
+            self.release_scheduled().await?;
+        }
+        let mut claimed = self.claim_hinted(&query, &update).await?;
+        // Nothing else to print: a scheduled order whose time has come goes now rather than at the next
+        // periodic release.
+        if claimed.is_none()
+            && !released
+            && self.inner.releases.idle_due(claim_started)
+            && self.release_scheduled().await? > 0
+        {
+            claimed = self.claim_hinted(&query, &update).await?;
+        }
+        let Some(mut doc) = claimed else { return Ok(None) };
+        let outbox = doc.remove(crate::audit::OUTBOX_FIELD);
+        let order = parse_order(doc)?;
+        // The outbox as the claim left it: its own entry, and those it takes over (what the transitions that
+        // queued the order left there, already copied by their writers as a rule: a second copy is refused as
+        // a duplicate), all pulled together, in the same write to this order. Only entries printcore wrote
+        // (an ObjectId `_id`) are taken.
+        let entries: Vec<Document> = crate::audit::outbox_entries(outbox.as_ref(), &order.order_id)
+            .into_iter()
+            .filter(|e| matches!(e.get("_id"), Some(Bson::ObjectId(_))))
+            .collect();
+        self.inner.delivery.deliver(entries, Tidy::Pull).await;
+        let attempt = order.print_attempt.unwrap_or(1);
+        Ok(Some(PrintJob::new(self, worker, print_job_id, attempt, order, claim_started)))
+    }
+
+    /// The claim's `findOneAndUpdate` with its index as a hint; without it on a database the migration has
+    /// not prepared.
+    async fn claim_hinted(&self, query: &ClaimQuery, update: &Document) -> Result<Option<Document>> {
+        let hinted = !self.inner.claim_unhinted.load(Ordering::Relaxed);
+        match self.claim_with(query, update.clone(), hinted).await {
+            // The claim's index is missing: claim without it (correct, but it reads past what it skips) and
+            // say once what to run.
+            Err(e) if hinted && is_missing_hint(&e) => {
+                self.inner.claim_unhinted.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    "the orders collection has no index {}: claims read past the orders they skip until the migration has run (`worker migrate`)",
+                    query.index
+                );
+                self.claim_with(query, update.clone(), false).await
+            }
+            other => other,
+        }
+        .map_err(Error::db("claiming an order"))
+    }
+
+    async fn claim_with(
+        &self,
+        query: &ClaimQuery,
+        update: Document,
+        hinted: bool,
+    ) -> mongodb::error::Result<Option<Document>> {
+        let action = self
+            .inner
+            .orders
+            .find_one_and_update(query.filter.clone(), update)
+            .sort(query.sort.clone())
+            .return_document(ReturnDocument::After);
+        if hinted {
+            action.hint(Hint::Name(query.index.to_owned())).await
+        } else {
+            action.await
+        }
+    }
+
+    /// The server's plan for the claim `target` would make now, with execution statistics (`explain` of
+    /// the claim's own `findAndModify`, which changes nothing): how many index keys and orders it reads.
+    pub async fn explain_claim(&self, target: &ClaimTarget) -> Result<Document> {
+        let query = claim_query(target.capabilities.as_ref());
+        let command = doc! {
+            "explain": {
+                "findAndModify": self.inner.orders.name(),
+                "query": query.filter,
+                "sort": query.sort,
+                "update": { "$set": { "printStatus": PrintStatus::Printing.as_str() } },
+                "hint": query.index,
+            },
+            "verbosity": "executionStats",
+        };
+        self.inner.db.run_command(command).await.map_err(Error::db("explaining the claim"))
+    }
+
+    /// One look at the queue for a worker that cannot watch it (no change streams): whether any of
+    /// `targets` has an order to claim (or a scheduled one has come due), and whether an admin asked to
+    /// cancel a job at one of them. One `find` for all printers, each branch on its own index, however
+    /// many printers the worker drives (ARCHITECTURE.md, "Idle cost").
+    pub async fn poll_queue(&self, targets: &[ClaimTarget]) -> Result<QueuePoll> {
+        if targets.is_empty() {
+            return Ok(QueuePoll::default());
+        }
+        let request = format!("{}.requestedAt", crate::model::CANCEL_REQUEST_FIELD);
+        let printer_ids: Vec<&str> = targets.iter().map(|t| t.printer_id.as_str()).collect();
+        let mut branches: Vec<Document> = targets
+            .iter()
+            .map(|t| {
+                let mut q = claim_query(t.capabilities.as_ref());
+                q.filter.insert(SKIP_FIELD, doc! { "$ne": &t.printer_id });
+                q.filter
+            })
+            .collect();
+        branches.push(doc! {
+            "printStatus": PrintStatus::Pending.as_str(),
+            "paymentStatus": "completed",
+            "printNotBefore": { "$lte": self.now() },
+        });
+        branches.push(doc! { &request: { "$exists": true }, "printerId": { "$in": &printer_ids } });
+        let docs: Vec<Document> = self
+            .inner
+            .orders
+            .find(doc! { "$or": branches })
+            .projection(doc! { "_id": 0, &request: 1 })
+            .limit(16)
+            .await
+            .map_err(Error::db("looking at the queue"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("looking at the queue"))?;
+        let is_request = |d: &Document| d.get_document(crate::model::CANCEL_REQUEST_FIELD).is_ok();
+        Ok(QueuePoll { claimable: docs.iter().any(|d| !is_request(d)), cancel_requests: docs.iter().any(is_request) })
+    }
+}
+
+impl PrintCore {
+    /// Fails paid, pending orders that no active printer can take, with a message that says what each
+    /// printer offers. Printers come from `printers` (all workers'), so an order waits while any active
+    /// printer anywhere fits it; a printer whose capabilities are not known yet counts as fitting anything.
+    /// Returns (orderId, message) per rejected order, at most `limit`.
+    pub async fn reject_unprintable(&self, worker: &WorkerId, limit: i64) -> Result<Vec<(String, String)>> {
+        let (printers, unreadable) = self.read_printers().await?;
+        let printers: Vec<crate::model::Printer> =
+            printers.into_iter().filter(|p| p.is_active != Some(false)).collect();
+        // A rejection is permanent: only from a complete view (a printer that cannot be read may fit).
+        if printers.is_empty() || !unreadable.is_empty() || printers.iter().any(|p| p.capabilities.is_none()) {
+            return Ok(Vec::new());
+        }
+        // A printer fits an order when its capabilities take the order's options and it has not found that
+        // it cannot take the order's file (`printSkipPrinters`).
+        let nor: Vec<Document> = printers
+            .iter()
+            .map(|p| {
+                let mut and = capability_filter(p.capabilities.as_ref().expect("checked above"));
+                and.push(doc! { SKIP_FIELD: { "$ne": &p.printer_id } });
+                doc! { "$and": and }
+            })
+            .collect();
+        let filter = doc! {
+            "printStatus": PrintStatus::Pending.as_str(),
+            "paymentStatus": "completed",
+            "$and": [ has_file(), { "$nor": nor }, { "$nor": crate::model::malformed_conditions() } ],
+        };
+        let candidates = self.find_orders(filter, None, limit, "looking for orders no printer can take").await?;
+        let actor = Actor::Worker(worker.to_string());
+        let mut rejected = Vec::new();
+        for order in candidates {
+            let skipped: Vec<&str> = order
+                .extra
+                .get_array(SKIP_FIELD)
+                .map(|a| a.iter().filter_map(Bson::as_str).collect())
+                .unwrap_or_default();
+            let reasons: Vec<String> = printers
+                .iter()
+                .filter_map(|p| {
+                    let name = if p.name.is_empty() { p.printer_id.as_str() } else { p.name.as_str() };
+                    if skipped.contains(&p.printer_id.as_str()) {
+                        return Some(format!(
+                            "printer '{name}' cannot take its file ({})",
+                            order.print_error.as_deref().unwrap_or("found when it read the file")
+                        ));
+                    }
+                    crate::files::check_capabilities(&order, &[], name, p.capabilities.as_ref()?)
+                        .err()
+                        .map(|e| e.to_string())
+                })
+                .collect();
+            let message = format!("no active printer can take this order: {}", reasons.join("; "));
+            let entry = Entry {
+                action: Action::Reject,
+                order_id: &order.order_id,
+                print_job_id: None,
+                previous: Some(PrintStatus::Pending),
+                new: PrintStatus::Failed,
+                actor: &actor,
+                reason: Some(&message),
+                metadata: Document::new(),
+            }
+            .build(self.now());
+            let update = doc! { "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": &message } };
+            let fence =
+                doc! { "_id": order.id, "printStatus": PrintStatus::Pending.as_str(), "paymentStatus": "completed" };
+            if self.apply(fence, update, entry).await? {
+                tracing::warn!(order_id = %order.order_id, "{message}");
+                rejected.push((order.order_id, message));
+            }
+        }
+        Ok(rejected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_for_a_printer_reads_only_the_index_points_it_can_take() {
+        let caps = PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: true, max_copies: 5 };
+        let q = claim_query(Some(&caps));
+        assert_eq!(q.index, CLAIM_FIT_INDEX);
+        let points = |f: &str| q.filter.get_document(f).unwrap().get_array("$in").unwrap().clone();
+        assert_eq!(points("printingOptions.color"), [Bson::Boolean(false), Bson::Null]);
+        assert_eq!(points("printingOptions.duplex"), [Bson::Boolean(false), Bson::Null, Bson::Boolean(true)]);
+        assert_eq!(points("printingOptions.pageSize"), [Bson::from("A4"), Bson::from("a4"), Bson::Null]);
+        assert_eq!(q.filter.get("printNotBefore"), Some(&Bson::Null), "scheduled orders are outside the range");
+        assert!(!format!("{:?}", q.filter).contains("$nor"), "the guard is written positively");
+        // Any printer: the index without capabilities.
+        let any = claim_query(None);
+        assert_eq!(any.index, CLAIM_INDEX);
+        assert!(!any.filter.contains_key("printingOptions.color"));
+    }
+
+    #[test]
+    fn a_printer_offering_too_many_combinations_is_claimed_for_with_its_conditions_checked_on_each_order() {
+        let sizes = ["A3", "A4", "A5", "B4", "B5", "Letter", "Legal", "Tabloid", "Executive", "Statement", "Folio"];
+        let caps = PrinterCapabilities {
+            page_sizes: sizes.iter().map(|s| s.to_string()).collect(),
+            color: true,
+            duplex: true,
+            max_copies: 5,
+        };
+        let q = claim_query(Some(&caps));
+        assert_eq!(q.index, CLAIM_INDEX);
+        let s = format!("{:?}", q.filter.get_array("$and").unwrap());
+        assert!(
+            s.contains("printingOptions.pageSize") && s.contains("\"Tabloid\"") && s.contains("printingOptions.copies")
+        );
+    }
+}
