@@ -71,7 +71,8 @@ export type MonitorChange = 'insert' | 'update' | 'replace' | 'delete' | 'change
 export type MonitorSource = 'change_stream' | 'poll'
 
 /**
- * Every error code. The README says what each means and what to do.
+ * Every error code. The guide's error-code reference (docs/guide/src/reference/errors.md) says what each
+ * means and what to do.
  * - `NOT_FOUND`: no order with this orderId.
  * - `NOT_PAID`: a reprint of an order whose payment is not completed.
  * - `INVALID_TRANSITION`: the action is not allowed from the order's state; nothing was written.
@@ -104,7 +105,7 @@ export type ErrorCode =
   | 'ABORTED'
   | 'DATABASE'
 
-/** Every {@link ErrorCode}, in the order the README lists them. */
+/** Every {@link ErrorCode}, in the order the guide's error-code reference lists them. */
 export declare const ERROR_CODES: readonly ErrorCode[]
 
 /** Every failed call of this package rejects with a `PrintCoreError`. */

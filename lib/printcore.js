@@ -7,7 +7,7 @@ const { loadNative, currentPlatform } = require('./platform.js')
 
 const native = loadNative()
 
-/** Every error code (printcore/src/error.rs `ERROR_CODES`; the README lists what each means). */
+/** Every error code (printcore/src/error.rs `ERROR_CODES`; the guide's docs/guide/src/reference/errors.md says what each means). */
 const ERROR_CODES = Object.freeze([
   'NOT_FOUND',
   'NOT_PAID',

@@ -101,7 +101,7 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
         ;;
     esac
     echo
-    echo '```'
+    echo '```text'
     grep -v '^ITEM|' "$tmp/$b.txt"
     echo '```'
   done

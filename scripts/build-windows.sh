@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the worker for the shop's Windows PC on Linux: dist/windows/worker.exe (x86_64-pc-windows-gnu,
 # release, cross-compiled with MinGW; it needs only DLLs every Windows 10/11 has) and worker.example.toml.
-# Copy both to C:\printcore on the print PC and follow the README's "The print PC on Windows, step by step".
+# Copy both to C:\printcore on the print PC and follow the guide's "The print PC on Windows, step by step" (docs/guide/src/print-pc/windows.md).
 # The wine test shim (tests/wine/bcryptprimitives.c) is not part of it: Windows has its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."

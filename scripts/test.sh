@@ -66,6 +66,31 @@ check() {
 check "tsc usage check (CommonJS, and ESM with moduleResolution bundler)" npm run --silent typecheck
 check "TypeDoc of the public types (warnings are errors)" npx --no-install typedoc --logLevel Warn
 
+echo "== the guide (docs/guide): mdbook build (warnings are errors), mdbook test, links"
+# mdBook, pinned, built once into the cache without its web server and file watcher (the suite only builds
+# and tests the book; those two features more than double its build), then nothing to do.
+MDBOOK_VERSION=0.4.52
+mdbook="$HOME/.cache/printcore/tools/bin/mdbook"
+install_mdbook() {
+  [ -x "$mdbook" ] && "$mdbook" --version | grep -qx "mdbook v$MDBOOK_VERSION" && return 0
+  cargo install --quiet mdbook --version "$MDBOOK_VERSION" --locked --no-default-features --features search \
+    --root "$HOME/.cache/printcore/tools"
+}
+# mdbook reports broken includes, bad SUMMARY entries and the like as WARN/ERROR lines on stderr and may
+# still exit 0: any such line fails the step.
+mdbook_build() {
+  local out
+  out=$("$mdbook" build docs/guide 2>&1) || { echo "$out"; return 1; }
+  if grep -E '\[(WARN|ERROR)\]' <<<"$out"; then return 1; fi
+}
+check "mdBook $MDBOOK_VERSION installed" install_mdbook
+check "the guide builds without warnings (mdbook build docs/guide)" mdbook_build
+check "the guide's code blocks (mdbook test docs/guide)" "$mdbook" test docs/guide
+check "the guide's and README's links (scripts/linkcheck.mjs)" node scripts/linkcheck.mjs
+readme_small() { local n; n=$(wc -c <README.md); [ "$n" -lt 10240 ] || { echo "README.md is $n bytes: move detail into docs/guide"; return 1; }; }
+check "README.md is a front page (under 10 KB)" readme_small
+check "rustdoc of printcore (missing_docs denied, warnings are errors)" env RUSTDOCFLAGS="-D warnings" cargo doc --quiet -p printcore --no-deps
+
 echo "== the npm package's prebuilt addons: build each platform once, check its architecture and glibc floor"
 npm_started=$SECONDS
 bash scripts/build-npm.sh 2>&1 | tee "$log.npm"

@@ -2,13 +2,13 @@
 //! real database server, ippeveprinter and the local file server. Ignored in the ordinary run; run by
 //! `bash scripts/test-wine.sh`, which builds the .exe and prepares wine (see `printcore_tests::wine`).
 //!
-//! What wine shows and what it cannot is said in the README's Windows section; in short: console Ctrl-C
-//! (SIGINT to the wine process) and the service stop reach the worker's graceful shutdown; SIGTERM ends a
-//! wine process at once; wine's spooler answers `GetPrinter` and prints through a port, but its
-//! `EnumJobs` is a stub, so following spooler jobs by name is shown by unit tests, not here. Wine keeps a
-//! file's access list as its Unix mode (an entry for Everyone is the mode's "other" bits), so `check`
-//! refusing a configuration others may read and `service install` locking it are shown here; the service's
-//! own account's entries, and what the account may do, are not (wine runs every service as the same user).
+//! What wine shows and what it cannot is said in the guide's Windows page (docs/guide/src/print-pc/windows.md); in
+//! short: console Ctrl-C (SIGINT to the wine process) and the service stop reach the worker's graceful shutdown;
+//! SIGTERM ends a wine process at once; wine's spooler answers `GetPrinter` and prints through a port, but its
+//! `EnumJobs` is a stub, so following spooler jobs by name is shown by unit tests, not here. Wine keeps a file's access
+//! list as its Unix mode (an entry for Everyone is the mode's "other" bits), so `check` refusing a configuration others
+//! may read and `service install` locking it are shown here; the service's own account's entries, and what the account
+//! may do, are not (wine runs every service as the same user).
 
 use bson::{doc, DateTime, Document};
 use printcore_tests::db::{fresh_database, server, Mode};
