@@ -15,7 +15,7 @@ if [ ! -x "$BIN" ]; then
       echo "installing cmake (needed to build the test database server)" >&2
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >&2 || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >&2; }
     fi
-    echo "building secantus-mdb $VERSION once (about 9 minutes); cached in $ROOT" >&2
+    echo "building secantus-mdb $VERSION once (about 12 minutes on 2 cores); cached in $ROOT" >&2
     cargo install secantus-mdb --version "$VERSION" --ignore-rust-version --locked --root "$ROOT" >&2
   fi
 fi

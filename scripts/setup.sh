@@ -1,22 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the project needs on a fresh Debian machine (idempotent, quiet when all is there):
-# Debian packages, the Rust components, and the test database server (built once, cached in ~/.cache).
+# Installs what the project needs on a fresh Debian machine (idempotent, quiet when all is there): what the
+# demo needs (scripts/setup-base.sh: the build tools, ippeveprinter, the Rust toolchain, the test database
+# server), then what the whole test suite adds: CUPS, systemd's tools, node and npm, Chromium, wine and
+# MinGW, rustfmt and clippy, the cross-compilation targets and zig.
 set -euo pipefail
+bash "$(dirname "$0")/setup-base.sh"
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 need=()
-command -v cmake >/dev/null || need+=(cmake)
-command -v cc >/dev/null || need+=(build-essential)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-[ -x /usr/sbin/ippeveprinter ] || command -v ippeveprinter >/dev/null || need+=(cups-ipp-utils)
 # A private CUPS server in front of ippeveprinter (tests/tests/cups.rs): raw and IPP Everywhere queues.
 [ -x /usr/sbin/cupsd ] || need+=(cups-daemon)
 command -v lpadmin >/dev/null || need+=(cups-client)
 [ -x /usr/lib/cups/filter/pdftopdf ] || need+=(cups-filters)
-command -v dbus-daemon >/dev/null || need+=(dbus)
-command -v avahi-daemon >/dev/null || need+=(avahi-daemon)
 # The systemd unit's test (tests/tests/systemd_unit.rs): systemd-analyze verify, setpriv for the service's uid.
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v setpriv >/dev/null || need+=(util-linux)
-command -v curl >/dev/null || need+=(curl)
 command -v git >/dev/null || need+=(git)
 command -v openssl >/dev/null || need+=(openssl)
 command -v node >/dev/null || need+=(nodejs)
@@ -26,6 +23,8 @@ command -v npm >/dev/null || need+=(npm)
 [ -x /usr/lib/wine/wine64 ] || need+=(wine64)
 command -v file >/dev/null || need+=(file)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
+# The zig virtualenv below.
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -43,4 +42,3 @@ if ! "$zigenv/bin/cargo-zigbuild" --version 2>/dev/null | grep -q '0.24.1' || ! 
   python3 -m venv "$zigenv" >&2
   "$zigenv/bin/pip" install -q ziglang==0.15.2 cargo-zigbuild==0.24.1 >&2
 fi
-"$(dirname "$0")/install-secantus.sh" >/dev/null

@@ -61,10 +61,11 @@ impl FailureReason {
     /// The shapes are those messages' fixed parts; a message of no known shape is [`FailureReason::Other`].
     pub fn of_message(message: &str) -> FailureReason {
         let m = message.to_lowercase();
-        if m.contains("may have printed") {
-            FailureReason::MayHavePrinted
-        } else if m.starts_with("only part of the order") {
+        // A partial order's message also says "may have printed": its own shape is read first.
+        if m.starts_with("only part of the order") {
             FailureReason::Partial
+        } else if m.contains("may have printed") {
+            FailureReason::MayHavePrinted
         } else if m.contains("cannot be printed as stored") {
             FailureReason::Malformed
         } else if m.starts_with("no active printer can take it") || m.contains(" asks for ") {
