@@ -66,7 +66,10 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
         echo "extra milliseconds are the child's start, once per file.";;
       snapshot) echo "## Monitor snapshot at 10,000 and 1,000,000 orders, with explain plans";;
       worker)
-        echo "## Worker: payment -> claim and -> printer latency, round trips per printed order, idle cost"
+        echo "## Worker: payment -> claim and -> printer latency, an admin's cancel at the printer, round trips per printed order, idle cost"
+        echo
+        echo "The cancel: \`resetState\` of a printing order, from the call until ippeveprinter reports the job"
+        echo "stopping (\`processing-to-stop-point\`) or cancelled."
         echo
         echo "Round trips per printed order: the four state writes, plus one log insert per second of the run"
         echo "and one outbox pull per 10 s (the worker batches its log entries across orders), so the extra shrinks"
