@@ -80,7 +80,7 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
         echo "## Drain rate with 8 printers against Agenda's no-op jobs, where the time goes, and memory under a backlog"
         echo
         echo "One worker process with 8 folder printers drains 500 paid orders (download, contained validation in a"
-        echo "warm child, the durable being-sent mark, three journal lines flushed to disk, the job's folder written,"
+        echo "child per file as by default, the durable being-sent mark, three journal lines flushed to disk, the job's folder written,"
         echo "the four state writes) against Agenda 6's 500 no-op jobs at concurrency 8 on the same server in the same"
         echo "run. The stage table is the worker's own account (\`worker/src/stages.rs\`, logged when it stops): each"
         echo "stage's time per order and its share of the 8 slots' time; a slot without an order is waiting for the"
