@@ -219,7 +219,7 @@ impl Error {
 }
 
 /// Every code [`Error::code`] returns, for callers that list them (the Node package's `ErrorCode` type and
-/// its README are checked against this list).
+/// the guide's error-code page are checked against this list).
 pub const ERROR_CODES: &[&str] = &[
     "NOT_FOUND",
     "NOT_PAID",

@@ -163,7 +163,7 @@ pub fn propose(found: Vec<Discovered>) -> Vec<Proposal> {
         .collect()
 }
 
-/// SumatraPDF where the README's Windows steps put it.
+/// SumatraPDF where the guide's Windows steps put it.
 const SUMATRA: &str = r"C:\Program Files\printcore\SumatraPDF.exe";
 
 fn capabilities_line(c: &PrinterCapabilities) -> String {

@@ -5,7 +5,7 @@
 //! `{sides}` (`two-sided-long-edge`/`one-sided`), `{color}` (`color`/`monochrome`), `{pageSize}`,
 //! `{jobName}`. It runs once per document with a timeout; exit code 0 means the printer's spooler took it.
 //!
-//! Examples (see README):
+//! Examples (see the guide's docs/guide/src/print-pc/printers.md):
 //! - Windows: `["C:\\Program Files\\SumatraPDF\\SumatraPDF.exe", "-print-to", "{printer}", "-print-settings",
 //!   "{copies}x,{duplex},{color}", "-silent", "{file}"]`
 //! - CUPS: `["lp", "-d", "{printer}", "-n", "{copies}", "-o", "sides={sides}", "-o",

@@ -9,7 +9,7 @@
 //!
 //! Everything here but the calls themselves ([`SpoolerApi`], implemented for Windows in `win`) is plain
 //! data and runs anywhere, so the mapping and the following of jobs are tested on recorded structures on
-//! any machine. The tables below are the README's.
+//! any machine. The tables below are the guide's (docs/guide/src/print-pc/windows.md).
 //!
 //! How a job ends: Windows removes a job from the queue once it has sent it to the printer, unless the
 //! printer keeps printed documents (`PRINTER_ATTRIBUTE_KEEPPRINTEDJOBS`; then it stays, marked printed or

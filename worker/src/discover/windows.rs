@@ -1,6 +1,6 @@
 //! The Windows print spooler's printers: `EnumPrintersW` level 2 (`PRINTER_INFO_2W`, local printers and
 //! connections), and what each driver says it takes (`DeviceCapabilitiesW`: paper sizes, colour, duplex,
-//! copies). They are printed to with SumatraPDF through the spooler (the command backend), as the README's
+//! copies). They are printed to with SumatraPDF through the spooler (the command backend), as the guide's
 //! Windows steps do by hand.
 //!
 //! As in `backends/spooler.rs`, everything but the calls is plain data that runs anywhere: the spooler's
