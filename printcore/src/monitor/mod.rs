@@ -197,21 +197,7 @@ impl PrintCore {
             }
             let mut events = Vec::new();
             if let Ok(snap) = core.snapshot().await {
-                let mut now: HashMap<String, String> = HashMap::new();
-                for o in snap.pending.iter().chain(&snap.printing).chain(&snap.printed).chain(&snap.failed) {
-                    let sig = format!(
-                        "{:?}|{:?}|{:?}|{:?}|{:?}",
-                        o.print_status, o.print_attempt, o.print_error, o.printer_job_ref, o.print_lease_until
-                    );
-                    now.insert(format!("order:{}", o.order_id), sig);
-                }
-                for p in &snap.printers {
-                    let sig = format!(
-                        "{:?}|{:?}|{:?}|{:?}|{:?}",
-                        p.status, p.queue_length, p.error_message, p.last_seen_at, p.state_reasons
-                    );
-                    now.insert(format!("printer:{}", p.printer_id), sig);
-                }
+                let now = signatures(&snap);
                 if started {
                     for (k, sig) in &now {
                         if seen.get(k) != Some(sig) {
