@@ -49,14 +49,7 @@ impl PrintCore {
     /// (capped at 1000).
     pub async fn logs(&self, order_id: Option<&str>, action: Option<&str>, limit: i64) -> Result<Vec<PrintLog>> {
         self.deliver_before_reading(order_id).await;
-        let mut filter = Document::new();
-        if let Some(o) = order_id {
-            filter.insert("orderId", o);
-        }
-        if let Some(a) = action {
-            filter.insert("action", a);
-        }
-        self.read_logs(filter, limit).await
+        self.read_logs(log_filter(order_id, action), limit).await
     }
 
     /// Log entries matching `order_id` and/or `action`, newest first, a page at a time: `before` is the
@@ -76,13 +69,7 @@ impl PrintCore {
             // The first page is the one that must be current; later pages are older than any delivery.
             self.deliver_before_reading(order_id).await;
         }
-        let mut filter = Document::new();
-        if let Some(o) = order_id {
-            filter.insert("orderId", o);
-        }
-        if let Some(a) = action {
-            filter.insert("action", a);
-        }
+        let mut filter = log_filter(order_id, action);
         if let Some(before) = before {
             let (t, id) = parse_log_cursor(before)?;
             filter
@@ -165,4 +152,16 @@ pub(super) async fn read_typed<T: serde::de::DeserializeOwned>(
                 .ok()
         })
         .collect())
+}
+
+/// The log entries of one order and/or one action (both optional).
+fn log_filter(order_id: Option<&str>, action: Option<&str>) -> Document {
+    let mut filter = Document::new();
+    if let Some(o) = order_id {
+        filter.insert("orderId", o);
+    }
+    if let Some(a) = action {
+        filter.insert("action", a);
+    }
+    filter
 }
