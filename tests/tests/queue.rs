@@ -642,3 +642,149 @@ fn unpaid_order(order_id: &str, base: DateTime, age_ms: i64) -> Document {
     }
     d
 }
+
+/// A mono, one-sided A4 printer with its own id: printers of one kind.
+fn mono(id: &str) -> ClaimTarget {
+    ClaimTarget { printer_id: id.into(), ..mono_a4() }
+}
+
+#[tokio::test]
+async fn printers_of_one_kind_share_one_read_and_take_the_next_orders_in_claim_order() {
+    let (db, commands) = counted_database(Mode::ReplicaSet, "claimall").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    // Claim order: p9 first, then the priority-1 orders oldest first, then the rest oldest first.
+    let mut docs = Vec::new();
+    for (id, age, priority) in
+        [("a", 70, 0), ("b", 60, 1), ("c", 50, 0), ("d", 40, 1), ("e", 30, 0), ("f", 20, 9), ("g", 10, 0)]
+    {
+        let mut d = paid_order(id, base, age * 1000);
+        d.insert("printPriority", priority);
+        docs.push(d);
+    }
+    insert_orders(&db, docs).await;
+    let w = WorkerId::generate();
+    let targets = [mono("m1"), mono("m2"), mono("m3")];
+    let fam = |c: &printcore_tests::db::CommandCounts| c.lock().unwrap().get("findAndModify").copied().unwrap_or(0);
+    let finds = |c: &printcore_tests::db::CommandCounts| c.lock().unwrap().get("find").copied().unwrap_or(0);
+    let mut rounds = Vec::new();
+    for _ in 0..4 {
+        commands.lock().unwrap().clear();
+        let results = core.claim_all(&w, &targets).await;
+        assert_eq!(results.len(), 3, "one result per target");
+        let mut ids = Vec::new();
+        for (target, r) in targets.iter().zip(results) {
+            if let Some(job) = r.unwrap() {
+                assert_eq!(
+                    job.order.printer_id.as_deref(),
+                    Some(target.printer_id.as_str()),
+                    "claimed for its printer"
+                );
+                ids.push(job.order_id().to_owned());
+            }
+        }
+        ids.sort();
+        rounds.push((ids, finds(&commands), fam(&commands)));
+    }
+    let ids: Vec<Vec<String>> = rounds.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(ids, [vec!["b", "d", "f"], vec!["a", "c", "e"], vec!["g"], vec![]], "the next orders in claim order");
+    // One read per round, and no ranged claim after it: one write per order taken.
+    assert_eq!(rounds.iter().map(|r| r.1).collect::<Vec<_>>(), [1, 1, 1, 1], "one shared read per round");
+    assert_eq!(rounds.iter().map(|r| r.2).collect::<Vec<_>>(), [3, 3, 1, 0], "one claim write per order");
+    let orders = db.collection::<Document>("orders");
+    assert_eq!(orders.count_documents(doc! { "printStatus": "printing" }).await.unwrap(), 7);
+    core.flush_logs().await;
+    let logs = db.collection::<Document>("print_logs");
+    assert_eq!(logs.count_documents(doc! { "action": "claim" }).await.unwrap(), 7, "one claim log per order");
+}
+
+#[tokio::test]
+async fn a_printer_that_cannot_take_a_candidate_leaves_it_to_the_others_in_the_same_round() {
+    let db = fresh_database(Mode::ReplicaSet, "claimallskip").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    let mut x = paid_order("x", base, 20_000);
+    x.insert(printcore::queue::SKIP_FIELD, vec!["m1"]);
+    let y = paid_order("y", base, 10_000);
+    // A colour order neither mono printer may take.
+    let mut z = paid_order("z", base, 30_000);
+    z.insert("printingOptions", doc! { "pageSize": "A4", "color": true });
+    insert_orders(&db, vec![x, y, z]).await;
+    let w = WorkerId::generate();
+    let results = core.claim_all(&w, &[mono("m1"), mono("m2")]).await;
+    let took: Vec<Option<String>> = results.into_iter().map(|r| r.unwrap().map(|j| j.order_id().to_owned())).collect();
+    assert_eq!(took, [Some("y".to_owned()), Some("x".to_owned())], "m1 skips x, so m2 takes it and m1 the next");
+    assert_eq!(raw_order(&db, "z").await.get_str("printStatus").unwrap(), "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_claiming_side_by_side_take_each_order_exactly_once() {
+    let db = fresh_database(Mode::ReplicaSet, "claimallrace").await;
+    let config = CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() };
+    let cores = [core_with(&db, config.clone()).await, core_with(&db, config).await];
+    cores[0].migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    // Generated orders: a spread of priorities, some skipped by one printer, some no mono printer takes.
+    let mut docs = Vec::new();
+    let mut skipped_by = HashMap::new();
+    let mut colour = HashSet::new();
+    for i in 0..400i64 {
+        let id = format!("R{i:04}");
+        let mut d = paid_order(&id, base, 10_000_000 - i * 1000);
+        d.insert("printPriority", (i * 7919) % 3);
+        if i % 13 == 0 {
+            let p = format!("w{}-m{}", i % 2, i % 4);
+            d.insert(printcore::queue::SKIP_FIELD, vec![p.clone()]);
+            skipped_by.insert(id.clone(), p);
+        }
+        if i % 17 == 0 {
+            d.insert("printingOptions", doc! { "pageSize": "A4", "color": true });
+            colour.insert(id.clone());
+        }
+        docs.push(d);
+    }
+    insert_orders(&db, docs).await;
+    let mut tasks = Vec::new();
+    for (n, core) in cores.iter().enumerate() {
+        let core = core.clone();
+        tasks.push(tokio::spawn(async move {
+            let w = WorkerId::generate();
+            // Four printers of one kind and one that takes anything: two groups.
+            let mut targets: Vec<ClaimTarget> = (0..4).map(|k| mono(&format!("w{n}-m{k}"))).collect();
+            targets.push(ClaimTarget { printer_id: format!("w{n}-any"), ..target() });
+            let mut taken = Vec::new();
+            loop {
+                let results = core.claim_all(&w, &targets).await;
+                let before = taken.len();
+                for (t, r) in targets.iter().zip(results) {
+                    if let Some(job) = r.unwrap() {
+                        assert_eq!(job.order.printing_by.as_deref(), Some(w.as_str()));
+                        taken.push((job.order_id().to_owned(), t.printer_id.clone()));
+                    }
+                }
+                if taken.len() == before {
+                    return taken;
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<&String> = all.iter().map(|(id, _)| id).collect();
+    assert_eq!(unique.len(), all.len(), "no order claimed twice");
+    assert_eq!(all.len(), 400, "every order claimed by some printer");
+    for (id, printer) in &all {
+        assert_ne!(skipped_by.get(id), Some(printer), "{id} went to a printer that had skipped it");
+        if colour.contains(id) {
+            assert!(printer.ends_with("-any"), "colour order {id} went to mono printer {printer}");
+        }
+    }
+    cores[0].flush_logs().await;
+    cores[1].flush_logs().await;
+    let logs = db.collection::<Document>("print_logs");
+    assert_eq!(logs.count_documents(doc! { "action": "claim" }).await.unwrap(), 400, "one claim log per order");
+}

@@ -173,14 +173,211 @@ pub fn claim_sort() -> Document {
     doc! { "printPriority": -1, "createdAt": 1 }
 }
 
+/// One claim's write for a target, prepared before its order is known.
+struct ClaimWrite {
+    print_job_id: String,
+    /// The claim's query with this printer's skip condition.
+    query: ClaimQuery,
+    update: Document,
+    /// When the claim began, on the monotonic clock (for the job's claim timing).
+    started: i64,
+}
+
+/// How many candidates a group of `targets` claimers reads at once: one each, and as many again for the
+/// ones other claimers take first.
+fn candidates_for(targets: usize) -> i64 {
+    (targets * 2) as i64
+}
+
+/// A copy of `e` for each claim it ends (a shared read failed for all of them).
+fn shared_error(e: &Error) -> Error {
+    match e {
+        Error::Database { context, source } => Error::Database { context: context.clone(), source: source.clone() },
+        other => Error::Aborted(other.to_string()),
+    }
+}
+
 impl PrintCore {
     /// Claims the next order `target` can print, in one atomic `findOneAndUpdate`: highest `printPriority`
     /// first, then oldest. Returns `None` when there is nothing to print.
     pub async fn claim(&self, worker: &WorkerId, target: &ClaimTarget) -> Result<Option<PrintJob>> {
+        let started = clock::monotonic_ms();
         let now = self.now();
+        let released = self.release_if_due(started, now).await?;
+        let write = self.claim_write(worker, target, now, started);
+        let mut claimed = self.claim_hinted(&write.query, &write.update).await?;
+        // Nothing else to print: a scheduled order whose time has come goes now rather than at the next
+        // periodic release.
+        if claimed.is_none() && !released && self.release_if_idle(started).await? {
+            claimed = self.claim_hinted(&write.query, &write.update).await?;
+        }
+        self.take_claimed(worker, write, claimed).await
+    }
+
+    /// Claims one order for each of `targets` side by side (a printer is named once per free job slot) and
+    /// returns one result per target, in their order.
+    ///
+    /// Targets whose printers take the same orders (equal capabilities) share one read of the queue: a
+    /// `find` of their next candidates in claim order, on the claim's index. Each target then claims a
+    /// candidate of its own in one atomic `findOneAndUpdate` by `_id` whose filter is the whole claim's
+    /// (pending, paid, unscheduled, a file, well-formed, within the printer's capabilities, not skipped by
+    /// it), so exactly one claimer can take an order, as with [`PrintCore::claim`]: a candidate another
+    /// worker took, or that changed, since the read is refused by the database and the next candidate is
+    /// tried. A target left without a candidate claims as `claim` does, which also settles "nothing left".
+    /// A target alone in its group claims as `claim` does (one round trip).
+    ///
+    /// Why: a claim's ranged read is its cost; eight printers of one kind read the same range eight times
+    /// per eight orders, and on a busy server each read waits for the others (docs/BENCHMARKS.md, drain).
+    pub async fn claim_all(&self, worker: &WorkerId, targets: &[ClaimTarget]) -> Vec<Result<Option<PrintJob>>> {
+        // Groups of targets with the same claim query (their skip conditions aside).
+        let mut groups: Vec<(ClaimQuery, Vec<usize>)> = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let q = claim_query(t.capabilities.as_ref());
+            match groups.iter_mut().find(|(g, _)| *g == q) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((q, vec![i])),
+            }
+        }
+        let claims = groups.into_iter().map(|(query, members)| async move {
+            if members.len() == 1 {
+                return vec![(members[0], self.claim(worker, &targets[members[0]]).await)];
+            }
+            let group: Vec<&ClaimTarget> = members.iter().map(|&i| &targets[i]).collect();
+            match self.claim_group(worker, &query, &group).await {
+                Ok(results) => members.into_iter().zip(results).collect(),
+                Err(e) => members.into_iter().map(|i| (i, Err(shared_error(&e)))).collect(),
+            }
+        });
+        let mut out: Vec<Option<Result<Option<PrintJob>>>> = (0..targets.len()).map(|_| None).collect();
+        for (i, r) in futures::future::join_all(claims).await.into_iter().flatten() {
+            out[i] = Some(r);
+        }
+        out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect()
+    }
+
+    /// [`PrintCore::claim_all`] for targets sharing `query`: one read of candidates, then a claim by `_id`
+    /// per target. Fails as a whole only when the shared read fails (nothing is claimed then).
+    async fn claim_group(
+        &self,
+        worker: &WorkerId,
+        query: &ClaimQuery,
+        targets: &[&ClaimTarget],
+    ) -> Result<Vec<Result<Option<PrintJob>>>> {
+        let started = clock::monotonic_ms();
+        let now = self.now();
+        let released = self.release_if_due(started, now).await?;
+        let mut candidates = self.claim_candidates(query, candidates_for(targets.len())).await?;
+        if candidates.is_empty() && !released && self.release_if_idle(started).await? {
+            candidates = self.claim_candidates(query, candidates_for(targets.len())).await?;
+        }
+        if candidates.is_empty() {
+            // The read saw nothing any of them can take: as a claim that finds nothing.
+            return Ok(targets.iter().map(|_| Ok(None)).collect());
+        }
+        // The read saw every order these printers could take: a target left without a candidate has nothing
+        // to claim (an order paid since wakes the worker again), rather than reading the range once more.
+        let complete = (candidates.len() as i64) < candidates_for(targets.len());
+        let claims = targets.iter().enumerate().map(|(k, target)| {
+            let write = self.claim_write(worker, target, now, started);
+            // Target k starts at candidate k, and goes on round the list, so side-by-side claims do not all
+            // race for the first; together they take the first ones in claim order.
+            let mine: Vec<bson::oid::ObjectId> = if complete && k >= candidates.len() {
+                Vec::new()
+            } else {
+                (0..candidates.len())
+                    .map(|j| (k + j) % candidates.len())
+                    .filter(|&j| !candidates[j].1.iter().any(|p| p == &target.printer_id))
+                    .map(|j| candidates[j].0)
+                    .collect()
+            };
+            async move {
+                for id in mine {
+                    let mut point = write.query.filter.clone();
+                    point.insert("_id", id);
+                    let claimed = self
+                        .inner
+                        .orders
+                        .find_one_and_update(point, write.update.clone())
+                        .return_document(ReturnDocument::After)
+                        .await
+                        .map_err(Error::db("claiming an order"))?;
+                    if claimed.is_some() {
+                        return self.take_claimed(worker, write, claimed).await;
+                    }
+                }
+                if complete {
+                    return Ok(None);
+                }
+                // Every candidate went to another claim: the ranged claim, as `claim` makes it.
+                let claimed = self.claim_hinted(&write.query, &write.update).await?;
+                self.take_claimed(worker, write, claimed).await
+            }
+        });
+        Ok(futures::future::join_all(claims).await)
+    }
+
+    /// The `_id`s and skip lists of the next `limit` orders `query` matches, in claim order, on its index.
+    async fn claim_candidates(
+        &self,
+        query: &ClaimQuery,
+        limit: i64,
+    ) -> Result<Vec<(bson::oid::ObjectId, Vec<String>)>> {
+        let read = |hinted: bool| {
+            let action = self
+                .inner
+                .orders
+                .find(query.filter.clone())
+                .sort(query.sort.clone())
+                .limit(limit)
+                .projection(doc! { "_id": 1, SKIP_FIELD: 1 });
+            async move {
+                let cursor = if hinted { action.hint(Hint::Name(query.index.to_owned())).await } else { action.await }?;
+                cursor.try_collect::<Vec<Document>>().await
+            }
+        };
+        let hinted = !self.inner.claim_unhinted.load(Ordering::Relaxed);
+        let docs = match read(hinted).await {
+            Err(e) if hinted && is_missing_hint(&e) => {
+                self.inner.claim_unhinted.store(true, Ordering::Relaxed);
+                read(false).await
+            }
+            other => other,
+        }
+        .map_err(Error::db("reading the orders to claim"))?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| {
+                let id = d.get_object_id("_id").ok()?;
+                let skip = d
+                    .get_array(SKIP_FIELD)
+                    .map(|a| a.iter().filter_map(|b| b.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                Some((id, skip))
+            })
+            .collect())
+    }
+
+    /// Releases due scheduled orders when the periodic release or a backoff this process wrote is due;
+    /// whether it ran.
+    async fn release_if_due(&self, started: i64, now: bson::DateTime) -> Result<bool> {
+        let due = self.inner.releases.due(started, now);
+        if due {
+            self.release_scheduled().await?;
+        }
+        Ok(due)
+    }
+
+    /// After a claim found nothing: releases due scheduled orders (at most every idle period); whether any
+    /// was released, so the claim looks again.
+    async fn release_if_idle(&self, started: i64) -> Result<bool> {
+        Ok(self.inner.releases.idle_due(started) && self.release_scheduled().await? > 0)
+    }
+
+    /// The claim's write for `target`: `printing`, a fresh `printJobId`, the owner, the lease, the attempt
+    /// and the claim's log entry in the order's outbox.
+    fn claim_write(&self, worker: &WorkerId, target: &ClaimTarget, now: bson::DateTime, started: i64) -> ClaimWrite {
         let print_job_id = uuid::Uuid::new_v4().to_string();
         let lease_until = clock::add(now, self.inner.config.lease);
-        let claim_started = clock::monotonic_ms();
         let actor = Actor::Worker(worker.to_string());
         // Which order is claimed is known only after the update, so the outbox entry goes in without its
         // orderId; delivery (here, or the outbox sweep after a crash) fills it in from the order.
@@ -214,20 +411,16 @@ impl PrintCore {
         // Not an order this printer already found it cannot take once its file was read (a page size it
         // lacks): the other printers get it ([`PrintJob::give_to_other_printers`]).
         query.filter.insert(SKIP_FIELD, doc! { "$ne": &target.printer_id });
-        let released = self.inner.releases.due(claim_started, now);
-        if released {
-            self.release_scheduled().await?;
-        }
-        let mut claimed = self.claim_hinted(&query, &update).await?;
-        // Nothing else to print: a scheduled order whose time has come goes now rather than at the next
-        // periodic release.
-        if claimed.is_none()
-            && !released
-            && self.inner.releases.idle_due(claim_started)
-            && self.release_scheduled().await? > 0
-        {
-            claimed = self.claim_hinted(&query, &update).await?;
-        }
+        ClaimWrite { print_job_id, query, update, started }
+    }
+
+    /// The job for an order a claim took (`claimed`), with the claim's log entries delivered.
+    async fn take_claimed(
+        &self,
+        worker: &WorkerId,
+        write: ClaimWrite,
+        claimed: Option<Document>,
+    ) -> Result<Option<PrintJob>> {
         let Some(mut doc) = claimed else { return Ok(None) };
         let outbox = doc.remove(crate::audit::OUTBOX_FIELD);
         let order = parse_order(doc)?;
@@ -241,7 +434,7 @@ impl PrintCore {
             .collect();
         self.inner.delivery.deliver(entries, Tidy::Pull).await;
         let attempt = order.print_attempt.unwrap_or(1);
-        Ok(Some(PrintJob::new(self, worker, print_job_id, attempt, order, claim_started)))
+        Ok(Some(PrintJob::new(self, worker, write.print_job_id, attempt, order, write.started)))
     }
 
     /// The claim's `findOneAndUpdate` with its index as a hint; without it on a database the migration has

@@ -18,39 +18,55 @@ impl Worker {
         }
         // Reap finished print tasks so the set does not grow over a long run.
         self.active_jobs();
-        // The printers' claims run side by side: one round trip each, not one after another (with 8
-        // printers, 8 claims in sequence set the drain's pace).
-        let claims =
-            self.slots.iter().filter(|s| s.reading().is_some_and(|r| r.may_claim())).map(|s| self.claim_for(s));
-        futures::future::join_all(claims).await.into_iter().sum()
-    }
-
-    /// Claims for one printer until its job slots are full or nothing is left for it.
-    async fn claim_for(self: &Arc<Self>, slot: &Arc<PrinterSlot>) -> usize {
+        // Every free job slot of every printer claims in one round, side by side; printers that take the
+        // same orders share one read of the queue (`PrintCore::claim_all`). Rounds go on while they claim.
         let mut claimed = 0;
-        while let Ok(permit) = slot.permits.clone().try_acquire_owned() {
-            let target = ClaimTarget {
-                printer_id: slot.identity.printer_id.clone(),
-                printer_name: slot.identity.name.clone(),
-                capabilities: slot.capabilities(),
-            };
-            let claiming = std::time::Instant::now();
-            let claim = self.core.claim(&self.id, &target).await;
-            crate::stages::add(crate::stages::Stage::Claim, claiming.elapsed());
-            match claim {
-                Ok(Some(job)) => {
-                    claimed += 1;
-                    crate::stats::claimed(&slot.identity.printer_id);
-                    self.spawn_print(slot.clone(), job, permit);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}");
-                    break;
+        // Printers that found nothing (or failed) in a round sit out the next ones of this call.
+        let mut done: Vec<String> = Vec::new();
+        loop {
+            let mut slots = Vec::new();
+            let mut targets = Vec::new();
+            let claiming = self
+                .slots
+                .iter()
+                .filter(|s| s.reading().is_some_and(|r| r.may_claim()) && !done.contains(&s.identity.printer_id));
+            for slot in claiming {
+                while let Ok(permit) = slot.permits.clone().try_acquire_owned() {
+                    targets.push(ClaimTarget {
+                        printer_id: slot.identity.printer_id.clone(),
+                        printer_name: slot.identity.name.clone(),
+                        capabilities: slot.capabilities(),
+                    });
+                    slots.push((slot.clone(), permit));
                 }
             }
+            if targets.is_empty() {
+                return claimed;
+            }
+            let claiming = std::time::Instant::now();
+            let results = self.core.claim_all(&self.id, &targets).await;
+            let took = claiming.elapsed();
+            let mut round = 0;
+            for ((slot, permit), result) in slots.into_iter().zip(results) {
+                crate::stages::add(crate::stages::Stage::Claim, took);
+                match result {
+                    Ok(Some(job)) => {
+                        round += 1;
+                        crate::stats::claimed(&slot.identity.printer_id);
+                        self.spawn_print(slot, job, permit);
+                    }
+                    Ok(None) => done.push(slot.identity.printer_id.clone()),
+                    Err(e) => {
+                        warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}");
+                        done.push(slot.identity.printer_id.clone());
+                    }
+                }
+            }
+            claimed += round;
+            if round == 0 || self.shutdown.is_shutdown() || self.claims_paused() {
+                return claimed;
+            }
         }
-        claimed
     }
 
     pub(super) fn spawn_print(self: &Arc<Self>, slot: Arc<PrinterSlot>, job: PrintJob, permit: OwnedSemaphorePermit) {
