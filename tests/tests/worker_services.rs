@@ -698,6 +698,88 @@ async fn a_job_still_at_the_printer_when_the_ceiling_passes_is_waited_for() {
     assert_eq!(eve.copies_of(raw_order(&db, "SLOW").await.get_str("printJobId").unwrap()), 1);
 }
 
+/// A real printer whose documents wait for the test before they go (a large file on a slow link): the job
+/// sits at the printer created, its document still arriving, for as long as the test likes.
+struct HeldUpload {
+    inner: IppPrinter,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl Printer for HeldUpload {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn status(&self) -> Result<PrinterState, PrinterError> {
+        self.inner.status().await
+    }
+    async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError> {
+        self.inner.capabilities().await
+    }
+    async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
+        self.inner.submit(job).await
+    }
+    async fn create_job(&self, job: &JobSpec) -> Result<Option<String>, PrinterError> {
+        self.inner.create_job(job).await
+    }
+    async fn send_documents(&self, job: &JobSpec, job_ref: &str) -> Result<(), PrinterError> {
+        let _go = self.gate.acquire().await.unwrap();
+        self.inner.send_documents(job, job_ref).await
+    }
+    async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError> {
+        self.inner.job_state(job_ref, job_name).await
+    }
+    async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
+        self.inner.find_job(job_name).await
+    }
+    async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {
+        self.inner.cancel(job_ref).await
+    }
+    fn can_look_up_jobs(&self) -> bool {
+        true
+    }
+}
+
+/// The 30-minute ceiling passes while the worker is still sending the job's document (the printer shows
+/// the job with its document arriving): the order is waited for, not failed as "may have printed", and
+/// prints once when the document has gone.
+#[tokio::test]
+async fn a_job_whose_document_is_still_being_sent_when_the_ceiling_passes_is_waited_for() {
+    let db = fresh_database(Mode::ReplicaSet, "ceilingup").await;
+    let core = core_with(&db, CoreConfig::default()).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    let mut order = paid_order("UPLOAD", DateTime::now(), 10);
+    order.insert("fileURL", files.url("/a.pdf"));
+    insert_orders(&db, vec![order]).await;
+    let eve = IppEve::start(IppEveOptions { job_seconds: 0.5, ..IppEveOptions::default() });
+    let printer = Arc::new(HeldUpload {
+        inner: IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap(),
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let worker = worker_with(&core, vec![(identity("eve"), printer.clone() as Arc<dyn Printer>)]).await;
+    worker.health_once().await;
+    assert_eq!(worker.claim_once().await, 1);
+    // Created at the printer and marked as being sent; the document has not gone.
+    wait_for("the job created and marked as being sent", Duration::from_secs(30), || async {
+        let o = raw_order(&db, "UPLOAD").await;
+        (o.get_str("printerJobRef").is_ok() && o.get_datetime("printSubmittedAt").is_ok()).then_some(())
+    })
+    .await;
+    let o = raw_order(&db, "UPLOAD").await;
+    let state = printer.job_state(o.get_str("printerJobRef").unwrap(), o.get_str("printJobId").unwrap()).await;
+    assert_eq!(state, Ok(JobState::Incoming), "the printer shows the job waiting for its document");
+    core.clock().shift_ms(31 * 60 * 1000);
+    assert_eq!(worker.stuck_once().await.unwrap(), 0, "the document is still being sent: waited for");
+    assert_eq!(raw_order(&db, "UPLOAD").await.get_str("printStatus").unwrap(), "printing");
+    printer.gate.add_permits(1);
+    wait_for("the order printed", Duration::from_secs(30), || async {
+        (raw_order(&db, "UPLOAD").await.get_str("printStatus").ok()? == "printed").then_some(())
+    })
+    .await;
+    assert_eq!(eve.copies_of(raw_order(&db, "UPLOAD").await.get_str("printJobId").unwrap()), 1, "printed once");
+}
+
 /// A real printer whose `submit` stops the database server right after the printer took the job: the
 /// worker holds the printer's answer while the database is away.
 struct DatabaseGoesAway {

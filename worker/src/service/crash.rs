@@ -26,6 +26,11 @@ impl Drop for Processing {
     }
 }
 
+/// Whether a print task of this process is working on the job `print_job_id` now.
+pub(super) fn is_processing(print_job_id: &str) -> bool {
+    PROCESSING.lock().map(|p| p.iter().any(|(_, job)| job == print_job_id)).unwrap_or(false)
+}
+
 /// The orders being processed now, as `orderId (print job ...)`.
 pub fn processing_now() -> Vec<String> {
     PROCESSING.lock().map(|p| p.iter().map(|(o, j)| format!("{o} (print job {j})")).collect()).unwrap_or_default()

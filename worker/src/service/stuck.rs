@@ -8,7 +8,9 @@ use tracing::{info, info_span, Instrument};
 impl Worker {
     /// The 30-minute backstop for this worker's own orders. Unsent ones go back to the queue. A sent one
     /// whose job the printer still holds (queued, held, printing, stopped for paper or a jam) is waited
-    /// for: its print task follows it. Only a job nobody can get an answer about (the printer unreachable,
+    /// for: its print task follows it. So is a job whose document is still arriving while this worker's
+    /// print task is sending it (a large file over a slow link): failing it then would fail an order that
+    /// is about to print. Only a job nobody can get an answer about (the printer unreachable,
     /// or a backend that cannot look jobs up) is failed with "may have printed" (its print task then finds
     /// the order gone and stops). Returns how many orders it settled.
     pub async fn stuck_once(&self) -> printcore::Result<usize> {
@@ -29,6 +31,11 @@ impl Worker {
             let message = match answer {
                 Some(Ok(Some(state))) if state.is_waiting() || matches!(state, JobState::Unrecognized(_)) => {
                     span.in_scope(|| info!(?state, "still at the printer after {minutes} minutes; waiting for it"));
+                    continue;
+                }
+                // Its document still arriving, and this worker's print task still sending it.
+                Some(Ok(Some(JobState::Incoming))) if super::crash::is_processing(&name) => {
+                    span.in_scope(|| info!("its document still arriving after {minutes} minutes; waiting for it"));
                     continue;
                 }
                 // Finished meanwhile: the print task records it.
