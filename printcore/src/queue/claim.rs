@@ -266,9 +266,10 @@ impl PrintCore {
         let started = clock::monotonic_ms();
         let now = self.now();
         let released = self.release_if_due(started, now).await?;
-        let mut candidates = self.claim_candidates(query, candidates_for(targets.len())).await?;
+        let limit = candidates_for(targets.len());
+        let mut candidates = self.claim_candidates(query, limit).await?;
         if candidates.is_empty() && !released && self.release_if_idle(started).await? {
-            candidates = self.claim_candidates(query, candidates_for(targets.len())).await?;
+            candidates = self.claim_candidates(query, limit).await?;
         }
         if candidates.is_empty() {
             // The read saw nothing any of them can take: as a claim that finds nothing.
@@ -276,7 +277,7 @@ impl PrintCore {
         }
         // The read saw every order these printers could take: a target left without a candidate has nothing
         // to claim (an order paid since wakes the worker again), rather than reading the range once more.
-        let complete = (candidates.len() as i64) < candidates_for(targets.len());
+        let complete = (candidates.len() as i64) < limit;
         let claims = targets.iter().enumerate().map(|(k, target)| {
             let write = self.claim_write(worker, target, now, started);
             // Target k starts at candidate k, and goes on round the list, so side-by-side claims do not all
@@ -335,15 +336,7 @@ impl PrintCore {
                 cursor.try_collect::<Vec<Document>>().await
             }
         };
-        let hinted = !self.inner.claim_unhinted.load(Ordering::Relaxed);
-        let docs = match read(hinted).await {
-            Err(e) if hinted && is_missing_hint(&e) => {
-                self.inner.claim_unhinted.store(true, Ordering::Relaxed);
-                read(false).await
-            }
-            other => other,
-        }
-        .map_err(Error::db("reading the orders to claim"))?;
+        let docs = self.with_claim_hint(query, read).await.map_err(Error::db("reading the orders to claim"))?;
         Ok(docs
             .into_iter()
             .filter_map(|d| {
@@ -440,21 +433,32 @@ impl PrintCore {
     /// The claim's `findOneAndUpdate` with its index as a hint; without it on a database the migration has
     /// not prepared.
     async fn claim_hinted(&self, query: &ClaimQuery, update: &Document) -> Result<Option<Document>> {
+        self.with_claim_hint(query, |hinted| self.claim_with(query, update.clone(), hinted))
+            .await
+            .map_err(Error::db("claiming an order"))
+    }
+
+    /// Runs a read of the claim's index with the index as a hint (`run(true)`) and, when the server refuses
+    /// the hint because the index is missing, without it from then on (correct, but it reads past what it
+    /// skips), saying once what to run.
+    async fn with_claim_hint<T, F, Fut>(&self, query: &ClaimQuery, run: F) -> mongodb::error::Result<T>
+    where
+        F: Fn(bool) -> Fut,
+        Fut: std::future::Future<Output = mongodb::error::Result<T>>,
+    {
         let hinted = !self.inner.claim_unhinted.load(Ordering::Relaxed);
-        match self.claim_with(query, update.clone(), hinted).await {
-            // The claim's index is missing: claim without it (correct, but it reads past what it skips) and
-            // say once what to run.
+        match run(hinted).await {
             Err(e) if hinted && is_missing_hint(&e) => {
-                self.inner.claim_unhinted.store(true, Ordering::Relaxed);
-                tracing::warn!(
-                    "the orders collection has no index {}: claims read past the orders they skip until the migration has run (`worker migrate`)",
-                    query.index
-                );
-                self.claim_with(query, update.clone(), false).await
+                if !self.inner.claim_unhinted.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the orders collection has no index {}: claims read past the orders they skip until the migration has run (`worker migrate`)",
+                        query.index
+                    );
+                }
+                run(false).await
             }
             other => other,
         }
-        .map_err(Error::db("claiming an order"))
     }
 
     async fn claim_with(
