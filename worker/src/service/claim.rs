@@ -4,7 +4,7 @@
 
 use super::crash::Processing;
 use super::{PrinterSlot, Worker};
-use printcore::{ClaimTarget, Error, PrintJob};
+use printcore::{Error, PrintJob};
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{info_span, warn, Instrument};
@@ -32,11 +32,7 @@ impl Worker {
                 .filter(|s| s.reading().is_some_and(|r| r.may_claim()) && !done.contains(&s.identity.printer_id));
             for slot in claiming {
                 while let Ok(permit) = slot.permits.clone().try_acquire_owned() {
-                    targets.push(ClaimTarget {
-                        printer_id: slot.identity.printer_id.clone(),
-                        printer_name: slot.identity.name.clone(),
-                        capabilities: slot.capabilities(),
-                    });
+                    targets.push(slot.claim_target());
                     slots.push((slot.clone(), permit));
                 }
             }

@@ -322,15 +322,7 @@ impl Worker {
     /// One look at the queue for every printer that may take orders (polling): claims when it finds an
     /// order, runs the cancel pass when it finds a request.
     pub async fn poll_once(self: &Arc<Self>) {
-        let targets: Vec<printcore::ClaimTarget> = self
-            .slots
-            .iter()
-            .map(|slot| printcore::ClaimTarget {
-                printer_id: slot.identity.printer_id.clone(),
-                printer_name: slot.identity.name.clone(),
-                capabilities: slot.capabilities(),
-            })
-            .collect();
+        let targets: Vec<printcore::ClaimTarget> = self.slots.iter().map(|slot| slot.claim_target()).collect();
         match self.core.poll_queue(&targets).await {
             Ok(found) => {
                 if found.claimable {

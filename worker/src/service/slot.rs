@@ -74,4 +74,13 @@ impl PrinterSlot {
     pub(super) fn capabilities(&self) -> Option<PrinterCapabilities> {
         self.configured.clone().or_else(|| self.reading().and_then(|r| r.capabilities))
     }
+
+    /// What a claim for this printer is for: its id, its name and what it can take.
+    pub(super) fn claim_target(&self) -> printcore::ClaimTarget {
+        printcore::ClaimTarget {
+            printer_id: self.identity.printer_id.clone(),
+            printer_name: self.identity.name.clone(),
+            capabilities: self.capabilities(),
+        }
+    }
 }
