@@ -269,6 +269,7 @@ async fn round_trips(n: usize, files: &FileServer) -> (f64, BTreeMap<String, usi
         sweep: Duration::from_secs(120),
         change_stream_wait: Duration::from_secs(60),
         health_record: Duration::from_secs(120),
+        claim_fallback: Duration::from_millis(500),
     };
     let worker = Worker::new(core.clone(), WorkerId::generate(), fetcher, vec![slot], intervals, shutdown);
     worker.health_once().await;

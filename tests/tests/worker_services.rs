@@ -30,6 +30,7 @@ fn intervals() -> Intervals {
         sweep: Duration::from_millis(200),
         change_stream_wait: Duration::from_secs(1),
         health_record: Duration::ZERO,
+        claim_fallback: Duration::from_millis(500),
     }
 }
 

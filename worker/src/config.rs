@@ -57,6 +57,10 @@ pub struct WorkerConfig {
     /// A printer reading that has not changed is written to `printers` again after this many seconds
     /// (a changed one at once).
     pub health_record_secs: f64,
+    /// With change streams and other print PCs whose printers take the same orders: each paid order is
+    /// one PC's to claim at once, and another's after this many seconds if it still waits (that PC stopped,
+    /// or its printers were all busy), instead of every PC claiming every order.
+    pub claim_fallback_secs: f64,
     /// Seconds between full health passes over every printer (a busy printer is asked again sooner).
     pub health_interval_secs: f64,
     /// How long a claim holds an order; renewed every third of it while printing.
@@ -96,6 +100,7 @@ impl Default for WorkerConfig {
             sweep_interval_secs: 120.0,
             change_stream_wait_secs: 60.0,
             health_record_secs: 120.0,
+            claim_fallback_secs: 0.5,
             health_interval_secs: 30.0,
             lease_secs: 120.0,
             recovery_interval_secs: 120.0,
@@ -366,6 +371,7 @@ impl Config {
             (self.worker.sweep_interval_secs, "sweep_interval_secs"),
             (self.worker.change_stream_wait_secs, "change_stream_wait_secs"),
             (self.worker.health_record_secs, "health_record_secs"),
+            (self.worker.claim_fallback_secs, "claim_fallback_secs"),
             (self.worker.health_interval_secs, "health_interval_secs"),
             (self.worker.recovery_interval_secs, "recovery_interval_secs"),
             (self.worker.stuck_check_interval_secs, "stuck_check_interval_secs"),

@@ -348,6 +348,10 @@ pub struct Printer {
     /// Since when the printer has not been online (unset while it is).
     #[serde(default)]
     pub offline_since: Option<DateTime>,
+    /// When its worker last wrote its health (whether or not the printer answered): a worker that stopped
+    /// writing it is gone.
+    #[serde(default)]
+    pub health_checked_at: Option<DateTime>,
     /// The printer's own reason keywords at the last health check, as it gave them (IPP
     /// `printer-state-reasons` such as `media-empty-error`, `media-jam`; Windows spooler status names
     /// such as `PaperOut`), without IPP's `none`. Empty while it gives none.

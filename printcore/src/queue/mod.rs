@@ -14,6 +14,8 @@
 //! - [`recovery`]: a dead worker's orders (expired lease) and hung prints (the 30-minute ceiling).
 //! - [`malformed`]: orders with print fields printcore cannot use, failed with a message.
 //! - [`watch`]: the worker's wake-ups (change streams on `orders` and `printers`).
+//! - [`turn`]: whose turn a paid order is among the workers that take the same orders
+//!   ([`ClaimTurns`]), so a fleet does not all claim each order.
 //!
 //! Every state change here goes through [`crate::model::state`] and writes its log entry with
 //! [`crate::audit`] in the same write.
@@ -35,6 +37,7 @@ pub mod recovery;
 mod retry;
 mod schedule;
 mod send;
+pub mod turn;
 pub mod watch;
 
 pub use claim::*;
@@ -42,6 +45,7 @@ pub use job::PrintJob;
 pub use recovery::RecoveryReport;
 pub use retry::RetryOutcome;
 pub use schedule::*;
+pub use turn::ClaimTurns;
 pub use watch::{change_streams_unsupported, WorkerEvent};
 
 use crate::audit::{push_entry, Tidy};

@@ -63,7 +63,8 @@ impl PrintCore {
         use crate::model::CANCEL_REQUEST_FIELD as REQUEST_FIELD;
         let request = format!("updateDescription.updatedFields.{REQUEST_FIELD}");
         let orders_pipeline = vec![doc! { "$match": { "$or": [
-            { "operationType": "insert" },
+            // An unpaid order is nothing to a worker until its payment (an update) comes.
+            { "operationType": "insert", "fullDocument.paymentStatus": "completed" },
             { "operationType": "replace" },
             { "operationType": "update", "updateDescription.updatedFields.printStatus": "pending" },
             { "operationType": "update", "updateDescription.updatedFields.paymentStatus": "completed" },
@@ -154,21 +155,24 @@ pub struct WorkerEvent {
     /// A printer's document changed other than by a health write (the shop's `isActive` or
     /// `autoPrintEnabled`, a printer added or removed): re-read the switches.
     pub printer: bool,
+    /// The order's `_id`, for a change to an order (whose turn it is: [`crate::queue::ClaimTurns`]).
+    pub order: Option<bson::oid::ObjectId>,
 }
 
 impl WorkerEvent {
     const PRINTER: WorkerEvent =
-        WorkerEvent { printable: false, cancel_request: false, schedule: false, printer: true };
+        WorkerEvent { printable: false, cancel_request: false, schedule: false, printer: true, order: None };
     const ALL_ORDERS: WorkerEvent =
-        WorkerEvent { printable: true, cancel_request: true, schedule: true, printer: false };
+        WorkerEvent { printable: true, cancel_request: true, schedule: true, printer: false, order: None };
 
     fn of_order(e: &mongodb::change_stream::event::ChangeStreamEvent<Document>) -> WorkerEvent {
         use mongodb::change_stream::event::OperationType;
         let request = crate::model::CANCEL_REQUEST_FIELD;
+        let order = e.document_key.as_ref().and_then(|k| k.get_object_id("_id").ok());
         match e.operation_type {
             OperationType::Update => {
                 let Some(fields) = e.update_description.as_ref().map(|u| &u.updated_fields) else {
-                    return WorkerEvent::ALL_ORDERS;
+                    return WorkerEvent { order, ..WorkerEvent::ALL_ORDERS };
                 };
                 WorkerEvent {
                     printable: fields.get_str("printStatus") == Ok("pending")
@@ -176,10 +180,24 @@ impl WorkerEvent {
                     cancel_request: fields.keys().any(|k| k == request || k.starts_with(&format!("{request}."))),
                     schedule: fields.contains_key("printNotBefore"),
                     printer: false,
+                    order,
                 }
             }
-            // An insert is printable or scheduled when paid (the claim decides); a replace may be anything.
-            _ => WorkerEvent::ALL_ORDERS,
+            // An insert carries the new document: it asks for a claim only when paid (the claim decides
+            // the rest), for the schedule only when it has a time, and never for the cancel pass, so a
+            // website creating unpaid orders wakes no worker.
+            OperationType::Insert if e.full_document.is_some() => {
+                let d = e.full_document.as_ref().expect("checked above");
+                WorkerEvent {
+                    printable: d.get_str("paymentStatus") == Ok("completed"),
+                    cancel_request: d.contains_key(request),
+                    schedule: d.contains_key("printNotBefore"),
+                    printer: false,
+                    order,
+                }
+            }
+            // A replace may be anything.
+            _ => WorkerEvent { order, ..WorkerEvent::ALL_ORDERS },
         }
     }
 }

@@ -5,7 +5,7 @@
 //! | service | file | interval |
 //! |---|---|---|
 //! | health | `health_check.rs` | `intervals.health`; a busy printer every `intervals.job_poll`; written to the database when it changed or every `intervals.health_record` |
-//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a change-stream event, a job ending, a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
+//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a change-stream event when the order is this worker's turn, and `intervals.claim_fallback` after one that is its fallback turn if the order still waits (`turns.rs`), a job ending, a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
 //! | rejection | `reject.rs` | after a claim pass, at most every `intervals.poll`, and at each sweep |
 //! | admin cancel at the printer | `cancel.rs` | on a change-stream event and at each sweep; polling: when the queue poll sees a request, and every `intervals.job_poll` while a job prints |
 //! | recovery | `recovery.rs` | `intervals.recovery` |
@@ -27,6 +27,7 @@ mod reject;
 mod release;
 mod slot;
 mod stuck;
+mod turns;
 mod watch;
 
 pub use crash::{processing_now, report_crashes};
@@ -64,6 +65,8 @@ pub struct Intervals {
     pub change_stream_wait: Duration,
     /// A printer reading unchanged since it was last written is written again after this.
     pub health_record: Duration,
+    /// With change streams: how long an order waits for its first claimer before the fallback looks.
+    pub claim_fallback: Duration,
 }
 
 impl Intervals {
@@ -82,6 +85,7 @@ impl Intervals {
             sweep: d(w.sweep_interval_secs),
             change_stream_wait: d(w.change_stream_wait_secs),
             health_record: d(w.health_record_secs),
+            claim_fallback: d(w.claim_fallback_secs),
         }
     }
 }
@@ -111,6 +115,11 @@ pub struct Worker {
     stream_live: std::sync::atomic::AtomicBool,
     /// When the rejection pass last ran.
     last_reject: Mutex<Option<std::time::Instant>>,
+    /// Whose turn each paid order is among the print PCs that take the same orders.
+    turns: Mutex<printcore::ClaimTurns>,
+    /// Orders to look at again when the fallback delay has passed (this worker is their turn 1).
+    fallbacks: Mutex<turns::Fallbacks>,
+    fallback_wake: Notify,
 }
 
 /// The first pause of claims after a being-sent mark the database could not make durable.
@@ -140,7 +149,7 @@ impl Worker {
         }
         Arc::new(Worker {
             core,
-            id,
+            id: id.clone(),
             fetcher,
             slots,
             intervals,
@@ -155,6 +164,9 @@ impl Worker {
             printers_wake: Notify::new(),
             stream_live: std::sync::atomic::AtomicBool::new(false),
             last_reject: Mutex::new(None),
+            turns: Mutex::new(printcore::ClaimTurns::alone(&id)),
+            fallbacks: Mutex::new(Default::default()),
+            fallback_wake: Notify::new(),
         })
     }
 
@@ -281,7 +293,8 @@ impl Worker {
             let at = next_sweep
                 .min(poll_at)
                 .min(next_release.unwrap_or(Instant::now() + far))
-                .min(next_reject.unwrap_or(Instant::now() + far));
+                .min(next_reject.unwrap_or(Instant::now() + far))
+                .min(self.next_fallback().map(Instant::from_std).unwrap_or(Instant::now() + far));
             tokio::select! {
                 _ = shutdown.recv() => break,
                 _ = self.wake.notified() => {
@@ -289,6 +302,8 @@ impl Worker {
                     next_reject = self.reject_throttled().await.map(Instant::from_std);
                 }
                 _ = self.schedule_wake.notified() => next_release = self.next_release().await,
+                // A fallback look was added: wait for the earliest.
+                _ = self.fallback_wake.notified() => {}
                 _ = tokio::time::sleep_until(at) => {
                     let now = Instant::now();
                     if now >= next_sweep {
@@ -296,6 +311,9 @@ impl Worker {
                         next_sweep = now + self.intervals.sweep;
                         // While polling, the queue poll looks for orders and cancel requests already.
                         if !polling {
+                            if let Err(e) = self.refresh_turns().await {
+                                warn!("could not read the printers for the claim turns: {e}");
+                            }
                             self.claim_once().await;
                             if let Err(e) = self.cancel_once().await {
                                 warn!("cancel requests: {e}");
@@ -313,6 +331,9 @@ impl Worker {
                     if next_reject.is_some_and(|t| now >= t) {
                         next_reject = None;
                         self.reject_now().await;
+                    }
+                    if self.next_fallback().is_some_and(|t| now.into_std() >= t) && self.fallbacks_due().await > 0 {
+                        next_reject = self.reject_throttled().await.map(Instant::from_std);
                     }
                 }
             }
@@ -408,9 +429,10 @@ impl Worker {
     }
 
     /// Reads this worker's printers' switches and applies them to the last readings; wakes the claim loop
-    /// when a printer may take orders now.
+    /// when a printer may take orders now. The claim turns are set from the same read.
     pub async fn refresh_switches(&self) -> printcore::Result<()> {
         let stored = self.core.printers().await?;
+        self.set_turns(&stored);
         for slot in &self.slots {
             let Some(p) = stored.iter().find(|p| p.printer_id == slot.identity.printer_id) else { continue };
             let (active, auto_print) = (p.is_active.unwrap_or(true), p.auto_print_enabled.unwrap_or(true));

@@ -28,7 +28,11 @@ impl Worker {
                         match event {
                             Ok(e) => {
                                 if e.printable {
-                                    self.wake.notify_one();
+                                    match e.order {
+                                        // With peers, only the order's first turn claims at once.
+                                        Some(order) => self.order_printable(order),
+                                        None => self.wake.notify_one(),
+                                    }
                                 }
                                 if e.cancel_request {
                                     self.cancel_wake.notify_one();

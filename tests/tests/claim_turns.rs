@@ -1,0 +1,283 @@
+//! Print PCs whose printers take the same orders share the paid orders by turns ([`printcore::ClaimTurns`])
+//! instead of all claiming each one: real workers (`Worker::run`, change streams, folder printers) on one
+//! database, every command they send counted by the driver.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use mongodb::Database;
+use printcore::files::{FileFetcher, FilePolicy};
+use printcore::{CoreConfig, PrintCore, PrinterCapabilities, PrinterHealth, PrinterStatus, WorkerId};
+use printcore_tests::db::{counted_database, server, CommandCounts, Mode};
+use printcore_tests::fileserver::{FileServer, Route};
+use printcore_tests::fixtures::{core_with, paid_order};
+use printcore_tests::pdfgen::{pdf, A4};
+use printcore_tests::wait_for;
+use printworker::backends::FilePrinter;
+use printworker::health::PrinterIdentity;
+use printworker::service::{Intervals, PrinterSlot, Worker};
+use printworker::shutdown::ShutdownTrigger;
+use printworker::Printer;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn mono_a4() -> PrinterCapabilities {
+    PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: false, max_copies: 10 }
+}
+
+/// Change streams on; every periodic pass far away except the ones an event or a job asks for, so what is
+/// counted is what the orders cost.
+fn intervals(claim_fallback: Duration) -> Intervals {
+    let hour = Duration::from_secs(3600);
+    Intervals {
+        poll: Duration::from_secs(5),
+        health: hour,
+        recovery: hour,
+        stuck_check: hour,
+        metrics: hour,
+        job_poll: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(5),
+        change_streams: true,
+        sweep: hour,
+        change_stream_wait: Duration::from_secs(60),
+        health_record: hour,
+        claim_fallback,
+    }
+}
+
+/// A print PC: a running worker with two folder printers of one kind.
+struct Pc {
+    worker: Arc<Worker>,
+    trigger: ShutdownTrigger,
+    run: tokio::task::JoinHandle<()>,
+    _out: tempfile::TempDir,
+}
+
+fn start_pc(core: &PrintCore, name: &str, claim_fallback: Duration) -> Pc {
+    let out = tempfile::tempdir().unwrap();
+    let slots = (0..2)
+        .map(|p| {
+            let id = format!("{name}-{p}");
+            let identity = PrinterIdentity {
+                printer_id: id.clone(),
+                name: format!("Printer {id}"),
+                printer_name: id.clone(),
+                driver_name: None,
+                system_name: Some("Linux".into()),
+                connection_type: None,
+            };
+            let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path().join(&id), mono_a4()));
+            Arc::new(PrinterSlot::new(identity, printer, None, 1))
+        })
+        .collect();
+    let fetcher = FileFetcher::new(FilePolicy {
+        allowed_hosts: vec!["127.0.0.1:*".into()],
+        allow_http: true,
+        allow_loopback: true,
+        ..FilePolicy::default()
+    })
+    .unwrap();
+    let (trigger, shutdown) = printworker::shutdown::channel();
+    let worker = Worker::new(
+        core.clone(),
+        WorkerId::from_string(name).unwrap(),
+        fetcher,
+        slots,
+        intervals(claim_fallback),
+        shutdown,
+    );
+    let run = tokio::spawn(worker.clone().run());
+    Pc { worker, trigger, run, _out: out }
+}
+
+impl Pc {
+    /// Stops the worker as a shutdown signal would.
+    async fn stop(self) {
+        self.trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(30), self.run).await.expect("the worker stops").unwrap();
+    }
+}
+
+/// Waits until the print PCs have sent nothing for half a second: their start-up's work (the first
+/// health pass, sweep and claim) is over, so what happens next is what the test does.
+async fn wait_quiet(counts: &CommandCounts) {
+    let total = || counts.lock().unwrap().values().sum::<usize>();
+    let mut last = (total(), std::time::Instant::now());
+    wait_for("the print PCs to go quiet", Duration::from_secs(30), || {
+        let now = total();
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+        }
+        let quiet = last.1.elapsed() >= Duration::from_millis(500);
+        async move { quiet.then_some(()) }
+    })
+    .await;
+}
+
+async fn wait_for_peers(pcs: &[Pc], peers: usize) {
+    wait_for("every print PC to see its peers", Duration::from_secs(30), || async {
+        pcs.iter().all(|pc| pc.worker.claim_turns().peers().len() == peers).then_some(())
+    })
+    .await;
+}
+
+/// Inserts a paid order (with `_id` `id`).
+async fn pay(db: &Database, files: &FileServer, order_id: &str, id: ObjectId) {
+    let mut order = paid_order(order_id, DateTime::now(), 0);
+    order.insert("_id", id);
+    order.insert("fileURL", files.url("/a.pdf"));
+    db.collection::<Document>("orders").insert_one(order).await.unwrap();
+}
+
+/// [`pay`], then waits until the order is printed; returns it.
+async fn pay_and_wait(db: &Database, files: &FileServer, order_id: &str, id: ObjectId) -> Document {
+    pay(db, files, order_id, id).await;
+    printed(db, order_id, id).await
+}
+
+async fn printed(db: &Database, order_id: &str, id: ObjectId) -> Document {
+    let orders = db.collection::<Document>("orders");
+    wait_for(&format!("order {order_id} printed"), Duration::from_secs(20), || async {
+        let o = orders.find_one(doc! { "_id": id }).await.ok()??;
+        (o.get_str("printStatus").ok()? == "printed").then_some(o)
+    })
+    .await
+}
+
+fn count(c: &CommandCounts, name: &str) -> usize {
+    c.lock().unwrap().get(name).copied().unwrap_or(0)
+}
+
+/// A database for one test: the print PCs' handle, whose commands are counted, and the test's own.
+async fn databases(tag: &str) -> (PrintCore, CommandCounts, Database) {
+    let (counted, counts) = counted_database(Mode::ReplicaSet, tag).await;
+    let core = core_with(&counted, CoreConfig::default()).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let client = mongodb::Client::with_uri_str(&server(Mode::ReplicaSet).uri).await.unwrap();
+    (core, counts, client.database(counted.name()))
+}
+
+/// `pcs` print PCs print `orders` orders paid one after another; returns (`findAndModify`, `find`) per
+/// order the print PCs sent and how many PCs printed at least one.
+async fn trickle(pcs: usize, orders: usize, tag: &str) -> (f64, f64, usize) {
+    let (core, counts, db) = databases(tag).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    let fleet: Vec<Pc> =
+        (0..pcs).map(|i| start_pc(&core, &format!("{tag}-pc{i}"), Duration::from_millis(500))).collect();
+    wait_for_peers(&fleet, pcs).await;
+    // The first order's claims warm what a start leaves cold; counting starts after it.
+    pay_and_wait(&db, &files, &format!("{tag}-warm"), ObjectId::new()).await;
+    counts.lock().unwrap().clear();
+    let mut printed_by = std::collections::BTreeSet::new();
+    for i in 0..orders {
+        let o = pay_and_wait(&db, &files, &format!("{tag}-{i}"), ObjectId::new()).await;
+        assert_eq!(o.get_i32("printAttempt").ok().map(i64::from).or(o.get_i64("printAttempt").ok()), Some(1));
+        let printer = o.get_str("printerId").unwrap();
+        printed_by.insert(printer.rsplit_once('-').unwrap().0.to_owned());
+    }
+    let per = |n: usize| n as f64 / orders as f64;
+    let (fam, find) = (per(count(&counts, "findAndModify")), per(count(&counts, "find")));
+    eprintln!(
+        "{pcs} print PCs: per order {fam:.2} findAndModify, {find:.2} find; printed by {printed_by:?}; all: {:?}",
+        counts.lock().unwrap()
+    );
+    for pc in fleet {
+        pc.stop().await;
+    }
+    (fam, find, printed_by.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_print_pcs_cost_the_database_per_order_what_one_costs_plus_the_fallbacks_looks() {
+    let (fam1, find1, _) = trickle(1, 12, "turns1").await;
+    let (fam4, find4, pcs_used) = trickle(4, 24, "turns4").await;
+    // Every PC claiming every order would add a losing findAndModify per extra PC that read the order
+    // before it was taken (up to 3 an order here), and a find per extra PC.
+    assert!(
+        fam4 <= fam1 + 0.25,
+        "four PCs: {fam4:.2} findAndModify an order against {fam1:.2} for one: the PCs race for each order"
+    );
+    // The fallbacks' looks by `_id` (the three other PCs, each with a free printer) are the finds an order
+    // more; a claim round each would be a ranged read each.
+    assert!(find4 <= find1 + 3.25, "four PCs: {find4:.2} find an order against {find1:.2} for one");
+    assert!(pcs_used >= 3, "the turns spread the orders over the PCs: only {pcs_used} of 4 printed any");
+}
+
+/// Records a print PC that stopped a moment ago: its printers' last health write says online, with the
+/// same capabilities, so the others still count it as a peer.
+async fn record_stopped_pc(core: &PrintCore, name: &str) {
+    for p in 0..2 {
+        core.record_printer_health(&PrinterHealth {
+            printer_id: format!("{name}-{p}"),
+            name: format!("Printer {name}-{p}"),
+            printer_name: format!("{name}-{p}"),
+            status: PrinterStatus::Online,
+            queue_length: Some(0),
+            error_message: None,
+            driver_name: None,
+            system_name: Some("Linux".into()),
+            connection_type: None,
+            capabilities: Some(mono_a4()),
+            worker_id: name.to_owned(),
+            reachable: true,
+            last_successful_print_at: None,
+            state_reasons: Vec::new(),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_whose_first_turns_are_stopped_print_pcs_is_claimed_by_the_next_after_their_delays() {
+    let (core, counts, db) = databases("turnsghost").await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    record_stopped_pc(&core, "ghost-1").await;
+    record_stopped_pc(&core, "ghost-2").await;
+    let fallback = Duration::from_secs(1);
+    let fleet = [start_pc(&core, "pc-a", fallback), start_pc(&core, "pc-b", fallback)];
+    wait_for_peers(&fleet, 4).await;
+    let view = fleet[0].worker.claim_turns();
+    assert_eq!(view.peers(), ["ghost-1", "ghost-2", "pc-a", "pc-b"]);
+    let stopped_first = |stopped: usize| loop {
+        let id = ObjectId::new();
+        let ranking = view.ranking(&id);
+        if ranking[..stopped].iter().all(|p| p.starts_with("ghost")) && !ranking[stopped].starts_with("ghost") {
+            return (id, ranking[stopped].to_owned());
+        }
+    };
+
+    // With every PC idle, only a fallback can take it: the first running PC in its turns, after that
+    // turn's delays (on this process's clock: the workers' estimate of the server's clock is not precise
+    // enough for this).
+    for stopped in [1, 2] {
+        let (id, next) = stopped_first(stopped);
+        let name = format!("STOPPED-FIRST-{stopped}");
+        // The claim a PC makes when its job ends is over too.
+        wait_quiet(&counts).await;
+        let paid = std::time::Instant::now();
+        pay(&db, &files, &name, id).await;
+        tokio::time::sleep_until((paid + fallback * stopped as u32 - fallback / 2).into()).await;
+        let o = db.collection::<Document>("orders").find_one(doc! { "_id": id }).await.unwrap().unwrap();
+        assert_eq!(o.get_str("printStatus"), Ok("pending"), "{name} claimed before its turn: {o}");
+        let o = printed(&db, &name, id).await;
+        let waited = paid.elapsed();
+        let printer = o.get_str("printerId").unwrap();
+        assert!(printer.starts_with(&next), "{name} claimed by {printer}, not by {next} whose turn it was");
+        assert!(waited < fallback * stopped as u32 + Duration::from_secs(5), "{name} printed {waited:?} after payment");
+    }
+
+    // A mix of orders, half of them the stopped PCs' first: none waits for a sweep.
+    for i in 0..16 {
+        let id = if i % 2 == 0 { stopped_first(1 + i % 4 / 2).0 } else { ObjectId::new() };
+        let paid = std::time::Instant::now();
+        let o = pay_and_wait(&db, &files, &format!("MIX-{i}"), id).await;
+        let waited = paid.elapsed();
+        assert!(waited < fallback * 2 + Duration::from_secs(5), "order MIX-{i} was printed {waited:?} after payment");
+        assert!(!o.get_str("printerId").unwrap().starts_with("ghost"));
+    }
+    for pc in fleet {
+        pc.stop().await;
+    }
+}

@@ -1,0 +1,125 @@
+//! Whose turn a paid order is ([`printcore::ClaimTurns`]): with other print PCs whose printers take the
+//! same orders, a paid order's change-stream event makes one PC claim at once (turn 0), and the next
+//! [`FALLBACK_TURNS`] look whether it still waits, turn k after k times `intervals.claim_fallback`, when
+//! they have a free printer (one read by `_id`), and claim if it does; the others leave it to them, to
+//! the claims every PC makes when a job ends, and to the sweep. So a shop of up to four PCs never leaves an
+//! order waiting on busy or stopped PCs while another is free, and a fleet pays at most three reads an
+//! order for it. The peers are read from `printers` with the switches (a printer changed by an admin, a
+//! printer added) and at each sweep.
+
+use super::Worker;
+use bson::oid::ObjectId;
+use printcore::ClaimTurns;
+use std::cmp::Reverse;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// How many turns after the first look again whether an order still waits.
+pub const FALLBACK_TURNS: usize = 3;
+
+/// At most this many fallback looks wait at once; beyond it an order is left to the claims made when a
+/// job ends and to the sweep (a burst of this size keeps every printer busy anyway).
+const MAX_FALLBACKS: usize = 10_000;
+
+/// The fallback looks waiting, earliest first.
+pub(super) type Fallbacks = std::collections::BinaryHeap<Reverse<(Instant, ObjectId)>>;
+
+impl Worker {
+    /// How long a peer may go without writing its printers' health before it no longer counts: three
+    /// times this worker's own interval between unchanged health writes, and at least a minute.
+    fn peer_silence(&self) -> Duration {
+        (self.intervals.health_record * 3).max(Duration::from_secs(60))
+    }
+
+    /// The turns as the `printers` documents in `printers` show them now.
+    pub(super) fn set_turns(&self, printers: &[printcore::Printer]) {
+        let turns = ClaimTurns::from_printers(&self.id, printers, self.core.now(), self.peer_silence());
+        let mut current = self.turns.lock().unwrap();
+        if current.peers() != turns.peers() {
+            match turns.peers().len() {
+                0 | 1 => info!("no other print PC takes the same orders: this one claims every paid order at once"),
+                n => info!(
+                    "{} other print PCs take the same orders: each paid order is one PC's to claim, another's after {:?}",
+                    n - 1,
+                    self.intervals.claim_fallback
+                ),
+            }
+        }
+        *current = turns;
+    }
+
+    /// Reads `printers` and sets the turns from it.
+    pub async fn refresh_turns(&self) -> printcore::Result<()> {
+        let printers = self.core.printers().await?;
+        self.set_turns(&printers);
+        Ok(())
+    }
+
+    /// The turns in force (tests, the status page).
+    pub fn claim_turns(&self) -> ClaimTurns {
+        self.turns.lock().unwrap().clone()
+    }
+
+    /// A change may have made `order` printable: claim now when it is this worker's turn, look again
+    /// after `turn` times the fallback delay when it is one of the next [`FALLBACK_TURNS`], else leave it
+    /// to its peers.
+    pub(super) fn order_printable(&self, order: ObjectId) {
+        let turn = self.turns.lock().unwrap().turn(&order);
+        match turn {
+            0 => self.wake.notify_one(),
+            1..=FALLBACK_TURNS => {
+                let mut waiting = self.fallbacks.lock().unwrap();
+                if waiting.len() < MAX_FALLBACKS {
+                    let at = Instant::now() + self.intervals.claim_fallback * turn as u32;
+                    waiting.push(Reverse((at, order)));
+                }
+                drop(waiting);
+                self.fallback_wake.notify_one();
+            }
+            _ => {}
+        }
+    }
+
+    /// When the next fallback look is due.
+    pub(super) fn next_fallback(&self) -> Option<Instant> {
+        self.fallbacks.lock().unwrap().peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The fallback looks that are due: while a printer has a free job slot, asks whether each order still
+    /// waits (one read by `_id`) and claims when one does. Returns how many were claimed.
+    pub(super) async fn fallbacks_due(self: &Arc<Self>) -> usize {
+        let now = Instant::now();
+        let due: Vec<ObjectId> = {
+            let mut waiting = self.fallbacks.lock().unwrap();
+            let mut due = Vec::new();
+            while waiting.peek().is_some_and(|Reverse((at, _))| *at <= now) {
+                if let Some(Reverse((_, order))) = waiting.pop() {
+                    due.push(order);
+                }
+            }
+            due
+        };
+        let mut claimed = 0;
+        for order in due {
+            // Every printer busy: this worker claims again as each job ends anyway.
+            if !self.has_free_slot() {
+                break;
+            }
+            match self.core.order_waits(&order).await {
+                Ok(true) => {
+                    tracing::debug!(%order, "the order still waits after the fallback delay: claiming");
+                    claimed += self.claim_once().await;
+                }
+                Ok(false) => {}
+                Err(e) => warn!("{e}"),
+            }
+        }
+        claimed
+    }
+
+    /// Whether a printer that may take orders has a free job slot.
+    fn has_free_slot(&self) -> bool {
+        self.slots.iter().any(|s| s.reading().is_some_and(|r| r.may_claim()) && s.permits.available_permits() > 0)
+    }
+}
