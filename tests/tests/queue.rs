@@ -788,3 +788,56 @@ async fn two_workers_claiming_side_by_side_take_each_order_exactly_once() {
     let logs = db.collection::<Document>("print_logs");
     assert_eq!(logs.count_documents(doc! { "action": "claim" }).await.unwrap(), 400, "one claim log per order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_stream_names_the_order_and_says_what_each_change_asks_without_reading_it() {
+    use futures::StreamExt;
+    use printcore::WorkerEvent;
+    let db = fresh_database(Mode::ReplicaSet, "watchworker").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let mut events = core.watch_worker(Duration::from_secs(1)).await.unwrap();
+    let orders = db.collection::<Document>("orders");
+    macro_rules! next {
+        () => {
+            tokio::time::timeout(Duration::from_secs(20), events.next())
+                .await
+                .expect("an event within 20 s")
+                .expect("the stream goes on")
+                .unwrap()
+        };
+    }
+    let ev = |printable, cancel_request, schedule, order| WorkerEvent {
+        printable,
+        cancel_request,
+        schedule,
+        printer: false,
+        order: Some(order),
+    };
+
+    // An unpaid order, as the website creates it: no event at all (filtered on the server).
+    let mut unpaid = paid_order("W-UNPAID", DateTime::now(), 0);
+    unpaid.insert("paymentStatus", "pending");
+    let unpaid_id = unpaid.get_object_id("_id").unwrap();
+    orders.insert_one(unpaid).await.unwrap();
+    // A paid order: printable, from the document in the event (nothing read back).
+    let paid = paid_order("W-PAID", DateTime::now(), 0);
+    let paid_id = paid.get_object_id("_id").unwrap();
+    orders.insert_one(paid).await.unwrap();
+    assert_eq!(next!(), ev(true, false, false, paid_id), "the unpaid insert woke nobody; the paid one did");
+    // A paid order scheduled for later: the schedule too.
+    let mut later = paid_order("W-LATER", DateTime::now(), 0);
+    later.insert("printNotBefore", DateTime::from_millis(DateTime::now().timestamp_millis() + 3_600_000));
+    let later_id = later.get_object_id("_id").unwrap();
+    orders.insert_one(later).await.unwrap();
+    assert_eq!(next!(), ev(true, false, true, later_id));
+    // The unpaid order paid.
+    orders.update_one(doc! { "_id": unpaid_id }, doc! { "$set": { "paymentStatus": "completed" } }).await.unwrap();
+    assert_eq!(next!(), ev(true, false, false, unpaid_id));
+    // An admin's cancel request on the paid one: the cancel pass only.
+    orders
+        .update_one(doc! { "_id": paid_id }, doc! { "$set": { "printCancelRequest": { "at": DateTime::now() } } })
+        .await
+        .unwrap();
+    assert_eq!(next!(), ev(false, true, false, paid_id));
+}

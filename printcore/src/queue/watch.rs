@@ -62,15 +62,27 @@ impl PrintCore {
     ) -> Result<BoxStream<'static, Result<WorkerEvent>>> {
         use crate::model::CANCEL_REQUEST_FIELD as REQUEST_FIELD;
         let request = format!("updateDescription.updatedFields.{REQUEST_FIELD}");
-        let orders_pipeline = vec![doc! { "$match": { "$or": [
-            // An unpaid order is nothing to a worker until its payment (an update) comes.
-            { "operationType": "insert", "fullDocument.paymentStatus": "completed" },
-            { "operationType": "replace" },
-            { "operationType": "update", "updateDescription.updatedFields.printStatus": "pending" },
-            { "operationType": "update", "updateDescription.updatedFields.paymentStatus": "completed" },
-            { "operationType": "update", "updateDescription.updatedFields.printNotBefore": { "$exists": true } },
-            { "operationType": "update", &request: { "$exists": true } },
-        ] } }];
+        let orders_pipeline = vec![
+            doc! { "$match": { "$or": [
+                // An unpaid order is nothing to a worker until its payment (an update) comes.
+                { "operationType": "insert", "fullDocument.paymentStatus": "completed" },
+                { "operationType": "replace" },
+                { "operationType": "update", "updateDescription.updatedFields.printStatus": "pending" },
+                { "operationType": "update", "updateDescription.updatedFields.paymentStatus": "completed" },
+                { "operationType": "update", "updateDescription.updatedFields.printNotBefore": { "$exists": true } },
+                { "operationType": "update", &request: { "$exists": true } },
+            ] } },
+            // Only what `WorkerEvent::of_order` reads: an inserted order's own document (the website's
+            // fields, its items) never crosses the wire to every worker.
+            doc! { "$project": {
+                "operationType": 1,
+                "documentKey": 1,
+                "updateDescription": 1,
+                "fullDocument.paymentStatus": 1,
+                "fullDocument.printNotBefore": 1,
+                format!("fullDocument.{REQUEST_FIELD}"): 1,
+            } },
+        ];
         // The shop's switches, written by an admin (a worker's own health write keeps them as they are).
         let printers_pipeline = vec![doc! { "$match": { "$or": [
             { "operationType": { "$in": ["insert", "replace", "delete"] } },
