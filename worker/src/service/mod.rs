@@ -5,7 +5,7 @@
 //! | service | file | interval |
 //! |---|---|---|
 //! | health | `health_check.rs` | `intervals.health`; a busy printer every `intervals.job_poll`; written to the database when it changed or every `intervals.health_record` |
-//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a change-stream event when the order is this worker's turn, and `intervals.claim_fallback` after one that is its fallback turn if the order still waits (`turns.rs`), a job ending, a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
+//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a change-stream event when the order is this worker's turn, and k times `intervals.claim_fallback` after one whose turn k (1 to 3) it is, if the order still waits (`turns.rs`), a job ending, a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
 //! | rejection | `reject.rs` | after a claim pass, at most every `intervals.poll`, and at each sweep |
 //! | admin cancel at the printer | `cancel.rs` | on a change-stream event and at each sweep; polling: when the queue poll sees a request, and every `intervals.job_poll` while a job prints |
 //! | recovery | `recovery.rs` | `intervals.recovery` |
@@ -117,7 +117,8 @@ pub struct Worker {
     last_reject: Mutex<Option<std::time::Instant>>,
     /// Whose turn each paid order is among the print PCs that take the same orders.
     turns: Mutex<printcore::ClaimTurns>,
-    /// Orders to look at again when the fallback delay has passed (this worker is their turn 1).
+    /// Orders to look at again when their fallback delays have passed (this worker is one of their turns 1
+    /// to 3).
     fallbacks: Mutex<turns::Fallbacks>,
     fallback_wake: Notify,
 }
