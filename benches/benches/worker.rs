@@ -12,7 +12,6 @@
 //! (or `bash scripts/bench.sh`, which runs every benchmark and writes docs/BENCHMARKS.md).
 
 use bson::{doc, DateTime, Document};
-use printcore::files::{FileFetcher, FilePolicy};
 use printcore::{CoreConfig, MarkPaid, PrintCore, PrinterCapabilities, WorkerId};
 use printcore_benches::{counted_core, item, percentile, quick, rss_kb};
 use printcore_tests::db::{server, Mode};
@@ -250,13 +249,7 @@ async fn round_trips(n: usize, files: &FileServer) -> (f64, BTreeMap<String, usi
         None,
         1,
     ));
-    let fetcher = FileFetcher::new(FilePolicy {
-        allowed_hosts: vec!["127.0.0.1:*".into()],
-        allow_http: true,
-        allow_loopback: true,
-        ..FilePolicy::default()
-    })
-    .unwrap();
+    let fetcher = printcore_tests::fixtures::loopback_fetcher();
     let intervals = Intervals {
         poll: Duration::from_secs(5),
         health: Duration::from_secs(30),

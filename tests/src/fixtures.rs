@@ -100,3 +100,15 @@ pub fn without_outbox(mut d: Document) -> Document {
     d.remove("printLogOutbox");
     d
 }
+
+/// A file fetcher for files served by a test's own server on loopback (plain HTTP, any port of
+/// 127.0.0.1), otherwise the default policy.
+pub fn loopback_fetcher() -> printcore::files::FileFetcher {
+    printcore::files::FileFetcher::new(printcore::files::FilePolicy {
+        allowed_hosts: vec!["127.0.0.1:*".into()],
+        allow_http: true,
+        allow_loopback: true,
+        ..printcore::files::FilePolicy::default()
+    })
+    .expect("the loopback file policy")
+}

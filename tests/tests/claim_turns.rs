@@ -5,11 +5,10 @@
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 use mongodb::Database;
-use printcore::files::{FileFetcher, FilePolicy};
 use printcore::{CoreConfig, PrintCore, PrinterCapabilities, PrinterHealth, PrinterStatus, WorkerId};
 use printcore_tests::db::{counted_database, server, CommandCounts, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{core_with, paid_order};
+use printcore_tests::fixtures::{core_with, loopback_fetcher, paid_order};
 use printcore_tests::pdfgen::{pdf, A4};
 use printcore_tests::wait_for;
 use printworker::backends::FilePrinter;
@@ -69,18 +68,11 @@ fn start_pc(core: &PrintCore, name: &str, claim_fallback: Duration) -> Pc {
             Arc::new(PrinterSlot::new(identity, printer, None, 1))
         })
         .collect();
-    let fetcher = FileFetcher::new(FilePolicy {
-        allowed_hosts: vec!["127.0.0.1:*".into()],
-        allow_http: true,
-        allow_loopback: true,
-        ..FilePolicy::default()
-    })
-    .unwrap();
     let (trigger, shutdown) = printworker::shutdown::channel();
     let worker = Worker::new(
         core.clone(),
         WorkerId::from_string(name).unwrap(),
-        fetcher,
+        loopback_fetcher(),
         slots,
         intervals(claim_fallback),
         shutdown,

@@ -2,11 +2,11 @@
 //! no timers involved.
 
 use bson::{doc, DateTime, Document};
-use printcore::files::{FileFetcher, FilePolicy};
+use printcore::files::FileFetcher;
 use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, PrinterCapabilities, WorkerId};
 use printcore_tests::db::{fresh_database, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{core_with, insert_orders, log_actions, paid_order, raw_order};
+use printcore_tests::fixtures::{core_with, insert_orders, log_actions, loopback_fetcher, paid_order, raw_order};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A3, A4};
 use printcore_tests::wait_for;
@@ -50,13 +50,7 @@ fn mono_a4() -> PrinterCapabilities {
 }
 
 fn fetcher() -> FileFetcher {
-    FileFetcher::new(FilePolicy {
-        allowed_hosts: vec!["127.0.0.1:*".into()],
-        allow_http: true,
-        allow_loopback: true,
-        ..FilePolicy::default()
-    })
-    .unwrap()
+    loopback_fetcher()
 }
 
 async fn worker_with(core: &PrintCore, printers: Vec<(PrinterIdentity, Arc<dyn Printer>)>) -> Arc<Worker> {

@@ -25,9 +25,9 @@ use super::claim::{claim_query, ClaimQuery};
 use super::WorkerId;
 use crate::db::PrintCore;
 use crate::error::{Error, Result};
-use crate::model::{PrintStatus, Printer, PrinterStatus};
+use crate::model::{Printer, PrinterStatus};
 use bson::oid::ObjectId;
-use bson::{doc, Bson, DateTime};
+use bson::{doc, DateTime};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -121,18 +121,17 @@ impl PrintCore {
         Ok(ClaimTurns::from_printers(me, &printers, self.now(), silence))
     }
 
-    /// Whether the order with `_id` `order` still waits to be claimed (pending, paid, not scheduled): the
-    /// fallback's look before it claims. One read by `_id`.
+    /// Whether the order with `_id` `order` still waits to be claimed (the claim's filter for a printer of
+    /// any capabilities: pending, paid, not scheduled, with a file, well-formed): the fallback's look
+    /// before it claims. One read by `_id`.
     pub async fn order_waits(&self, order: &ObjectId) -> Result<bool> {
+        // The claim's own filter (any printer's), on this one order.
+        let mut filter = claim_query(None).filter;
+        filter.insert("_id", order);
         let found = self
             .inner
             .orders
-            .find_one(doc! {
-                "_id": order,
-                "printStatus": PrintStatus::Pending.as_str(),
-                "paymentStatus": "completed",
-                "printNotBefore": Bson::Null,
-            })
+            .find_one(filter)
             .projection(doc! { "_id": 1 })
             .await
             .map_err(Error::db(format!("looking whether order {order} still waits")))?;
