@@ -356,11 +356,15 @@ struct Row {
     claims: i64,
     wasted: f64,
     drain_cpu: CpuUse,
+    /// Commands per printed order in the drain, by name.
+    drain_by_name: BTreeMap<String, f64>,
     arrivals: usize,
     arrival: (f64, f64),
     arrival_claim: (f64, f64),
     arrival_after_claim: (f64, f64),
     arrival_cpu: CpuUse,
+    /// Commands per paid order while orders arrive, by name.
+    arrival_by_name: BTreeMap<String, f64>,
 }
 
 struct Plan {
@@ -456,6 +460,7 @@ async fn run_fleet(n: usize, plan: &Plan, wire: &WireCounter, url: &str) -> Row 
     row.claims = attempts;
     row.wasted = (row.fam as f64 - row.health_writes as f64 - attempts as f64) / plan.orders as f64;
     row.drain_cmds_per_order = drain_counts.values().sum::<usize>() as f64 / plan.orders as f64;
+    row.drain_by_name = per_order(&drain_counts, plan.orders);
 
     // Orders paid one at a time at `rate` a second (the website's mark_paid), the fleet otherwise idle.
     let m = plan.rate * plan.arrival_secs as usize;
@@ -475,6 +480,8 @@ async fn run_fleet(n: usize, plan: &Plan, wire: &WireCounter, url: &str) -> Row 
         orders.insert_many(docs).await.expect("insert unpaid orders");
     }
     let cpu = cpu_mark(db_pid, &pids);
+    wire.clear();
+    let arrival_start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / plan.rate as f64));
     let mut payments = Vec::new();
     for k in 0..m {
@@ -501,6 +508,7 @@ async fn run_fleet(n: usize, plan: &Plan, wire: &WireCounter, url: &str) -> Row 
     )
     .await;
     row.arrival_cpu = cpu_since(&cpu, db_pid, &pids);
+    row.arrival_by_name = per_order(&wire.counts_since(arrival_start), m);
     let (s, _, _) = stages(&db, &fleet, &format!("F{n}-A"), &paid).await;
     assert_eq!(s.paper.len(), m, "every paid order's job is in a printer's folder");
     (row.arrival, row.arrival_claim, row.arrival_after_claim) =
@@ -511,9 +519,19 @@ async fn run_fleet(n: usize, plan: &Plan, wire: &WireCounter, url: &str) -> Row 
     row
 }
 
+/// Commands by name, per order.
+fn per_order(counts: &BTreeMap<String, usize>, orders: usize) -> BTreeMap<String, f64> {
+    counts.iter().map(|(k, v)| (k.clone(), *v as f64 / orders.max(1) as f64)).collect()
+}
+
 /// The commands of an idle worker a minute, largest first: `name a/min`.
 fn idle_breakdown(r: &Row) -> String {
-    let mut v: Vec<(&String, &f64)> = r.idle_by_name.iter().collect();
+    largest_first(&r.idle_by_name)
+}
+
+/// `name figure`, largest first.
+fn largest_first(by_name: &BTreeMap<String, f64>) -> String {
+    let mut v: Vec<(&String, &f64)> = by_name.iter().collect();
     v.sort_by(|a, b| b.1.partial_cmp(a.1).unwrap_or(std::cmp::Ordering::Equal));
     v.iter().map(|(k, c)| format!("{k} {c:.1}")).collect::<Vec<_>>().join(", ")
 }
@@ -699,11 +717,13 @@ async fn main() {
             r.drain_claim.0, r.drain_claim.1, r.drain_after_claim.0, r.drain_after_claim.1
         );
         println!("  drain CPU: {}", r.drain_cpu.describe());
+        println!("  drain commands per printed order: {}", largest_first(&r.drain_by_name));
         println!(
             "  {}/s stages p50/p99: payment -> claim {:.0}/{:.0} ms, claim -> printer {:.0}/{:.0} ms",
             plan.rate, r.arrival_claim.0, r.arrival_claim.1, r.arrival_after_claim.0, r.arrival_after_claim.1
         );
         println!("  {}/s CPU: {}", plan.rate, r.arrival_cpu.describe());
+        println!("  {}/s commands per paid order: {}", plan.rate, largest_first(&r.arrival_by_name));
     }
 
     // The goals.

@@ -273,3 +273,60 @@ async fn an_order_whose_first_turns_are_stopped_print_pcs_is_claimed_by_the_next
         pc.stop().await;
     }
 }
+
+/// Pays `orders` orders at once (one `insert_many`, as a backlog the print PCs find together) and waits
+/// until every one is printed; returns the `findAndModify` the print PCs sent meanwhile that took no order,
+/// per order, and how many PCs printed.
+async fn backlog(pcs: usize, orders: usize, tag: &str) -> (f64, usize) {
+    let (core, counts, db) = databases(tag).await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    let fleet: Vec<Pc> = (0..pcs).map(|i| start_pc(&core, &format!("{tag}-pc{i}"), Duration::from_secs(5))).collect();
+    wait_for_peers(&fleet, pcs).await;
+    wait_quiet(&counts).await;
+    counts.lock().unwrap().clear();
+    let now = DateTime::now();
+    let batch: Vec<Document> = (0..orders)
+        .map(|i| {
+            // Oldest first in the order they are numbered.
+            let mut o = paid_order(&format!("{tag}-{i}"), now, (orders - i) as i64);
+            o.insert("fileURL", files.url("/a.pdf"));
+            o
+        })
+        .collect();
+    let coll = db.collection::<Document>("orders");
+    coll.insert_many(batch).await.unwrap();
+    wait_for(&format!("{orders} orders printed"), Duration::from_secs(60), || async {
+        let n = coll.count_documents(doc! { "printStatus": "printed" }).await.ok()?;
+        (n as usize == orders).then_some(())
+    })
+    .await;
+    let fam = count(&counts, "findAndModify");
+    let mut printed_by = std::collections::BTreeSet::new();
+    let mut attempts = 0;
+    let mut cursor = coll.find(doc! {}).await.unwrap();
+    use futures::TryStreamExt;
+    while let Some(o) = cursor.try_next().await.unwrap() {
+        attempts += o.get_i32("printAttempt").map(i64::from).or(o.get_i64("printAttempt")).unwrap();
+        printed_by.insert(o.get_str("printerId").unwrap().rsplit_once('-').unwrap().0.to_owned());
+    }
+    assert_eq!(attempts, orders as i64, "each order claimed once");
+    let wasted = (fam as f64 - orders as f64) / orders as f64;
+    eprintln!(
+        "{pcs} print PCs, backlog of {orders}: {wasted:.2} findAndModify an order took nothing; {:?}",
+        counts.lock().unwrap()
+    );
+    for pc in fleet {
+        pc.stop().await;
+    }
+    (wasted, printed_by.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_print_pcs_draining_a_backlog_take_their_own_turns_instead_of_racing_for_its_head() {
+    let (wasted, pcs_used) = backlog(4, 80, "turnsbacklog").await;
+    // Every PC taking the queue's head in claim order: its two printers' claims and the other PCs' race
+    // for the same first orders each time jobs end together.
+    assert!(wasted <= 0.15, "{wasted:.2} findAndModify an order took nothing: the PCs raced for the queue's head");
+    assert_eq!(pcs_used, 4, "every PC printed part of the backlog");
+}

@@ -8,7 +8,7 @@
 //! `printingBy`, `printStartedAt`, `printLeaseUntil` and counts the attempt, with its log entry, in the same
 //! write.
 
-use super::{parse_order, PrintJob, WorkerId};
+use super::{parse_order, ClaimTurns, PrintJob, WorkerId};
 use crate::audit::{Actor, Entry, Tidy};
 use crate::db::clock;
 use crate::db::PrintCore;
@@ -189,6 +189,41 @@ fn candidates_for(targets: usize) -> i64 {
     (targets * 2) as i64
 }
 
+/// A worker with peers reads this many times more candidates at most ([`PrintCore::claim_all_in_turns`]):
+/// enough that peers claiming together mostly find orders of their own turn, few enough that a claim's
+/// read stays small (8 printers: 128 `_id`s).
+const MAX_PEER_SPREAD: usize = 8;
+
+/// An order a claim may take, as the shared read saw it.
+#[derive(Debug, Clone)]
+struct Candidate {
+    id: bson::oid::ObjectId,
+    /// The printers that found they cannot take it.
+    skip: Vec<String>,
+    /// Its `printPriority` as stored (the read's sort puts equal values together).
+    priority: Bson,
+}
+
+/// The order in which a worker with `turns` tries `candidates` (indices into them, read in claim order):
+/// claim order when it is alone; otherwise, within each run of equal priority, its turn for each order
+/// first and claim order among equal turns.
+fn in_turns(candidates: &[Candidate], turns: &ClaimTurns) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    if turns.peers().len() <= 1 {
+        return order;
+    }
+    let mut keys = Vec::with_capacity(candidates.len());
+    let mut run = 0usize;
+    for (j, c) in candidates.iter().enumerate() {
+        if j > 0 && c.priority != candidates[j - 1].priority {
+            run += 1;
+        }
+        keys.push((run, turns.turn(&c.id), j));
+    }
+    order.sort_by_key(|&j| keys[j]);
+    order
+}
+
 /// A copy of `e` for each claim it ends (a shared read failed for all of them).
 fn shared_error(e: &Error) -> Error {
     match e {
@@ -228,7 +263,32 @@ impl PrintCore {
     ///
     /// Why: a claim's ranged read is its cost; eight printers of one kind read the same range eight times
     /// per eight orders, and on a busy server each read waits for the others (docs/BENCHMARKS.md, drain).
+    ///
+    /// For a worker with peers (other workers taking the same orders), see
+    /// [`PrintCore::claim_all_in_turns`].
     pub async fn claim_all(&self, worker: &WorkerId, targets: &[ClaimTarget]) -> Vec<Result<Option<PrintJob>>> {
+        self.claim_all_in_turns(worker, targets, &ClaimTurns::alone(worker)).await
+    }
+
+    /// [`PrintCore::claim_all`] for a worker with peers (`turns`): its claims spread over the head of the
+    /// queue instead of all peers racing for its first order.
+    ///
+    /// Alone, a worker takes the candidates in claim order. With peers, every claim reads a wider window
+    /// of the queue's head (one candidate per target and as many again, times the peers, up to 8
+    /// times), and takes its candidates in the order of its turn for each, within each
+    /// priority: first the orders that are its turn 0, then 1, and so on, oldest first among equals. The
+    /// peers' turns for an order are a permutation, so each order in the window is the first choice of
+    /// about as many peers as there are peers per order in the window, and claims that end together no
+    /// longer all try the same order (the wasted `findAndModify` of the fleet bench). An order is never
+    /// passed over for long: it stays in every peer's window while it waits, and the peers whose turn it
+    /// is early take it before orders behind it that are not theirs. Priority comes first as always: no
+    /// turn puts a lower-priority order before a higher one.
+    pub async fn claim_all_in_turns(
+        &self,
+        worker: &WorkerId,
+        targets: &[ClaimTarget],
+        turns: &ClaimTurns,
+    ) -> Vec<Result<Option<PrintJob>>> {
         // Groups of targets with the same claim query (their skip conditions aside).
         let mut groups: Vec<(ClaimQuery, Vec<usize>)> = Vec::new();
         for (i, t) in targets.iter().enumerate() {
@@ -243,7 +303,7 @@ impl PrintCore {
                 return vec![(members[0], self.claim(worker, &targets[members[0]]).await)];
             }
             let group: Vec<&ClaimTarget> = members.iter().map(|&i| &targets[i]).collect();
-            match self.claim_group(worker, &query, &group).await {
+            match self.claim_group(worker, &query, &group, turns).await {
                 Ok(results) => members.into_iter().zip(results).collect(),
                 Err(e) => members.into_iter().map(|i| (i, Err(shared_error(&e)))).collect(),
             }
@@ -262,11 +322,12 @@ impl PrintCore {
         worker: &WorkerId,
         query: &ClaimQuery,
         targets: &[&ClaimTarget],
+        turns: &ClaimTurns,
     ) -> Result<Vec<Result<Option<PrintJob>>>> {
         let started = clock::monotonic_ms();
         let now = self.now();
         let released = self.release_if_due(started, now).await?;
-        let limit = candidates_for(targets.len());
+        let limit = candidates_for(targets.len()) * turns.peers().len().clamp(1, MAX_PEER_SPREAD) as i64;
         let mut candidates = self.claim_candidates(query, limit).await?;
         if candidates.is_empty() && !released && self.release_if_idle(started).await? {
             candidates = self.claim_candidates(query, limit).await?;
@@ -278,17 +339,18 @@ impl PrintCore {
         // The read saw every order these printers could take: a target left without a candidate has nothing
         // to claim (an order paid since wakes the worker again), rather than reading the range once more.
         let complete = (candidates.len() as i64) < limit;
+        let order = in_turns(&candidates, turns);
         let claims = targets.iter().enumerate().map(|(k, target)| {
             let write = self.claim_write(worker, target, now, started);
-            // Target k starts at candidate k, and goes on round the list, so side-by-side claims do not all
-            // race for the first; together they take the first ones in claim order.
+            // Target k starts at the k-th candidate in this worker's order (`in_turns`), and goes on round the
+            // list, so side-by-side claims do not all race for the first; together they take the first ones.
             let mine: Vec<bson::oid::ObjectId> = if complete && k >= candidates.len() {
                 Vec::new()
             } else {
-                (0..candidates.len())
-                    .map(|j| (k + j) % candidates.len())
-                    .filter(|&j| !candidates[j].1.iter().any(|p| p == &target.printer_id))
-                    .map(|j| candidates[j].0)
+                (0..order.len())
+                    .map(|j| &candidates[order[(k + j) % order.len()]])
+                    .filter(|c| !c.skip.iter().any(|p| p == &target.printer_id))
+                    .map(|c| c.id)
                     .collect()
             };
             async move {
@@ -317,12 +379,9 @@ impl PrintCore {
         Ok(futures::future::join_all(claims).await)
     }
 
-    /// The `_id`s and skip lists of the next `limit` orders `query` matches, in claim order, on its index.
-    async fn claim_candidates(
-        &self,
-        query: &ClaimQuery,
-        limit: i64,
-    ) -> Result<Vec<(bson::oid::ObjectId, Vec<String>)>> {
+    /// The next `limit` orders `query` matches, in claim order, on its index: their `_id`, skip list and
+    /// priority.
+    async fn claim_candidates(&self, query: &ClaimQuery, limit: i64) -> Result<Vec<Candidate>> {
         let read = |hinted: bool| {
             let action = self
                 .inner
@@ -330,7 +389,7 @@ impl PrintCore {
                 .find(query.filter.clone())
                 .sort(query.sort.clone())
                 .limit(limit)
-                .projection(doc! { "_id": 1, SKIP_FIELD: 1 });
+                .projection(doc! { "_id": 1, SKIP_FIELD: 1, "printPriority": 1 });
             async move {
                 let cursor = if hinted { action.hint(Hint::Name(query.index.to_owned())).await } else { action.await }?;
                 cursor.try_collect::<Vec<Document>>().await
@@ -345,7 +404,8 @@ impl PrintCore {
                     .get_array(SKIP_FIELD)
                     .map(|a| a.iter().filter_map(|b| b.as_str().map(str::to_owned)).collect())
                     .unwrap_or_default();
-                Some((id, skip))
+                let priority = d.get("printPriority").cloned().unwrap_or(Bson::Null);
+                Some(Candidate { id, skip, priority })
             })
             .collect())
     }
@@ -616,6 +676,56 @@ impl PrintCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn candidates(priorities: &[i32]) -> Vec<Candidate> {
+        priorities
+            .iter()
+            .map(|p| Candidate { id: bson::oid::ObjectId::new(), skip: Vec::new(), priority: Bson::Int32(*p) })
+            .collect()
+    }
+
+    #[test]
+    fn a_worker_alone_takes_candidates_in_claim_order_and_peers_take_different_first_ones() {
+        let window = candidates(&[0; 32]);
+        let alone = ClaimTurns::of("pc-a", &["pc-a"]);
+        assert_eq!(in_turns(&window, &alone), (0..32).collect::<Vec<_>>());
+        let names: Vec<String> = (0..16).map(|i| format!("pc-{i:02}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut distinct = 0;
+        for _ in 0..50 {
+            let window = candidates(&[0; 32]);
+            let mut firsts = std::collections::HashSet::new();
+            for me in &names {
+                let turns = ClaimTurns::of(me, &names);
+                let order = in_turns(&window, &turns);
+                let mut sorted = order.clone();
+                sorted.sort();
+                assert_eq!(sorted, (0..32).collect::<Vec<_>>(), "every candidate once");
+                // Turns never go down along the order, and equal turns keep claim order.
+                let keys: Vec<(usize, usize)> = order.iter().map(|&j| (turns.turn(&window[j].id), j)).collect();
+                assert!(keys.windows(2).all(|k| k[0] < k[1]), "{me}: {keys:?}");
+                firsts.insert(order[0]);
+            }
+            distinct += firsts.len();
+        }
+        // In claim order all 16 would try candidate 0 first. By turns, each candidate is the turn 0 of one
+        // peer, so peers with a turn 0 in the window (about 7 in 8 of them) all start apart.
+        let mean = distinct as f64 / 50.0;
+        assert!(mean >= 12.0, "16 peers started at {mean:.1} different candidates on average");
+    }
+
+    #[test]
+    fn turns_never_put_an_order_before_one_of_higher_priority() {
+        let window = candidates(&[9, 9, 9, 5, 0, 0, 0, 0]);
+        let names = ["pc-a", "pc-b", "pc-c", "pc-d", "pc-e"];
+        for me in names {
+            let order = in_turns(&window, &ClaimTurns::of(me, &names));
+            let mut head: Vec<usize> = order[..3].to_vec();
+            head.sort();
+            assert_eq!(head, [0, 1, 2], "{me}: {order:?}");
+            assert_eq!(order[3], 3, "{me}: {order:?}");
+        }
+    }
 
     #[test]
     fn a_claim_for_a_printer_reads_only_the_index_points_it_can_take() {

@@ -91,6 +91,14 @@ impl ClaimTurns {
         ClaimTurns { me: me_str.to_owned(), peers }
     }
 
+    /// `me` among `peers` (tests).
+    #[cfg(test)]
+    pub(crate) fn of(me: &str, peers: &[&str]) -> ClaimTurns {
+        let mut peers: Vec<String> = peers.iter().map(|p| (*p).to_owned()).collect();
+        peers.sort();
+        ClaimTurns { me: me.to_owned(), peers }
+    }
+
     /// The peers' ids, this worker's among them, sorted.
     pub fn peers(&self) -> &[String] {
         &self.peers

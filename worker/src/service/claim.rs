@@ -19,7 +19,8 @@ impl Worker {
         // Reap finished print tasks so the set does not grow over a long run.
         self.active_jobs();
         // Every free job slot of every printer claims in one round, side by side; printers that take the
-        // same orders share one read of the queue (`PrintCore::claim_all`). Rounds go on while they claim.
+        // same orders share one read of the queue, and with peers the claims spread over its head by turns
+        // (`PrintCore::claim_all_in_turns`). Rounds go on while they claim.
         let mut claimed = 0;
         // Printers that found nothing (or failed) in a round sit out the next ones of this call.
         let mut done: Vec<String> = Vec::new();
@@ -40,7 +41,8 @@ impl Worker {
                 return claimed;
             }
             let claiming = std::time::Instant::now();
-            let results = self.core.claim_all(&self.id, &targets).await;
+            let turns = self.claim_turns();
+            let results = self.core.claim_all_in_turns(&self.id, &targets, &turns).await;
             let took = claiming.elapsed();
             let mut round = 0;
             for ((slot, permit), result) in slots.into_iter().zip(results) {
