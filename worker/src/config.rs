@@ -59,7 +59,8 @@ pub struct WorkerConfig {
     pub health_record_secs: f64,
     /// With change streams and other print PCs whose printers take the same orders: each paid order is
     /// one PC's to claim at once, and another's after this many seconds if it still waits (that PC stopped,
-    /// or its printers were all busy), instead of every PC claiming every order.
+    /// or its printers were all busy), instead of every PC claiming every order. Longer while the database
+    /// is slow to answer: four times this PC's recent claim time, when that is more.
     pub claim_fallback_secs: f64,
     /// Seconds between full health passes over every printer (a busy printer is asked again sooner).
     pub health_interval_secs: f64,

@@ -270,6 +270,31 @@ impl PrintCore {
         self.claim_all_in_turns(worker, targets, &ClaimTurns::alone(worker)).await
     }
 
+    /// Claims the order with `_id` `order` for `target` if it still waits and the printer can take it: one
+    /// atomic `findOneAndUpdate` by `_id` whose filter is the whole claim's (as [`PrintCore::claim`]'s), so
+    /// it takes the order only where a claim in claim order could have. `None` when it was taken, changed,
+    /// or is not for this printer. For a worker that knows which order it is after (the fallback of the
+    /// claim turns): one round trip, and no read of the queue.
+    pub async fn claim_order(
+        &self,
+        worker: &WorkerId,
+        target: &ClaimTarget,
+        order: &bson::oid::ObjectId,
+    ) -> Result<Option<PrintJob>> {
+        let started = clock::monotonic_ms();
+        let write = self.claim_write(worker, target, self.now(), started);
+        let mut point = write.query.filter.clone();
+        point.insert("_id", order);
+        let claimed = self
+            .inner
+            .orders
+            .find_one_and_update(point, write.update.clone())
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(Error::db(format!("claiming order {order}")))?;
+        self.take_claimed(worker, write, claimed).await
+    }
+
     /// [`PrintCore::claim_all`] for a worker with peers (`turns`): its claims spread over the head of the
     /// queue instead of all peers racing for its first order.
     ///

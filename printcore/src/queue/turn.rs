@@ -9,9 +9,10 @@
 //!
 //! - turn 0 claims at once;
 //! - the next few turns are the fallback (the worker decides how many and how long): turn k, when it has
-//!   a free printer, looks after k delays whether the order still waits (one read by `_id`) and claims if
-//!   it does (turn 0's worker died without its printers going stale yet, its printers were all busy, or
-//!   they skip the order);
+//!   a free printer, claims the order by its `_id` after k delays if it still waits
+//!   ([`PrintCore::claim_order`](crate::PrintCore::claim_order): one `findAndModify`, nothing read), as
+//!   when turn 0's worker died without its printers going stale yet, its printers were all busy, or they
+//!   skip the order;
 //! - the other turns leave the order to those, to the claims every worker makes when a job ends, and to
 //!   the sweep.
 //!
@@ -24,10 +25,10 @@
 use super::claim::{claim_query, ClaimQuery};
 use super::WorkerId;
 use crate::db::PrintCore;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Printer, PrinterStatus};
 use bson::oid::ObjectId;
-use bson::{doc, DateTime};
+use bson::DateTime;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -127,23 +128,6 @@ impl PrintCore {
     pub async fn claim_turns(&self, me: &WorkerId, silence: Duration) -> Result<ClaimTurns> {
         let printers = self.printers().await?;
         Ok(ClaimTurns::from_printers(me, &printers, self.now(), silence))
-    }
-
-    /// Whether the order with `_id` `order` still waits to be claimed (the claim's filter for a printer of
-    /// any capabilities: pending, paid, not scheduled, with a file, well-formed): the fallback's look
-    /// before it claims. One read by `_id`.
-    pub async fn order_waits(&self, order: &ObjectId) -> Result<bool> {
-        // The claim's own filter (any printer's), on this one order.
-        let mut filter = claim_query(None).filter;
-        filter.insert("_id", order);
-        let found = self
-            .inner
-            .orders
-            .find_one(filter)
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(Error::db(format!("looking whether order {order} still waits")))?;
-        Ok(found.is_some())
     }
 }
 

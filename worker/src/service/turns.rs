@@ -1,10 +1,11 @@
 //! Whose turn a paid order is ([`printcore::ClaimTurns`]): with other print PCs whose printers take the
 //! same orders, a paid order's change-stream event makes one PC claim at once (turn 0), and the next
-//! [`FALLBACK_TURNS`] look whether it still waits, turn k after k times `intervals.claim_fallback`, when
-//! they have a free printer (one read by `_id`), and claim if it does; the others leave it to them, to
-//! the claims every PC makes when a job ends, and to the sweep. So a shop of up to four PCs never leaves an
-//! order waiting on busy or stopped PCs while another is free, and a fleet pays at most three reads an
-//! order for it. The peers are read from `printers` with the switches (a printer changed by an admin, a
+//! [`FALLBACK_TURNS`] claim it by its `_id` if it still waits (one `findAndModify` with the claim's whole
+//! filter, which finds nothing once it was taken), turn k after k times the fallback delay (the larger of
+//! `intervals.claim_fallback` and four times this PC's recent claim time), when they have a free printer;
+//! the others leave it to them, to the claims every PC makes when a job ends, and to the sweep. So a shop
+//! of up to four PCs never leaves an order waiting on busy or stopped PCs while another is free, and a
+//! fleet pays at most three commands an order for it, never a read of the queue. The peers are read from `printers` with the switches (a printer changed by an admin, a
 //! printer added) and at each sweep.
 
 use super::Worker;
@@ -71,7 +72,7 @@ impl Worker {
             1..=FALLBACK_TURNS => {
                 let mut waiting = self.fallbacks.lock().unwrap();
                 if waiting.len() < MAX_FALLBACKS {
-                    let at = Instant::now() + self.intervals.claim_fallback * turn as u32;
+                    let at = Instant::now() + self.fallback_delay() * turn as u32;
                     waiting.push(Reverse((at, order)));
                 }
                 drop(waiting);
@@ -86,8 +87,9 @@ impl Worker {
         self.fallbacks.lock().unwrap().peek().map(|Reverse((at, _))| *at)
     }
 
-    /// The fallback looks that are due: while a printer has a free job slot, asks whether each order still
-    /// waits (one read by `_id`) and claims when one does. Returns how many were claimed.
+    /// The fallback looks that are due: while a printer has a free job slot, claims each order by its `_id`
+    /// if it still waits (one `findAndModify`, the claim's whole filter: nothing is read when it was
+    /// taken). Returns how many were claimed.
     pub(super) async fn fallbacks_due(self: &Arc<Self>) -> usize {
         let now = Instant::now();
         let due: Vec<ObjectId> = {
@@ -102,20 +104,64 @@ impl Worker {
         };
         let mut claimed = 0;
         for order in due {
+            if self.shutdown.is_shutdown() || self.claims_paused() {
+                break;
+            }
             // Every printer busy: this worker claims again as each job ends anyway.
             if !self.has_free_slot() {
                 break;
             }
-            match self.core.order_waits(&order).await {
-                Ok(true) => {
-                    tracing::debug!(%order, "the order still waits after the fallback delay: claiming");
-                    claimed += self.claim_once().await;
-                }
-                Ok(false) => {}
-                Err(e) => warn!("{e}"),
-            }
+            claimed += usize::from(self.claim_order(order).await);
         }
         claimed
+    }
+
+    /// Claims `order` for a free printer of this worker that can take it, one printer of each kind (their
+    /// claim queries) at most, and starts printing it. Whether it was claimed.
+    async fn claim_order(self: &Arc<Self>, order: ObjectId) -> bool {
+        let mut tried: Vec<printcore::queue::ClaimQuery> = Vec::new();
+        for slot in &self.slots {
+            if !slot.reading().is_some_and(|r| r.may_claim()) {
+                continue;
+            }
+            let target = slot.claim_target();
+            let kind = printcore::queue::claim_query(target.capabilities.as_ref());
+            if tried.contains(&kind) {
+                continue;
+            }
+            let Ok(permit) = slot.permits.clone().try_acquire_owned() else { continue };
+            tried.push(kind);
+            let claiming = Instant::now();
+            let result = self.core.claim_order(&self.id, &target, &order).await;
+            self.claim_took(claiming.elapsed());
+            match result {
+                Ok(Some(job)) => {
+                    tracing::debug!(%order, "the order still waited after the fallback delay: claimed");
+                    crate::stats::claimed(&slot.identity.printer_id);
+                    self.spawn_print(slot.clone(), job, permit);
+                    return true;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}"),
+            }
+        }
+        false
+    }
+
+    /// Records how long a claim took: the fallback's delays stretch with it (see [`Worker::fallback_delay`]).
+    pub(super) fn claim_took(&self, took: Duration) {
+        crate::stages::add(crate::stages::Stage::Claim, took);
+        let mut recent = self.claim_latency.lock().unwrap();
+        // A moving average over about the last eight claims.
+        *recent = (*recent * 7 + took) / 8;
+    }
+
+    /// How long turn 1 waits before it looks: `intervals.claim_fallback`, or four times this worker's recent
+    /// claim time when that is longer. A database slow to answer is slow for the PC whose turn 0 it is too;
+    /// a fallback that looked after a fixed delay would then find most orders still waiting and add claims
+    /// to the load that slowed them (the fleet bench at N = 50 sent 8.7 `findAndModify` an order so).
+    pub(super) fn fallback_delay(&self) -> Duration {
+        self.intervals.claim_fallback.max(*self.claim_latency.lock().unwrap() * 4)
     }
 
     /// Whether a printer that may take orders has a free job slot.
