@@ -16,9 +16,6 @@ impl Worker {
         if self.shutdown.is_shutdown() || self.claims_paused() {
             return 0;
         }
-        // A print task whose own claim for its printer found nothing compares this count to learn whether
-        // a round began meanwhile without that printer (`claim_next`).
-        self.claim_rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Reap finished print tasks so the set does not grow over a long run.
         self.active_jobs();
         // Every free job slot of every printer claims in one round, side by side; printers that take the
@@ -75,56 +72,16 @@ impl Worker {
         let worker = self.clone();
         self.tasks.lock().unwrap().spawn(
             async move {
-                let processing = Processing::start(job.order_id(), job.print_job_id());
+                let _processing = Processing::start(job.order_id(), job.print_job_id());
                 worker.with_lease(&job, worker.print_order(&slot, &job)).await;
-                drop(processing);
+                drop(permit);
                 // A busy reading taken while this job printed is stale now: the next order for this
                 // printer is claimed at once, not after the next health pass.
                 worker.recheck_after_job(&slot).await;
-                worker.claim_next(slot, permit).await;
+                worker.wake.notify_one();
             }
             .instrument(span),
         );
-    }
-
-    /// After a job on `slot` ended: claims the printer's next order with the job slot still held and starts
-    /// printing it, so a printer working through a queue does not wait for the claim loop's next round
-    /// (which waits for the round in progress: the drain bench's "slot without an order"). One claim for
-    /// one printer is the ranged claim, one round trip, as the loop would make for it.
-    ///
-    /// When it finds nothing the slot is freed, and the claim loop is woken only if a round began meanwhile
-    /// (it could not count this slot, whose order may have been paid after this claim read the queue);
-    /// otherwise the next round counts the slot anyway. When it cannot claim (shutdown, claims paused, the
-    /// printer not ready) or the claim fails, the slot is freed and the loop woken, as before.
-    async fn claim_next(self: &Arc<Self>, slot: Arc<PrinterSlot>, permit: OwnedSemaphorePermit) {
-        use std::sync::atomic::Ordering::SeqCst;
-        if self.shutdown.is_shutdown() || self.claims_paused() || !slot.reading().is_some_and(|r| r.may_claim()) {
-            drop(permit);
-            self.wake.notify_one();
-            return;
-        }
-        let rounds = self.claim_rounds.load(SeqCst);
-        let claiming = std::time::Instant::now();
-        let turns = self.claim_turns();
-        let result = self.core.claim_all_in_turns(&self.id, &[slot.claim_target()], &turns).await.pop();
-        self.claim_took(claiming.elapsed());
-        match result {
-            Some(Ok(Some(job))) => {
-                crate::stats::claimed(&slot.identity.printer_id);
-                self.spawn_print(slot, job, permit);
-            }
-            Some(Ok(None)) | None => {
-                drop(permit);
-                if self.claim_rounds.load(SeqCst) != rounds {
-                    self.wake.notify_one();
-                }
-            }
-            Some(Err(e)) => {
-                warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}");
-                drop(permit);
-                self.wake.notify_one();
-            }
-        }
     }
 
     /// Runs `work` while renewing the job's lease; stops `work` as soon as the lease is lost.

@@ -5,7 +5,7 @@
 //! | service | file | interval |
 //! |---|---|---|
 //! | health | `health_check.rs` | `intervals.health`; a busy printer every `intervals.job_poll`; written to the database when it changed or every `intervals.health_record` |
-//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | a print task whose job ended claims its printer's next order itself; the claim loop claims for every free printer on a change-stream event when the order is this worker's turn, and k times `intervals.claim_fallback` after one whose turn k (1 to 3) it is, if the order still waits (`turns.rs`), a job ending while a round was under way, a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
+//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a change-stream event when the order is this worker's turn, and k times `intervals.claim_fallback` after one whose turn k (1 to 3) it is, if the order still waits (`turns.rs`), a job ending, a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
 //! | rejection | `reject.rs` | after a claim pass, at most every `intervals.poll`, and at each sweep |
 //! | admin cancel at the printer | `cancel.rs` | on a change-stream event and at each sweep; polling: when the queue poll sees a request, and every `intervals.job_poll` while a job prints |
 //! | recovery | `recovery.rs` | `intervals.recovery` |
@@ -121,8 +121,6 @@ pub struct Worker {
     /// to 3).
     fallbacks: Mutex<turns::Fallbacks>,
     fallback_wake: Notify,
-    /// Claim rounds begun (`claim_once`), for a print task claiming its printer's next order.
-    claim_rounds: std::sync::atomic::AtomicU64,
     /// How long this worker's claims took lately (a moving average; see `turns.rs`).
     claim_latency: Mutex<Duration>,
 }
@@ -172,7 +170,6 @@ impl Worker {
             turns: Mutex::new(printcore::ClaimTurns::alone(&id)),
             fallbacks: Mutex::new(Default::default()),
             fallback_wake: Notify::new(),
-            claim_rounds: std::sync::atomic::AtomicU64::new(0),
             claim_latency: Mutex::new(Duration::ZERO),
         })
     }
