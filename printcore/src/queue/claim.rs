@@ -283,16 +283,21 @@ impl PrintCore {
     ) -> Result<Option<PrintJob>> {
         let started = clock::monotonic_ms();
         let write = self.claim_write(worker, target, self.now(), started);
+        let claimed = self.point_claim(&write, order).await?;
+        self.take_claimed(worker, write, claimed).await
+    }
+
+    /// `write` applied to the order with `_id` `order` alone, with the claim's whole filter: the claimed
+    /// document, or `None` when the order was taken, changed, or is not for this printer.
+    async fn point_claim(&self, write: &ClaimWrite, order: &bson::oid::ObjectId) -> Result<Option<Document>> {
         let mut point = write.query.filter.clone();
         point.insert("_id", order);
-        let claimed = self
-            .inner
+        self.inner
             .orders
             .find_one_and_update(point, write.update.clone())
             .return_document(ReturnDocument::After)
             .await
-            .map_err(Error::db(format!("claiming order {order}")))?;
-        self.take_claimed(worker, write, claimed).await
+            .map_err(Error::db(format!("claiming order {order}")))
     }
 
     /// [`PrintCore::claim_all`] for a worker with peers (`turns`): its claims spread over the head of the
@@ -380,15 +385,7 @@ impl PrintCore {
             };
             async move {
                 for id in mine {
-                    let mut point = write.query.filter.clone();
-                    point.insert("_id", id);
-                    let claimed = self
-                        .inner
-                        .orders
-                        .find_one_and_update(point, write.update.clone())
-                        .return_document(ReturnDocument::After)
-                        .await
-                        .map_err(Error::db("claiming an order"))?;
+                    let claimed = self.point_claim(&write, &id).await?;
                     if claimed.is_some() {
                         return self.take_claimed(worker, write, claimed).await;
                     }
