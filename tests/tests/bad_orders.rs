@@ -120,13 +120,15 @@ fn a_stored_order_is_read_whatever_its_field_types() {
 
 /// A value for a print field, of any type an odd website might store (`None`: the field is absent).
 fn any_value(r: u64) -> Option<Bson> {
-    let pool: [Option<Bson>; 22] = [
+    let pool: [Option<Bson>; 24] = [
         None,
         Some(Bson::Null),
         Some(Bson::String("A4".into())),
         Some(Bson::String(String::new())),
         Some(Bson::String("2".into())),
         Some(Bson::String(" 3 ".into())),
+        Some(Bson::String("\t4\n".into())),
+        Some(Bson::String("\u{a0}5".into())),
         Some(Bson::String("yes".into())),
         Some(Bson::Int32(1)),
         Some(Bson::Int64(7)),
@@ -145,6 +147,61 @@ fn any_value(r: u64) -> Option<Bson> {
         Some(Bson::DateTime(DateTime::from_millis(0))),
     ];
     pool[(r % pool.len() as u64) as usize].clone()
+}
+
+#[tokio::test]
+async fn a_number_of_copies_written_as_text_is_read_alike_by_the_database_and_the_parser() {
+    // The claim's guard (in the database) and `Order::from_document` (in Rust) must agree on which texts
+    // are a number of copies: white space around the digits is ASCII white space only, as MongoDB's `\s`
+    // is, whatever Rust's `trim` or the test server's regex would take.
+    let db = fresh_database(Mode::ReplicaSet, "copiestext").await;
+    let orders = db.collection::<Document>("orders");
+    let base = DateTime::now();
+    let read = [("2", 2), (" 3 ", 3), ("\t4\n", 4), ("\u{0B}5\u{0C}", 5), ("\r6 ", 6), ("123456789", 123456789)];
+    let refused = [
+        "",
+        " ",
+        "1234567890",
+        "\u{a0}7",
+        "7\u{3000}",
+        "\u{2003}8",
+        "\u{ff11}",
+        "+1",
+        "-1",
+        "1 2",
+        "0x1",
+        "2.0",
+        "\u{663}",
+        "9\u{85}",
+    ];
+    let texts: Vec<&str> = read.iter().map(|(t, _)| *t).chain(refused).collect();
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let mut d = paid_order(&format!("T{i}"), base, i as i64);
+            d.insert("printingOptions", doc! { "copies": *text });
+            d
+        })
+        .collect();
+    orders.insert_many(docs.clone()).await.unwrap();
+    use futures::TryStreamExt;
+    let found: Vec<Document> = orders
+        .find(doc! { "$and": printcore::model::wellformed_conditions() })
+        .projection(doc! { "orderId": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let wellformed: std::collections::HashSet<&str> = found.iter().map(|d| d.get_str("orderId").unwrap()).collect();
+    for (d, text) in docs.into_iter().zip(&texts) {
+        let id = d.get_str("orderId").unwrap().to_owned();
+        let copies = Order::from_document(d).unwrap().options().copies;
+        let expected = read.iter().find(|(t, _)| t == text).map(|(_, n)| *n);
+        assert_eq!(copies, expected, "the parser reads {text:?}");
+        assert_eq!(wellformed.contains(id.as_str()), expected.is_some(), "the database's guard takes {text:?}");
+    }
 }
 
 #[tokio::test]

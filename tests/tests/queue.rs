@@ -649,7 +649,7 @@ fn mono(id: &str) -> ClaimTarget {
 }
 
 #[tokio::test]
-async fn printers_of_one_kind_share_one_read_and_take_the_next_orders_in_claim_order() {
+async fn printers_of_one_kind_share_one_read_and_one_write_and_take_the_next_orders_in_claim_order() {
     let (db, commands) = counted_database(Mode::ReplicaSet, "claimall").await;
     let core = core(&db).await;
     core.migrate(&Default::default()).await.unwrap();
@@ -661,13 +661,21 @@ async fn printers_of_one_kind_share_one_read_and_take_the_next_orders_in_claim_o
     {
         let mut d = paid_order(id, base, age * 1000);
         d.insert("printPriority", priority);
+        // An earlier attempt counts on; a count the website wrote as text starts again.
+        match id {
+            "c" => d.insert("printAttempt", 2),
+            "a" => d.insert("printAttempt", "two"),
+            _ => None,
+        };
         docs.push(d);
     }
     insert_orders(&db, docs).await;
     let w = WorkerId::generate();
-    let targets = [mono("m1"), mono("m2"), mono("m3")];
+    // A printer's name is stored as written, never read as an expression.
+    let targets = [mono("m1"), mono("m2"), ClaimTarget { printer_name: "$printerId".into(), ..mono("m3") }];
     let fam = |c: &printcore_tests::db::CommandCounts| c.lock().unwrap().get("findAndModify").copied().unwrap_or(0);
     let finds = |c: &printcore_tests::db::CommandCounts| c.lock().unwrap().get("find").copied().unwrap_or(0);
+    let updates = |c: &printcore_tests::db::CommandCounts| c.lock().unwrap().get("update").copied().unwrap_or(0);
     let mut rounds = Vec::new();
     for _ in 0..4 {
         commands.lock().unwrap().clear();
@@ -685,18 +693,71 @@ async fn printers_of_one_kind_share_one_read_and_take_the_next_orders_in_claim_o
             }
         }
         ids.sort();
-        rounds.push((ids, finds(&commands), fam(&commands)));
+        // Claim log entries are delivered in the background; the outbox pulls they end with are not
+        // the claim's.
+        core.flush_logs().await;
+        rounds.push((ids, finds(&commands), fam(&commands), updates(&commands)));
     }
     let ids: Vec<Vec<String>> = rounds.iter().map(|r| r.0.clone()).collect();
     assert_eq!(ids, [vec!["b", "d", "f"], vec!["a", "c", "e"], vec!["g"], vec![]], "the next orders in claim order");
-    // One read per round, and no ranged claim after it: one write per order taken.
-    assert_eq!(rounds.iter().map(|r| r.1).collect::<Vec<_>>(), [1, 1, 1, 1], "one shared read per round");
-    assert_eq!(rounds.iter().map(|r| r.2).collect::<Vec<_>>(), [3, 3, 1, 0], "one claim write per order");
+    // One read per round; the orders of a round with two or more are claimed in one update and read back
+    // in one find, a round's single order in one findAndModify; no ranged claim after the read.
+    assert_eq!(
+        rounds.iter().map(|r| r.1).collect::<Vec<_>>(),
+        [2, 2, 1, 1],
+        "the shared read, and the read back of a round's claim"
+    );
+    assert_eq!(rounds.iter().map(|r| r.2).collect::<Vec<_>>(), [0, 0, 1, 0], "a point claim for a round of one");
+    // Besides the claim's: the outbox pull after a round's log entries are delivered, and the release of
+    // due scheduled orders, which a core's first claim makes.
+    let (pull, release) = (1, 1);
+    assert_eq!(
+        rounds.iter().map(|r| r.3).collect::<Vec<_>>(),
+        [release + 1 + pull, 1 + pull, pull, 0],
+        "one claim write for a round of several"
+    );
     let orders = db.collection::<Document>("orders");
     assert_eq!(orders.count_documents(doc! { "printStatus": "printing" }).await.unwrap(), 7);
+    // Each order as its own printer's claim writes it: its printer, a job id of its own, the attempt
+    // counted, the lease, and none of a last attempt's fields.
+    let claimed: Vec<Document> = {
+        use futures::TryStreamExt;
+        orders.find(doc! {}).await.unwrap().try_collect().await.unwrap()
+    };
+    let mut jobs = std::collections::HashSet::new();
+    for o in &claimed {
+        let printer = o.get_str("printerId").unwrap();
+        assert!(["m1", "m2", "m3"].contains(&printer), "{o}");
+        let name = &targets.iter().find(|t| t.printer_id == printer).unwrap().printer_name;
+        assert_eq!(o.get_str("printerName").unwrap(), name, "{o}");
+        assert_eq!(o.get_str("printingBy").unwrap(), w.as_str(), "{o}");
+        let attempt = o.get_i32("printAttempt").ok().map(i64::from).or(o.get_i64("printAttempt").ok());
+        let expected = if o.get_str("orderId").unwrap() == "c" { 3 } else { 1 };
+        assert_eq!(attempt, Some(expected), "{o}");
+        assert!(o.get_datetime("printLeaseUntil").is_ok() && o.get_datetime("printStartedAt").is_ok(), "{o}");
+        assert!(jobs.insert(o.get_str("printJobId").unwrap().to_owned()), "a job id of its own: {o}");
+        assert!(!o.contains_key("printNotBefore") && !o.contains_key("printSubmittedAt"), "{o}");
+    }
     core.flush_logs().await;
     let logs = db.collection::<Document>("print_logs");
     assert_eq!(logs.count_documents(doc! { "action": "claim" }).await.unwrap(), 7, "one claim log per order");
+    for o in &claimed {
+        let entry = logs
+            .find_one(doc! { "action": "claim", "printJobId": o.get_str("printJobId").unwrap() })
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("the claim's log entry of {o}"));
+        assert_eq!(entry.get_str("orderId").unwrap(), o.get_str("orderId").unwrap());
+        assert_eq!(
+            entry.get_document("metadata").unwrap().get_str("printerId").unwrap(),
+            o.get_str("printerId").unwrap()
+        );
+    }
+    assert_eq!(
+        orders.count_documents(doc! { "printLogOutbox.0": { "$exists": true } }).await.unwrap(),
+        0,
+        "outboxes tidied"
+    );
 }
 
 #[tokio::test]

@@ -181,7 +181,18 @@ struct ClaimWrite {
     update: Document,
     /// When the claim began, on the monotonic clock (for the job's claim timing).
     started: i64,
+    /// What `update` sets, for a round's one write ([`PrintCore::claim_batch`]).
+    set: Document,
+    /// The claim's log entry `update` pushes to the order's outbox.
+    entry: Document,
 }
+
+/// The fields a claim sets that differ from one target of a round to the next (the others are the same
+/// for every claim of a round: state, owner, start, lease).
+const PER_TARGET: [&str; 3] = ["printJobId", "printerId", "printerName"];
+
+/// The fields a claim removes: what the order's last attempt left.
+const CLAIM_UNSETS: [&str; 4] = ["printSubmittedAt", "printerJobRef", "printCompletedAt", "printNotBefore"];
 
 /// How many candidates a group of `targets` claimers reads at once: one each, and as many again for the
 /// ones other claimers take first.
@@ -370,21 +381,53 @@ impl PrintCore {
         // to claim (an order paid since wakes the worker again), rather than reading the range once more.
         let complete = (candidates.len() as i64) < limit;
         let order = in_turns(&candidates, turns);
-        let claims = targets.iter().enumerate().map(|(k, target)| {
-            let write = self.claim_write(worker, target, now, started);
-            // Target k starts at the k-th candidate in this worker's order (`in_turns`), and goes on round the
-            // list, so side-by-side claims do not all race for the first; together they take the first ones.
-            let mine: Vec<bson::oid::ObjectId> = if complete && k >= candidates.len() {
-                Vec::new()
-            } else {
+        // Target k starts at the k-th candidate in this worker's order (`in_turns`), and goes on round the
+        // list, so side-by-side claims do not all race for the first; together they take the first ones.
+        let lists: Vec<Vec<bson::oid::ObjectId>> = targets
+            .iter()
+            .enumerate()
+            .map(|(k, target)| {
+                if complete && k >= candidates.len() {
+                    return Vec::new();
+                }
                 (0..order.len())
                     .map(|j| &candidates[order[(k + j) % order.len()]])
                     .filter(|c| !c.skip.iter().any(|p| p == &target.printer_id))
                     .map(|c| c.id)
                     .collect()
-            };
+            })
+            .collect();
+        // Each target's first choice that no target before it chose: all of them are claimed in one write.
+        let mut chosen: Vec<bson::oid::ObjectId> = Vec::new();
+        let mut first: Vec<Option<bson::oid::ObjectId>> = Vec::with_capacity(targets.len());
+        for list in &lists {
+            let pick = list.iter().find(|id| !chosen.contains(id)).copied();
+            chosen.extend(pick);
+            first.push(pick);
+        }
+        let writes: Vec<ClaimWrite> = targets.iter().map(|t| self.claim_write(worker, t, now, started)).collect();
+        let batch: Vec<(usize, bson::oid::ObjectId)> =
+            first.iter().enumerate().filter_map(|(k, id)| id.map(|id| (k, id))).collect();
+        let mut got: Vec<Option<Document>> = (0..targets.len()).map(|_| None).collect();
+        if batch.len() > 1 {
+            for (k, doc) in self.claim_batch(query, &writes, &batch).await? {
+                got[k] = Some(doc);
+            }
+        }
+        let single = batch.len() == 1;
+        let claims = writes.into_iter().zip(lists).zip(got).enumerate().map(|(k, ((write, list), doc))| {
+            // A target whose first choice went to another claimer tries the candidates no target chose, as
+            // point claims; with one first choice in the round, it is claimed so.
+            let tries: Vec<bson::oid::ObjectId> = first[k]
+                .filter(|_| single)
+                .into_iter()
+                .chain(list.into_iter().filter(|id| !chosen.contains(id)))
+                .collect();
             async move {
-                for id in mine {
+                if doc.is_some() {
+                    return self.take_claimed(worker, write, doc).await;
+                }
+                for id in tries {
                     let claimed = self.point_claim(&write, &id).await?;
                     if claimed.is_some() {
                         return self.take_claimed(worker, write, claimed).await;
@@ -399,6 +442,86 @@ impl PrintCore {
             }
         });
         Ok(futures::future::join_all(claims).await)
+    }
+
+    /// The first choices of a round's targets (`batch`: target index and order `_id`), claimed in one
+    /// `update` of all of them and one read of what it took: each order with the claim's whole filter and
+    /// its target's skip condition, as [`PrintCore::claim_order`] would claim it alone, and each set as
+    /// that target's claim sets it (a pipeline update, the per-target values chosen by `_id`). A write
+    /// applies to each order atomically, so an order a peer took since the read is not taken, exactly as a
+    /// point claim's `findOneAndUpdate` would find nothing. Returns the orders taken, as documents after
+    /// the claim, with their target.
+    ///
+    /// Why: a claim's filter (the well-formedness guards, the capabilities) is what costs a server most
+    /// per claim, not the write; one write for the round pays it once instead of once per printer
+    /// (docs/BENCHMARKS.md, drain).
+    async fn claim_batch(
+        &self,
+        query: &ClaimQuery,
+        writes: &[ClaimWrite],
+        batch: &[(usize, bson::oid::ObjectId)],
+    ) -> Result<Vec<(usize, Document)>> {
+        let ids: Vec<bson::oid::ObjectId> = batch.iter().map(|(_, id)| *id).collect();
+        let points: Vec<Document> = batch
+            .iter()
+            .map(|(k, id)| doc! { "_id": id, SKIP_FIELD: { "$ne": &writes[*k].set.get_str("printerId").unwrap_or_default() } })
+            .collect();
+        let filter = doc! { "$and": [query.filter.clone(), { "$or": points }] };
+        // Every value as a literal: a printer's name or a log entry is never read as an expression.
+        let by_id = |value: &dyn Fn(&ClaimWrite) -> Bson| {
+            let branches: Vec<Document> = batch
+                .iter()
+                .map(|(k, id)| doc! { "case": { "$eq": ["$_id", id] }, "then": { "$literal": value(&writes[*k]) } })
+                .collect();
+            doc! { "$switch": { "branches": branches, "default": Bson::Null } }
+        };
+        let common = &writes[batch[0].0].set;
+        let mut set = Document::new();
+        for (field, value) in common {
+            if PER_TARGET.contains(&field.as_str()) {
+                set.insert(field, by_id(&|w| w.set.get(field).cloned().unwrap_or(Bson::Null)));
+            } else {
+                set.insert(field, doc! { "$literal": value.clone() });
+            }
+        }
+        // `$inc` and `$push` as expressions: a count that is not a number starts again (the claim's `$inc`
+        // would refuse the order), and the outbox, printcore's own field, is an array from here on.
+        set.insert(
+            "printAttempt",
+            doc! { "$add": [{ "$cond": [{ "$isNumber": "$printAttempt" }, "$printAttempt", 0] }, 1] },
+        );
+        let outbox = format!("${}", crate::audit::OUTBOX_FIELD);
+        set.insert(
+            crate::audit::OUTBOX_FIELD,
+            doc! { "$concatArrays": [
+                { "$cond": [{ "$isArray": &outbox }, &outbox, []] },
+                [by_id(&|w| Bson::Document(w.entry.clone()))],
+            ] },
+        );
+        let pipeline = vec![doc! { "$set": set }, doc! { "$unset": CLAIM_UNSETS.to_vec() }];
+        // The write may fail part-way (an order of the round the update cannot apply to): what it took
+        // before is read back all the same, and the others are claimed one by one.
+        if let Err(e) = self.inner.orders.update_many(filter, pipeline).await {
+            tracing::warn!(orders = ?ids, "a round's claim write failed ({e}); reading what it took, claiming the rest one by one");
+        }
+        let job_ids: Vec<&str> = batch.iter().map(|(k, _)| writes[*k].print_job_id.as_str()).collect();
+        let taken: Vec<Document> = self
+            .inner
+            .orders
+            .find(doc! { "_id": { "$in": &ids }, "printJobId": { "$in": &job_ids } })
+            .await
+            .map_err(Error::db("reading the orders a claim took"))?
+            .try_collect()
+            .await
+            .map_err(Error::db("reading the orders a claim took"))?;
+        Ok(taken
+            .into_iter()
+            .filter_map(|doc| {
+                let job = doc.get_str("printJobId").ok()?;
+                let k = batch.iter().map(|(k, _)| *k).find(|k| writes[*k].print_job_id == job)?;
+                Some((k, doc))
+            })
+            .collect())
     }
 
     /// The next `limit` orders `query` matches, in claim order, on its index: their `_id`, skip list and
@@ -468,17 +591,19 @@ impl PrintCore {
         }
         .build(now);
         entry.remove("orderId");
+        let set = doc! {
+            "printStatus": PrintStatus::Printing.as_str(),
+            "printJobId": &print_job_id,
+            "printingBy": worker.as_str(),
+            "printStartedAt": now,
+            "printLeaseUntil": lease_until,
+            "printerId": &target.printer_id,
+            "printerName": &target.printer_name,
+        };
+        let unset: Document = CLAIM_UNSETS.iter().map(|f| (f.to_string(), Bson::String(String::new()))).collect();
         let update = doc! {
-            "$set": {
-                "printStatus": PrintStatus::Printing.as_str(),
-                "printJobId": &print_job_id,
-                "printingBy": worker.as_str(),
-                "printStartedAt": now,
-                "printLeaseUntil": lease_until,
-                "printerId": &target.printer_id,
-                "printerName": &target.printer_name,
-            },
-            "$unset": { "printSubmittedAt": "", "printerJobRef": "", "printCompletedAt": "", "printNotBefore": "" },
+            "$set": set.clone(),
+            "$unset": unset,
             "$inc": { "printAttempt": 1 },
             "$push": { crate::audit::OUTBOX_FIELD: &entry },
         };
@@ -486,7 +611,7 @@ impl PrintCore {
         // Not an order this printer already found it cannot take once its file was read (a page size it
         // lacks): the other printers get it ([`PrintJob::give_to_other_printers`]).
         query.filter.insert(SKIP_FIELD, doc! { "$ne": &target.printer_id });
-        ClaimWrite { print_job_id, query, update, started }
+        ClaimWrite { print_job_id, query, update, started, set, entry }
     }
 
     /// The job for an order a claim took (`claimed`), with the claim's log entries delivered.
