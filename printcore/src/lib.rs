@@ -131,6 +131,6 @@ pub use crate::model::{
 pub use crate::monitor::{FeedItem, MonitorEvent, MonitorHub, OrdersQuery, Page, Snapshot};
 pub use crate::printers::PrinterHealth;
 pub use crate::queue::{
-    ClaimTarget, ClaimTurns, MarkPaid, MarkPaidOutcome, PrintJob, QueuePoll, RecoveryReport, RetryOutcome, WorkerEvent,
-    WorkerId,
+    ClaimStats, ClaimTarget, ClaimTurns, MarkPaid, MarkPaidOutcome, PrintJob, QueuePoll, RecoveryReport, RetryOutcome,
+    WorkerEvent, WorkerId,
 };

@@ -319,6 +319,15 @@ fn metrics(worker: &Worker, queue: Option<(Duration, printcore::monitor::QueueDe
     family(&mut o, "printcore_worker_uptime_seconds", "gauge", "Seconds since the worker started.");
     let _ = writeln!(o, "printcore_worker_uptime_seconds {:.3}", s.uptime().as_secs_f64());
 
+    let tries = worker.core.claim_stats();
+    family(
+        &mut o,
+        "printcore_claim_tries_total",
+        "counter",
+        "Orders the worker's claims tried to take, by outcome: taken, or missed (found nothing, or another claimer took it first: the claim's wasted work).",
+    );
+    let _ = writeln!(o, "printcore_claim_tries_total{{outcome=\"taken\"}} {}", tries.taken);
+    let _ = writeln!(o, "printcore_claim_tries_total{{outcome=\"missed\"}} {}", tries.tried - tries.taken);
     family(
         &mut o,
         "printcore_orders_claimed_total",

@@ -119,6 +119,8 @@ pub(crate) struct Inner {
     /// The server refused the claim's index hint once (a database the migration has not prepared): claims
     /// go unhinted.
     pub(crate) claim_unhinted: std::sync::atomic::AtomicBool,
+    /// What this handle's claims tried and took ([`PrintCore::claim_stats`]).
+    pub(crate) claim_stats: crate::queue::ClaimCounters,
 }
 
 impl PrintCore {
@@ -161,6 +163,7 @@ impl PrintCore {
                 delivery,
                 releases: Default::default(),
                 claim_unhinted: Default::default(),
+                claim_stats: Default::default(),
             }),
         })
     }

@@ -18,7 +18,7 @@ use crate::model::{PrintStatus, PrinterCapabilities};
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
 use mongodb::options::{Hint, ReturnDocument};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The printer a claim is for, and what it can take.
 #[derive(Debug, Clone)]
@@ -205,6 +205,32 @@ fn candidates_for(targets: usize) -> i64 {
 /// read stays small (8 printers: 128 `_id`s).
 const MAX_PEER_SPREAD: usize = 8;
 
+/// How many orders the claims of one [`PrintCore`] handle tried to take, and how many they took
+/// ([`PrintCore::claim_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClaimStats {
+    /// Orders a claim write tried to take: one per ranged claim (the next order it finds, if any), one per
+    /// order claimed by `_id`, one per order of a round's write.
+    pub tried: u64,
+    /// Of those, the orders taken. `tried - taken` is the claim's wasted work: a ranged claim that found
+    /// nothing, or an order another claimer took first.
+    pub taken: u64,
+}
+
+/// The counters behind [`ClaimStats`].
+#[derive(Debug, Default)]
+pub(crate) struct ClaimCounters {
+    tried: AtomicU64,
+    taken: AtomicU64,
+}
+
+impl ClaimCounters {
+    fn count(&self, tried: usize, taken: usize) {
+        self.tried.fetch_add(tried as u64, Ordering::Relaxed);
+        self.taken.fetch_add(taken as u64, Ordering::Relaxed);
+    }
+}
+
 /// An order a claim may take, as the shared read saw it.
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -244,6 +270,13 @@ fn shared_error(e: &Error) -> Error {
 }
 
 impl PrintCore {
+    /// How many orders this handle's claims tried to take since it was made, and how many they took: the
+    /// claim's wasted work is the difference (the worker's `/metrics`, the fleet benchmark).
+    pub fn claim_stats(&self) -> ClaimStats {
+        let c = &self.inner.claim_stats;
+        ClaimStats { tried: c.tried.load(Ordering::Relaxed), taken: c.taken.load(Ordering::Relaxed) }
+    }
+
     /// Claims the next order `target` can print, in one atomic `findOneAndUpdate`: highest `printPriority`
     /// first, then oldest. Returns `None` when there is nothing to print.
     pub async fn claim(&self, worker: &WorkerId, target: &ClaimTarget) -> Result<Option<PrintJob>> {
@@ -303,12 +336,15 @@ impl PrintCore {
     async fn point_claim(&self, write: &ClaimWrite, order: &bson::oid::ObjectId) -> Result<Option<Document>> {
         let mut point = write.query.filter.clone();
         point.insert("_id", order);
-        self.inner
+        let claimed = self
+            .inner
             .orders
             .find_one_and_update(point, write.update.clone())
             .return_document(ReturnDocument::After)
             .await
-            .map_err(Error::db(format!("claiming order {order}")))
+            .map_err(Error::db(format!("claiming order {order}")))?;
+        self.inner.claim_stats.count(1, claimed.is_some() as usize);
+        Ok(claimed)
     }
 
     /// [`PrintCore::claim_all`] for a worker with peers (`turns`): its claims spread over the head of the
@@ -514,14 +550,16 @@ impl PrintCore {
             .try_collect()
             .await
             .map_err(Error::db("reading the orders a claim took"))?;
-        Ok(taken
+        let taken: Vec<(usize, Document)> = taken
             .into_iter()
             .filter_map(|doc| {
                 let job = doc.get_str("printJobId").ok()?;
                 let k = batch.iter().map(|(k, _)| *k).find(|k| writes[*k].print_job_id == job)?;
                 Some((k, doc))
             })
-            .collect())
+            .collect();
+        self.inner.claim_stats.count(batch.len(), taken.len());
+        Ok(taken)
     }
 
     /// The next `limit` orders `query` matches, in claim order, on its index: their `_id`, skip list and
@@ -640,9 +678,12 @@ impl PrintCore {
     /// The claim's `findOneAndUpdate` with its index as a hint; without it on a database the migration has
     /// not prepared.
     async fn claim_hinted(&self, query: &ClaimQuery, update: &Document) -> Result<Option<Document>> {
-        self.with_claim_hint(query, |hinted| self.claim_with(query, update.clone(), hinted))
+        let claimed = self
+            .with_claim_hint(query, |hinted| self.claim_with(query, update.clone(), hinted))
             .await
-            .map_err(Error::db("claiming an order"))
+            .map_err(Error::db("claiming an order"))?;
+        self.inner.claim_stats.count(1, claimed.is_some() as usize);
+        Ok(claimed)
     }
 
     /// Runs a read of the claim's index with the index as a hint (`run(true)`) and, when the server refuses
