@@ -1,4 +1,5 @@
-//! The claim: which order a printer takes next, in one atomic `findOneAndUpdate`.
+//! The claim: which order a printer takes next, in one atomic `findOneAndUpdate` (or, for a worker's
+//! printers of one kind claiming together, one `update` of their orders, each order taken atomically).
 //!
 //! Claimable means `pending`, `paymentStatus: 'completed'`, a file, well-formed print fields, no schedule
 //! (`printNotBefore` unset: due schedules are released first, see `schedule`), not skipped by this printer
@@ -297,13 +298,14 @@ impl PrintCore {
     /// returns one result per target, in their order.
     ///
     /// Targets whose printers take the same orders (equal capabilities) share one read of the queue: a
-    /// `find` of their next candidates in claim order, on the claim's index. Each target then claims a
-    /// candidate of its own in one atomic `findOneAndUpdate` by `_id` whose filter is the whole claim's
+    /// `find` of their next candidates in claim order, on the claim's index. Each target's first choice is
+    /// then claimed in one write for all of them (`claim_batch`), each order with the whole claim's filter
     /// (pending, paid, unscheduled, a file, well-formed, within the printer's capabilities, not skipped by
     /// it), so exactly one claimer can take an order, as with [`PrintCore::claim`]: a candidate another
-    /// worker took, or that changed, since the read is refused by the database and the next candidate is
-    /// tried. A target left without a candidate claims as `claim` does, which also settles "nothing left".
-    /// A target alone in its group claims as `claim` does (one round trip).
+    /// worker took, or that changed, since the read is refused by the database. A target that did not get
+    /// its first choice tries the others one by one, each an atomic `findOneAndUpdate` by `_id` with the
+    /// same filter; one left without a candidate claims as `claim` does, which also settles "nothing
+    /// left". A target alone in its group claims as `claim` does (one round trip).
     ///
     /// Why: a claim's ranged read is its cost; eight printers of one kind read the same range eight times
     /// per eight orders, and on a busy server each read waits for the others (docs/BENCHMARKS.md, drain).
