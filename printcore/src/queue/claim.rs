@@ -524,10 +524,9 @@ impl PrintCore {
         }
         // `$inc` and `$push` as expressions: a count that is not a number starts again (the claim's `$inc`
         // would refuse the order), and the outbox, printcore's own field, is an array from here on.
-        set.insert(
-            "printAttempt",
-            doc! { "$add": [{ "$cond": [{ "$isNumber": "$printAttempt" }, "$printAttempt", 0] }, 1] },
-        );
+        // (`$type` rather than `$isNumber`, which MongoDB has only from 4.4; pipeline updates need 4.2.)
+        let counted = doc! { "$in": [{ "$type": "$printAttempt" }, ["int", "long", "double", "decimal"]] };
+        set.insert("printAttempt", doc! { "$add": [{ "$cond": [counted, "$printAttempt", 0] }, 1] });
         let outbox = format!("${}", crate::audit::OUTBOX_FIELD);
         set.insert(
             crate::audit::OUTBOX_FIELD,
