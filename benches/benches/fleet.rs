@@ -407,8 +407,9 @@ struct Row {
     fam: usize,
     health_writes: usize,
     claims: i64,
-    /// Orders the claims tried to take in the drain (`printcore_claim_tries_total`).
+    /// Orders the claims tried to take in the drain, and took (`printcore_claim_tries_total`).
     tries: u64,
+    taken: u64,
     wasted: f64,
     drain_cpu: CpuUse,
     /// Commands per printed order in the drain, by name.
@@ -525,6 +526,7 @@ async fn run_fleet(n: usize, plan: &Plan, wire: &WireCounter, url: &str) -> Row 
     row.claims = attempts;
     let (tried, taken) = (tries_after.0 - tries_before.0, tries_after.1 - tries_before.1);
     row.tries = tried;
+    row.taken = taken;
     row.wasted = (tried - taken) as f64 / plan.orders as f64;
     row.drain_cmds_per_order = drain_counts.values().sum::<usize>() as f64 / plan.orders as f64;
     row.drain_by_name = per_order(&drain_counts, plan.orders);
@@ -819,11 +821,12 @@ async fn main() {
         }
         println!(
             "  drain: {:.1} commands per printed order; findAndModify {} ({} of them health writes); the claims \
-             tried {} orders and took {} ({:.0} wasted, {:.2} per order)",
+             tried {} orders and took {} (the orders' attempts add up to {}; {:.0} wasted, {:.2} per order)",
             r.drain_cmds_per_order,
             r.fam,
             r.health_writes,
             r.tries,
+            r.taken,
             r.claims,
             r.wasted * r.orders as f64,
             r.wasted

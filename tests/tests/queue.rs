@@ -902,3 +902,56 @@ async fn the_worker_stream_names_the_order_and_says_what_each_change_asks_withou
         .unwrap();
     assert_eq!(next!(), ev(false, true, false, paid_id));
 }
+
+#[tokio::test]
+async fn an_order_whose_attempt_count_is_not_a_number_is_claimed_and_counts_from_one() {
+    // `printAttempt` is printcore's field, but a website's schema may default it to null, or a script write
+    // it as text. An update's `$inc` refuses such an order, at every claim: it would stay at the head of the
+    // queue, and a printer alone (the ranged claim) would find it first and fail, every time.
+    let db = fresh_database(Mode::ReplicaSet, "attempttype").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    let mut docs = Vec::new();
+    for (id, age, attempt) in [
+        ("NULL", 40, Some(bson::Bson::Null)),
+        ("TEXT", 30, Some(bson::Bson::String("two".into()))),
+        ("DOUBLE", 20, Some(bson::Bson::Double(2.0))),
+        ("ABSENT", 10, None),
+    ] {
+        let mut d = paid_order(id, base, age * 1000);
+        match attempt {
+            Some(a) => d.insert("printAttempt", a),
+            None => d.remove("printAttempt"),
+        };
+        docs.push(d);
+    }
+    let double_id = docs[2].get_object_id("_id").unwrap();
+    insert_orders(&db, docs).await;
+    let w = WorkerId::generate();
+    let printer = mono_a4();
+    // The ranged claim (a printer alone) takes the oldest two; a claim by `_id` (the turns' fallback) the
+    // third; the ranged claim again the last.
+    let first = core.claim(&w, &printer).await.unwrap().expect("the null count's order is claimed");
+    let second = core.claim(&w, &printer).await.unwrap().expect("the text count's order is claimed");
+    let third = core.claim_order(&w, &printer, &double_id).await.unwrap().expect("claimed by _id");
+    let fourth = core.claim(&w, &printer).await.unwrap().expect("the order without a count is claimed");
+    let orders = db.collection::<Document>("orders");
+    for (job, id, attempt) in [(&first, "NULL", 1), (&second, "TEXT", 1), (&third, "DOUBLE", 3), (&fourth, "ABSENT", 1)]
+    {
+        assert_eq!(job.order_id(), id);
+        assert_eq!(job.attempt(), attempt, "{id}");
+        let stored = orders.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
+        let n = match stored.get("printAttempt") {
+            Some(bson::Bson::Int32(n)) => *n as i64,
+            Some(bson::Bson::Int64(n)) => *n,
+            Some(bson::Bson::Double(n)) => *n as i64,
+            other => panic!("{id}: printAttempt {other:?}"),
+        };
+        assert_eq!(n, attempt, "{id} stored");
+        assert_eq!(stored.get_str("printStatus").unwrap(), "printing");
+    }
+    core.flush_logs().await;
+    let logs = db.collection::<Document>("print_logs");
+    assert_eq!(logs.count_documents(doc! { "action": "claim" }).await.unwrap(), 4, "one claim log each");
+}

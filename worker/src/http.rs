@@ -327,7 +327,8 @@ fn metrics(worker: &Worker, queue: Option<(Duration, printcore::monitor::QueueDe
         "Orders the worker's claims tried to take, by outcome: taken, or missed (found nothing, or another claimer took it first: the claim's wasted work).",
     );
     let _ = writeln!(o, "printcore_claim_tries_total{{outcome=\"taken\"}} {}", tries.taken);
-    let _ = writeln!(o, "printcore_claim_tries_total{{outcome=\"missed\"}} {}", tries.tried - tries.taken);
+    let _ =
+        writeln!(o, "printcore_claim_tries_total{{outcome=\"missed\"}} {}", tries.tried.saturating_sub(tries.taken));
     family(
         &mut o,
         "printcore_orders_claimed_total",

@@ -18,7 +18,7 @@ use crate::model::state::Action;
 use crate::model::{PrintStatus, PrinterCapabilities};
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
-use mongodb::options::{Hint, ReturnDocument};
+use mongodb::options::{Hint, ReadConcern, ReadPreference, ReturnDocument, SelectionCriteria};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The printer a claim is for, and what it can take.
@@ -179,7 +179,8 @@ struct ClaimWrite {
     print_job_id: String,
     /// The claim's query with this printer's skip condition.
     query: ClaimQuery,
-    update: Document,
+    /// The claim's update, a pipeline ([`claim_pipeline`]).
+    update: Vec<Document>,
     /// When the claim began, on the monotonic clock (for the job's claim timing).
     started: i64,
     /// What `update` sets, for a round's one write ([`PrintCore::claim_batch`]).
@@ -194,6 +195,32 @@ const PER_TARGET: [&str; 3] = ["printJobId", "printerId", "printerName"];
 
 /// The fields a claim removes: what the order's last attempt left.
 const CLAIM_UNSETS: [&str; 4] = ["printSubmittedAt", "printerJobRef", "printCompletedAt", "printNotBefore"];
+
+/// `value` as itself in an aggregation expression: a string starting with `$` (a printer's name) or a
+/// document with `$` keys is never read as a field path or an operator.
+fn literal(value: Bson) -> Bson {
+    Bson::Document(doc! { "$literal": value })
+}
+
+/// The claim's update, as a pipeline: `set` (each value an expression: a [`literal`], or for a round's
+/// write a `$switch` by `_id`), the attempt counted, the claim's log `entry` (an expression) appended to
+/// the outbox, and what the last attempt left removed.
+///
+/// A pipeline rather than `$inc` and `$push`: an attempt count that is not a number (`null` from a
+/// website's schema default, text) starts again at 1 where `$inc` refuses the order, and would refuse it
+/// at every claim, so that an order no claim could take would stay at the head of the queue; likewise an
+/// outbox, printcore's own field, that is not an array is replaced. (`$type` rather than `$isNumber`,
+/// which MongoDB has only from 4.4; pipeline updates need 4.2.)
+fn claim_pipeline(mut set: Document, entry: Bson) -> Vec<Document> {
+    let counted = doc! { "$in": [{ "$type": "$printAttempt" }, ["int", "long", "double", "decimal"]] };
+    set.insert("printAttempt", doc! { "$add": [{ "$cond": [counted, "$printAttempt", 0] }, 1] });
+    let outbox = format!("${}", crate::audit::OUTBOX_FIELD);
+    set.insert(
+        crate::audit::OUTBOX_FIELD,
+        doc! { "$concatArrays": [{ "$cond": [{ "$isArray": &outbox }, &outbox, []] }, [entry]] },
+    );
+    vec![doc! { "$set": set }, doc! { "$unset": CLAIM_UNSETS.to_vec() }]
+}
 
 /// How many candidates a group of `targets` claimers reads at once: one each, and as many again for the
 /// ones other claimers take first.
@@ -226,10 +253,20 @@ pub(crate) struct ClaimCounters {
 }
 
 impl ClaimCounters {
+    /// Every take is counted after its try (in the same call, or a later one), and published after it.
     fn count(&self, tried: usize, taken: usize) {
         self.tried.fetch_add(tried as u64, Ordering::Relaxed);
-        self.taken.fetch_add(taken as u64, Ordering::Relaxed);
+        self.taken.fetch_add(taken as u64, Ordering::Release);
     }
+}
+
+/// What a round's one write took ([`PrintCore::claim_batch`]).
+struct BatchClaim {
+    /// The orders taken, as documents after the claim, with their target.
+    taken: Vec<(usize, Document)>,
+    /// The write failed (part-way or before the server answered): a target whose order did not come back
+    /// claims it again by `_id`, which settles whether it can be taken.
+    write_failed: bool,
 }
 
 /// An order a claim may take, as the shared read saw it.
@@ -275,7 +312,10 @@ impl PrintCore {
     /// claim's wasted work is the difference (the worker's `/metrics`, the fleet benchmark).
     pub fn claim_stats(&self) -> ClaimStats {
         let c = &self.inner.claim_stats;
-        ClaimStats { tried: c.tried.load(Ordering::Relaxed), taken: c.taken.load(Ordering::Relaxed) }
+        // `taken` first: a take seen is one whose try is seen too (`ClaimCounters::count`), so `taken`
+        // never exceeds `tried`.
+        let taken = c.taken.load(Ordering::Acquire);
+        ClaimStats { tried: c.tried.load(Ordering::Relaxed), taken }
     }
 
     /// Claims the next order `target` can print, in one atomic `findOneAndUpdate`: highest `printPriority`
@@ -394,8 +434,11 @@ impl PrintCore {
         out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect()
     }
 
-    /// [`PrintCore::claim_all`] for targets sharing `query`: one read of candidates, then a claim by `_id`
-    /// per target. Fails as a whole only when the shared read fails (nothing is claimed then).
+    /// [`PrintCore::claim_all`] for targets sharing `query`: one read of candidates, then one write taking
+    /// each target's first choice ([`PrintCore::claim_batch`]), then claims by `_id` for the targets that
+    /// did not get theirs. Fails as a whole when the shared read fails (nothing is claimed then), or when
+    /// reading back what the round's write took fails twice: the orders it took then wait for their lease
+    /// to run out, as after a claim whose answer was lost.
     async fn claim_group(
         &self,
         worker: &WorkerId,
@@ -447,17 +490,22 @@ impl PrintCore {
         let batch: Vec<(usize, bson::oid::ObjectId)> =
             first.iter().enumerate().filter_map(|(k, id)| id.map(|id| (k, id))).collect();
         let mut got: Vec<Option<Document>> = (0..targets.len()).map(|_| None).collect();
+        // With one first choice, or when the round's write failed, a target claims its first choice by
+        // `_id` itself.
+        let mut retry_first = batch.len() == 1;
         if batch.len() > 1 {
-            for (k, doc) in self.claim_batch(query, &writes, &batch).await? {
+            let round = self.claim_batch(query, &writes, &batch).await?;
+            for (k, doc) in round.taken {
                 got[k] = Some(doc);
             }
+            retry_first = round.write_failed;
         }
-        let single = batch.len() == 1;
         let claims = writes.into_iter().zip(lists).zip(got).enumerate().map(|(k, ((write, list), doc))| {
             // A target whose first choice went to another claimer tries the candidates no target chose, as
-            // point claims; with one first choice in the round, it is claimed so.
+            // point claims; with one first choice in the round, or after the round's write failed, it
+            // claims its first choice so too.
             let tries: Vec<bson::oid::ObjectId> = first[k]
-                .filter(|_| single)
+                .filter(|_| retry_first)
                 .into_iter()
                 .chain(list.into_iter().filter(|id| !chosen.contains(id)))
                 .collect();
@@ -498,7 +546,7 @@ impl PrintCore {
         query: &ClaimQuery,
         writes: &[ClaimWrite],
         batch: &[(usize, bson::oid::ObjectId)],
-    ) -> Result<Vec<(usize, Document)>> {
+    ) -> Result<BatchClaim> {
         let ids: Vec<bson::oid::ObjectId> = batch.iter().map(|(_, id)| *id).collect();
         let points: Vec<Document> = batch
             .iter()
@@ -519,38 +567,45 @@ impl PrintCore {
             if PER_TARGET.contains(&field.as_str()) {
                 set.insert(field, by_id(&|w| w.set.get(field).cloned().unwrap_or(Bson::Null)));
             } else {
-                set.insert(field, doc! { "$literal": value.clone() });
+                set.insert(field, literal(value.clone()));
             }
         }
-        // `$inc` and `$push` as expressions: a count that is not a number starts again (the claim's `$inc`
-        // would refuse the order), and the outbox, printcore's own field, is an array from here on.
-        // (`$type` rather than `$isNumber`, which MongoDB has only from 4.4; pipeline updates need 4.2.)
-        let counted = doc! { "$in": [{ "$type": "$printAttempt" }, ["int", "long", "double", "decimal"]] };
-        set.insert("printAttempt", doc! { "$add": [{ "$cond": [counted, "$printAttempt", 0] }, 1] });
-        let outbox = format!("${}", crate::audit::OUTBOX_FIELD);
-        set.insert(
-            crate::audit::OUTBOX_FIELD,
-            doc! { "$concatArrays": [
-                { "$cond": [{ "$isArray": &outbox }, &outbox, []] },
-                [by_id(&|w| Bson::Document(w.entry.clone()))],
-            ] },
-        );
-        let pipeline = vec![doc! { "$set": set }, doc! { "$unset": CLAIM_UNSETS.to_vec() }];
-        // The write may fail part-way (an order of the round the update cannot apply to): what it took
-        // before is read back all the same, and the others are claimed one by one.
-        if let Err(e) = self.inner.orders.update_many(filter, pipeline).await {
-            tracing::warn!(orders = ?ids, "a round's claim write failed ({e}); reading what it took, claiming the rest one by one");
-        }
+        let pipeline = claim_pipeline(set, Bson::Document(by_id(&|w| Bson::Document(w.entry.clone()))));
+        // The write may fail part-way (an order of the round the update cannot apply to, a connection
+        // lost after the server applied it): what it took is read back all the same, and each target whose
+        // order did not come back claims it, and then the others, one by one.
+        let write_failed = match self.inner.orders.update_many(filter, pipeline).await {
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(orders = ?ids, "a round's claim write failed ({e}); reading what it took, claiming the rest one by one");
+                true
+            }
+        };
+        self.inner.claim_stats.count(batch.len(), 0);
+        // On the primary with local read concern whatever the connection string asks: the orders this
+        // write just took must be seen, or they would wait for their lease to run out with no job. The
+        // documents may have changed since the write (an admin's cancel request); the print task's
+        // writes are fenced on what the claim set, as after `findOneAndUpdate`.
         let job_ids: Vec<&str> = batch.iter().map(|(k, _)| writes[*k].print_job_id.as_str()).collect();
-        let taken: Vec<Document> = self
-            .inner
-            .orders
-            .find(doc! { "_id": { "$in": &ids }, "printJobId": { "$in": &job_ids } })
-            .await
-            .map_err(Error::db("reading the orders a claim took"))?
-            .try_collect()
-            .await
-            .map_err(Error::db("reading the orders a claim took"))?;
+        let read_back = || async {
+            self.inner
+                .orders
+                .find(doc! { "_id": { "$in": &ids }, "printJobId": { "$in": &job_ids } })
+                .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary))
+                .read_concern(ReadConcern::local())
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await
+        };
+        // A read that fails is tried once more: the orders the write took are claimed, and only a job
+        // started for each frees them before their lease runs out.
+        let taken = match read_back().await {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!(orders = ?ids, "reading back a round's claims failed ({e}); trying again");
+                read_back().await.map_err(Error::db("reading the orders a claim took"))?
+            }
+        };
         let taken: Vec<(usize, Document)> = taken
             .into_iter()
             .filter_map(|doc| {
@@ -559,8 +614,8 @@ impl PrintCore {
                 Some((k, doc))
             })
             .collect();
-        self.inner.claim_stats.count(batch.len(), taken.len());
-        Ok(taken)
+        self.inner.claim_stats.count(0, taken.len());
+        Ok(BatchClaim { taken, write_failed })
     }
 
     /// The next `limit` orders `query` matches, in claim order, on its index: their `_id`, skip list and
@@ -639,13 +694,8 @@ impl PrintCore {
             "printerId": &target.printer_id,
             "printerName": &target.printer_name,
         };
-        let unset: Document = CLAIM_UNSETS.iter().map(|f| (f.to_string(), Bson::String(String::new()))).collect();
-        let update = doc! {
-            "$set": set.clone(),
-            "$unset": unset,
-            "$inc": { "printAttempt": 1 },
-            "$push": { crate::audit::OUTBOX_FIELD: &entry },
-        };
+        let literals: Document = set.iter().map(|(k, v)| (k.clone(), literal(v.clone()))).collect();
+        let update = claim_pipeline(literals, literal(Bson::Document(entry.clone())));
         let mut query = claim_query(target.capabilities.as_ref());
         // Not an order this printer already found it cannot take once its file was read (a page size it
         // lacks): the other printers get it ([`PrintJob::give_to_other_printers`]).
@@ -678,9 +728,9 @@ impl PrintCore {
 
     /// The claim's `findOneAndUpdate` with its index as a hint; without it on a database the migration has
     /// not prepared.
-    async fn claim_hinted(&self, query: &ClaimQuery, update: &Document) -> Result<Option<Document>> {
+    async fn claim_hinted(&self, query: &ClaimQuery, update: &[Document]) -> Result<Option<Document>> {
         let claimed = self
-            .with_claim_hint(query, |hinted| self.claim_with(query, update.clone(), hinted))
+            .with_claim_hint(query, |hinted| self.claim_with(query, update.to_vec(), hinted))
             .await
             .map_err(Error::db("claiming an order"))?;
         self.inner.claim_stats.count(1, claimed.is_some() as usize);
@@ -713,7 +763,7 @@ impl PrintCore {
     async fn claim_with(
         &self,
         query: &ClaimQuery,
-        update: Document,
+        update: Vec<Document>,
         hinted: bool,
     ) -> mongodb::error::Result<Option<Document>> {
         let action = self
