@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::collections;
 use bson::Document;
 use mongodb::{Client, Collection, Database};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,7 +121,29 @@ pub(crate) struct Inner {
     /// go unhinted.
     pub(crate) claim_unhinted: std::sync::atomic::AtomicBool,
     /// What this handle's claims tried and took ([`PrintCore::claim_stats`]).
-    pub(crate) claim_stats: crate::queue::ClaimCounters,
+    pub(crate) claim_stats: ClaimCounters,
+}
+
+/// How many orders the claims of this handle tried to take, and took (`PrintCore::claim_stats`).
+#[derive(Debug, Default)]
+pub(crate) struct ClaimCounters {
+    tried: AtomicU64,
+    taken: AtomicU64,
+}
+
+impl ClaimCounters {
+    /// Every take is counted after its try (in the same call, or a later one), and published after it.
+    pub(crate) fn count(&self, tried: usize, taken: usize) {
+        self.tried.fetch_add(tried as u64, Ordering::Relaxed);
+        self.taken.fetch_add(taken as u64, Ordering::Release);
+    }
+
+    /// (tried, taken). `taken` is read first: a take seen is one whose try is seen too, so `taken` never
+    /// exceeds `tried`.
+    pub(crate) fn read(&self) -> (u64, u64) {
+        let taken = self.taken.load(Ordering::Acquire);
+        (self.tried.load(Ordering::Relaxed), taken)
+    }
 }
 
 impl PrintCore {

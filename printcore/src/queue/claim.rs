@@ -19,7 +19,7 @@ use crate::model::{PrintStatus, PrinterCapabilities};
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
 use mongodb::options::{Hint, ReadConcern, ReadPreference, ReturnDocument, SelectionCriteria};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 /// The printer a claim is for, and what it can take.
 #[derive(Debug, Clone)]
@@ -245,21 +245,6 @@ pub struct ClaimStats {
     pub taken: u64,
 }
 
-/// The counters behind [`ClaimStats`].
-#[derive(Debug, Default)]
-pub(crate) struct ClaimCounters {
-    tried: AtomicU64,
-    taken: AtomicU64,
-}
-
-impl ClaimCounters {
-    /// Every take is counted after its try (in the same call, or a later one), and published after it.
-    fn count(&self, tried: usize, taken: usize) {
-        self.tried.fetch_add(tried as u64, Ordering::Relaxed);
-        self.taken.fetch_add(taken as u64, Ordering::Release);
-    }
-}
-
 /// What a round's one write took ([`PrintCore::claim_batch`]).
 struct BatchClaim {
     /// The orders taken, as documents after the claim, with their target.
@@ -311,11 +296,8 @@ impl PrintCore {
     /// How many orders this handle's claims tried to take since it was made, and how many they took: the
     /// claim's wasted work is the difference (the worker's `/metrics`, the fleet benchmark).
     pub fn claim_stats(&self) -> ClaimStats {
-        let c = &self.inner.claim_stats;
-        // `taken` first: a take seen is one whose try is seen too (`ClaimCounters::count`), so `taken`
-        // never exceeds `tried`.
-        let taken = c.taken.load(Ordering::Acquire);
-        ClaimStats { tried: c.tried.load(Ordering::Relaxed), taken }
+        let (tried, taken) = self.inner.claim_stats.read();
+        ClaimStats { tried, taken }
     }
 
     /// Claims the next order `target` can print, in one atomic `findOneAndUpdate`: highest `printPriority`
