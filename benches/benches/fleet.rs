@@ -110,7 +110,10 @@ impl Fleet {
     async fn claim_tries(&self) -> (u64, u64) {
         let (mut tried, mut taken) = (0, 0);
         for port in &self.ports {
-            let body = http_get(*port, "/metrics").await;
+            let body = match printcore_tests::process::http_get(*port, "/metrics").await {
+                Some((200, body)) => body,
+                other => panic!("worker on port {port}: /metrics answered {other:?}"),
+            };
             let read = |outcome: &str| {
                 let key = format!("printcore_claim_tries_total{{outcome=\"{outcome}\"}} ");
                 body.lines()
@@ -158,16 +161,6 @@ impl Fleet {
         }
         out
     }
-}
-
-/// The body of a GET of `path` on a loopback port.
-async fn http_get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("the worker's health endpoint");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }
 
 impl Drop for Fleet {

@@ -42,6 +42,16 @@ pub fn paid_order(order_id: &str, base: DateTime, age_ms: i64) -> Document {
     d
 }
 
+/// A whole number stored as an int32, int64 or double (as `$inc` and `$add` leave it), as i64.
+pub fn stored_int(doc: &Document, field: &str) -> Option<i64> {
+    match doc.get(field)? {
+        bson::Bson::Int32(n) => Some(i64::from(*n)),
+        bson::Bson::Int64(n) => Some(*n),
+        bson::Bson::Double(n) if n.fract() == 0.0 => Some(*n as i64),
+        _ => None,
+    }
+}
+
 /// Inserts documents into `orders`.
 pub async fn insert_orders(db: &Database, docs: Vec<Document>) {
     if !docs.is_empty() {

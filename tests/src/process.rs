@@ -99,6 +99,25 @@ pub fn spawn_until_ready(mut cmd: Command, ready_marker: Option<&str>, timeout: 
     rx.recv().map_err(|_| "service thread ended unexpectedly".to_owned())?
 }
 
+/// One GET of `path` on a loopback port over a fresh connection: the status code and the body (`None` when
+/// nothing answers within 5 s).
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let code = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((code, body.to_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange).await.ok().flatten()
+}
+
 /// A free TCP port on loopback (bound and released; good enough for a test service to take next).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -15,22 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// One GET over a fresh connection: the status code and the body (`None` when nothing answers).
-async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
-            .await
-            .ok()?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let code = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((code, body.to_owned()))
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange).await.ok().flatten()
-}
+use printcore_tests::process::http_get as get;
 
 /// Waits until `path` answers `code` with a body containing every one of `needles`; returns the body.
 async fn wait_answer(port: u16, path: &str, code: u16, needles: &[&str], deadline: Duration) -> String {

@@ -731,7 +731,7 @@ async fn printers_of_one_kind_share_one_read_and_one_write_and_take_the_next_ord
         let name = &targets.iter().find(|t| t.printer_id == printer).unwrap().printer_name;
         assert_eq!(o.get_str("printerName").unwrap(), name, "{o}");
         assert_eq!(o.get_str("printingBy").unwrap(), w.as_str(), "{o}");
-        let attempt = o.get_i32("printAttempt").ok().map(i64::from).or(o.get_i64("printAttempt").ok());
+        let attempt = stored_int(o, "printAttempt");
         let expected = if o.get_str("orderId").unwrap() == "c" { 3 } else { 1 };
         assert_eq!(attempt, Some(expected), "{o}");
         assert!(o.get_datetime("printLeaseUntil").is_ok() && o.get_datetime("printStartedAt").is_ok(), "{o}");
@@ -942,13 +942,7 @@ async fn an_order_whose_attempt_count_is_not_a_number_is_claimed_and_counts_from
         assert_eq!(job.order_id(), id);
         assert_eq!(job.attempt(), attempt, "{id}");
         let stored = orders.find_one(doc! { "orderId": id }).await.unwrap().unwrap();
-        let n = match stored.get("printAttempt") {
-            Some(bson::Bson::Int32(n)) => *n as i64,
-            Some(bson::Bson::Int64(n)) => *n,
-            Some(bson::Bson::Double(n)) => *n as i64,
-            other => panic!("{id}: printAttempt {other:?}"),
-        };
-        assert_eq!(n, attempt, "{id} stored");
+        assert_eq!(stored_int(&stored, "printAttempt"), Some(attempt), "{id} stored");
         assert_eq!(stored.get_str("printStatus").unwrap(), "printing");
     }
     core.flush_logs().await;

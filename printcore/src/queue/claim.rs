@@ -539,7 +539,7 @@ impl PrintCore {
         let by_id = |value: &dyn Fn(&ClaimWrite) -> Bson| {
             let branches: Vec<Document> = batch
                 .iter()
-                .map(|(k, id)| doc! { "case": { "$eq": ["$_id", id] }, "then": { "$literal": value(&writes[*k]) } })
+                .map(|(k, id)| doc! { "case": { "$eq": ["$_id", id] }, "then": literal(value(&writes[*k])) })
                 .collect();
             doc! { "$switch": { "branches": branches, "default": Bson::Null } }
         };
