@@ -323,6 +323,53 @@ async fn every_transition_of_a_print_writes_exactly_one_log_entry() {
 }
 
 #[tokio::test]
+async fn a_job_complete_once_taken_is_recorded_with_its_reference_and_printed_in_one_write() {
+    let (db, commands) = counted_database(Mode::ReplicaSet, "taken").await;
+    let core = core(&db).await;
+    insert_orders(&db, vec![paid_order("F1", DateTime::now(), 10), paid_order("F2", DateTime::now(), 5)]).await;
+    let w = WorkerId::generate();
+    let job = core.claim(&w, &target()).await.unwrap().unwrap();
+    assert_eq!(job.order_id(), "F1");
+    job.mark_sending().await.unwrap();
+    core.flush_logs().await;
+    commands.lock().unwrap().clear();
+    job.complete_submitted("folder-job-F1").await.unwrap();
+    assert_eq!(
+        commands.lock().unwrap().get("update").copied(),
+        Some(1),
+        "the reference and the print are one write to the order: {:?}",
+        commands.lock().unwrap()
+    );
+    core.flush_logs().await;
+    let stored = raw_order(&db, "F1").await;
+    assert_eq!(stored.get_str("printStatus").unwrap(), "printed");
+    assert_eq!(stored.get_str("printerJobRef").unwrap(), "folder-job-F1");
+    assert!(stored.get_datetime("printCompletedAt").is_ok());
+    assert!(stored.get("printLeaseUntil").is_none(), "the lease is gone with the job");
+    assert_eq!(stored.get_array("printLogOutbox").unwrap().len(), 0, "both entries delivered and pulled");
+    // The audit trail reads as for two writes: `submitted` (with the reference), then `printed`.
+    assert_eq!(log_actions(&db, "F1").await, ["claim", "submitted", "printed"]);
+    let logs = core.logs_for_order("F1", 10).await.unwrap();
+    assert_eq!(logs[0].new_status.as_deref(), Some("printed"));
+    assert_eq!(logs[1].new_status.as_deref(), Some("printing"));
+    assert_eq!(logs[1].metadata.as_ref().unwrap().get_str("printerJobRef").unwrap(), "folder-job-F1");
+
+    // Fenced like every write of the owner: an order an admin reset meanwhile is not touched.
+    let job = core.claim(&w, &target()).await.unwrap().unwrap();
+    assert_eq!(job.order_id(), "F2");
+    job.mark_sending().await.unwrap();
+    db.collection::<Document>("orders")
+        .update_one(doc! { "orderId": "F2" }, doc! { "$set": { "printStatus": "pending" } })
+        .await
+        .unwrap();
+    let lost = job.complete_submitted("folder-job-F2").await.unwrap_err();
+    assert!(matches!(lost, printcore::Error::OwnershipLost { .. }), "{lost}");
+    let stored = raw_order(&db, "F2").await;
+    assert_eq!(stored.get_str("printStatus").unwrap(), "pending");
+    assert!(stored.get("printerJobRef").is_none(), "nothing written by a worker that lost the order");
+}
+
+#[tokio::test]
 async fn mark_paid_queues_once_and_leaves_orders_past_the_queue_alone() {
     let db = fresh_database(Mode::ReplicaSet, "paid").await;
     let core = core(&db).await;

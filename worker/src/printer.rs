@@ -212,4 +212,11 @@ pub trait Printer: Send + Sync {
     /// Whether `job_state` and `find_job` work. A backend that cannot look jobs up reports a job
     /// completed when `submit` returns, and recovery cannot ask it about a job sent before a crash.
     fn can_look_up_jobs(&self) -> bool;
+
+    /// Whether a job is complete once `submit` returns it: a folder printer, whose job is its folder
+    /// renamed into place, so its state could only ever read completed. The worker then records the
+    /// printer's reference and `printed` in one write instead of two.
+    fn complete_when_taken(&self) -> bool {
+        false
+    }
 }

@@ -151,6 +151,16 @@ pub(crate) fn push_entry(update: &mut Document, entry: &Document) {
     update.insert("$push", doc! { OUTBOX_FIELD: entry.clone() });
 }
 
+/// [`push_entry`] for several entries of one write, in order.
+pub(crate) fn push_entries(update: &mut Document, entries: &[Document]) {
+    match entries {
+        [one] => push_entry(update, one),
+        many => {
+            update.insert("$push", doc! { OUTBOX_FIELD: { "$each": many.to_vec() } });
+        }
+    }
+}
+
 /// How long the background delivery gathers entries before one batch goes out. Every transition's entry is
 /// durable in its order's outbox from the moment of the transition, so waiting costs only how fresh
 /// `print_logs` is (at most this much behind in a worker) and saves a round trip per batch: a busy worker's

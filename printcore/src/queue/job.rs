@@ -165,8 +165,27 @@ impl PrintJob {
         metadata: Document,
         update: Document,
     ) -> Result<()> {
+        let entry = self.entry_with(action, new, reason, metadata);
+        self.transitions(&[action], update, vec![entry]).await
+    }
+
+    /// Fenced transitions in one write, with their log entries in order (built by [`PrintJob::entry`]).
+    pub(super) async fn transitions(&self, actions: &[Action], update: Document, entries: Vec<Document>) -> Result<()> {
+        if !self.core.apply_all(self.fence(), update, entries).await? {
+            tracing::warn!(order_id = %self.order.order_id, print_job_id = %self.print_job_id, ?actions, "ownership lost");
+            return Err(self.lost());
+        }
+        Ok(())
+    }
+
+    /// The log entry of this worker's transition of the order from `printing` to `new`.
+    pub(super) fn entry(&self, action: Action, new: PrintStatus, metadata: Document) -> Document {
+        self.entry_with(action, new, None, metadata)
+    }
+
+    fn entry_with(&self, action: Action, new: PrintStatus, reason: Option<&str>, metadata: Document) -> Document {
         let actor = Actor::Worker(self.worker.to_string());
-        let entry = Entry {
+        Entry {
             action,
             order_id: &self.order.order_id,
             print_job_id: Some(&self.print_job_id),
@@ -176,12 +195,7 @@ impl PrintJob {
             reason,
             metadata,
         }
-        .build(self.core.now());
-        if !self.core.apply(self.fence(), update, entry).await? {
-            tracing::warn!(order_id = %self.order.order_id, print_job_id = %self.print_job_id, %action, "ownership lost");
-            return Err(self.lost());
-        }
-        Ok(())
+        .build(self.core.now())
     }
 
     /// Extends the lease by the configured length from now.

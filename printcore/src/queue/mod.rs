@@ -48,7 +48,7 @@ pub use schedule::*;
 pub use turn::ClaimTurns;
 pub use watch::{change_streams_unsupported, WorkerEvent};
 
-use crate::audit::{push_entry, Tidy};
+use crate::audit::{push_entries, Tidy};
 use crate::db::PrintCore;
 use crate::error::{Error, Result};
 use crate::model::{Order, PrintStatus};
@@ -163,14 +163,25 @@ pub(crate) fn parse_orders(docs: Vec<Document>, context: &str) -> Vec<Order> {
 impl PrintCore {
     /// Applies a state change whose filter and update the caller built, with its log entry pushed into the
     /// outbox in the same atomic write. Returns false (and writes nothing) when the filter matched nothing.
-    pub(crate) async fn apply(&self, filter: Document, mut update: Document, entry: Document) -> Result<bool> {
-        push_entry(&mut update, &entry);
+    pub(crate) async fn apply(&self, filter: Document, update: Document, entry: Document) -> Result<bool> {
+        self.apply_all(filter, update, vec![entry]).await
+    }
+
+    /// [`PrintCore::apply`] with several log entries (in order) for one write. The last entry's new status
+    /// decides how the outbox is tidied.
+    pub(crate) async fn apply_all(
+        &self,
+        filter: Document,
+        mut update: Document,
+        entries: Vec<Document>,
+    ) -> Result<bool> {
+        push_entries(&mut update, &entries);
         let result = self.inner.orders.update_one(filter, update).await.map_err(Error::db("updating an order"))?;
         if result.matched_count == 0 {
             return Ok(false);
         }
-        let tidy = Tidy::of(&entry);
-        self.inner.delivery.deliver(vec![entry], tidy).await;
+        let tidy = entries.last().map(Tidy::of).unwrap_or(Tidy::Pull);
+        self.inner.delivery.deliver(entries, tidy).await;
         Ok(true)
     }
 

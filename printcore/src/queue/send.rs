@@ -87,6 +87,33 @@ impl PrintJob {
         self.transition(Action::Submitted, PrintStatus::Printing, None, meta, update).await
     }
 
+    /// [`PrintJob::mark_submitted`] and [`PrintJob::complete`] in one write, for a backend that cannot look
+    /// jobs up (a hot folder, a print command): it took the job, and that is all it will ever say, so the
+    /// order is `printed` with the printer's reference at once. Both log entries (`submitted`, then
+    /// `printed`) go into the outbox in the same atomic write, so the audit trail reads as for two writes.
+    /// Saves the database a write per order; a crash before it leaves the order as a crash before
+    /// `mark_submitted` did (being sent, no reference: recovery asks the backend, or the journal has it).
+    pub async fn complete_submitted(&self, printer_job_ref: &str) -> Result<DateTime> {
+        let now = self.core.now();
+        let update = doc! {
+            "$set": {
+                "printStatus": PrintStatus::Printed.as_str(),
+                "printCompletedAt": now,
+                "printerJobRef": printer_job_ref,
+                "printSubmittedAt": now,
+            },
+            "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "", "printWaitReason": "" },
+        };
+        let submitted = self.entry(
+            Action::Submitted,
+            PrintStatus::Printing,
+            doc! { "printerJobRef": printer_job_ref, "printerId": self.order.printer_id.clone() },
+        );
+        let printed = self.entry(Action::Printed, PrintStatus::Printed, Document::new());
+        self.transitions(&[Action::Submitted, Action::Printed], update, vec![submitted, printed]).await?;
+        Ok(now)
+    }
+
     /// The printer reported the job completed: `printed`. Returns the completion time (the worker's next
     /// health reading records it as the printer's `last_successful_print_at`, saving a write per order).
     pub async fn complete(&self) -> Result<DateTime> {

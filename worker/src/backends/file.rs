@@ -98,4 +98,8 @@ impl Printer for FilePrinter {
     fn can_look_up_jobs(&self) -> bool {
         true
     }
+
+    fn complete_when_taken(&self) -> bool {
+        true
+    }
 }
