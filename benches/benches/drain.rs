@@ -16,7 +16,7 @@
 use bson::{doc, DateTime, Document};
 use mongodb::Database;
 use printcore::{CoreConfig, PrintCore};
-use printcore_benches::{env_or, item, median, node, quick, rss_kb};
+use printcore_benches::{cpu_mark, cpu_since, database_pid, env_or, item, median, node, quick, rss_kb, CpuUse};
 use printcore_tests::db::{fresh_database, server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::pdfgen::{pdf, A4};
@@ -25,9 +25,13 @@ use std::time::{Duration, Instant};
 
 const PRINTERS: usize = 8;
 
-async fn seed(db: &Database, n: usize, url: &str) {
+/// The collections and indexes, as `worker migrate` makes them (before anything is timed).
+async fn prepare(db: &Database) {
     let core = PrintCore::with_database(db.clone(), CoreConfig::default()).await.unwrap();
     core.migrate(&Default::default()).await.unwrap();
+}
+
+async fn seed(db: &Database, n: usize, url: &str) {
     let orders = db.collection::<Document>("orders");
     let base = DateTime::now().timestamp_millis() - n as i64;
     let mut i = 0;
@@ -73,6 +77,8 @@ struct WorkerRun {
     rate: f64,
     seconds: f64,
     stages: serde_json::Value,
+    /// Who used the machine's cores while it drained (until the bench saw the last order printed).
+    cpu: CpuUse,
 }
 
 /// The worker process draining `n` orders: orders per second from the moment they are queued (the
@@ -80,7 +86,7 @@ struct WorkerRun {
 /// (SIGTERM) and its log's `time per stage:` line read.
 async fn worker_drain(n: usize, url: &str) -> WorkerRun {
     let db = fresh_database(Mode::ReplicaSet, "drain").await;
-    seed(&db, 0, url).await;
+    prepare(&db).await;
     let dir = tempfile::tempdir().unwrap();
     let orders = db.collection::<Document>("orders");
     let log_path = dir.path().join("worker.log");
@@ -104,7 +110,14 @@ async fn worker_drain(n: usize, url: &str) -> WorkerRun {
         assert!(ready.elapsed() < Duration::from_secs(30), "the worker's printers never came online");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let pids = [worker.0.id()];
+    let db_pid = database_pid();
+    let cpu = cpu_mark(db_pid, &pids);
+    // From the moment the orders are queued (the worker's clock and this one are the machine's) to the
+    // last one's `printCompletedAt`, as Agenda's rate runs to its last job's `complete` event. The bench
+    // looks for the end only every 200 ms, so that its own reads weigh little on the server it measures.
     let start = Instant::now();
+    let queued = std::time::SystemTime::now();
     seed(&db, n, url).await;
     loop {
         let printed = orders.count_documents(doc! { "printStatus": "printed" }).await.unwrap() as usize;
@@ -112,9 +125,18 @@ async fn worker_drain(n: usize, url: &str) -> WorkerRun {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(600), "drain stalled at {printed} of {n}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_since(&cpu, db_pid, &pids);
+    let last = orders
+        .find_one(doc! { "printStatus": "printed" })
+        .sort(doc! { "printCompletedAt": -1 })
+        .await
+        .unwrap()
+        .and_then(|o| o.get_datetime("printCompletedAt").ok().copied())
+        .expect("a printed order has its printCompletedAt");
+    let end = std::time::UNIX_EPOCH + Duration::from_millis(last.timestamp_millis().max(0) as u64);
+    let seconds = end.duration_since(queued).unwrap_or_default().as_secs_f64().max(1e-3);
     let stopped = std::process::Command::new("kill").arg("-TERM").arg(worker.0.id().to_string()).status();
     assert!(stopped.is_ok_and(|s| s.success()), "could not stop the worker");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -129,7 +151,7 @@ async fn worker_drain(n: usize, url: &str) -> WorkerRun {
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_else(|| panic!("the worker logged no stage times; its log ends:\n{}", tail(&text)));
     let _ = db.drop().await;
-    WorkerRun { rate: n as f64 / seconds, seconds, stages }
+    WorkerRun { rate: n as f64 / seconds, seconds, stages, cpu }
 }
 
 /// The last lines of a log, for an error message.
@@ -173,10 +195,13 @@ fn stage_table(run: &WorkerRun, n: usize) -> Vec<(&'static str, f64, f64)> {
 
 /// The bare loop: 8 tasks each claiming (printcore's filter and sort) and completing with the plain
 /// driver, no file, no audit, no printer.
-async fn bare_drain(n: usize, url: &str) -> f64 {
+async fn bare_drain(n: usize, url: &str) -> (f64, CpuUse) {
     let db = fresh_database(Mode::ReplicaSet, "drainbase").await;
+    prepare(&db).await;
     seed(&db, n, url).await;
     let coll = db.collection::<Document>("orders");
+    let db_pid = database_pid();
+    let cpu = cpu_mark(db_pid, &[]);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for p in 0..PRINTERS {
@@ -216,14 +241,21 @@ async fn bare_drain(n: usize, url: &str) -> f64 {
     }
     assert_eq!(total, n);
     let rate = n as f64 / start.elapsed().as_secs_f64();
+    let cpu = cpu_since(&cpu, db_pid, &[]);
     let _ = db.drop().await;
-    rate
+    (rate, cpu)
+}
+
+/// The database server's CPU per order (ms) over a window of `cpu`, when this bench started the server.
+fn server_ms_per(cpu: &CpuUse, orders: usize) -> Option<f64> {
+    cpu.db.map(|db| db * cpu.secs * 1000.0 / orders.max(1) as f64)
 }
 
 /// The worker's resident memory (KB) sampled every second for `seconds` after it settled, with `backlog`
 /// orders waiting.
 async fn rss_under(backlog: usize, seconds: u64, url: &str) -> Vec<u64> {
     let db = fresh_database(Mode::ReplicaSet, "backlog").await;
+    prepare(&db).await;
     seed(&db, backlog, url).await;
     let dir = tempfile::tempdir().unwrap();
     let worker = WorkerProcess::start(&config(dir.path(), db.name()));
@@ -253,6 +285,8 @@ async fn main() {
         printcore::redact_uri(&server(Mode::ReplicaSet).uri)
     );
     // Agenda 6 on the same server: the same number of no-op jobs at the same concurrency.
+    let db_pid = database_pid();
+    let agenda_cpu = cpu_mark(db_pid, &[]);
     let agenda = node(
         "agenda.mjs",
         &[
@@ -263,13 +297,18 @@ async fn main() {
             ("LATENCY", "0".into()),
         ],
     );
+    // Its whole run: the script's start, each run's collection, its N enqueues one by one, and its
+    // RUNS drains (an upper bound on what its drain alone costs the server).
+    let agenda_cpu = cpu_since(&agenda_cpu, db_pid, &[]);
     let agenda_rate = agenda.as_deref().and_then(|out| {
         let last = out.lines().last()?;
         serde_json::from_str::<serde_json::Value>(last).ok()?["jobs_per_s"].as_f64()
     });
-    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    let (mut ours, mut base, mut base_cpu) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        base.push(bare_drain(n, &url).await);
+        let (rate, cpu) = bare_drain(n, &url).await;
+        base.push(rate);
+        base_cpu.push(cpu);
         ours.push(worker_drain(n, &url).await);
     }
     let rates: Vec<f64> = ours.iter().map(|r| r.rate).collect();
@@ -296,6 +335,24 @@ async fn main() {
     for (name, per_order, share) in stage_table(mid, n) {
         println!("  {name:<48} | {per_order:>9.2} | {share:>5.1}%");
     }
+    println!("  CPU: {}", mid.cpu.describe("file server, a count every 200 ms"));
+    println!(
+        "  CPU per order: worker (with its validation children) {:.2} ms",
+        mid.cpu.workers * mid.cpu.secs * 1000.0 / n as f64
+    );
+    // What each order or job costs the database server: the rate it can keep up with on its cores.
+    let shown = |v: Option<f64>| v.map(|v| format!("{v:.2} ms")).unwrap_or_else(|| "n/a (MONGODB_URI)".into());
+    let base_ms: Vec<f64> = base_cpu.iter().filter_map(|c| server_ms_per(c, n)).collect();
+    println!("the database server's CPU per order or job:");
+    println!("  the worker (median run, orders queued to the last printed): {}", shown(server_ms_per(&mid.cpu, n)));
+    println!(
+        "  the bare claim + complete loop (median of its runs): {}",
+        shown((!base_ms.is_empty()).then(|| median(base_ms)))
+    );
+    println!(
+        "  Agenda 6 (its whole script: {runs} x {n} jobs, enqueued one by one, then drained): {}",
+        shown(agenda.as_ref().and(server_ms_per(&agenda_cpu, n * runs)))
+    );
     item(
         &format!(
             "6. drain {n} orders, one worker, {PRINTERS} folder printers, against Agenda 6's no-op jobs (orders/s)"

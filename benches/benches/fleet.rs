@@ -33,7 +33,9 @@ use bson::{doc, DateTime, Document};
 use futures::{StreamExt, TryStreamExt};
 use mongodb::Database;
 use printcore::{CoreConfig, MarkPaid, PrintCore};
-use printcore_benches::{env_or, item, percentile, quick, rss_kb};
+use printcore_benches::{
+    cpu_mark, cpu_since, database_pid, env_or, item, percentile, proc_ticks, quick, rss_kb, CpuUse, TICKS,
+};
 use printcore_tests::db::{fresh_database, server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::fixtures::paid_order;
@@ -53,8 +55,6 @@ const PRINTERS: usize = 2;
 /// The idle budget of issue 25 item 1 for one worker: 12 commands a minute with one printer, 1 more per
 /// extra printer.
 const IDLE_BUDGET: f64 = 12.0 + (PRINTERS as f64 - 1.0);
-/// Clock ticks a second in /proc (USER_HZ, 100 on Linux).
-const TICKS: f64 = 100.0;
 
 /// The fleet's worker processes. Dropping it kills every one of them (kill -9, then waits), also when the
 /// bench panics; they also die with this process (`PR_SET_PDEATHSIG`, tests/src/process.rs).
@@ -174,104 +174,8 @@ impl Drop for Fleet {
     }
 }
 
-/// CPU ticks of a process and of its waited-for children (utime, stime, cutime, cstime).
-fn proc_ticks(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit(')').next()?.split_whitespace().collect::<Vec<_>>();
-            (11..15).map(|i| rest.get(i)?.parse::<u64>().ok()).sum()
-        })
-        .unwrap_or(0)
-}
-
-/// The database server this process started (a child named `secantusd-rs`); none for `MONGODB_URI`.
-fn database_pid() -> Option<u32> {
-    if std::env::var("MONGODB_URI").is_ok_and(|u| !u.is_empty()) {
-        return None;
-    }
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (head, rest) = stat.rsplit_once(')')?;
-        let ppid = rest.split_whitespace().nth(1)?;
-        (head.ends_with("(secantusd-rs") && ppid == me).then_some(pid)
-    })
-}
-
-/// The machine's busy and total ticks over all cores (/proc/stat).
-fn machine_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<u64> =
-        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total.saturating_sub(idle), total)
-}
-
-/// A reading of who used the CPU so far.
-struct CpuMark {
-    at: Instant,
-    db: Option<u64>,
-    workers: u64,
-    bench: u64,
-    busy: u64,
-    total: u64,
-}
-
-fn cpu_mark(db: Option<u32>, workers: &[u32]) -> CpuMark {
-    let (busy, total) = machine_ticks();
-    CpuMark {
-        at: Instant::now(),
-        db: db.map(proc_ticks),
-        workers: workers.iter().map(|p| proc_ticks(*p)).sum(),
-        bench: proc_ticks(std::process::id()),
-        busy,
-        total,
-    }
-}
-
-/// Cores used over a window, by whom.
-#[derive(Clone, Copy, Default)]
-struct CpuUse {
-    secs: f64,
-    cores: f64,
-    db: Option<f64>,
-    workers: f64,
-    bench: f64,
-    /// Everything else on the machine (other processes, the kernel's own work).
-    other: f64,
-}
-
-fn cpu_since(start: &CpuMark, db: Option<u32>, workers: &[u32]) -> CpuUse {
-    let end = cpu_mark(db, workers);
-    let secs = end.at.duration_since(start.at).as_secs_f64().max(1e-3);
-    let cores = std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0);
-    let c = |ticks: u64| ticks as f64 / TICKS / secs;
-    let db_use = match (start.db, end.db) {
-        (Some(a), Some(b)) => Some(c(b.saturating_sub(a))),
-        _ => None,
-    };
-    let workers_use = c(end.workers.saturating_sub(start.workers));
-    let bench = c(end.bench.saturating_sub(start.bench));
-    // /proc/stat counts every core: busy share of the window times the cores.
-    let busy = end.busy.saturating_sub(start.busy) as f64 / end.total.saturating_sub(start.total).max(1) as f64 * cores;
-    let other = (busy - db_use.unwrap_or(0.0) - workers_use - bench).max(0.0);
-    CpuUse { secs, cores, db: db_use, workers: workers_use, bench, other }
-}
-
-impl CpuUse {
-    fn describe(&self) -> String {
-        let db = self.db.map(|d| format!("{d:.2}")).unwrap_or_else(|| "n/a (MONGODB_URI)".into());
-        let busy = self.db.unwrap_or(0.0) + self.workers + self.bench + self.other;
-        format!(
-            "cores busy {busy:.2} of {:.0} over {:.0} s: database server {db}, workers (with validation children) {:.2}, \
-             this bench (wire proxy, file server, payments) {:.2}, rest of the machine {:.2}",
-            self.cores, self.secs, self.workers, self.bench, self.other
-        )
-    }
-}
+/// What this bench does while it measures, for the CPU lines.
+const FLEET_BENCH: &str = "wire proxy, file server, payments";
 
 fn ms_between(from: SystemTime, to: SystemTime) -> f64 {
     match to.duration_since(from) {
@@ -803,7 +707,7 @@ async fn main() {
             idle_breakdown(r),
             r.idle_rss_mb
         );
-        println!("  idle CPU: {}", r.idle_cpu.describe());
+        println!("  idle CPU: {}", r.idle_cpu.describe(FLEET_BENCH));
         if let Some((quiet, watched)) = r.write_cost {
             println!(
                 "  one write costs the database server {watched:.2} ms of CPU with the {} workers' change streams \
@@ -828,13 +732,13 @@ async fn main() {
             "  drain stages p50/p99: payment -> claim {:.0}/{:.0} ms, claim -> printer {:.0}/{:.0} ms",
             r.drain_claim.0, r.drain_claim.1, r.drain_after_claim.0, r.drain_after_claim.1
         );
-        println!("  drain CPU: {}", r.drain_cpu.describe());
+        println!("  drain CPU: {}", r.drain_cpu.describe(FLEET_BENCH));
         println!("  drain commands per printed order: {}", largest_first(&r.drain_by_name));
         println!(
             "  {}/s stages p50/p99: payment -> claim {:.0}/{:.0} ms, claim -> printer {:.0}/{:.0} ms",
             plan.rate, r.arrival_claim.0, r.arrival_claim.1, r.arrival_after_claim.0, r.arrival_after_claim.1
         );
-        println!("  {}/s CPU: {}", plan.rate, r.arrival_cpu.describe());
+        println!("  {}/s CPU: {}", plan.rate, r.arrival_cpu.describe(FLEET_BENCH));
         println!("  {}/s commands per paid order: {}", plan.rate, largest_first(&r.arrival_by_name));
     }
 
@@ -926,7 +830,7 @@ async fn main() {
             by_n(&rows, |r| format!("{:.0}/s", r.drain_rate)),
             last.n,
             last.drain_cpu.db.map(|d| format!("{d:.2}")).unwrap_or_else(|| "n/a".into()),
-            last.drain_cpu.describe(),
+            last.drain_cpu.describe(FLEET_BENCH),
             last.wasted
         );
     }
@@ -938,7 +842,7 @@ async fn main() {
             at50.arrival.1,
             at50.arrival_claim.1,
             at50.arrival_after_claim.1,
-            at50.arrival_cpu.describe()
+            at50.arrival_cpu.describe(FLEET_BENCH)
         );
     }
     match draw_chart(&svg, &rows, plan.orders, plan.rate) {
