@@ -71,7 +71,8 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
         echo "The cancel: \`resetState\` of a printing order, from the call until ippeveprinter reports the job"
         echo "stopping (\`processing-to-stop-point\`) or cancelled."
         echo
-        echo "Round trips per printed order: the four state writes, plus one log insert per second of the run"
+        echo "Round trips per printed order (a folder printer): the three state writes (claim, being sent, then the"
+        echo "reference and \`printed\` in one write, since a folder job is complete once taken), plus one log insert per second of the run"
         echo "and one outbox pull per 10 s (the worker batches its log entries across orders), so the extra shrinks"
         echo "as the run gets faster. On SecantusDB a claim that merges sorted ranges costs time per range (ARCHITECTURE.md,"
         echo "test server quirks), which lengthens this run of 200 orders to about 6 s."
@@ -81,10 +82,11 @@ server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= 
         echo
         echo "One worker process with 8 folder printers drains 500 paid orders (download, contained validation in a"
         echo "child per file as by default, the durable being-sent mark, three journal lines flushed to disk, the job's folder written,"
-        echo "the four state writes) against Agenda 6's 500 no-op jobs at concurrency 8 on the same server in the same"
+        echo "the three state writes) against Agenda 6's 500 no-op jobs at concurrency 8 on the same server in the same"
         echo "run. The stage table is the worker's own account (\`worker/src/stages.rs\`, logged when it stops): each"
         echo "stage's time per order and its share of the 8 slots' time; a slot without an order is waiting for the"
-        echo "claim loop.";;
+        echo "claim loop. The CPU lines say who used the machine's cores, what an order costs the database server (the"
+        echo "worker, the bare loop, Agenda's whole script) and so the fastest drain the cores allow.";;
       peers) echo "## Side by side with the peers: Agenda 6, and the website's own code on the official driver";;
       fleet)
         echo "## A fleet on one database: N workers, idle cost, a 5,000-order drain, 20 orders/s arriving"

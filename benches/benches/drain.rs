@@ -1,10 +1,13 @@
 //! Drain rate and memory under a backlog:
 //! - one worker process with 8 folder printers draining 500 paid orders (download, contained
-//!   validation, the job folder, the being-sent mark, the journal's flushes, the four state writes), in
+//!   validation, the job folder, the being-sent mark, the journal's flushes, the three state writes of a
+//!   job complete once taken: claim, being sent, submitted and printed in one), in
 //!   orders per second, against Agenda 6's 500 no-op jobs at concurrency 8 (benches/node/agenda.mjs) and
 //!   the bare loop of a claim and a completion with the plain driver, 8 at a time, all on the same server
 //!   in the same run; and where the worker's time went, stage by stage (the worker logs its stage times
-//!   when it stops: `worker/src/stages.rs`), as each stage's share of the printer slots' time;
+//!   when it stops: `worker/src/stages.rs`), as each stage's share of the printer slots' time, and who
+//!   used the machine's cores: the database server's CPU per order (the worker, the bare loop, Agenda)
+//!   and the worker's, and so the fastest drain the machine's cores allow at that cost;
 //! - the worker's resident memory while 1,000,000 orders wait (sampled over a run while it prints from
 //!   the front of that queue) against the same worker with an empty queue: flat, not growing with the
 //!   backlog.
@@ -179,14 +182,14 @@ fn stage_table(run: &WorkerRun, n: usize) -> Vec<(&'static str, f64, f64)> {
     let inside = ["download", "validation", "being_sent_mark", "journal", "submit", "submitted_write", "complete"];
     let task = ms("task");
     let mut rows: Vec<(&'static str, f64)> = vec![
-        ("claim (findAndModify, in the claim loop)", ms("claim")),
+        ("claim (a round: read, write, read back)", ms("claim")),
         ("download", ms("download")),
         ("validation (contained child)", ms("validation")),
         ("being-sent mark (durable write)", ms("being_sent_mark")),
         ("journal (3 lines flushed to disk)", ms("journal")),
         ("submit (the job's folder written)", ms("submit")),
-        ("submitted write (printer's reference)", ms("submitted_write")),
-        ("completion (job state, printed write)", ms("complete")),
+        ("submitted write (a printer that reports jobs)", ms("submitted_write")),
+        ("completion (the reference and printed, one write)", ms("complete")),
     ];
     rows.push(("rest of the print task", (task - inside.iter().map(|k| ms(k)).sum::<f64>()).max(0.0)));
     rows.push(("slot without an order (claim loop, wake-ups)", (slot_ms - task).max(0.0)));
@@ -319,7 +322,7 @@ async fn main() {
     println!("{:<62} | {:>9}", "", "orders/s");
     println!("{:<62} | {:>9}", format!("Agenda 6, {n} no-op jobs, concurrency {PRINTERS}"), show(agenda_rate));
     println!("{:<62} | {b:>9.0}", format!("bare claim + complete loop, {PRINTERS} at a time (plain driver)"));
-    println!("{:<62} | {o:>9.0}", "the worker process: download, validation, mark, journal, file, 4 writes");
+    println!("{:<62} | {o:>9.0}", "the worker process: download, validation, mark, journal, file, 3 writes");
     println!("  worker runs: {}", rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", "));
     let ratio = agenda_rate.map(|a| o / a);
     println!(
@@ -353,6 +356,23 @@ async fn main() {
         "  Agenda 6 (its whole script: {runs} x {n} jobs, enqueued one by one, then drained): {}",
         shown(agenda.as_ref().and(server_ms_per(&agenda_cpu, n * runs)))
     );
+    // The ceiling the cores set: however the waits are arranged, the machine cannot drain faster than its
+    // cores divided by the CPU an order costs (server and worker; the bench's own share is ~0).
+    if let Some(server) = server_ms_per(&mid.cpu, n) {
+        let per_order = server + mid.cpu.workers * mid.cpu.secs * 1000.0 / n as f64;
+        println!(
+            "  at {per_order:.2} ms of CPU an order (server and worker) on {:.0} cores: at most {:.0} orders/s on this machine{}",
+            mid.cpu.cores,
+            mid.cpu.cores * 1000.0 / per_order,
+            agenda_rate
+                .map(|a| format!(
+                    "; 1.5 x Agenda ({:.0}/s) needs at most {:.2} ms an order",
+                    1.5 * a,
+                    mid.cpu.cores * 1000.0 / (1.5 * a)
+                ))
+                .unwrap_or_default()
+        );
+    }
     item(
         &format!(
             "6. drain {n} orders, one worker, {PRINTERS} folder printers, against Agenda 6's no-op jobs (orders/s)"

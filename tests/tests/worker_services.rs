@@ -693,6 +693,78 @@ async fn a_job_still_at_the_printer_when_the_ceiling_passes_is_waited_for() {
     assert_eq!(eve.copies_of(raw_order(&db, "SLOW").await.get_str("printJobId").unwrap()), 1);
 }
 
+/// A folder printer that does not say its jobs are complete once taken, as a printer that reports its
+/// jobs: the worker asks for the job's state, and records the reference and the print in two writes.
+struct ReportsItsJobs(FilePrinter);
+
+#[async_trait::async_trait]
+impl Printer for ReportsItsJobs {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    async fn status(&self) -> Result<PrinterState, PrinterError> {
+        self.0.status().await
+    }
+    async fn capabilities(&self) -> Result<PrinterCapabilities, PrinterError> {
+        self.0.capabilities().await
+    }
+    async fn submit(&self, job: &JobSpec) -> Result<String, PrinterError> {
+        self.0.submit(job).await
+    }
+    async fn job_state(&self, job_ref: &str, job_name: &str) -> Result<JobState, PrinterError> {
+        self.0.job_state(job_ref, job_name).await
+    }
+    async fn find_job(&self, job_name: &str) -> Result<Option<FoundJob>, PrinterError> {
+        self.0.find_job(job_name).await
+    }
+    async fn cancel(&self, job_ref: &str) -> Result<(), PrinterError> {
+        self.0.cancel(job_ref).await
+    }
+    fn can_look_up_jobs(&self) -> bool {
+        true
+    }
+}
+
+/// What printing one order costs the database, counted on the wire: a folder printer's job is complete
+/// once taken, so the claim, the being-sent mark, and the reference with `printed` in one write; a printer
+/// that reports its jobs records the reference, then the print. The log trail is the same for both.
+#[tokio::test]
+async fn a_folder_printers_order_costs_three_writes_and_a_printer_that_reports_jobs_four() {
+    for (label, complete_once_taken) in [("folder", true), ("reports", false)] {
+        let (db, commands) = printcore_tests::db::counted_database(Mode::ReplicaSet, "writes").await;
+        let core = core_with(&db, CoreConfig { log_delivery: LogDelivery::Background, ..CoreConfig::default() }).await;
+        let files = FileServer::start().await;
+        files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+        let mut order = paid_order("W-1", DateTime::now(), 10);
+        order.insert("fileURL", files.url("/a.pdf"));
+        insert_orders(&db, vec![order]).await;
+        let out = tempfile::tempdir().unwrap();
+        let folder = FilePrinter::new(out.path(), mono_a4());
+        let printer: Arc<dyn Printer> =
+            if complete_once_taken { Arc::new(folder) } else { Arc::new(ReportsItsJobs(folder)) };
+        assert_eq!(printer.complete_when_taken(), complete_once_taken);
+        let worker = worker_with(&core, vec![(identity(label), printer)]).await;
+        assert_eq!(worker.health_once().await, 1);
+        core.flush_logs().await;
+        commands.lock().unwrap().clear();
+        assert_eq!(worker.claim_once().await, 1);
+        let start = std::time::Instant::now();
+        while worker.active_jobs() > 0 {
+            assert!(start.elapsed() < Duration::from_secs(20), "{label}: the print task did not end");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let counted = commands.lock().unwrap().clone();
+        let writes = counted.get("findAndModify").copied().unwrap_or(0) + counted.get("update").copied().unwrap_or(0);
+        let expected = if complete_once_taken { 3 } else { 4 };
+        assert_eq!(writes, expected, "{label}: the claim and the state writes, nothing else: {counted:?}");
+        core.flush_logs().await;
+        let o = raw_order(&db, "W-1").await;
+        assert_eq!(o.get_str("printStatus").unwrap(), "printed", "{label}");
+        assert_eq!(o.get_str("printerJobRef").unwrap(), o.get_str("printJobId").unwrap(), "{label}");
+        assert_eq!(log_actions(&db, "W-1").await, ["claim", "submitted", "printed"], "{label}");
+    }
+}
+
 /// A real printer whose documents wait for the test before they go (a large file on a slow link): the job
 /// sits at the printer created, its document still arriving, for as long as the test likes.
 struct HeldUpload {

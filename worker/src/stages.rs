@@ -23,9 +23,10 @@ pub enum Stage {
     Journal,
     /// Handing the documents to the printer (for a folder printer: writing the job's folder).
     Submit,
-    /// Recording the printer's job reference (`mark_submitted`).
+    /// Recording the printer's job reference (`mark_submitted`), for a printer that reports its jobs.
     Submitted,
-    /// Asking the printer for the job's state and recording the print (`complete`).
+    /// Asking the printer for the job's state and recording the print (`complete`); for a job complete
+    /// once the printer took it, recording the reference and the print in one write (`complete_submitted`).
     Complete,
     /// A print task from start to end (the stages above but the claim, and what lies between them).
     Task,
