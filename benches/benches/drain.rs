@@ -406,6 +406,11 @@ async fn main() {
         mb(f_max),
         mb(f_max.saturating_sub(f_first))
     );
+    // The shape, a sample a second: a climb that levels off is the print tasks' buffers reaching their
+    // high-water mark; one that keeps climbing would be the backlog.
+    let shape = |v: &[u64]| v.iter().map(|kb| format!("{:.1}", mb(*kb))).collect::<Vec<_>>().join(" ");
+    println!("  samples (MB), empty queue: {}", shape(&empty));
+    println!("  samples (MB), {backlog} waiting: {}", shape(&full));
     let ratio = f_max as f64 / e_max.max(1) as f64;
     println!("ratio backlog/empty (max RSS) | {ratio:.2}");
     item(
