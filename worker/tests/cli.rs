@@ -166,20 +166,33 @@ fn json_logs_are_one_object_per_line_and_name_the_order_and_print_job() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // The lines are read on their own thread, so the deadline holds even when the worker goes quiet.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut printed_line = None;
-    for line in lines.map_while(Result::ok) {
+    let mut seen = Vec::new();
+    while printed_line.is_none() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else { break };
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         if v["fields"]["message"] == "printed" {
             printed_line = Some(v);
-            break;
+        } else {
+            seen.push(line);
         }
-        assert!(std::time::Instant::now() < deadline, "no 'printed' line within 30 s");
     }
     let _ = child.kill();
     let _ = child.wait();
-    let v = printed_line.expect("the worker logged the print");
+    let v = printed_line
+        .unwrap_or_else(|| panic!("no 'printed' line within 30 s; the worker logged:\n{}", seen.join("\n")));
     assert_eq!(v["span"]["order_id"], "JSON-1", "{v}");
     assert!(v["span"]["print_job_id"].as_str().is_some_and(|s| s.len() == 36), "{v}");
 }

@@ -183,7 +183,7 @@ impl Worker {
             slot.printed(at);
             stages::add(Stage::Complete, recording.elapsed());
             self.journal(Entry::Recorded { job: job.print_job_id().to_owned() }).await;
-            info!(job_ref = %job_ref, "printed (the backend took the job)");
+            info!(job_ref = %job_ref, "printed");
             return Ok(());
         }
         record(|| job.mark_submitted(&job_ref), "recording the printer's job reference").await?;
