@@ -249,11 +249,6 @@ async fn bare_drain(n: usize, url: &str) -> (f64, CpuUse) {
     (rate, cpu)
 }
 
-/// The database server's CPU per order (ms) over a window of `cpu`, when this bench started the server.
-fn server_ms_per(cpu: &CpuUse, orders: usize) -> Option<f64> {
-    cpu.db.map(|db| db * cpu.secs * 1000.0 / orders.max(1) as f64)
-}
-
 /// The worker's resident memory (KB) sampled every second for `seconds` after it settled, with `backlog`
 /// orders waiting.
 async fn rss_under(backlog: usize, seconds: u64, url: &str) -> Vec<u64> {
@@ -339,27 +334,24 @@ async fn main() {
         println!("  {name:<48} | {per_order:>9.2} | {share:>5.1}%");
     }
     println!("  CPU: {}", mid.cpu.describe("file server, a count every 200 ms"));
-    println!(
-        "  CPU per order: worker (with its validation children) {:.2} ms",
-        mid.cpu.workers * mid.cpu.secs * 1000.0 / n as f64
-    );
+    println!("  CPU per order: worker (with its validation children) {:.2} ms", mid.cpu.workers_ms_per(n));
     // What each order or job costs the database server: the rate it can keep up with on its cores.
     let shown = |v: Option<f64>| v.map(|v| format!("{v:.2} ms")).unwrap_or_else(|| "n/a (MONGODB_URI)".into());
-    let base_ms: Vec<f64> = base_cpu.iter().filter_map(|c| server_ms_per(c, n)).collect();
+    let base_ms: Vec<f64> = base_cpu.iter().filter_map(|c| c.db_ms_per(n)).collect();
     println!("the database server's CPU per order or job:");
-    println!("  the worker (median run, orders queued to the last printed): {}", shown(server_ms_per(&mid.cpu, n)));
+    println!("  the worker (median run, orders queued to the last printed): {}", shown(mid.cpu.db_ms_per(n)));
     println!(
         "  the bare claim + complete loop (median of its runs): {}",
         shown((!base_ms.is_empty()).then(|| median(base_ms)))
     );
     println!(
         "  Agenda 6 (its whole script: {runs} x {n} jobs, enqueued one by one, then drained): {}",
-        shown(agenda.as_ref().and(server_ms_per(&agenda_cpu, n * runs)))
+        shown(agenda.as_ref().and(agenda_cpu.db_ms_per(n * runs)))
     );
     // The ceiling the cores set: however the waits are arranged, the machine cannot drain faster than its
     // cores divided by the CPU an order costs (server and worker; the bench's own share is ~0).
-    if let Some(server) = server_ms_per(&mid.cpu, n) {
-        let per_order = server + mid.cpu.workers * mid.cpu.secs * 1000.0 / n as f64;
+    if let Some(server) = mid.cpu.db_ms_per(n) {
+        let per_order = server + mid.cpu.workers_ms_per(n);
         println!(
             "  at {per_order:.2} ms of CPU an order (server and worker) on {:.0} cores: at most {:.0} orders/s on this machine{}",
             mid.cpu.cores,

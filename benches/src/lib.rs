@@ -184,6 +184,17 @@ pub fn cpu_since(start: &CpuMark, db: Option<u32>, workers: &[u32]) -> CpuUse {
 }
 
 impl CpuUse {
+    /// The database server's CPU (ms) per one of `n` orders or jobs over the window; `None` when this
+    /// process did not start the server (`MONGODB_URI`).
+    pub fn db_ms_per(&self, n: usize) -> Option<f64> {
+        self.db.map(|db| db * self.secs * 1000.0 / n.max(1) as f64)
+    }
+
+    /// The workers' CPU (ms, with their validation children) per one of `n` orders over the window.
+    pub fn workers_ms_per(&self, n: usize) -> f64 {
+        self.workers * self.secs * 1000.0 / n.max(1) as f64
+    }
+
     /// Who used the cores, the bench itself described as `bench` (what it does meanwhile).
     pub fn describe(&self, bench: &str) -> String {
         let db = self.db.map(|d| format!("{d:.2}")).unwrap_or_else(|| "n/a (MONGODB_URI)".into());

@@ -157,20 +157,33 @@ pub type CommandCounts = std::sync::Arc<Mutex<std::collections::BTreeMap<String,
 
 /// Like [`fresh_database`], through a client of its own that counts every command it sends.
 pub async fn counted_database(mode: Mode, prefix: &str) -> (Database, CommandCounts) {
-    use mongodb::event::command::CommandEvent;
     let counts = CommandCounts::default();
     let seen = counts.clone();
+    let db = watched_database(mode, prefix, move |s| {
+        *seen.lock().unwrap().entry(s.command_name.clone()).or_default() += 1;
+    })
+    .await;
+    counts.lock().unwrap().clear();
+    (db, counts)
+}
+
+/// Like [`fresh_database`], through a client of its own that hands every command it starts to `started`
+/// (the driver's command monitoring).
+pub async fn watched_database(
+    mode: Mode,
+    prefix: &str,
+    started: impl Fn(&mongodb::event::command::CommandStartedEvent) + Send + Sync + 'static,
+) -> Database {
+    use mongodb::event::command::CommandEvent;
     let mut options = mongodb::options::ClientOptions::parse(&server(mode).uri).await.expect("the test server's uri");
     options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |e: CommandEvent| {
         if let CommandEvent::Started(s) = e {
-            *seen.lock().unwrap().entry(s.command_name).or_default() += 1;
+            started(&s);
         }
     }));
-    let client = Client::with_options(options).expect("a counting client for the test server");
+    let client = Client::with_options(options).expect("a watched client for the test server");
     let name = fresh_database(mode, prefix).await.name().to_owned();
-    let db = client.database(&name);
-    counts.lock().unwrap().clear();
-    (db, counts)
+    client.database(&name)
 }
 
 /// A database of its own for one test, on the shared server: `<prefix>_<pid>_<n>`.

@@ -729,13 +729,9 @@ impl Printer for ReportsItsJobs {
 /// of one document; not the batched `updateMany`s of the log's outbox and the scheduled release), as the
 /// command's name and filter.
 async fn order_writes_counted(prefix: &str) -> (mongodb::Database, Arc<std::sync::Mutex<Vec<String>>>) {
-    use mongodb::event::command::CommandEvent;
     let writes: Arc<std::sync::Mutex<Vec<String>>> = Default::default();
     let seen = writes.clone();
-    let uri = printcore_tests::db::server(Mode::ReplicaSet).uri.clone();
-    let mut options = mongodb::options::ClientOptions::parse(&uri).await.unwrap();
-    options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |e: CommandEvent| {
-        let CommandEvent::Started(s) = e else { return };
+    let db = printcore_tests::db::watched_database(Mode::ReplicaSet, prefix, move |s| {
         let c = &s.command;
         let one = match s.command_name.as_str() {
             "findAndModify" => c.get_str("findAndModify") == Ok("orders"),
@@ -750,10 +746,9 @@ async fn order_writes_counted(prefix: &str) -> (mongodb::Database, Arc<std::sync
         if one {
             seen.lock().unwrap().push(format!("{} {:?}", s.command_name, c.get("query").or(c.get("updates"))));
         }
-    }));
-    let client = mongodb::Client::with_options(options).unwrap();
-    let name = fresh_database(Mode::ReplicaSet, prefix).await.name().to_owned();
-    (client.database(&name), writes)
+    })
+    .await;
+    (db, writes)
 }
 
 /// What printing one order costs the database, counted on the wire: a folder printer's job is complete

@@ -166,13 +166,14 @@ impl PrintJob {
         update: Document,
     ) -> Result<()> {
         let entry = self.entry_with(action, new, reason, metadata);
-        self.transitions(&[action], update, vec![entry]).await
+        self.transitions(update, vec![entry]).await
     }
 
     /// Fenced transitions in one write, with their log entries in order (built by [`PrintJob::entry`]).
-    pub(super) async fn transitions(&self, actions: &[Action], update: Document, entries: Vec<Document>) -> Result<()> {
+    pub(super) async fn transitions(&self, update: Document, entries: Vec<Document>) -> Result<()> {
+        let actions: Vec<String> = entries.iter().filter_map(|e| e.get_str("action").ok().map(str::to_owned)).collect();
         if !self.core.apply_all(self.fence(), update, entries).await? {
-            tracing::warn!(order_id = %self.order.order_id, print_job_id = %self.print_job_id, ?actions, "ownership lost");
+            tracing::warn!(order_id = %self.order.order_id, print_job_id = %self.print_job_id, actions = %actions.join(", "), "ownership lost");
             return Err(self.lost());
         }
         Ok(())

@@ -83,45 +83,40 @@ impl PrintJob {
             "printSubmittedAt": now,
             "printLeaseUntil": clock::add(now, self.core.inner.config.lease),
         } };
-        let meta = doc! { "printerJobRef": printer_job_ref, "printerId": self.order.printer_id.clone() };
-        self.transition(Action::Submitted, PrintStatus::Printing, None, meta, update).await
+        self.transition(Action::Submitted, PrintStatus::Printing, None, self.submitted_meta(printer_job_ref), update)
+            .await
     }
 
-    /// [`PrintJob::mark_submitted`] and [`PrintJob::complete`] in one write, for a backend that cannot look
-    /// jobs up (a hot folder, a print command): it took the job, and that is all it will ever say, so the
-    /// order is `printed` with the printer's reference at once. Both log entries (`submitted`, then
-    /// `printed`) go into the outbox in the same atomic write, so the audit trail reads as for two writes.
-    /// Saves the database a write per order; a crash before it leaves the order as a crash before
-    /// `mark_submitted` did (being sent, no reference: recovery asks the backend, or the journal has it).
+    /// [`PrintJob::mark_submitted`] and [`PrintJob::complete`] in one write, for a backend whose job is
+    /// complete once it took it (a folder printer) or that cannot look jobs up (a print command): it took the
+    /// job, and that is all it will ever say, so the order is `printed` with the printer's reference at once.
+    /// Both log entries (`submitted`, then `printed`) go into the outbox in the same atomic write, so the
+    /// audit trail reads as for two writes. Saves the database a write per order; a crash before it leaves
+    /// the order as a crash before `mark_submitted` did (being sent, no reference: recovery asks the
+    /// backend, or the journal has it).
     pub async fn complete_submitted(&self, printer_job_ref: &str) -> Result<DateTime> {
         let now = self.core.now();
-        let update = doc! {
-            "$set": {
-                "printStatus": PrintStatus::Printed.as_str(),
-                "printCompletedAt": now,
-                "printerJobRef": printer_job_ref,
-                "printSubmittedAt": now,
-            },
-            "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "", "printWaitReason": "" },
-        };
-        let submitted = self.entry(
-            Action::Submitted,
-            PrintStatus::Printing,
-            doc! { "printerJobRef": printer_job_ref, "printerId": self.order.printer_id.clone() },
-        );
+        let mut update = printed_update(now);
+        if let Ok(set) = update.get_document_mut("$set") {
+            set.insert("printerJobRef", printer_job_ref);
+            set.insert("printSubmittedAt", now);
+        }
+        let submitted = self.entry(Action::Submitted, PrintStatus::Printing, self.submitted_meta(printer_job_ref));
         let printed = self.entry(Action::Printed, PrintStatus::Printed, Document::new());
-        self.transitions(&[Action::Submitted, Action::Printed], update, vec![submitted, printed]).await?;
+        self.transitions(update, vec![submitted, printed]).await?;
         Ok(now)
+    }
+
+    /// The `submitted` log entry's metadata: the printer's reference and the printer.
+    fn submitted_meta(&self, printer_job_ref: &str) -> Document {
+        doc! { "printerJobRef": printer_job_ref, "printerId": self.order.printer_id.clone() }
     }
 
     /// The printer reported the job completed: `printed`. Returns the completion time (the worker's next
     /// health reading records it as the printer's `last_successful_print_at`, saving a write per order).
     pub async fn complete(&self) -> Result<DateTime> {
         let now = self.core.now();
-        let update = doc! {
-            "$set": { "printStatus": PrintStatus::Printed.as_str(), "printCompletedAt": now },
-            "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "", "printWaitReason": "" },
-        };
+        let update = printed_update(now);
         self.transition(Action::Printed, PrintStatus::Printed, None, Document::new(), update).await?;
         Ok(now)
     }
@@ -159,6 +154,15 @@ impl PrintJob {
             fields.insert("printerJobRef", r);
         }
         self.mark_sending_with(fields).await
+    }
+}
+
+/// The update that makes an order `printed` at `now`: the attempt's lease, error, backoff and wait reason
+/// go with it.
+fn printed_update(now: DateTime) -> Document {
+    doc! {
+        "$set": { "printStatus": PrintStatus::Printed.as_str(), "printCompletedAt": now },
+        "$unset": { "printLeaseUntil": "", "printError": "", "printNotBefore": "", "printWaitReason": "" },
     }
 }
 
