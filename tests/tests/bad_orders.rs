@@ -708,3 +708,154 @@ async fn the_real_worker_prints_readable_orders_and_fails_malformed_ones_naming_
     assert_eq!(worker.pid(), pid);
     assert!(core.snapshot().await.is_ok());
 }
+
+/// The `executionStats` number `key` of an explained aggregate: at the top when the server ran the whole
+/// pipeline as one query, otherwise in its first stage (`$cursor`).
+fn aggregate_stat(explain: &Document, key: &str) -> i64 {
+    let top = printcore_tests::explain::execution_stat(explain, key);
+    if top >= 0 {
+        return top;
+    }
+    explain
+        .get_array("stages")
+        .ok()
+        .and_then(|s| s.first())
+        .and_then(Bson::as_document)
+        .and_then(|s| s.get_document("$cursor").ok())
+        .map(|c| printcore_tests::explain::execution_stat(c, key))
+        .unwrap_or(-1)
+}
+
+/// Issue 25 item 1: the checks of the waiting orders (malformed print fields, no printer can take it) read
+/// one window of the index a pass, however many orders wait, and judge every order within a round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every_order_within_a_round() {
+    use printcore::queue::{WaitingChecks, WaitingWalk};
+    let db = fresh_database(Mode::ReplicaSet, "waiting-walk").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let printer = |id: &str| printcore::PrinterHealth {
+        printer_id: id.into(),
+        name: format!("Printer {id}"),
+        printer_name: id.into(),
+        status: printcore::PrinterStatus::Online,
+        queue_length: Some(0),
+        error_message: None,
+        driver_name: None,
+        system_name: Some("Linux".into()),
+        connection_type: None,
+        capabilities: Some(printcore::PrinterCapabilities {
+            page_sizes: vec!["A4".into()],
+            color: false,
+            duplex: false,
+            max_copies: 99,
+        }),
+        worker_id: "pc-1".into(),
+        reachable: true,
+        last_successful_print_at: None,
+        state_reasons: Vec::new(),
+    };
+    core.record_printer_health(&printer("mono")).await.unwrap();
+
+    // 2,500 waiting orders in `_id` order; among them, at the start, the middle and the end, orders the
+    // checks must fail. Orders they must leave alone: unpaid, or printing, with the same faults.
+    const N: usize = 2500;
+    const WINDOW: i64 = 1000;
+    let base = DateTime::now();
+    let malformed_at = [0, 1200, N - 1];
+    let unprintable_at = [600, 2000];
+    let mut docs = Vec::new();
+    for i in 0..N {
+        let mut d = paid_order(&format!("W{i:04}"), base, 0);
+        if malformed_at.contains(&i) {
+            d.insert("printingOptions", doc! { "pageSize": "A4", "color": "yes" });
+        }
+        if unprintable_at.contains(&i) {
+            d.insert("printingOptions", doc! { "pageSize": "A3", "color": true });
+        }
+        docs.push(d);
+    }
+    let mut string_id = paid_order("STRING-ID", base, 0);
+    string_id.insert("_id", "website-chose-a-string-id");
+    docs.push(string_id);
+    let mut unpaid = paid_order("UNPAID-BAD", base, 0);
+    unpaid.insert("paymentStatus", "pending");
+    unpaid.insert("printingOptions", doc! { "color": "yes" });
+    docs.push(unpaid);
+    let mut printing = paid_order("PRINTING-BAD", base, 0);
+    printing.insert("printStatus", "printing");
+    printing.insert("printingOptions", doc! { "pageSize": "A3" });
+    docs.push(printing);
+    insert_orders(&db, docs).await;
+
+    // The read of a pass examines at most a window's keys and documents, at the start and in the middle
+    // of the walk, with 2,500 orders waiting.
+    let worker = WorkerId::generate();
+    let mut walk = WaitingWalk::new();
+    let plan = core.explain_waiting(&walk, WINDOW).await.unwrap();
+    let keys = aggregate_stat(&plan, "totalKeysExamined");
+    let docs_read = aggregate_stat(&plan, "totalDocsExamined");
+    assert!((1..=WINDOW + 1).contains(&keys), "keys examined {keys}: {plan}");
+    assert!(docs_read <= WINDOW, "documents examined {docs_read}: {plan}");
+
+    // Pass 1: the first window: the malformed order at 0 and the one no printer can take at 600.
+    let pass = core.check_waiting(&worker, &mut walk, WINDOW, WaitingChecks::ALL, 50).await.unwrap();
+    assert_eq!(pass.read, WINDOW as u64);
+    assert!(!pass.round_done && !walk.at_start());
+    assert!(pass.judged_unprintable);
+    let ids = |v: &[(String, String)]| v.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&pass.malformed), ["W0000"]);
+    assert_eq!(ids(&pass.rejected), ["W0600"]);
+    let plan = core.explain_waiting(&walk, WINDOW).await.unwrap();
+    let keys = aggregate_stat(&plan, "totalKeysExamined");
+    assert!((1..=WINDOW + 1).contains(&keys), "mid-walk keys examined {keys}: {plan}");
+
+    // Pass 2: the second window.
+    let pass = core.check_waiting(&worker, &mut walk, WINDOW, WaitingChecks::ALL, 50).await.unwrap();
+    assert_eq!(pass.read, WINDOW as u64);
+    assert_eq!((ids(&pass.malformed), ids(&pass.rejected)), (vec!["W1200".to_owned()], vec![]));
+
+    // Pass 3: the rest, the end of the round: the last ones and the order whose _id is not an ObjectId.
+    let pass = core.check_waiting(&worker, &mut walk, WINDOW, WaitingChecks::ALL, 50).await.unwrap();
+    assert!(pass.round_done && walk.at_start(), "{pass:?}");
+    assert!(pass.read < WINDOW as u64, "{pass:?}");
+    let mut malformed = ids(&pass.malformed);
+    malformed.sort();
+    assert_eq!(malformed, ["STRING-ID", "W2499"]);
+    assert_eq!(ids(&pass.rejected), ["W2000"]);
+
+    // Everything else waits as it did: a new round finds nothing.
+    let orders = db.collection::<Document>("orders");
+    assert_eq!(orders.count_documents(doc! { "printStatus": "failed" }).await.unwrap(), 6);
+    assert_eq!(raw_order(&db, "UNPAID-BAD").await.get_str("printStatus").unwrap(), "pending");
+    assert_eq!(raw_order(&db, "PRINTING-BAD").await.get_str("printStatus").unwrap(), "printing");
+    let again = core.check_waiting(&worker, &mut walk, 3000, WaitingChecks::ALL, 50).await.unwrap();
+    assert!(again.malformed.is_empty() && again.rejected.is_empty() && again.round_done, "{again:?}");
+    assert_eq!(again.read, (N - 5) as u64 + 1, "the waiting orders, the unpaid one among them");
+    core.flush_logs().await;
+    for id in ["W0000", "W0600", "W2499"] {
+        assert_eq!(log_actions(&db, id).await, ["rejected"], "{id}");
+    }
+
+    // A pass that fails as many orders as it may keeps its place: the next one reads the rest of that
+    // window instead of skipping it.
+    let bad: Vec<Document> = (0..3)
+        .map(|i| {
+            let mut d = paid_order(&format!("LATE-{i}"), base, 0);
+            d.insert("printingOptions", doc! { "duplex": 1 });
+            d
+        })
+        .collect();
+    insert_orders(&db, bad).await;
+    let mut walk = WaitingWalk::new();
+    let mut found = Vec::new();
+    for _ in 0..3 {
+        let pass = core.check_waiting(&worker, &mut walk, 3000, WaitingChecks::ALL, 1).await.unwrap();
+        assert_eq!(pass.malformed.len(), 1, "{pass:?}");
+        found.extend(ids(&pass.malformed));
+    }
+    found.sort();
+    assert_eq!(found, ["LATE-0", "LATE-1", "LATE-2"]);
+    let last = core.check_waiting(&worker, &mut walk, 3000, WaitingChecks::ALL, 1).await.unwrap();
+    assert!(last.malformed.is_empty() && last.round_done && walk.at_start(), "{last:?}");
+}

@@ -148,7 +148,7 @@ pub(super) fn is_missing_hint(e: &mongodb::error::Error) -> bool {
     matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.message.to_lowercase().contains("hint"))
 }
 
-fn has_file() -> Document {
+pub(super) fn has_file() -> Document {
     doc! { "$or": [
         { "fileURL": { "$type": "string", "$gt": "" } },
         { "fileURLs.0": { "$type": "string", "$gt": "" } },
@@ -819,37 +819,31 @@ impl PrintCore {
 }
 
 impl PrintCore {
-    /// Fails paid, pending orders that no active printer can take, with a message that says what each
-    /// printer offers. Printers come from `printers` (all workers'), so an order waits while any active
-    /// printer anywhere fits it; a printer whose capabilities are not known yet counts as fitting anything.
-    /// Returns (orderId, message) per rejected order, at most `limit`.
-    pub async fn reject_unprintable(&self, worker: &WorkerId, limit: i64) -> Result<Vec<(String, String)>> {
+    /// The active printers (of all workers) the rejection pass judges by, or `None` when it must judge
+    /// nothing: a rejection is permanent, so only from a complete view (no printer, a printer document
+    /// that cannot be read, or a printer whose capabilities are not known yet, which may fit anything).
+    pub(crate) async fn rejection_printers(&self) -> Result<Option<Vec<crate::model::Printer>>> {
         let (printers, unreadable) = self.read_printers().await?;
         let printers: Vec<crate::model::Printer> =
             printers.into_iter().filter(|p| p.is_active != Some(false)).collect();
-        // A rejection is permanent: only from a complete view (a printer that cannot be read may fit).
         if printers.is_empty() || !unreadable.is_empty() || printers.iter().any(|p| p.capabilities.is_none()) {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        // A printer fits an order when its capabilities take the order's options and it has not found that
-        // it cannot take the order's file (`printSkipPrinters`).
-        let nor: Vec<Document> = printers
-            .iter()
-            .map(|p| {
-                let mut and = capability_filter(p.capabilities.as_ref().expect("checked above"));
-                and.push(doc! { SKIP_FIELD: { "$ne": &p.printer_id } });
-                doc! { "$and": and }
-            })
-            .collect();
-        let filter = doc! {
-            "printStatus": PrintStatus::Pending.as_str(),
-            "paymentStatus": "completed",
-            "$and": [ has_file(), { "$nor": nor }, { "$nor": crate::model::malformed_conditions() } ],
-        };
-        let candidates = self.find_orders(filter, None, limit, "looking for orders no printer can take").await?;
+        Ok(Some(printers))
+    }
+
+    /// Fails each of `orders` (paid, pending orders [`unprintable_conditions`] matched) with a message that
+    /// says what each printer offers, fenced on its being still paid and pending. Returns (orderId,
+    /// message) per rejected order.
+    pub(crate) async fn reject_orders(
+        &self,
+        worker: &WorkerId,
+        printers: &[crate::model::Printer],
+        orders: Vec<crate::model::Order>,
+    ) -> Result<Vec<(String, String)>> {
         let actor = Actor::Worker(worker.to_string());
         let mut rejected = Vec::new();
-        for order in candidates {
+        for order in orders {
             let skipped: Vec<&str> = order
                 .extra
                 .get_array(SKIP_FIELD)
@@ -892,6 +886,22 @@ impl PrintCore {
         }
         Ok(rejected)
     }
+}
+
+/// The conditions under which no printer of `printers` can take a well-formed order with a file: a
+/// printer fits an order when its capabilities take the order's options and it has not found that it
+/// cannot take the order's file (`printSkipPrinters`). Every printer must have known capabilities
+/// ([`PrintCore::rejection_printers`]).
+pub(crate) fn unprintable_conditions(printers: &[crate::model::Printer]) -> Document {
+    let nor: Vec<Document> = printers
+        .iter()
+        .filter_map(|p| {
+            let mut and = capability_filter(p.capabilities.as_ref()?);
+            and.push(doc! { SKIP_FIELD: { "$ne": &p.printer_id } });
+            Some(doc! { "$and": and })
+        })
+        .collect();
+    doc! { "$and": [ has_file(), { "$nor": nor }, { "$nor": crate::model::malformed_conditions() } ] }
 }
 
 #[cfg(test)]

@@ -4,40 +4,26 @@
 //! ([`crate::model::wellformed_conditions`], their negation, is part of its filter, so a bad order is never left `printing` by a parse
 //! that fails after the claim); [`PrintCore::fail_malformed`], run by the worker beside the rejection pass,
 //! fails each one with a message naming the field and the value found, which an admin can fix and
-//! reprint. Values that can be read unambiguously (`copies: "2"`, a whole number stored as a double) are
+//! reprint. The worker finds them one window of the waiting orders at a time (`waiting.rs`). Values that can be read unambiguously (`copies: "2"`, a whole number stored as a double) are
 //! read, not failed: see [`crate::model::Order::from_document`].
 
 use crate::audit::{Actor, Entry};
 use crate::db::PrintCore;
 use crate::error::{Error, Result};
-use crate::model::malformed_conditions;
 use crate::model::state::Action;
 use crate::model::{describe_value, Order, PrintStatus};
 use crate::queue::WorkerId;
 use bson::{doc, Bson, Document};
 
 impl PrintCore {
-    /// Fails paid, pending orders whose print fields the claim cannot use, each with a message naming the
-    /// field and the value found (`printError`, and the log's reason). At most `limit` per call; returns
-    /// (orderId, message) per failed order. An admin fixes the field and reprints the order.
-    pub async fn fail_malformed(&self, worker: &WorkerId, limit: i64) -> Result<Vec<(String, String)>> {
-        use futures::TryStreamExt;
-        let filter = doc! {
-            "printStatus": PrintStatus::Pending.as_str(),
-            "paymentStatus": "completed",
-            "$or": malformed_conditions(),
-        };
-        let docs: Vec<Document> = self
-            .inner
-            .orders
-            .find(filter)
-            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-            .limit(limit.max(1))
-            .await
-            .map_err(Error::db("looking for malformed orders"))?
-            .try_collect()
-            .await
-            .map_err(Error::db("looking for malformed orders"))?;
+    /// Fails each of `docs` (paid, pending orders the malformed conditions matched) with a message naming
+    /// the field and the value found (`printError`, and the log's reason), fenced on its being still paid
+    /// and pending. Returns (orderId, message) per failed order.
+    pub(crate) async fn fail_malformed_docs(
+        &self,
+        worker: &WorkerId,
+        docs: Vec<Document>,
+    ) -> Result<Vec<(String, String)>> {
         let actor = Actor::Worker(worker.to_string());
         let mut failed = Vec::new();
         for raw in docs {
@@ -75,5 +61,38 @@ impl PrintCore {
             }
         }
         Ok(failed)
+    }
+
+    /// Paid, pending orders matching `filter` as stored (without their audit outbox), at most `limit`,
+    /// read on `hint` when given; `context` names the read in errors.
+    pub(crate) async fn find_waiting_docs(
+        &self,
+        filter: Document,
+        hint: Option<&str>,
+        limit: i64,
+        context: &str,
+    ) -> Result<Vec<Document>> {
+        use futures::TryStreamExt;
+        let mut filter = filter;
+        filter.insert("printStatus", PrintStatus::Pending.as_str());
+        filter.insert("paymentStatus", "completed");
+        let find = |hinted: bool| {
+            let action = self
+                .inner
+                .orders
+                .find(filter.clone())
+                .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+                .limit(limit.max(1));
+            let action = match hint {
+                Some(h) if hinted => action.hint(mongodb::options::Hint::Name(h.to_owned())),
+                _ => action,
+            };
+            async move { action.await?.try_collect::<Vec<Document>>().await }
+        };
+        let docs = match find(true).await {
+            Err(e) if hint.is_some() && super::claim::is_missing_hint(&e) => find(false).await,
+            other => other,
+        };
+        docs.map_err(Error::db(context))
     }
 }

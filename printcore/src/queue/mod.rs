@@ -38,6 +38,7 @@ mod retry;
 mod schedule;
 mod send;
 pub mod turn;
+pub mod waiting;
 pub mod watch;
 
 pub use claim::*;
@@ -46,6 +47,7 @@ pub use recovery::RecoveryReport;
 pub use retry::RetryOutcome;
 pub use schedule::*;
 pub use turn::ClaimTurns;
+pub use waiting::{WaitingChecked, WaitingChecks, WaitingWalk, WAITING_INDEX, WAITING_WINDOW};
 pub use watch::{change_streams_unsupported, WorkerEvent};
 
 use crate::audit::{push_entries, Tidy};

@@ -115,6 +115,8 @@ pub struct Worker {
     stream_live: std::sync::atomic::AtomicBool,
     /// When the rejection pass last ran.
     last_reject: Mutex<Option<std::time::Instant>>,
+    /// Where the checks of the waiting orders (malformed, no printer can take them) are in their walk.
+    waiting_walk: Mutex<printcore::queue::WaitingWalk>,
     /// Whose turn each paid order is among the print PCs that take the same orders.
     turns: Mutex<printcore::ClaimTurns>,
     /// Orders to look at again when their fallback delays have passed (this worker is one of their turns 1
@@ -167,6 +169,7 @@ impl Worker {
             printers_wake: Notify::new(),
             stream_live: std::sync::atomic::AtomicBool::new(false),
             last_reject: Mutex::new(None),
+            waiting_walk: Mutex::new(printcore::queue::WaitingWalk::new()),
             turns: Mutex::new(printcore::ClaimTurns::alone(&id)),
             fallbacks: Mutex::new(Default::default()),
             fallback_wake: Notify::new(),

@@ -1,0 +1,267 @@
+//! The checks of the waiting orders: orders whose print fields have a type the claim cannot use
+//! (`malformed.rs`) and orders no active printer can take (`claim.rs`, [`unprintable_conditions`]) are
+//! failed with a message naming the field or what each printer offers.
+//!
+//! Both checks look at every paid, pending order, so they walk the waiting orders one window at a time:
+//! a pass reads at most `window` orders of the index `printStatus_id` (`printStatus` then `_id`), from
+//! where the last pass stopped ([`WaitingWalk`]), and judges only those. One `aggregate` a pass reads the
+//! window in index order (`$match`, `$sort` and `$limit` on the index: at most `window` keys and
+//! documents, however many orders wait) and answers, in one document (`$facet`), the window's last
+//! `_id` and the `_id`s each check matched; only the orders to fail are then read whole. When a window
+//! holds fewer orders than asked, the walk has reached the newest order: the next pass starts again at
+//! the oldest, and this one also looks for waiting orders whose `_id` is not an ObjectId (outside the
+//! walk, whose ranges are ObjectId ranges), on the same index, once a round.
+//!
+//! So a pass costs the database the same whether ten or a million orders wait, and an order is judged
+//! within one round of the walk: `waiting / window` passes.
+
+use super::claim::{is_missing_hint, unprintable_conditions};
+use super::WorkerId;
+use crate::db::PrintCore;
+use crate::error::{Error, Result};
+use crate::model::{malformed_conditions, PrintStatus};
+use bson::oid::ObjectId;
+use bson::{doc, Bson, Document};
+use mongodb::options::Hint;
+
+/// The index the walk reads: `printStatus` then `_id` (created by the migration).
+pub const WAITING_INDEX: &str = "printStatus_id";
+
+/// How many waiting orders one pass of the worker's checks reads.
+pub const WAITING_WINDOW: i64 = 1000;
+
+/// Where the checks of the waiting orders are in their walk: after this `_id`, or at the oldest order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaitingWalk {
+    after: Option<ObjectId>,
+}
+
+impl WaitingWalk {
+    /// A walk at the oldest waiting order.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the next pass starts a round (at the oldest waiting order).
+    pub fn at_start(&self) -> bool {
+        self.after.is_none()
+    }
+}
+
+/// Which checks a pass makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitingChecks {
+    /// Fail orders whose print fields have a type the claim cannot use.
+    pub malformed: bool,
+    /// Fail orders no active printer can take (judged only from a complete view of the printers).
+    pub unprintable: bool,
+}
+
+impl WaitingChecks {
+    /// Both checks.
+    pub const ALL: WaitingChecks = WaitingChecks { malformed: true, unprintable: true };
+}
+
+/// What one pass of the checks found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaitingChecked {
+    /// (orderId, message) per order failed for a print field the claim cannot use.
+    pub malformed: Vec<(String, String)>,
+    /// (orderId, message) per order failed because no active printer can take it.
+    pub rejected: Vec<(String, String)>,
+    /// Waiting orders in the window read (at most the window asked for).
+    pub read: u64,
+    /// The window reached the newest waiting order: the next pass starts a new round.
+    pub round_done: bool,
+    /// Whether the printers were complete enough to judge which orders no printer can take.
+    pub judged_unprintable: bool,
+}
+
+impl PrintCore {
+    /// One pass of the checks of the waiting orders: reads the next window of at most `window` paid or
+    /// unpaid pending orders after `walk`'s place (index `printStatus_id`), fails those of them `checks`
+    /// asks for (at most `limit` of each kind), and moves `walk` on. A pass that failed `limit` orders
+    /// of a kind keeps its place, so the next one reads the rest of that window.
+    pub async fn check_waiting(
+        &self,
+        worker: &WorkerId,
+        walk: &mut WaitingWalk,
+        window: i64,
+        checks: WaitingChecks,
+        limit: i64,
+    ) -> Result<WaitingChecked> {
+        let (window, limit) = (window.max(1), limit.max(1));
+        let printers = if checks.unprintable { self.rejection_printers().await? } else { None };
+        let pipeline = waiting_pipeline(walk, window, checks.malformed, printers.as_deref(), limit);
+        let found = self.read_window(pipeline).await?;
+        let mut checked = WaitingChecked { judged_unprintable: printers.is_some(), ..Default::default() };
+        let summary = found.get_array("window").ok().and_then(|a| a.first()).and_then(Bson::as_document);
+        checked.read = summary.and_then(|s| s.get("n")).and_then(as_count).unwrap_or(0);
+        let last = summary.and_then(|s| s.get_object_id("last").ok());
+        checked.round_done = checked.read < window as u64 || last.is_none();
+        let ids = |facet: &str| -> Vec<Bson> {
+            found
+                .get_array(facet)
+                .map(|a| a.iter().filter_map(|d| d.as_document()?.get("_id").cloned()).collect())
+                .unwrap_or_default()
+        };
+        let malformed_ids = ids("malformed");
+        if !malformed_ids.is_empty() {
+            let docs = self
+                .find_waiting_docs(doc! { "_id": { "$in": malformed_ids } }, None, limit, "reading malformed orders")
+                .await?;
+            checked.malformed = self.fail_malformed_docs(worker, docs).await?;
+        }
+        let unprintable_ids = ids("unprintable");
+        if let (Some(printers), false) = (&printers, unprintable_ids.is_empty()) {
+            let docs = self
+                .find_waiting_docs(
+                    doc! { "_id": { "$in": unprintable_ids } },
+                    None,
+                    limit,
+                    "reading orders no printer can take",
+                )
+                .await?;
+            let orders = super::parse_orders(docs, "reading orders no printer can take");
+            checked.rejected = self.reject_orders(worker, printers, orders).await?;
+        }
+        let limit_hit = checked.malformed.len() as i64 >= limit || checked.rejected.len() as i64 >= limit;
+        if checked.round_done {
+            // Once a round: orders whose `_id` is not an ObjectId are outside the walk's ranges.
+            if checks.malformed && !limit_hit {
+                let docs = self
+                    .find_waiting_docs(
+                        doc! { "_id": { "$not": { "$type": "objectId" } } },
+                        Some(WAITING_INDEX),
+                        limit,
+                        "looking for orders whose _id is not an ObjectId",
+                    )
+                    .await?;
+                checked.malformed.extend(self.fail_malformed_docs(worker, docs).await?);
+            }
+            if !limit_hit {
+                walk.after = None;
+            }
+        } else if !limit_hit {
+            walk.after = last;
+        }
+        Ok(checked)
+    }
+
+    /// `explain` (executionStats) of the read of one pass of [`PrintCore::check_waiting`] from `walk`:
+    /// the keys and documents it examines, for tests and for checking a deployment's plan.
+    pub async fn explain_waiting(&self, walk: &WaitingWalk, window: i64) -> Result<Document> {
+        let printers = self.rejection_printers().await?;
+        let pipeline = waiting_pipeline(walk, window.max(1), true, printers.as_deref(), 50);
+        let command = doc! {
+            "explain": { "aggregate": self.inner.orders.name(), "pipeline": pipeline, "cursor": {}, "hint": WAITING_INDEX },
+            "verbosity": "executionStats",
+        };
+        self.inner.db.run_command(command).await.map_err(Error::db("explaining the checks of the waiting orders"))
+    }
+
+    /// Fails paid, pending orders whose print fields the claim cannot use, each with a message naming the
+    /// field and the value found (`printError`, and the log's reason): one whole round of the walk, at
+    /// most `limit` orders. Returns (orderId, message) per failed order. An admin fixes the field and
+    /// reprints the order.
+    pub async fn fail_malformed(&self, worker: &WorkerId, limit: i64) -> Result<Vec<(String, String)>> {
+        let checks = WaitingChecks { malformed: true, unprintable: false };
+        Ok(self.check_round(worker, checks, limit).await?.malformed)
+    }
+
+    /// Fails paid, pending orders that no active printer can take, with a message that says what each
+    /// printer offers: one whole round of the walk, at most `limit` orders. Printers come from `printers`
+    /// (all workers'), so an order waits while any active printer anywhere fits it; while a printer's
+    /// capabilities are not known yet (it may fit anything) nothing is rejected. Returns (orderId,
+    /// message) per rejected order.
+    pub async fn reject_unprintable(&self, worker: &WorkerId, limit: i64) -> Result<Vec<(String, String)>> {
+        let checks = WaitingChecks { malformed: false, unprintable: true };
+        Ok(self.check_round(worker, checks, limit).await?.rejected)
+    }
+
+    async fn check_round(&self, worker: &WorkerId, checks: WaitingChecks, limit: i64) -> Result<WaitingChecked> {
+        let mut walk = WaitingWalk::new();
+        let mut all = WaitingChecked::default();
+        loop {
+            let left = limit.max(1) - (all.malformed.len() + all.rejected.len()) as i64;
+            let pass = self.check_waiting(worker, &mut walk, WAITING_WINDOW, checks, left).await?;
+            all.malformed.extend(pass.malformed);
+            all.rejected.extend(pass.rejected);
+            all.read += pass.read;
+            all.judged_unprintable = pass.judged_unprintable;
+            if (all.malformed.len() + all.rejected.len()) as i64 >= limit.max(1)
+                || pass.round_done
+                || !pass.judged_unprintable && !checks.malformed
+            {
+                all.round_done = pass.round_done;
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Runs the walk's `aggregate` on [`WAITING_INDEX`] (unhinted where the index is missing) and returns
+    /// its one document.
+    async fn read_window(&self, pipeline: Vec<Document>) -> Result<Document> {
+        use futures::TryStreamExt;
+        let run = |hinted: bool| {
+            let action = self.inner.orders.aggregate(pipeline.clone());
+            let action = if hinted { action.hint(Hint::Name(WAITING_INDEX.to_owned())) } else { action };
+            async move { action.await?.try_collect::<Vec<Document>>().await }
+        };
+        let docs = match run(true).await {
+            Err(e) if is_missing_hint(&e) => run(false).await,
+            other => other,
+        }
+        .map_err(Error::db("reading a window of the waiting orders"))?;
+        Ok(docs.into_iter().next().unwrap_or_default())
+    }
+}
+
+/// The walk's read: the next `window` pending orders after `walk`'s place in `_id` order (on
+/// [`WAITING_INDEX`]), summed up as the window's size and last `_id`, and the `_id`s of at most `limit`
+/// paid ones matching each check (`malformed`; `printers` given: no printer can take it).
+fn waiting_pipeline(
+    walk: &WaitingWalk,
+    window: i64,
+    malformed: bool,
+    printers: Option<&[crate::model::Printer]>,
+    limit: i64,
+) -> Vec<Document> {
+    let range = match walk.after {
+        Some(after) => doc! { "$gt": after },
+        None => doc! { "$gte": ObjectId::from_bytes([0; 12]) },
+    };
+    let ids = |condition: Document| -> Bson {
+        let mut filter = doc! { "paymentStatus": "completed" };
+        filter.extend(condition);
+        Bson::Array(vec![
+            doc! { "$match": filter }.into(),
+            doc! { "$limit": limit }.into(),
+            doc! { "$project": { "_id": 1 } }.into(),
+        ])
+    };
+    let mut facet = doc! {
+        "window": [ { "$group": { "_id": Bson::Null, "last": { "$max": "$_id" }, "n": { "$sum": 1 } } } ],
+    };
+    if malformed {
+        facet.insert("malformed", ids(doc! { "$or": malformed_conditions() }));
+    }
+    if let Some(printers) = printers {
+        facet.insert("unprintable", ids(unprintable_conditions(printers)));
+    }
+    vec![
+        doc! { "$match": { "printStatus": PrintStatus::Pending.as_str(), "_id": range } },
+        doc! { "$sort": { "_id": 1 } },
+        doc! { "$limit": window },
+        doc! { "$facet": facet },
+    ]
+}
+
+fn as_count(v: &Bson) -> Option<u64> {
+    match v {
+        Bson::Int32(n) => u64::try_from(*n).ok(),
+        Bson::Int64(n) => u64::try_from(*n).ok(),
+        Bson::Double(n) if *n >= 0.0 => Some(*n as u64),
+        _ => None,
+    }
+}
