@@ -3,17 +3,17 @@
 //! failed with a message naming the field or what each printer offers.
 //!
 //! Both checks look at every paid, pending order, so they walk the waiting orders one window at a time:
-//! a pass reads at most `window` orders of the index `printStatus_id` (`printStatus` then `_id`), from
-//! where the last pass stopped ([`WaitingWalk`]), and judges only those. One `aggregate` a pass reads the
-//! window in index order (`$match`, `$sort` and `$limit` on the index: at most `window` keys and
-//! documents, however many orders wait) and answers, in one document (`$facet`), the window's last
-//! `_id` and the `_id`s each check matched; only the orders to fail are then read whole. When a window
-//! holds fewer orders than asked, the walk has reached the newest order: the next pass starts again at
-//! the oldest, and this one also looks for waiting orders whose `_id` is not an ObjectId (outside the
+//! a pass reads at most `window` orders of the index `printStatus_id` (`printStatus` then `_id`), in
+//! the `_id` range after where the last pass stopped ([`WaitingWalk`]), and judges only those. One
+//! `aggregate` a pass reads the window in index order (`$match`, `$sort` and `$limit` on the index: at
+//! most `window` keys and documents, however many orders wait) and answers, in one document (`$facet`),
+//! the window's size, first and last `_id` and the `_id`s each check matched; only the orders to fail
+//! are then read whole. The window that reaches the last `_id` ends a round: the next pass starts again
+//! at the oldest, and this one also looks for waiting orders whose `_id` is not an ObjectId (outside the
 //! walk, whose ranges are ObjectId ranges), on the same index, once a round.
 //!
-//! So a pass costs the database the same whether ten or a million orders wait, and an order is judged
-//! within one round of the walk: `waiting / window` passes.
+//! So a pass costs the database about the same whether ten or a million orders wait, and an order is
+//! judged within one round of the walk: about `waiting / window` passes.
 
 use super::claim::{is_missing_hint, unprintable_conditions};
 use super::WorkerId;
@@ -30,10 +30,34 @@ pub const WAITING_INDEX: &str = "printStatus_id";
 /// How many waiting orders one pass of the worker's checks reads.
 pub const WAITING_WINDOW: i64 = 1000;
 
-/// Where the checks of the waiting orders are in their walk: after this `_id`, or at the oldest order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Where the checks of the waiting orders are in their walk, and how wide a range of `_id`s the next
+/// window asks for.
+///
+/// An ObjectId is read as a 96-bit number (its bytes, big-endian: the order the database compares them
+/// in). A window is the range `[from, from + span)` of that number, and the read takes at most `window`
+/// orders of it in order. The `span` is what the last window found, scaled to hold about `window`
+/// orders: a window that filled up ends the range at its last order, one that did not grows it (by the
+/// orders it held, or far when it held none). So the range a pass asks for holds about a window's
+/// orders, which matters on a server that reads a whole range whatever its limit (ARCHITECTURE.md, test
+/// server quirks); on MongoDB the limit alone bounds the read. A round starts with the whole range.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitingWalk {
-    after: Option<ObjectId>,
+    /// The lowest `_id` of the next window (as a number); `None` at the start of a round.
+    from: Option<u128>,
+    /// How wide a range the next window asks for.
+    span: u128,
+}
+
+/// The numbers an ObjectId can be: 2^96.
+const ALL_IDS: u128 = 1 << 96;
+
+/// How far an empty window grows the next one: 2^16 times.
+const EMPTY_GROWTH: u128 = 1 << 16;
+
+impl Default for WaitingWalk {
+    fn default() -> Self {
+        Self { from: None, span: ALL_IDS }
+    }
 }
 
 impl WaitingWalk {
@@ -44,8 +68,54 @@ impl WaitingWalk {
 
     /// Whether the next pass starts a round (at the oldest waiting order).
     pub fn at_start(&self) -> bool {
-        self.after.is_none()
+        self.from.is_none()
     }
+
+    /// The next window's range: its lowest `_id` and the `_id` it ends before (`None`: no end).
+    fn range(&self) -> (u128, Option<u128>) {
+        let from = self.from.unwrap_or(0);
+        let end = from.saturating_add(self.span.max(1));
+        (from, (end < ALL_IDS).then_some(end))
+    }
+
+    /// Moves on after a window that read `read` orders of at most `window`, from `first` to `last`.
+    fn advance(&mut self, window: u64, read: u64, first_last: Option<(u128, u128)>) {
+        let (from, end) = self.range();
+        match (read >= window, first_last, end) {
+            // Full: the next window starts after its last order and asks for as wide a range as its
+            // orders took.
+            (true, Some((first, last)), _) => {
+                self.from = Some(last + 1);
+                self.span = last.saturating_sub(first).saturating_add(1);
+            }
+            // The whole rest was read: the round is over.
+            (_, _, None) => *self = Self::default(),
+            // Not full: the next range starts at this one's end, scaled to hold about a window.
+            (_, _, Some(end)) => {
+                let used = end - from;
+                self.from = Some(end);
+                self.span = if read == 0 {
+                    used.saturating_mul(EMPTY_GROWTH)
+                } else {
+                    used.saturating_mul(u128::from(window)) / u128::from(read)
+                }
+                .clamp(1, ALL_IDS);
+            }
+        }
+    }
+}
+
+fn id_number(id: &ObjectId) -> u128 {
+    let mut bytes = [0u8; 16];
+    bytes[4..].copy_from_slice(&id.bytes());
+    u128::from_be_bytes(bytes)
+}
+
+fn id_of(number: u128) -> ObjectId {
+    let bytes = number.to_be_bytes();
+    let mut id = [0u8; 12];
+    id.copy_from_slice(&bytes[4..]);
+    ObjectId::from_bytes(id)
 }
 
 /// Which checks a pass makes.
@@ -79,7 +149,7 @@ pub struct WaitingChecked {
 
 impl PrintCore {
     /// One pass of the checks of the waiting orders: reads the next window of at most `window` paid or
-    /// unpaid pending orders after `walk`'s place (index `printStatus_id`), fails those of them `checks`
+    /// unpaid pending orders in `walk`'s next range (index `printStatus_id`), fails those of them `checks`
     /// asks for (at most `limit` of each kind), and moves `walk` on. A pass that failed `limit` orders
     /// of a kind keeps its place, so the next one reads the rest of that window.
     pub async fn check_waiting(
@@ -98,7 +168,8 @@ impl PrintCore {
         let summary = found.get_array("window").ok().and_then(|a| a.first()).and_then(Bson::as_document);
         checked.read = summary.and_then(|s| s.get("n")).and_then(as_count).unwrap_or(0);
         let last = summary.and_then(|s| s.get_object_id("last").ok());
-        checked.round_done = checked.read < window as u64 || last.is_none();
+        let first = summary.and_then(|s| s.get_object_id("first").ok());
+        checked.round_done = walk.range().1.is_none() && (checked.read < window as u64 || last.is_none());
         let ids = |facet: &str| -> Vec<Bson> {
             found
                 .get_array(facet)
@@ -139,11 +210,9 @@ impl PrintCore {
                     .await?;
                 checked.malformed.extend(self.fail_malformed_docs(worker, docs).await?);
             }
-            if !limit_hit {
-                walk.after = None;
-            }
-        } else if !limit_hit {
-            walk.after = last;
+        }
+        if !limit_hit {
+            walk.advance(window as u64, checked.read, first.zip(last).map(|(f, l)| (id_number(&f), id_number(&l))));
         }
         Ok(checked)
     }
@@ -227,10 +296,11 @@ fn waiting_pipeline(
     printers: Option<&[crate::model::Printer]>,
     limit: i64,
 ) -> Vec<Document> {
-    let range = match walk.after {
-        Some(after) => doc! { "$gt": after },
-        None => doc! { "$gte": ObjectId::from_bytes([0; 12]) },
-    };
+    let (from, end) = walk.range();
+    let mut range = doc! { "$gte": id_of(from) };
+    if let Some(end) = end {
+        range.insert("$lt", id_of(end));
+    }
     let ids = |condition: Document| -> Bson {
         let mut filter = doc! { "paymentStatus": "completed" };
         filter.extend(condition);
@@ -241,7 +311,7 @@ fn waiting_pipeline(
         ])
     };
     let mut facet = doc! {
-        "window": [ { "$group": { "_id": Bson::Null, "last": { "$max": "$_id" }, "n": { "$sum": 1 } } } ],
+        "window": [ { "$group": { "_id": Bson::Null, "first": { "$min": "$_id" }, "last": { "$max": "$_id" }, "n": { "$sum": 1 } } } ],
     };
     if malformed {
         facet.insert("malformed", ids(doc! { "$or": malformed_conditions() }));
@@ -263,5 +333,52 @@ fn as_count(v: &Bson) -> Option<u64> {
         Bson::Int64(n) => u64::try_from(*n).ok(),
         Bson::Double(n) if *n >= 0.0 => Some(*n as u64),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_id_reads_as_the_number_the_database_orders_it_by() {
+        let a = ObjectId::parse_str("000000010000000000000002").unwrap();
+        let b = ObjectId::parse_str("ff0000000000000000000001").unwrap();
+        assert_eq!(id_number(&a), (1u128 << 64) + 2);
+        assert!(id_number(&a) < id_number(&b));
+        assert_eq!(id_of(id_number(&b)), b);
+        assert_eq!(id_of(ALL_IDS - 1), ObjectId::parse_str("ffffffffffffffffffffffff").unwrap());
+    }
+
+    #[test]
+    fn a_walk_asks_for_about_a_window_of_ids_and_ends_its_round_at_the_last_id() {
+        let mut walk = WaitingWalk::new();
+        assert_eq!(walk.range(), (0, None), "a round starts with every _id");
+        // A full window of 1,000 from 3,000 to 5,000: the next starts after it, as wide as its orders.
+        walk.advance(1000, 1000, Some((3000, 5000)));
+        assert_eq!(walk.range(), (5001, Some(7002)));
+        assert!(!walk.at_start());
+        // 250 found in that range: the next is four times as wide.
+        walk.advance(1000, 250, Some((5001, 7000)));
+        assert_eq!(walk.range(), (7002, Some(7002 + 4 * 2001)));
+        // None found: far wider, never past the last ObjectId.
+        walk.advance(1000, 0, None);
+        let (from, end) = walk.range();
+        assert_eq!(from, 7002 + 4 * 2001);
+        assert_eq!(end, Some(from + 4 * 2001 * EMPTY_GROWTH));
+        for _ in 0..10 {
+            walk.advance(1000, 0, None);
+        }
+        assert_eq!(walk.range().1, None, "grown to the end of the ids");
+        // Not full with no end: the round is over and the next starts with every _id again.
+        walk.advance(1000, 3, Some((ALL_IDS - 9, ALL_IDS - 1)));
+        assert!(walk.at_start());
+        assert_eq!(walk.range(), (0, None));
+        // A full window at the very last ids still moves on, and the next ends the round.
+        let mut walk = WaitingWalk { from: Some(ALL_IDS - 10), span: ALL_IDS };
+        walk.advance(5, 5, Some((ALL_IDS - 10, ALL_IDS - 6)));
+        assert_eq!(walk.range(), (ALL_IDS - 5, None));
+        walk.advance(5, 0, None);
+        assert!(walk.at_start());
     }
 }
