@@ -1,5 +1,5 @@
 //! The checks of the waiting orders: orders whose print fields have a type the claim cannot use
-//! (`malformed.rs`) and orders no active printer can take (`claim.rs`, [`unprintable_conditions`]) are
+//! (`malformed.rs`) and orders no active printer can take (`claim.rs`, `unprintable_conditions`) are
 //! failed with a message naming the field or what each printer offers.
 //!
 //! Both checks look at every paid, pending order, so they walk the waiting orders one window at a time:
