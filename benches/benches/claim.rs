@@ -166,6 +166,96 @@ async fn claim_plan(n: usize, oldest_half: &str) -> (i64, i64, String, f64) {
     (keys, docs, plan_summary(&plan_stages(&r)), median(times))
 }
 
+/// The checks of the waiting orders (malformed print fields, no printer can take the order) at `n`
+/// pending orders: one worker's walk over a whole round (`PrintCore::check_waiting`, a window of 1,000 a
+/// run) against the reads the checks made before, each over the whole queue (the malformed-order `find`
+/// and the rejection `find`, as they were), on the same orders in the same run. Returns (runs in the
+/// round, median ms a run, max ms a run, the two whole-queue reads' ms, keys and documents examined by a
+/// run in the middle of the walk).
+async fn waiting_checks(n: usize) -> (usize, f64, f64, f64, i64, i64) {
+    use printcore::queue::{WaitingChecks, WaitingWalk, WAITING_WINDOW};
+    let db = seeded(n).await;
+    let core = PrintCore::with_database(db.clone(), CoreConfig::default()).await.unwrap();
+    let caps =
+        printcore::PrinterCapabilities { page_sizes: vec!["A4".into()], color: false, duplex: true, max_copies: 99 };
+    core.record_printer_health(&printcore::PrinterHealth {
+        printer_id: "p".into(),
+        name: "P".into(),
+        printer_name: "P".into(),
+        status: printcore::PrinterStatus::Online,
+        queue_length: Some(0),
+        error_message: None,
+        driver_name: None,
+        system_name: None,
+        connection_type: None,
+        capabilities: Some(caps.clone()),
+        worker_id: "bench".into(),
+        reachable: true,
+        last_successful_print_at: None,
+        state_reasons: Vec::new(),
+    })
+    .await
+    .unwrap();
+    // Before: each check read every waiting order with its conditions (limit 50), one `find` each.
+    let orders = db.collection::<Document>("orders");
+    let malformed = doc! {
+        "printStatus": "pending", "paymentStatus": "completed", "$or": printcore::model::malformed_conditions(),
+    };
+    let mut fits = printcore::queue::capability_filter(&caps);
+    fits.push(doc! { "printSkipPrinters": { "$ne": "p" } });
+    let unprintable = doc! {
+        "printStatus": "pending", "paymentStatus": "completed",
+        "$and": [
+            { "$or": [ { "fileURL": { "$type": "string", "$gt": "" } }, { "fileURLs.0": { "$type": "string", "$gt": "" } } ] },
+            { "$nor": [ { "$and": fits } ] },
+            { "$nor": printcore::model::malformed_conditions() },
+        ],
+    };
+    let mut before = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        for filter in [&malformed, &unprintable] {
+            let mut cursor = orders.find(filter.clone()).limit(50).await.unwrap();
+            while cursor.advance().await.unwrap() {}
+        }
+        before.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let worker = WorkerId::generate();
+    let mut walk = WaitingWalk::new();
+    let (mut times, mut mid) = (Vec::new(), None);
+    loop {
+        let start = Instant::now();
+        let pass = core.check_waiting(&worker, &mut walk, WAITING_WINDOW, WaitingChecks::ALL, 50).await.unwrap();
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        assert!(pass.malformed.is_empty() && pass.rejected.is_empty() && pass.judged_unprintable);
+        if times.len() == 5 {
+            mid = Some(core.explain_waiting(&walk, WAITING_WINDOW).await.unwrap());
+        }
+        if pass.round_done {
+            break;
+        }
+    }
+    let stat = |key: &str| {
+        let Some(plan) = &mid else { return -1 };
+        let top = execution_stat(plan, key);
+        if top >= 0 {
+            return top;
+        }
+        plan.get_array("stages")
+            .ok()
+            .and_then(|s| s.first())
+            .and_then(|s| s.as_document())
+            .and_then(|s| s.get_document("$cursor").ok())
+            .map(|c| execution_stat(c, key))
+            .unwrap_or(-1)
+    };
+    let (keys, docs) = (stat("totalKeysExamined"), stat("totalDocsExamined"));
+    let _ = db.drop().await;
+    let runs = times.len();
+    let max = times.iter().cloned().fold(0.0, f64::max);
+    (runs, median(times), max, median(before), keys, docs)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = quick();
@@ -227,4 +317,20 @@ async fn main() {
             );
         }
     }
+    println!();
+    let (runs, run_ms, max_ms, before_ms, keys, docs) = waiting_checks(pending).await;
+    println!("the checks of the waiting orders at {pending} pending (malformed, no printer can take them):");
+    println!("  before: the two whole-queue reads, {before_ms:.1} ms (median of 3)");
+    println!(
+        "  a window of 1,000 a run: median {run_ms:.1} ms, max {max_ms:.1} ms (the round's first window), {runs} runs for the round"
+    );
+    println!("  a run in the middle of the walk examines {keys} keys and {docs} documents");
+    item(
+        &format!("25.1 the checks of the waiting orders at {pending} pending, one run (ms; keys examined)"),
+        &format!("{run_ms:.0} ms; {keys} keys, {docs} documents"),
+        &format!("two whole-queue reads {before_ms:.0} ms"),
+        &format!("{:.2}", run_ms / before_ms.max(0.001)),
+        "bounded by an index: at most 1,000 keys and documents a run",
+        Some((1..=1001).contains(&keys) && (0..=1000).contains(&docs)),
+    );
 }

@@ -160,7 +160,23 @@ async fn healthz_metrics_and_status_follow_the_orders_and_the_printer() {
     let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the server kept a half-sent request open for 10 s");
 
+    // An order stored with a wrong field and one no printer can take are failed by the checks of the
+    // waiting orders, never claimed, and counted by their reasons.
+    let mut malformed = paid_order("HZ-MALFORMED", DateTime::now(), 0);
+    malformed.insert("printingOptions", doc! { "pageSize": "A4", "color": "yes" });
+    let mut huge = paid_order("HZ-A0", DateTime::now(), 0);
+    huge.insert("printingOptions", doc! { "pageSize": "A0" });
+    insert_orders(&db, vec![malformed, huge]).await;
+    for id in ["HZ-MALFORMED", "HZ-A0"] {
+        wait_for(&format!("{id} failed by the checks"), Duration::from_secs(30), || async {
+            (order_field(&db, id).await.get_str("printStatus").ok() == Some("failed")).then_some(())
+        })
+        .await;
+    }
+
     let m = metrics(port).await;
+    assert_eq!(value(&m, "printcore_order_failures_total", &[("reason", "malformed"), ("outcome", "failed")]), 1.0);
+    assert_eq!(value(&m, "printcore_order_failures_total", &[("reason", "capability"), ("outcome", "failed")]), 1.0);
     assert_eq!(value(&m, "printcore_orders_claimed_total", &[("printer", "eve")]), 3.0);
     // The claim's tries: the three orders taken, and a series for the misses (claims that found nothing:
     // at the start and at wake-ups with nothing new; how many depends on the wake-ups).
@@ -172,7 +188,7 @@ async fn healthz_metrics_and_status_follow_the_orders_and_the_printer() {
         .iter()
         .filter(|(n, l, _)| {
             n == "printcore_order_failures_total"
-                && !(l.get("reason").map(String::as_str) == Some("file")
+                && !(["file", "malformed", "capability"].contains(&l.get("reason").map(String::as_str).unwrap_or(""))
                     && l.get("outcome").map(String::as_str) == Some("failed"))
         })
         .map(|(_, _, v)| v)

@@ -182,10 +182,17 @@ pub fn printed(printer_id: &str) {
     stats().count(printer_id, |c| c.printed += 1);
 }
 
-/// The print task failed an order with `message`: back to the queue when `transient`, failed otherwise.
+/// The print task or recovery failed an order with `message`: back to the queue when `transient`, failed
+/// otherwise.
 pub fn failed(message: &str, transient: bool) {
+    failed_as(FailureReason::of_message(message), transient);
+}
+
+/// An order failed for `reason` (the checks of the waiting orders know theirs): back to the queue when
+/// `transient`, failed otherwise.
+pub fn failed_as(reason: FailureReason, transient: bool) {
     let s = stats();
-    *s.failures.lock().unwrap().entry((FailureReason::of_message(message), transient)).or_default() += 1;
+    *s.failures.lock().unwrap().entry((reason, transient)).or_default() += 1;
     s.failures_total.fetch_add(1, Ordering::Relaxed);
 }
 

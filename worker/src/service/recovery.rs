@@ -40,6 +40,9 @@ impl Worker {
             failed_attempts: report.failed.len(),
             ..RecoveryCounts::default()
         };
+        for _ in &report.failed {
+            crate::stats::failed_as(crate::stats::FailureReason::Other, false);
+        }
         for order in report.to_reconcile {
             self.reconcile(order, &mut counts).await;
         }
@@ -129,7 +132,7 @@ impl Worker {
             None => {
                 counts.failed_unknown += 1;
                 let m = format!("{} cannot look jobs up; {MAY_HAVE_PRINTED}", slot.printer.describe());
-                job.fail_permanent(&m).await
+                fail_counted(&job, &m).await
             }
             Some(Some(f)) if f.state == JobState::Completed => {
                 counts.printed += 1;
@@ -144,11 +147,11 @@ impl Worker {
                     f.job_ref,
                     slot.printer.describe()
                 );
-                job.fail_permanent(&m).await
+                fail_counted(&job, &m).await
             }
             Some(Some(f)) if f.state == JobState::Partial => {
                 counts.failed_unknown += 1;
-                job.fail_permanent(&super::print::partial_message(&slot, &f.job_ref)).await
+                fail_counted(&job, &super::print::partial_message(&slot, &f.job_ref)).await
             }
             // Still at the printer (queued, held, printing, stopped for paper), or in a state this worker
             // does not know (never read as gone): follow it.
@@ -180,11 +183,14 @@ impl Worker {
             Some(Some(f)) if f.state == JobState::Incoming => match slot.printer.cancel(&f.job_ref).await {
                 Ok(()) => {
                     counts.requeued += 1;
-                    job.return_to_queue(&format!(
-                        "the worker stopped while sending the document; job {} was cancelled at the printer \
-                         before any of it printed; printing it again",
-                        f.job_ref
-                    ))
+                    requeue_counted(
+                        &job,
+                        &format!(
+                            "the worker stopped while sending the document; job {} was cancelled at the printer \
+                             before any of it printed; printing it again",
+                            f.job_ref
+                        ),
+                    )
                     .await
                 }
                 Err(e) => {
@@ -196,7 +202,7 @@ impl Worker {
             },
             Some(Some(f)) if matches!(f.state, JobState::Aborted | JobState::Cancelled) => {
                 counts.requeued += 1;
-                job.return_to_queue(&format!("the printer {:?} the job; printing it again", f.state).to_lowercase())
+                requeue_counted(&job, &format!("the printer {:?} the job; printing it again", f.state).to_lowercase())
                     .await
             }
             Some(None) if order.printer_job_ref.is_none() && restarted => {
@@ -205,7 +211,7 @@ impl Worker {
                     "{} restarted after the job was sent and does not know it; {MAY_HAVE_PRINTED}",
                     slot.printer.describe()
                 );
-                job.fail_permanent(&m).await
+                fail_counted(&job, &m).await
             }
             // Not listed proves "never received" only on a printer known to keep a completed job listed, by a
             // name it shows, for longer than this one has been out; otherwise it may have printed and been
@@ -218,11 +224,11 @@ impl Worker {
                     sent_age.as_secs(),
                     slot.history.describe()
                 );
-                job.fail_permanent(&m).await
+                fail_counted(&job, &m).await
             }
             Some(_) if order.printer_job_ref.is_none() => {
                 counts.requeued += 1;
-                job.return_to_queue("the printer never acknowledged the job; printing it again").await
+                requeue_counted(&job, "the printer never acknowledged the job; printing it again").await
             }
             Some(_) => {
                 counts.failed_unknown += 1;
@@ -230,11 +236,25 @@ impl Worker {
                     "the printer acknowledged job {} but no longer knows it; {MAY_HAVE_PRINTED}",
                     order.printer_job_ref.clone().unwrap_or_default()
                 );
-                job.fail_permanent(&m).await
+                fail_counted(&job, &m).await
             }
         };
         if let Err(e) = result {
             warn!("reconciliation could not record the outcome: {e}");
         }
     }
+}
+
+/// Fails a reconciled order for a person with `message`, counted in the worker's failures by its reason.
+async fn fail_counted(job: &PrintJob, message: &str) -> printcore::Result<()> {
+    job.fail_permanent(message).await?;
+    crate::stats::failed(message, false);
+    Ok(())
+}
+
+/// Hands a reconciled order back to the queue with `message`, counted as a failure that will be retried.
+async fn requeue_counted(job: &PrintJob, message: &str) -> printcore::Result<()> {
+    job.return_to_queue(message).await?;
+    crate::stats::failed(message, true);
+    Ok(())
 }

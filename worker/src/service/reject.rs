@@ -23,6 +23,12 @@ impl Worker {
         match self.core.check_waiting(&self.id, &mut walk, WAITING_WINDOW, checks, 50).await {
             Ok(checked) => {
                 *self.waiting_walk.lock().unwrap() = walk;
+                for _ in &checked.malformed {
+                    crate::stats::failed_as(crate::stats::FailureReason::Malformed, false);
+                }
+                for _ in &checked.rejected {
+                    crate::stats::failed_as(crate::stats::FailureReason::Capability, false);
+                }
                 checked.malformed.len() + checked.rejected.len()
             }
             Err(e) => {
