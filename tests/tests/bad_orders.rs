@@ -778,6 +778,11 @@ async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every
     let mut string_id = paid_order("STRING-ID", base, 0);
     string_id.insert("_id", "website-chose-a-string-id");
     docs.push(string_id);
+    // The last ObjectId there can be: nothing follows it, and the round still ends.
+    let mut last_id = paid_order("LAST-ID", base, 0);
+    last_id.insert("_id", ObjectId::parse_str("ffffffffffffffffffffffff").unwrap());
+    last_id.insert("printingOptions", doc! { "color": "yes" });
+    docs.push(last_id);
     let mut unpaid = paid_order("UNPAID-BAD", base, 0);
     unpaid.insert("paymentStatus", "pending");
     unpaid.insert("printingOptions", doc! { "color": "yes" });
@@ -825,15 +830,15 @@ async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every
         assert!(passes < 40, "the round never ended: {walk:?}");
     }
     assert!(passes >= 3, "{passes} passes for 2,500 orders");
-    assert_eq!(read, N as u64 + 1, "every waiting order read once in the round, the unpaid one among them");
+    assert_eq!(read, N as u64 + 2, "every waiting order read once in the round, the unpaid one among them");
     malformed.sort();
     rejected.sort();
-    assert_eq!(malformed, ["STRING-ID", "W0000", "W1200", "W2499"]);
+    assert_eq!(malformed, ["LAST-ID", "STRING-ID", "W0000", "W1200", "W2499"]);
     assert_eq!(rejected, ["W0600", "W2000"]);
 
     // Everything else waits as it did: a new round finds nothing.
     let orders = db.collection::<Document>("orders");
-    assert_eq!(orders.count_documents(doc! { "printStatus": "failed" }).await.unwrap(), 6);
+    assert_eq!(orders.count_documents(doc! { "printStatus": "failed" }).await.unwrap(), 7);
     assert_eq!(raw_order(&db, "UNPAID-BAD").await.get_str("printStatus").unwrap(), "pending");
     assert_eq!(raw_order(&db, "PRINTING-BAD").await.get_str("printStatus").unwrap(), "printing");
     let again = core.check_waiting(&worker, &mut walk, 3000, WaitingChecks::ALL, 50).await.unwrap();

@@ -82,6 +82,8 @@ impl WaitingWalk {
     fn advance(&mut self, window: u64, read: u64, first_last: Option<(u128, u128)>) {
         let (from, end) = self.range();
         match (read >= window, first_last, end) {
+            // Full, at the last ObjectId there can be: nothing can follow, the round is over.
+            (true, Some((_, last)), _) if last + 1 >= ALL_IDS => *self = Self::default(),
             // Full: the next window starts after its last order and asks for as wide a range as its
             // orders took.
             (true, Some((first, last)), _) => {
@@ -169,7 +171,11 @@ impl PrintCore {
         checked.read = summary.and_then(|s| s.get("n")).and_then(as_count).unwrap_or(0);
         let last = summary.and_then(|s| s.get_object_id("last").ok());
         let first = summary.and_then(|s| s.get_object_id("first").ok());
-        checked.round_done = walk.range().1.is_none() && (checked.read < window as u64 || last.is_none());
+        // Where the walk goes next (taken below unless this pass keeps its place); back at the start when
+        // this window ended the round.
+        let mut next = walk.clone();
+        next.advance(window as u64, checked.read, first.zip(last).map(|(f, l)| (id_number(&f), id_number(&l))));
+        checked.round_done = next.at_start();
         let ids = |facet: &str| -> Vec<Bson> {
             found
                 .get_array(facet)
@@ -212,7 +218,7 @@ impl PrintCore {
             }
         }
         if !limit_hit {
-            walk.advance(window as u64, checked.read, first.zip(last).map(|(f, l)| (id_number(&f), id_number(&l))));
+            *walk = next;
         }
         Ok(checked)
     }
@@ -379,6 +385,10 @@ mod tests {
         walk.advance(5, 5, Some((ALL_IDS - 10, ALL_IDS - 6)));
         assert_eq!(walk.range(), (ALL_IDS - 5, None));
         walk.advance(5, 0, None);
+        assert!(walk.at_start());
+        // A full window whose last order has the last ObjectId there can be ends the round.
+        let mut walk = WaitingWalk { from: Some(ALL_IDS - 10), span: 20 };
+        walk.advance(5, 5, Some((ALL_IDS - 5, ALL_IDS - 1)));
         assert!(walk.at_start());
     }
 }
