@@ -850,25 +850,24 @@ async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every
         assert_eq!(log_actions(&db, id).await, ["rejected"], "{id}");
     }
 
-    // A pass that fails as many orders as it may keeps its place: the next one reads the rest of that
-    // window instead of skipping it.
-    let bad: Vec<Document> = (0..3)
+    // A pass whose check matched as many orders as its limit resumes right after the last it matched:
+    // three malformed orders first in the walk (ObjectIds older than every other order), a window of 5
+    // and a limit of 1. Moving on by the window instead would skip two of them.
+    let bad: Vec<Document> = (1..=3u8)
         .map(|i| {
-            let mut d = paid_order(&format!("LATE-{i}"), base, 0);
+            let mut d = paid_order(&format!("EARLY-{i}"), base, 0);
+            d.insert("_id", ObjectId::from_bytes([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, i]));
             d.insert("printingOptions", doc! { "duplex": 1 });
             d
         })
         .collect();
     insert_orders(&db, bad).await;
     let mut walk = WaitingWalk::new();
-    let mut found = Vec::new();
-    for _ in 0..3 {
-        let pass = core.check_waiting(&worker, &mut walk, 3000, WaitingChecks::ALL, 1).await.unwrap();
-        assert_eq!(pass.malformed.len(), 1, "{pass:?}");
-        found.extend(ids(&pass.malformed));
+    for i in 1..=3 {
+        let pass = core.check_waiting(&worker, &mut walk, 5, WaitingChecks::ALL, 1).await.unwrap();
+        assert_eq!(ids(&pass.malformed), [format!("EARLY-{i}")], "{pass:?}");
+        assert!(!pass.round_done && !walk.at_start(), "{pass:?}");
     }
-    found.sort();
-    assert_eq!(found, ["LATE-0", "LATE-1", "LATE-2"]);
-    let last = core.check_waiting(&worker, &mut walk, 3000, WaitingChecks::ALL, 1).await.unwrap();
-    assert!(last.malformed.is_empty() && last.round_done && walk.at_start(), "{last:?}");
+    let next = core.check_waiting(&worker, &mut walk, 5, WaitingChecks::ALL, 1).await.unwrap();
+    assert!(next.malformed.is_empty() && next.rejected.is_empty(), "{next:?}");
 }

@@ -834,7 +834,7 @@ impl PrintCore {
 
     /// Fails each of `orders` (paid, pending orders [`unprintable_conditions`] matched) with a message that
     /// says what each printer offers, fenced on its being still paid and pending. Returns (orderId,
-    /// message) per rejected order.
+    /// message) per rejected order; an order whose write fails is logged and left for the next round.
     pub(crate) async fn reject_orders(
         &self,
         worker: &WorkerId,
@@ -879,9 +879,14 @@ impl PrintCore {
             let update = doc! { "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": &message } };
             let fence =
                 doc! { "_id": order.id, "printStatus": PrintStatus::Pending.as_str(), "paymentStatus": "completed" };
-            if self.apply(fence, update, entry).await? {
-                tracing::warn!(order_id = %order.order_id, "{message}");
-                rejected.push((order.order_id, message));
+            // One order the database will not write (a document at its size limit) never stops the others.
+            match self.apply(fence, update, entry).await {
+                Ok(true) => {
+                    tracing::warn!(order_id = %order.order_id, "{message}");
+                    rejected.push((order.order_id, message));
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(order_id = %order.order_id, "could not fail the order ({message}): {e}"),
             }
         }
         Ok(rejected)

@@ -18,7 +18,8 @@ use bson::{doc, Bson, Document};
 impl PrintCore {
     /// Fails each of `docs` (paid, pending orders the malformed conditions matched) with a message naming
     /// the field and the value found (`printError`, and the log's reason), fenced on its being still paid
-    /// and pending. Returns (orderId, message) per failed order.
+    /// and pending. Returns (orderId, message) per failed order; an order whose write fails is logged and
+    /// left for the next round.
     pub(crate) async fn fail_malformed_docs(
         &self,
         worker: &WorkerId,
@@ -55,9 +56,14 @@ impl PrintCore {
             .build(self.now());
             let update = doc! { "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": &message } };
             let fence = doc! { "_id": id, "printStatus": PrintStatus::Pending.as_str(), "paymentStatus": "completed" };
-            if self.apply(fence, update, entry).await? {
-                tracing::warn!(order_id = %order_id, "{message}");
-                failed.push((order_id, message));
+            // One order the database will not write (a document at its size limit) never stops the others.
+            match self.apply(fence, update, entry).await {
+                Ok(true) => {
+                    tracing::warn!(order_id = %order_id, "{message}");
+                    failed.push((order_id, message));
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(order_id = %order_id, "could not fail the order ({message}): {e}"),
             }
         }
         Ok(failed)

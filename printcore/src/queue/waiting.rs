@@ -78,6 +78,16 @@ impl WaitingWalk {
         (from, (end < ALL_IDS).then_some(end))
     }
 
+    /// Moves on to just after `id`, asking for as wide a range as before (a check stopped at its limit
+    /// there).
+    fn resume_after(&mut self, id: u128) {
+        if id + 1 >= ALL_IDS {
+            *self = Self::default();
+        } else {
+            self.from = Some(id + 1);
+        }
+    }
+
     /// Moves on after a window that read `read` orders of at most `window`, from `first` to `last`.
     fn advance(&mut self, window: u64, read: u64, first_last: Option<(u128, u128)>) {
         let (from, end) = self.range();
@@ -152,8 +162,9 @@ pub struct WaitingChecked {
 impl PrintCore {
     /// One pass of the checks of the waiting orders: reads the next window of at most `window` paid or
     /// unpaid pending orders in `walk`'s next range (index `printStatus_id`), fails those of them `checks`
-    /// asks for (at most `limit` of each kind), and moves `walk` on. A pass that failed `limit` orders
-    /// of a kind keeps its place, so the next one reads the rest of that window.
+    /// asks for (at most `limit` of each kind), and moves `walk` on. When a check matched `limit` orders,
+    /// the next pass starts right after the last of them, so it reads the rest of that window. An order
+    /// whose write fails is logged and judged again in the next round.
     pub async fn check_waiting(
         &self,
         worker: &WorkerId,
@@ -171,11 +182,6 @@ impl PrintCore {
         checked.read = summary.and_then(|s| s.get("n")).and_then(as_count).unwrap_or(0);
         let last = summary.and_then(|s| s.get_object_id("last").ok());
         let first = summary.and_then(|s| s.get_object_id("first").ok());
-        // Where the walk goes next (taken below unless this pass keeps its place); back at the start when
-        // this window ended the round.
-        let mut next = walk.clone();
-        next.advance(window as u64, checked.read, first.zip(last).map(|(f, l)| (id_number(&f), id_number(&l))));
-        checked.round_done = next.at_start();
         let ids = |facet: &str| -> Vec<Bson> {
             found
                 .get_array(facet)
@@ -183,13 +189,29 @@ impl PrintCore {
                 .unwrap_or_default()
         };
         let malformed_ids = ids("malformed");
+        let unprintable_ids = if printers.is_some() { ids("unprintable") } else { Vec::new() };
+        // Where the walk goes next. A check that matched `limit` orders may have more in this window, after
+        // the last it matched (the matches come in `_id` order): the next pass starts right after that
+        // one, whatever became of the writes (another worker's pass may have failed some meanwhile).
+        let cut = [&malformed_ids, &unprintable_ids]
+            .into_iter()
+            .filter(|matched| matched.len() as i64 >= limit)
+            .filter_map(|matched| matched.iter().filter_map(Bson::as_object_id).map(|id| id_number(&id)).max())
+            .min();
+        let mut next = walk.clone();
+        match cut {
+            Some(cut) => next.resume_after(cut),
+            None => {
+                next.advance(window as u64, checked.read, first.zip(last).map(|(f, l)| (id_number(&f), id_number(&l))))
+            }
+        }
+        checked.round_done = next.at_start();
         if !malformed_ids.is_empty() {
             let docs = self
                 .find_waiting_docs(doc! { "_id": { "$in": malformed_ids } }, None, limit, "reading malformed orders")
                 .await?;
             checked.malformed = self.fail_malformed_docs(worker, docs).await?;
         }
-        let unprintable_ids = ids("unprintable");
         if let (Some(printers), false) = (&printers, unprintable_ids.is_empty()) {
             let docs = self
                 .find_waiting_docs(
@@ -202,24 +224,20 @@ impl PrintCore {
             let orders = super::parse_orders(docs, "reading orders no printer can take");
             checked.rejected = self.reject_orders(worker, printers, orders).await?;
         }
-        let limit_hit = checked.malformed.len() as i64 >= limit || checked.rejected.len() as i64 >= limit;
-        if checked.round_done {
+        let left = limit - checked.malformed.len() as i64;
+        if checked.round_done && checks.malformed && left > 0 {
             // Once a round: orders whose `_id` is not an ObjectId are outside the walk's ranges.
-            if checks.malformed && !limit_hit {
-                let docs = self
-                    .find_waiting_docs(
-                        doc! { "_id": { "$not": { "$type": "objectId" } } },
-                        Some(WAITING_INDEX),
-                        limit,
-                        "looking for orders whose _id is not an ObjectId",
-                    )
-                    .await?;
-                checked.malformed.extend(self.fail_malformed_docs(worker, docs).await?);
-            }
+            let docs = self
+                .find_waiting_docs(
+                    doc! { "_id": { "$not": { "$type": "objectId" } } },
+                    Some(WAITING_INDEX),
+                    left,
+                    "looking for orders whose _id is not an ObjectId",
+                )
+                .await?;
+            checked.malformed.extend(self.fail_malformed_docs(worker, docs).await?);
         }
-        if !limit_hit {
-            *walk = next;
-        }
+        *walk = next;
         Ok(checked)
     }
 
@@ -386,6 +404,12 @@ mod tests {
         assert_eq!(walk.range(), (ALL_IDS - 5, None));
         walk.advance(5, 0, None);
         assert!(walk.at_start());
+        // A check stopped at its limit: the next window starts right after its last match, as wide as before.
+        let mut walk = WaitingWalk { from: Some(100), span: 50 };
+        walk.resume_after(120);
+        assert_eq!(walk.range(), (121, Some(171)));
+        walk.resume_after(ALL_IDS - 1);
+        assert!(walk.at_start(), "nothing follows the last ObjectId");
         // A full window whose last order has the last ObjectId there can be ends the round.
         let mut walk = WaitingWalk { from: Some(ALL_IDS - 10), span: 20 };
         walk.advance(5, 5, Some((ALL_IDS - 5, ALL_IDS - 1)));
