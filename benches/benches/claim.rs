@@ -9,7 +9,7 @@ use mongodb::Database;
 use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, WorkerId};
 use printcore_benches::{env_or, item, median, quick};
 use printcore_tests::db::{fresh_database, server, Mode};
-use printcore_tests::explain::{execution_stat, plan_stages, plan_summary};
+use printcore_tests::explain::{aggregate_stat, execution_stat, plan_stages, plan_summary};
 use printcore_tests::fixtures::{insert_orders, paid_order};
 use std::time::Instant;
 
@@ -235,20 +235,7 @@ async fn waiting_checks(n: usize) -> (usize, f64, f64, f64, i64, i64) {
             break;
         }
     }
-    let stat = |key: &str| {
-        let Some(plan) = &mid else { return -1 };
-        let top = execution_stat(plan, key);
-        if top >= 0 {
-            return top;
-        }
-        plan.get_array("stages")
-            .ok()
-            .and_then(|s| s.first())
-            .and_then(|s| s.as_document())
-            .and_then(|s| s.get_document("$cursor").ok())
-            .map(|c| execution_stat(c, key))
-            .unwrap_or(-1)
-    };
+    let stat = |key: &str| mid.as_ref().map_or(-1, |plan| aggregate_stat(plan, key));
     let (keys, docs) = (stat("totalKeysExamined"), stat("totalDocsExamined"));
     let _ = db.drop().await;
     let runs = times.len();

@@ -38,6 +38,23 @@ pub fn execution_stat(explain: &Document, key: &str) -> i64 {
     }
 }
 
+/// A number of the `executionStats` of an explained `aggregate`: at the top when the server ran the whole
+/// pipeline as one query, otherwise in its first stage (`$cursor`); -1 when absent.
+pub fn aggregate_stat(explain: &Document, key: &str) -> i64 {
+    let top = execution_stat(explain, key);
+    if top >= 0 {
+        return top;
+    }
+    explain
+        .get_array("stages")
+        .ok()
+        .and_then(|s| s.first())
+        .and_then(Bson::as_document)
+        .and_then(|s| s.get_document("$cursor").ok())
+        .map(|c| execution_stat(c, key))
+        .unwrap_or(-1)
+}
+
 /// [`plan_stages`] joined outermost first, with repeated stages counted: `SORT_MERGE <- 18 x IXSCAN(i)`.
 pub fn plan_summary(stages: &[String]) -> String {
     let mut out: Vec<(usize, &str)> = Vec::new();

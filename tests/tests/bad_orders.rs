@@ -709,23 +709,6 @@ async fn the_real_worker_prints_readable_orders_and_fails_malformed_ones_naming_
     assert!(core.snapshot().await.is_ok());
 }
 
-/// The `executionStats` number `key` of an explained aggregate: at the top when the server ran the whole
-/// pipeline as one query, otherwise in its first stage (`$cursor`).
-fn aggregate_stat(explain: &Document, key: &str) -> i64 {
-    let top = printcore_tests::explain::execution_stat(explain, key);
-    if top >= 0 {
-        return top;
-    }
-    explain
-        .get_array("stages")
-        .ok()
-        .and_then(|s| s.first())
-        .and_then(Bson::as_document)
-        .and_then(|s| s.get_document("$cursor").ok())
-        .map(|c| printcore_tests::explain::execution_stat(c, key))
-        .unwrap_or(-1)
-}
-
 /// Issue 25 item 1: the checks of the waiting orders (malformed print fields, no printer can take it) read
 /// one window of the index a pass, however many orders wait, and judge every order within a round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -798,8 +781,8 @@ async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every
     let worker = WorkerId::generate();
     let mut walk = WaitingWalk::new();
     let plan = core.explain_waiting(&walk, WINDOW).await.unwrap();
-    let keys = aggregate_stat(&plan, "totalKeysExamined");
-    let docs_read = aggregate_stat(&plan, "totalDocsExamined");
+    let keys = printcore_tests::explain::aggregate_stat(&plan, "totalKeysExamined");
+    let docs_read = printcore_tests::explain::aggregate_stat(&plan, "totalDocsExamined");
     assert!((1..=WINDOW + 1).contains(&keys), "keys examined {keys}: {plan}");
     assert!(docs_read <= WINDOW, "documents examined {docs_read}: {plan}");
 
@@ -817,7 +800,7 @@ async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every
             assert!(!pass.round_done && !walk.at_start());
             // In the middle of the walk the read is still bounded by the window.
             let plan = core.explain_waiting(&walk, WINDOW).await.unwrap();
-            let keys = aggregate_stat(&plan, "totalKeysExamined");
+            let keys = printcore_tests::explain::aggregate_stat(&plan, "totalKeysExamined");
             assert!((1..=WINDOW + 1).contains(&keys), "mid-walk keys examined {keys}: {plan}");
         }
         read += pass.read;

@@ -865,28 +865,9 @@ impl PrintCore {
                 })
                 .collect();
             let message = format!("no active printer can take this order: {}", reasons.join("; "));
-            let entry = Entry {
-                action: Action::Reject,
-                order_id: &order.order_id,
-                print_job_id: None,
-                previous: Some(PrintStatus::Pending),
-                new: PrintStatus::Failed,
-                actor: &actor,
-                reason: Some(&message),
-                metadata: Document::new(),
-            }
-            .build(self.now());
-            let update = doc! { "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": &message } };
-            let fence =
-                doc! { "_id": order.id, "printStatus": PrintStatus::Pending.as_str(), "paymentStatus": "completed" };
-            // One order the database will not write (a document at its size limit) never stops the others.
-            match self.apply(fence, update, entry).await {
-                Ok(true) => {
-                    tracing::warn!(order_id = %order.order_id, "{message}");
-                    rejected.push((order.order_id, message));
-                }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(order_id = %order.order_id, "could not fail the order ({message}): {e}"),
+            let id = Bson::ObjectId(order.id);
+            if let Some(done) = self.fail_waiting(&actor, id, order.order_id, message, Document::new()).await {
+                rejected.push(done);
             }
         }
         Ok(rejected)

@@ -9,7 +9,7 @@
 
 use crate::audit::{Actor, Entry};
 use crate::db::PrintCore;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::state::Action;
 use crate::model::{describe_value, Order, PrintStatus};
 use crate::queue::WorkerId;
@@ -43,62 +43,48 @@ impl PrintCore {
                 // Not addressable by printcore's usual fences (no ObjectId `_id`): say why.
                 Err(e) => format!("{e}; give the order an ObjectId _id and reprint it"),
             };
-            let entry = Entry {
-                action: Action::Reject,
-                order_id: &order_id,
-                print_job_id: None,
-                previous: Some(PrintStatus::Pending),
-                new: PrintStatus::Failed,
-                actor: &actor,
-                reason: Some(&message),
-                metadata: doc! { "malformed": true },
-            }
-            .build(self.now());
-            let update = doc! { "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": &message } };
-            let fence = doc! { "_id": id, "printStatus": PrintStatus::Pending.as_str(), "paymentStatus": "completed" };
-            // One order the database will not write (a document at its size limit) never stops the others.
-            match self.apply(fence, update, entry).await {
-                Ok(true) => {
-                    tracing::warn!(order_id = %order_id, "{message}");
-                    failed.push((order_id, message));
-                }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(order_id = %order_id, "could not fail the order ({message}): {e}"),
+            if let Some(done) = self.fail_waiting(&actor, id, order_id, message, doc! { "malformed": true }).await {
+                failed.push(done);
             }
         }
         Ok(failed)
     }
 
-    /// Paid, pending orders matching `filter` as stored (without their audit outbox), at most `limit`,
-    /// read on `hint` when given; `context` names the read in errors.
-    pub(crate) async fn find_waiting_docs(
+    /// Fails one paid, pending order of the checks of the waiting orders with `message` (`printError`
+    /// and a `rejected` log entry with `metadata`), fenced on its being still paid and pending. Returns
+    /// (orderId, message) when it was failed. One order the database will not write (a document at its
+    /// size limit) is logged and left for the next round, never stopping the others.
+    pub(crate) async fn fail_waiting(
         &self,
-        filter: Document,
-        hint: Option<&str>,
-        limit: i64,
-        context: &str,
-    ) -> Result<Vec<Document>> {
-        use futures::TryStreamExt;
-        let mut filter = filter;
-        filter.insert("printStatus", PrintStatus::Pending.as_str());
-        filter.insert("paymentStatus", "completed");
-        let find = |hinted: bool| {
-            let action = self
-                .inner
-                .orders
-                .find(filter.clone())
-                .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-                .limit(limit.max(1));
-            let action = match hint {
-                Some(h) if hinted => action.hint(mongodb::options::Hint::Name(h.to_owned())),
-                _ => action,
-            };
-            async move { action.await?.try_collect::<Vec<Document>>().await }
-        };
-        let docs = match find(true).await {
-            Err(e) if hint.is_some() && super::claim::is_missing_hint(&e) => find(false).await,
-            other => other,
-        };
-        docs.map_err(Error::db(context))
+        actor: &Actor,
+        id: Bson,
+        order_id: String,
+        message: String,
+        metadata: Document,
+    ) -> Option<(String, String)> {
+        let entry = Entry {
+            action: Action::Reject,
+            order_id: &order_id,
+            print_job_id: None,
+            previous: Some(PrintStatus::Pending),
+            new: PrintStatus::Failed,
+            actor,
+            reason: Some(&message),
+            metadata,
+        }
+        .build(self.now());
+        let update = doc! { "$set": { "printStatus": PrintStatus::Failed.as_str(), "printError": &message } };
+        let fence = doc! { "_id": id, "printStatus": PrintStatus::Pending.as_str(), "paymentStatus": "completed" };
+        match self.apply(fence, update, entry).await {
+            Ok(true) => {
+                tracing::warn!(order_id = %order_id, "{message}");
+                Some((order_id, message))
+            }
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(order_id = %order_id, "could not fail the order ({message}): {e}");
+                None
+            }
+        }
     }
 }

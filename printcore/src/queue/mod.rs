@@ -119,20 +119,51 @@ impl PrintCore {
         limit: i64,
         context: &str,
     ) -> Result<Vec<Order>> {
-        use futures::TryStreamExt;
-        let docs: Vec<Document> = self
-            .inner
-            .orders
-            .find(filter)
-            .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
-            .sort(sort.unwrap_or_default())
-            .limit(limit.max(1))
-            .await
-            .map_err(Error::db(context))?
-            .try_collect()
-            .await
-            .map_err(Error::db(context))?;
+        let docs = self.find_order_docs_on(filter, sort, None, limit, context).await?;
         Ok(parse_orders(docs, context))
+    }
+
+    /// Orders matching `filter` as stored (without their audit outbox), at most `limit`, read on the
+    /// index `hint` when given (unhinted where it is missing); `context` names the read in errors.
+    pub(crate) async fn find_order_docs_on(
+        &self,
+        filter: Document,
+        sort: Option<Document>,
+        hint: Option<&str>,
+        limit: i64,
+        context: &str,
+    ) -> Result<Vec<Document>> {
+        use futures::TryStreamExt;
+        let sort = sort.unwrap_or_default();
+        let run = |hint: Option<mongodb::options::Hint>| {
+            let action = self
+                .inner
+                .orders
+                .find(filter.clone())
+                .projection(doc! { crate::audit::OUTBOX_FIELD: 0 })
+                .sort(sort.clone())
+                .limit(limit.max(1));
+            let action = match hint {
+                Some(h) => action.hint(h),
+                None => action,
+            };
+            async move { action.await?.try_collect::<Vec<Document>>().await }
+        };
+        with_hint(hint, run).await.map_err(Error::db(context))
+    }
+}
+
+/// Runs a read on the index `hint` when given, and again unhinted when the server refuses the hint (the
+/// index is missing: the migration has not run).
+pub(crate) async fn with_hint<T, F, Fut>(hint: Option<&str>, run: F) -> mongodb::error::Result<T>
+where
+    F: Fn(Option<mongodb::options::Hint>) -> Fut,
+    Fut: std::future::Future<Output = mongodb::error::Result<T>>,
+{
+    let Some(name) = hint else { return run(None).await };
+    match run(Some(mongodb::options::Hint::Name(name.to_owned()))).await {
+        Err(e) if claim::is_missing_hint(&e) => run(None).await,
+        other => other,
     }
 }
 

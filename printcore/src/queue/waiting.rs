@@ -15,7 +15,8 @@
 //! So a pass costs the database about the same whether ten or a million orders wait, and an order is
 //! judged within one round of the walk: about `waiting / window` passes.
 
-use super::claim::{is_missing_hint, unprintable_conditions};
+use super::claim::unprintable_conditions;
+use super::with_hint;
 use super::WorkerId;
 use crate::db::PrintCore;
 use crate::error::{Error, Result};
@@ -296,17 +297,30 @@ impl PrintCore {
     /// its one document.
     async fn read_window(&self, pipeline: Vec<Document>) -> Result<Document> {
         use futures::TryStreamExt;
-        let run = |hinted: bool| {
+        let run = |hint: Option<Hint>| {
             let action = self.inner.orders.aggregate(pipeline.clone());
-            let action = if hinted { action.hint(Hint::Name(WAITING_INDEX.to_owned())) } else { action };
+            let action = match hint {
+                Some(h) => action.hint(h),
+                None => action,
+            };
             async move { action.await?.try_collect::<Vec<Document>>().await }
         };
-        let docs = match run(true).await {
-            Err(e) if is_missing_hint(&e) => run(false).await,
-            other => other,
-        }
-        .map_err(Error::db("reading a window of the waiting orders"))?;
+        let docs =
+            with_hint(Some(WAITING_INDEX), run).await.map_err(Error::db("reading a window of the waiting orders"))?;
         Ok(docs.into_iter().next().unwrap_or_default())
+    }
+
+    /// Paid, pending orders matching `filter` as stored, at most `limit`, on `hint` when given.
+    async fn find_waiting_docs(
+        &self,
+        mut filter: Document,
+        hint: Option<&str>,
+        limit: i64,
+        context: &str,
+    ) -> Result<Vec<Document>> {
+        filter.insert("printStatus", PrintStatus::Pending.as_str());
+        filter.insert("paymentStatus", "completed");
+        self.find_order_docs_on(filter, None, hint, limit, context).await
     }
 }
 
