@@ -3,6 +3,7 @@
 # validate_pdf on tests/corpus/pdf, structural_pdf (PDFs built from structural pieces,
 # tests/src/pdfstruct.rs) on tests/corpus/structural, worker_config on tests/corpus/config. A validation
 # may use at most 1 GB (-rss_limit_mb) and 60 s (-timeout) per input: past either, libFuzzer reports it.
+# A crashing input is kept outside the clone, in ~/.cache/printcore/fuzz-artifacts/<target>/.
 # FUZZ_SECONDS per target (default 20). Needs a nightly toolchain; without one it says so and skips (the
 # property tests in tests/tests/pdf_props.rs and pdf_hostile.rs cover the same ground on stable).
 set -uo pipefail
@@ -21,10 +22,13 @@ for target in validate_pdf:../../tests/corpus/pdf structural_pdf:../../tests/cor
   work=$(mktemp -d)
   cp "$corpus"/* "$work"/
   echo "fuzz: $name for ${seconds}s"
-  if cargo +nightly fuzz run "$name" "$work" -- -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=60 >"$work.log" 2>&1; then
+  artifacts="$HOME/.cache/printcore/fuzz-artifacts/$name"
+  mkdir -p "$artifacts"
+  if cargo +nightly fuzz run "$name" "$work" -- -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=60 \
+    -artifact_prefix="$artifacts/" >"$work.log" 2>&1; then
     grep -E "^Done|#[0-9]+.*DONE" "$work.log" | tail -1
   else
-    tail -40 "$work.log"; echo "fuzz: $name found a crash (artifacts in printcore/fuzz/artifacts/$name)"; status=1
+    tail -40 "$work.log"; echo "fuzz: $name found a crash (the input is kept in $artifacts)"; status=1
   fi
   rm -rf "$work" "$work.log"
 done

@@ -8,51 +8,62 @@ export CARGO_TERM_COLOR=never
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 
 status=0
+# Every step that fails names itself here; the list is printed with the summary, at the end of the output
+# (the part of a long log a CI page shows).
+failed_steps=()
+step_failed() { status=1; failed_steps+=("$1"); }
 echo "== cargo fmt --check"
-cargo fmt --all -- --check || { echo "cargo fmt: unformatted code"; status=1; }
+cargo fmt --all -- --check || { echo "cargo fmt: unformatted code"; step_failed "cargo fmt"; }
 echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings || { echo "clippy: warnings"; status=1; }
+cargo clippy --workspace --all-targets --quiet -- -D warnings || { echo "clippy: warnings"; step_failed "clippy"; }
 
 echo "== cargo test"
 log=$(mktemp)
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 test_status=${PIPESTATUS[0]}
-[ "$test_status" -eq 0 ] || status=1
+# A test binary can end badly without a failed test to count (killed by a signal, an abort after its
+# result line): cargo's own lines name it, and are kept for the end of the output.
+cargo_test_errors=""
+if [ "$test_status" -ne 0 ]; then
+  step_failed "cargo test (exit $test_status)"
+  cargo_test_errors=$(grep -E "^error|didn't exit successfully|^    \`--|^failures:$|^    [a-z_0-9:]+$" "$log" | tail -40)
+fi
 
 passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log")
 failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) f += $i } END { print f + 0 }' "$log")
 
 echo "== the worker for Windows (cross-compiled check and lints)"
-bash scripts/check-windows.sh || status=1
+bash scripts/check-windows.sh || step_failed "the Windows check (scripts/check-windows.sh)"
 
 echo "== the worker for Windows, run under wine (worker.exe: exit codes, printing over IPP and to a folder, Ctrl-C, the service, the spooler)"
 bash scripts/test-wine.sh 2>&1 | tee "$log.wine"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+[ "${PIPESTATUS[0]}" -eq 0 ] || step_failed "the wine tests (scripts/test-wine.sh)"
 passed=$((passed + $(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log.wine")))
 failed=$((failed + $(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) f += $i } END { print f + 0 }' "$log.wine")))
 
 echo "== fuzzing (bounded)"
-bash scripts/fuzz.sh || status=1
+bash scripts/fuzz.sh || step_failed "fuzzing (scripts/fuzz.sh)"
 
 echo "== the npm package: build the addon, check index.js/index.d.ts did not drift, node tests, tsc"
-npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; status=1; }
-cargo build --quiet -p printcore-tests --bin pc-harness || status=1
+npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; step_failed "npm ci"; }
+cargo build --quiet -p printcore-tests --bin pc-harness || step_failed "the pc-harness build"
 if npm run --silent build:debug >"$log.napi" 2>&1; then
   if ! git diff --quiet -- index.js index.d.ts; then
     echo "index.js / index.d.ts are out of date with the Rust code: run 'npm run build' and commit them"
     git --no-pager diff --stat -- index.js index.d.ts
-    status=1
+    step_failed "index.js/index.d.ts drift"
   fi
 else
-  cat "$log.napi"; echo "napi build failed"; status=1
+  cat "$log.napi"; echo "napi build failed"; step_failed "the napi build"
 fi
 npm test 2>&1 | tee "$log.node"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+[ "${PIPESTATUS[0]}" -eq 0 ] || step_failed "npm test"
 node_passed=$(awk '/^ℹ pass/ { print $3 }' "$log.node" | tail -1)
-node_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.node" | tail -1)
+# A test cancelled (its file timed out or ended early) counts as failed: node --test reports it apart.
+node_failed=$(awk '/^ℹ (fail|cancelled)/ { n += $3 } END { print n + 0 }' "$log.node")
 passed=$((passed + ${node_passed:-0}))
 failed=$((failed + ${node_failed:-0}))
-[ -n "$node_passed" ] || { echo "the node tests did not run"; status=1; }
+[ -n "$node_passed" ] || { echo "the node tests did not run"; step_failed "npm test (did not run)"; }
 # Each check below counts as one passed or failed test in the summary.
 check() {
   local name=$1; shift
@@ -60,7 +71,7 @@ check() {
   if "$@"; then
     echo "$name: ok ($((SECONDS - started)) s)"; passed=$((passed + 1))
   else
-    echo "$name: FAILED ($((SECONDS - started)) s)"; failed=$((failed + 1)); status=1
+    echo "$name: FAILED ($((SECONDS - started)) s)"; failed=$((failed + 1)); step_failed "$name"
   fi
 }
 check "tsc usage check (CommonJS, and ESM with moduleResolution bundler)" npm run --silent typecheck
@@ -97,19 +108,19 @@ bash scripts/build-npm.sh 2>&1 | tee "$log.npm"
 passed=$((passed + $(grep -c '^artifact .*: ok' "$log.npm")))
 npm_failed=$(grep -c '^artifact .*: FAIL' "$log.npm")
 failed=$((failed + npm_failed))
-[ "$npm_failed" -eq 0 ] && [ "$(grep -c '^artifact ' "$log.npm")" -eq 5 ] || { echo "the addon builds failed"; status=1; }
+[ "$npm_failed" -eq 0 ] && [ "$(grep -c '^artifact ' "$log.npm")" -eq 5 ] || { echo "the addon builds failed"; step_failed "the prebuilt addons"; }
 echo "prebuilt addons: $((SECONDS - npm_started)) s"
 
 echo "== the packed package in a fresh Next.js app, with no Rust on PATH"
 dist="$HOME/.cache/printcore/dist"
 rm -rf "$dist" && mkdir -p "$dist"
-node scripts/pack-npm.mjs "$dist" linux-x64-gnu || status=1
+node scripts/pack-npm.mjs "$dist" linux-x64-gnu || step_failed "pack-npm"
 install_started=$SECONDS
 PRINTCORE_DIST="$dist" node --test --test-reporter=spec install-tests/ 2>&1 | tee "$log.install"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+[ "${PIPESTATUS[0]}" -eq 0 ] || step_failed "the install tests"
 install_passed=$(awk '/^ℹ pass/ { print $3 }' "$log.install" | tail -1)
-install_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.install" | tail -1)
-[ -n "$install_passed" ] || { echo "the install tests did not run"; status=1; }
+install_failed=$(awk '/^ℹ (fail|cancelled)/ { n += $3 } END { print n + 0 }' "$log.install")
+[ -n "$install_passed" ] || { echo "the install tests did not run"; step_failed "the install tests (did not run)"; }
 passed=$((passed + ${install_passed:-0}))
 failed=$((failed + ${install_failed:-0}))
 echo "fresh Next.js app: $((SECONDS - install_started)) s"
@@ -117,16 +128,21 @@ echo "fresh Next.js app: $((SECONDS - install_started)) s"
 echo "== the admin site example: production build, browser tests"
 mkdir -p examples/admin-site/vendor
 rm -f examples/admin-site/vendor/*.tgz
-cp "$dist"/*.tgz examples/admin-site/vendor/ || status=1
+cp "$dist"/*.tgz examples/admin-site/vendor/ || step_failed "copying the packed package"
 bash scripts/test-site.sh 2>&1 | tee "$log.site"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+[ "${PIPESTATUS[0]}" -eq 0 ] || step_failed "the admin site tests"
 site_passed=$(awk '/^ℹ pass/ { print $3 }' "$log.site" | tail -1)
-site_failed=$(awk '/^ℹ fail/ { print $3 }' "$log.site" | tail -1)
-[ -n "$site_passed" ] || { echo "the admin site tests did not run"; status=1; }
+site_failed=$(awk '/^ℹ (fail|cancelled)/ { n += $3 } END { print n + 0 }' "$log.site")
+[ -n "$site_passed" ] || { echo "the admin site tests did not run"; step_failed "the admin site tests (did not run)"; }
 passed=$((passed + ${site_passed:-0}))
 failed=$((failed + ${site_failed:-0}))
 rm -f "$log" "$log.napi" "$log.node" "$log.site" "$log.wine" "$log.npm" "$log.install"
 
 echo
+if [ ${#failed_steps[@]} -gt 0 ]; then
+  echo "Failed steps:"
+  printf '  - %s\n' "${failed_steps[@]}"
+  [ -z "$cargo_test_errors" ] || { echo "cargo test said:"; echo "$cargo_test_errors"; }
+fi
 echo "Summary: ${passed:-0} passed, ${failed:-0} failed"
 exit $status
