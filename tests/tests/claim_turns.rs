@@ -182,6 +182,13 @@ async fn trickle(pcs: usize, orders: usize, tag: &str) -> (f64, f64, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_print_pcs_cost_the_database_per_order_what_one_costs_plus_the_fallbacks_claims_by_id() {
     let (fam1, find1, _) = trickle(1, 12, "turns1").await;
+    // Alone: one claim round an order (a read of the queue's head, the write taking it). A job's end
+    // claims again only when an order may wait (`Owed` in the worker's claim.rs); each order came with
+    // a printer free, so nothing did: a claim there would be a second read an order, for nothing.
+    assert!(
+        fam1 <= 1.05 && find1 <= 1.05,
+        "one PC: {fam1:.2} findAndModify and {find1:.2} find an order: its job ends claimed with nothing waiting"
+    );
     let (fam4, find4, pcs_used) = trickle(4, 24, "turns4").await;
     // The three other PCs each claim the order by `_id` once after their fallback delay, with a free
     // printer (a `findAndModify` that finds it taken): three commands an order more than one PC sends, and
@@ -335,4 +342,14 @@ async fn four_print_pcs_draining_a_backlog_take_their_own_turns_instead_of_racin
     // for the same first orders each time jobs end together.
     assert!(wasted <= 0.15, "{wasted:.2} claim tries an order took nothing: the PCs raced for the queue's head");
     assert_eq!(pcs_used, 4, "every PC printed part of the backlog");
+}
+
+/// A job's end claims only while an order may wait; a backlog is one: a print PC alone (no fallback
+/// turns) with two printers prints 30 orders paid at once with the sweep an hour away, each job's end
+/// claiming the next, and takes each order once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_print_pc_alone_drains_a_backlog_by_its_job_ends_without_the_sweep() {
+    let (wasted, pcs_used) = backlog(1, 30, "jobendbacklog").await;
+    assert_eq!(pcs_used, 1);
+    assert!(wasted <= 0.1, "{wasted:.2} claim tries an order took nothing");
 }

@@ -1,21 +1,72 @@
 //! The claim service: for every printer that may take orders and has a free job slot, claim the next order
 //! it can print and start its print task (which holds the lease while it works). Driven by the run loop
 //! on a wake-up or every `intervals.poll`.
+//!
+//! A job's end claims only when an order may wait for this worker ([`Owed`]): with change streams, an
+//! order that came while a printer was free was claimed then (by this PC or, by turns, another), so a
+//! claim at each job's end would mostly find nothing: a `find` and a `findAndModify` an order, wasted,
+//! at every PC of a fleet.
 
 use super::crash::Processing;
 use super::{PrinterSlot, Worker};
 use printcore::{Error, PrintJob};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{info_span, warn, Instrument};
 
+/// Whether an order may wait for this worker with no event to come for it. Owed when an order's event
+/// found no free printer here (its turn 0, or a fallback look that was due), when a claim filled the
+/// last free slot (more may wait behind it), when claims were paused, and when the change streams
+/// (re)open; settled by a claim pass in which every printer that may take orders looked and found
+/// nothing, as of when that pass began (an event during it stays owed).
+#[derive(Debug, Default)]
+pub(super) struct Owed {
+    owed: AtomicU64,
+    settled: AtomicU64,
+}
+
+impl Owed {
+    fn owe(&self) {
+        self.owed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn mark(&self) -> u64 {
+        self.owed.load(Ordering::SeqCst)
+    }
+
+    fn settle(&self, mark: u64) {
+        self.settled.fetch_max(mark, Ordering::SeqCst);
+    }
+
+    fn is_owed(&self) -> bool {
+        self.owed.load(Ordering::SeqCst) > self.settled.load(Ordering::SeqCst)
+    }
+}
+
 impl Worker {
+    /// An order may wait for this worker with no event to come for it: the next job's end claims.
+    pub(super) fn owe_claim(&self) {
+        self.claims_owed.owe();
+    }
+
+    /// Whether a job's end should claim: always while polling (no events come), else when owed.
+    pub fn job_end_claims(&self) -> bool {
+        !self.watching() || self.claims_owed.is_owed()
+    }
+
     /// Claims orders for every printer that may take them and has a free job slot, and starts printing
     /// each. Returns how many were claimed.
     pub async fn claim_once(self: &Arc<Self>) -> usize {
-        if self.shutdown.is_shutdown() || self.claims_paused() {
+        if self.shutdown.is_shutdown() {
             return 0;
         }
+        if self.claims_paused() {
+            // What came meanwhile is claimed at the next chance.
+            self.owe_claim();
+            return 0;
+        }
+        let mark = self.claims_owed.mark();
         // Reap finished print tasks so the set does not grow over a long run.
         self.active_jobs();
         // Every free job slot of every printer claims in one round, side by side; printers that take the
@@ -24,6 +75,8 @@ impl Worker {
         let mut claimed = 0;
         // Printers that found nothing (or failed) in a round sit out the next ones of this call.
         let mut done: Vec<String> = Vec::new();
+        let mut found_nothing: Vec<String> = Vec::new();
+        let mut failed = false;
         loop {
             let mut slots = Vec::new();
             let mut targets = Vec::new();
@@ -38,6 +91,7 @@ impl Worker {
                 }
             }
             if targets.is_empty() {
+                self.after_claims(mark, &found_nothing, failed);
                 return claimed;
             }
             let claiming = std::time::Instant::now();
@@ -53,17 +107,45 @@ impl Worker {
                         crate::stats::claimed(&slot.identity.printer_id);
                         self.spawn_print(slot, job, permit);
                     }
-                    Ok(None) => done.push(slot.identity.printer_id.clone()),
+                    Ok(None) => {
+                        done.push(slot.identity.printer_id.clone());
+                        found_nothing.push(slot.identity.printer_id.clone());
+                    }
                     Err(e) => {
                         warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}");
                         done.push(slot.identity.printer_id.clone());
+                        failed = true;
                     }
                 }
             }
             claimed += round;
             if round == 0 || self.shutdown.is_shutdown() || self.claims_paused() {
+                self.after_claims(mark, &found_nothing, failed);
                 return claimed;
             }
+        }
+    }
+
+    /// After a claim pass begun at `mark`: settled when every printer that may take orders found nothing
+    /// (`found_nothing`), itself or a printer that takes the same orders (the same claim query); owed when
+    /// a printer was left unasked, its slots full (orders may wait behind the ones taken) or a claim failed.
+    /// With no printer ready, as it was: a printer that becomes ready claims anyway.
+    fn after_claims(&self, mark: u64, found_nothing: &[String], failed: bool) {
+        let kind = |slot: &PrinterSlot| printcore::queue::claim_query(slot.claim_target().capabilities.as_ref());
+        let ready: Vec<&Arc<PrinterSlot>> =
+            self.slots.iter().filter(|s| s.reading().is_some_and(|r| r.may_claim())).collect();
+        if ready.is_empty() {
+            return;
+        }
+        let looked: Vec<&Arc<PrinterSlot>> =
+            ready.iter().copied().filter(|s| found_nothing.contains(&s.identity.printer_id)).collect();
+        let covered = |slot: &PrinterSlot| {
+            found_nothing.contains(&slot.identity.printer_id) || looked.iter().any(|l| kind(l) == kind(slot))
+        };
+        if !failed && ready.iter().all(|s| covered(s)) {
+            self.claims_owed.settle(mark);
+        } else {
+            self.owe_claim();
         }
     }
 
@@ -78,7 +160,9 @@ impl Worker {
                 // A busy reading taken while this job printed is stale now: the next order for this
                 // printer is claimed at once, not after the next health pass.
                 worker.recheck_after_job(&slot).await;
-                worker.wake.notify_one();
+                if worker.job_end_claims() {
+                    worker.wake.notify_one();
+                }
             }
             .instrument(span),
         );

@@ -5,7 +5,7 @@
 //! | service | file | interval |
 //! |---|---|---|
 //! | health | `health_check.rs` | `intervals.health`; a busy printer every `intervals.job_poll`; written to the database when it changed or every `intervals.health_record` |
-//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a change-stream event when the order is this worker's turn, and k times `intervals.claim_fallback` after one whose turn k (1 to 3) it is, if the order still waits (`turns.rs`), a job ending, a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
+//! | claim (and the print task it starts) | `claim.rs`, `print.rs` | on a change-stream event when the order is this worker's turn, and k times `intervals.claim_fallback` after one whose turn k (1 to 3) it is, if the order still waits (`turns.rs`), a job ending while an order may wait for this worker (`Owed`), a printer coming back, a scheduled order's time, and the sweep (`intervals.sweep`); polling: one look at the queue for all printers every `intervals.poll` |
 //! | rejection | `reject.rs` | after a claim pass, at most every `intervals.poll`, and at each sweep |
 //! | admin cancel at the printer | `cancel.rs` | on a change-stream event and at each sweep; polling: when the queue poll sees a request, and every `intervals.job_poll` while a job prints |
 //! | recovery | `recovery.rs` | `intervals.recovery` |
@@ -125,6 +125,9 @@ pub struct Worker {
     fallback_wake: Notify,
     /// How long this worker's claims took lately (a moving average; see `turns.rs`).
     claim_latency: Mutex<Duration>,
+    /// Whether an order may wait for this worker with no event to come for it: see
+    /// [`Worker::owe_claim`]. A job's end claims only then (while watching).
+    claims_owed: claim::Owed,
 }
 
 /// The first pause of claims after a being-sent mark the database could not make durable.
@@ -174,6 +177,7 @@ impl Worker {
             fallbacks: Mutex::new(Default::default()),
             fallback_wake: Notify::new(),
             claim_latency: Mutex::new(Duration::ZERO),
+            claims_owed: Default::default(),
         })
     }
 

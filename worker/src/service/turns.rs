@@ -3,7 +3,8 @@
 //! [`FALLBACK_TURNS`] claim it by its `_id` if it still waits (one `findAndModify` with the claim's whole
 //! filter, which finds nothing once it was taken), turn k after k times the fallback delay (the larger of
 //! `intervals.claim_fallback` and four times this PC's recent claim time), when they have a free printer;
-//! the others leave it to them, to the claims every PC makes when a job ends, and to the sweep. So a shop
+//! the others leave it to them, to the claims a PC makes when a job ends while an order may wait for it
+//! (an order whose event found every printer of its turn busy), and to the sweep. So a shop
 //! of up to four PCs never leaves an order waiting on busy or stopped PCs while another is free, and a
 //! fleet pays at most three commands an order for it, never a read of the queue. The peers are read from `printers` with the switches (a printer changed by an admin, a
 //! printer added) and at each sweep.
@@ -68,12 +69,20 @@ impl Worker {
     pub(super) fn order_printable(&self, order: ObjectId) {
         let turn = self.turns.lock().unwrap().turn(&order);
         match turn {
-            0 => self.wake.notify_one(),
+            0 => {
+                // Every printer busy: the order waits for a job's end here.
+                if !self.has_free_slot() {
+                    self.owe_claim();
+                }
+                self.wake.notify_one()
+            }
             1..=FALLBACK_TURNS => {
                 let mut waiting = self.fallbacks.lock().unwrap();
                 if waiting.len() < MAX_FALLBACKS {
                     let at = Instant::now() + self.fallback_delay() * turn as u32;
                     waiting.push(Reverse((at, order)));
+                } else {
+                    self.owe_claim();
                 }
                 drop(waiting);
                 self.fallback_wake.notify_one();
@@ -104,11 +113,12 @@ impl Worker {
         };
         let mut claimed = 0;
         for order in due {
-            if self.shutdown.is_shutdown() || self.claims_paused() {
+            if self.shutdown.is_shutdown() {
                 break;
             }
-            // Every printer busy: this worker claims again as each job ends anyway.
-            if !self.has_free_slot() {
+            // Paused, or every printer busy: the orders still due wait for a job's end (or the pause's).
+            if self.claims_paused() || !self.has_free_slot() {
+                self.owe_claim();
                 break;
             }
             claimed += usize::from(self.claim_order(order).await);
@@ -142,8 +152,15 @@ impl Worker {
                     return true;
                 }
                 Ok(None) => {}
-                Err(e) => warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}"),
+                Err(e) => {
+                    warn!(printer_id = %slot.identity.printer_id, "claim failed: {e}");
+                    self.owe_claim();
+                }
             }
+        }
+        // No printer could look (their slots filled meanwhile): the order may still wait.
+        if tried.is_empty() {
+            self.owe_claim();
         }
         false
     }

@@ -20,6 +20,8 @@ impl Worker {
                 Ok(mut stream) => {
                     info!("watching orders and printers with change streams");
                     self.stream_live.store(true, Ordering::Relaxed);
+                    // Orders paid while no stream was open came with no event.
+                    self.owe_claim();
                     self.wake.notify_one();
                     self.cancel_wake.notify_one();
                     self.schedule_wake.notify_one();
