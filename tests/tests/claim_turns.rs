@@ -353,3 +353,154 @@ async fn a_print_pc_alone_drains_a_backlog_by_its_job_ends_without_the_sweep() {
     assert_eq!(pcs_used, 1);
     assert!(wasted <= 0.1, "{wasted:.2} claim tries an order took nothing");
 }
+
+/// A folder printer whose jobs wait for the test before they are written: the printer is busy for as
+/// long as the test likes.
+struct HeldFolder {
+    inner: FilePrinter,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl Printer for HeldFolder {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn status(&self) -> Result<printworker::PrinterState, printworker::PrinterError> {
+        self.inner.status().await
+    }
+    async fn capabilities(&self) -> Result<PrinterCapabilities, printworker::PrinterError> {
+        self.inner.capabilities().await
+    }
+    async fn submit(&self, job: &printworker::JobSpec) -> Result<String, printworker::PrinterError> {
+        let _go = self.gate.acquire().await.unwrap();
+        self.inner.submit(job).await
+    }
+    async fn job_state(
+        &self,
+        job_ref: &str,
+        job_name: &str,
+    ) -> Result<printworker::JobState, printworker::PrinterError> {
+        self.inner.job_state(job_ref, job_name).await
+    }
+    async fn find_job(&self, job_name: &str) -> Result<Option<printworker::FoundJob>, printworker::PrinterError> {
+        self.inner.find_job(job_name).await
+    }
+    async fn cancel(&self, job_ref: &str) -> Result<(), printworker::PrinterError> {
+        self.inner.cancel(job_ref).await
+    }
+    fn can_look_up_jobs(&self) -> bool {
+        self.inner.can_look_up_jobs()
+    }
+    fn complete_when_taken(&self) -> bool {
+        self.inner.complete_when_taken()
+    }
+}
+
+fn colour_a4() -> PrinterCapabilities {
+    PrinterCapabilities { page_sizes: vec!["A4".into()], color: true, duplex: false, max_copies: 10 }
+}
+
+/// A fallback look that finds the printers for its order busy, while a printer of another kind is free,
+/// leaves the order to the busy printer's job's end: a colour order whose turn 0 is a stopped PC waits
+/// at the next PC only while that PC's colour printer prints, never for the sweep (an hour away here).
+/// Without it, the free mono printer's look (nothing it can take) was taken for the whole PC's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_look_that_finds_its_orders_printer_busy_leaves_the_order_to_that_printers_next_job_end() {
+    let (core, _counts, db) = databases("turnsbusykind").await;
+    let files = FileServer::start().await;
+    files.route("/a.pdf", Route::pdf(pdf(1, A4)));
+    // A stopped PC with the same two kinds of printer: a peer, first in the turns of some orders.
+    for (p, caps) in [("ghost-mono", mono_a4()), ("ghost-colour", colour_a4())] {
+        core.record_printer_health(&PrinterHealth {
+            printer_id: p.into(),
+            name: p.into(),
+            printer_name: p.into(),
+            status: PrinterStatus::Online,
+            queue_length: Some(0),
+            error_message: None,
+            driver_name: None,
+            system_name: Some("Linux".into()),
+            connection_type: None,
+            capabilities: Some(caps),
+            worker_id: "ghost".into(),
+            reachable: true,
+            last_successful_print_at: None,
+            state_reasons: Vec::new(),
+        })
+        .await
+        .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let identity = |id: &str| PrinterIdentity {
+        printer_id: id.into(),
+        name: format!("Printer {id}"),
+        printer_name: id.into(),
+        driver_name: None,
+        system_name: Some("Linux".into()),
+        connection_type: None,
+    };
+    let mono: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path().join("mono"), mono_a4()));
+    let held = Arc::new(HeldFolder {
+        inner: FilePrinter::new(out.path().join("colour"), colour_a4()),
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let colour: Arc<dyn Printer> = held.clone();
+    let slots = vec![
+        Arc::new(PrinterSlot::new(identity("pc-mono"), mono, None, 1)),
+        Arc::new(PrinterSlot::new(identity("pc-colour"), colour, None, 1)),
+    ];
+    let (trigger, shutdown) = printworker::shutdown::channel();
+    let fallback = Duration::from_millis(500);
+    let worker = Worker::new(
+        core.clone(),
+        WorkerId::from_string("pc").unwrap(),
+        loopback_fetcher(),
+        slots,
+        intervals(fallback),
+        shutdown,
+    );
+    let run = tokio::spawn(worker.clone().run());
+    wait_for("the print PC to see the stopped one", Duration::from_secs(30), || async {
+        (worker.claim_turns().peers().len() == 2).then_some(())
+    })
+    .await;
+    let turns = worker.claim_turns();
+    let first = |who: &str| loop {
+        let id = ObjectId::new();
+        if turns.ranking(&id)[0] == who {
+            return id;
+        }
+    };
+    let colour_order = |name: &str, id: ObjectId| {
+        let mut o = paid_order(name, DateTime::now(), 0);
+        o.insert("_id", id);
+        o.insert("fileURL", files.url("/a.pdf"));
+        o.insert("printingOptions", doc! { "pageSize": "A4", "color": true, "duplex": false, "copies": 1 });
+        o
+    };
+    let orders = db.collection::<Document>("orders");
+    // The colour printer busy with an order whose turn 0 is the stopped PC, taken by this PC's fallback
+    // look (a claim by `_id`, not a claim pass: nothing is owed after it).
+    let busy = first("ghost");
+    orders.insert_one(colour_order("BUSY", busy)).await.unwrap();
+    wait_for("the colour printer busy", Duration::from_secs(20), || async {
+        let o = orders.find_one(doc! { "_id": busy }).await.ok()??;
+        (o.get_str("printStatus").ok()? == "printing").then_some(())
+    })
+    .await;
+    // A colour order whose turn 0 is the stopped PC: this PC's fallback look comes due with the colour
+    // printer busy and the mono one free (it cannot take the order).
+    let waiting = first("ghost");
+    orders.insert_one(colour_order("WAITING", waiting)).await.unwrap();
+    tokio::time::sleep(fallback * 3).await;
+    let o = orders.find_one(doc! { "_id": waiting }).await.unwrap().unwrap();
+    assert_eq!(o.get_str("printStatus"), Ok("pending"), "claimed while its printer was busy: {o}");
+    // The busy job ends: its end claims the order that waits for it.
+    held.gate.add_permits(100);
+    printed(&db, "BUSY", busy).await;
+    let o = printed(&db, "WAITING", waiting).await;
+    assert_eq!(o.get_str("printerId"), Ok("pc-colour"));
+    trigger.trigger();
+    tokio::time::timeout(Duration::from_secs(30), run).await.expect("the worker stops").unwrap();
+}

@@ -16,10 +16,12 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{info_span, warn, Instrument};
 
 /// Whether an order may wait for this worker with no event to come for it. Owed when an order's event
-/// found no free printer here (its turn 0, or a fallback look that was due), when a claim filled the
-/// last free slot (more may wait behind it), when claims were paused, and when the change streams
-/// (re)open; settled by a claim pass in which every printer that may take orders looked and found
-/// nothing, as of when that pass began (an event during it stays owed).
+/// found no free printer here (its turn 0), when a fallback look came due with its printers busy or
+/// claims paused, when a claim pass left a ready printer unasked (its slots full: more orders may wait
+/// behind the ones taken) that no printer taking the same orders answered for, when a claim failed,
+/// when claims were paused, when the fallback looks overflowed, and when the change streams (re)open.
+/// Settled by a claim pass in which every ready printer, or one with the same claim query, looked and
+/// found nothing, as of when that pass began (an event during it stays owed).
 #[derive(Debug, Default)]
 pub(super) struct Owed {
     owed: AtomicU64,
@@ -62,7 +64,7 @@ impl Worker {
             return 0;
         }
         if self.claims_paused() {
-            // What came meanwhile is claimed at the next chance.
+            // What came meanwhile is claimed when the pause ends (the claim loop wakes then).
             self.owe_claim();
             return 0;
         }

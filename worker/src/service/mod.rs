@@ -195,6 +195,11 @@ impl Worker {
         warn!("the database does not take durable writes ({why}); no claims for {pause:?}");
     }
 
+    /// When the pause of claims in force ends (`None`: claims are not paused).
+    fn claims_resume_at(&self) -> Option<std::time::Instant> {
+        self.claims_paused.lock().unwrap().until.filter(|u| std::time::Instant::now() < *u)
+    }
+
     /// Whether claims are paused now.
     pub fn claims_paused(&self) -> bool {
         self.claims_paused.lock().unwrap().until.is_some_and(|u| std::time::Instant::now() < u)
@@ -301,7 +306,10 @@ impl Worker {
         loop {
             let polling = !self.watching();
             let poll_at = if polling { next_poll } else { Instant::now() + far };
+            // Orders paid or handed back during a pause of claims are claimed when it ends.
+            let resume = self.claims_resume_at();
             let at = next_sweep
+                .min(resume.map(Instant::from_std).unwrap_or(Instant::now() + far))
                 .min(poll_at)
                 .min(next_release.unwrap_or(Instant::now() + far))
                 .min(next_reject.unwrap_or(Instant::now() + far))
@@ -338,6 +346,9 @@ impl Worker {
                     } else if next_release.is_some_and(|t| now >= t) {
                         self.claim_once().await;
                         next_release = self.next_release().await;
+                    }
+                    if resume.is_some_and(|r| now.into_std() >= r) && self.job_end_claims() {
+                        self.claim_once().await;
                     }
                     if next_reject.is_some_and(|t| now >= t) {
                         next_reject = None;

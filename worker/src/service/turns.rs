@@ -4,7 +4,8 @@
 //! filter, which finds nothing once it was taken), turn k after k times the fallback delay (the larger of
 //! `intervals.claim_fallback` and four times this PC's recent claim time), when they have a free printer;
 //! the others leave it to them, to the claims a PC makes when a job ends while an order may wait for it
-//! (an order whose event found every printer of its turn busy), and to the sweep. So a shop
+//! (its event, or its fallback look, found this PC's printers for it busy: `Owed` in `claim.rs`), and to
+//! the sweep. So a shop
 //! of up to four PCs never leaves an order waiting on busy or stopped PCs while another is free, and a
 //! fleet pays at most three commands an order for it, never a read of the queue. The peers are read from `printers` with the switches (a printer changed by an admin, a
 //! printer added) and at each sweep.
@@ -70,7 +71,8 @@ impl Worker {
         let turn = self.turns.lock().unwrap().turn(&order);
         match turn {
             0 => {
-                // Every printer busy: the order waits for a job's end here.
+                // Every printer busy: the order waits for a job's end here. (With a printer of another
+                // kind free, the claim pass this wakes owes it: `after_claims`.)
                 if !self.has_free_slot() {
                     self.owe_claim();
                 }
@@ -158,8 +160,13 @@ impl Worker {
                 }
             }
         }
-        // No printer could look (their slots filled meanwhile): the order may still wait.
-        if tried.is_empty() {
+        // A printer that could not look (its slots full) and takes other orders than those that did may
+        // be the one this order waits for: its job's end claims.
+        let unasked = self.slots.iter().any(|slot| {
+            slot.reading().is_some_and(|r| r.may_claim())
+                && !tried.contains(&printcore::queue::claim_query(slot.claim_target().capabilities.as_ref()))
+        });
+        if unasked {
             self.owe_claim();
         }
         false
