@@ -238,6 +238,26 @@ async fn healthz_metrics_and_status_follow_the_orders_and_the_printer() {
     assert!(p["lastFailed"]["printError"].as_str().unwrap().contains("missing.pdf"), "{p}");
     assert!(p["status"].is_string(), "{p}");
 
+    // An order a stopped print PC claimed and never sent, its lease expired: recovery hands it back
+    // (counted as `other`, `retry`) and it prints here.
+    let mut orphan = paid_order("HZ-ORPHAN", DateTime::now(), 0);
+    orphan.insert("fileURL", files.url("/doc.pdf"));
+    orphan.insert("printStatus", "printing");
+    orphan.insert("printingBy", "stopped-pc");
+    orphan.insert("printJobId", uuid::Uuid::new_v4().to_string());
+    orphan.insert("printerId", "elsewhere");
+    orphan.insert("printStartedAt", DateTime::from_millis(DateTime::now().timestamp_millis() - 120_000));
+    orphan.insert("printLeaseUntil", DateTime::from_millis(DateTime::now().timestamp_millis() - 60_000));
+    orphan.insert("printAttempt", 1);
+    insert_orders(&db, vec![orphan]).await;
+    wait_for("HZ-ORPHAN handed back and printed", Duration::from_secs(60), || async {
+        (order_field(&db, "HZ-ORPHAN").await.get_str("printStatus").ok() == Some("printed")).then_some(())
+    })
+    .await;
+    let m = metrics(port).await;
+    assert_eq!(value(&m, "printcore_order_failures_total", &[("reason", "other"), ("outcome", "retry")]), 1.0);
+    assert_eq!(value(&m, "printcore_order_failures_total", &[("reason", "other"), ("outcome", "failed")]), 0.0);
+
     // The printer goes away: 503, naming it.
     eve.kill();
     let down = wait_answer(port, "/healthz", 503, &["unhealthy: printer eve is"], Duration::from_secs(30)).await;

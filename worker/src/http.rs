@@ -361,7 +361,7 @@ fn metrics(worker: &Worker, queue: Option<(Duration, printcore::monitor::QueueDe
         &mut o,
         "printcore_order_failures_total",
         "counter",
-        "Orders the worker failed or handed back since it started (print attempts, the checks of the waiting orders, recovery's crash loops and the jobs it settles with the printer), by reason; outcome retry: back to the queue, failed: for a person.",
+        "Orders the worker failed or handed back since it started (print attempts, the checks of the waiting orders, recovery and the 30-minute stuck check: orders whose worker stopped before sending them, crash loops, jobs settled with the printer), by reason; outcome retry: back to the queue, failed: for a person.",
     );
     let failures = s.failures();
     for reason in FailureReason::ALL {

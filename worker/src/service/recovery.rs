@@ -43,6 +43,10 @@ impl Worker {
         for _ in &report.failed {
             crate::stats::failed_as(crate::stats::FailureReason::Other, false);
         }
+        // Back to the queue, nothing sent: their worker stopped or hung (a retry, for the counter).
+        for _ in &report.returned {
+            crate::stats::failed_as(crate::stats::FailureReason::Other, true);
+        }
         for order in report.to_reconcile {
             self.reconcile(order, &mut counts).await;
         }

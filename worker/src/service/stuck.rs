@@ -16,6 +16,10 @@ impl Worker {
     pub async fn stuck_once(&self) -> printcore::Result<usize> {
         let report = self.core.recover_stuck(&self.id, 50).await?;
         let mut n = report.returned.len();
+        // Back to the queue, nothing sent (a retry, for the counter).
+        for _ in &report.returned {
+            crate::stats::failed_as(crate::stats::FailureReason::Other, true);
+        }
         let minutes = self.core.config().stuck_after.as_secs() / 60;
         for order in report.to_reconcile {
             let name = order.print_job_id.clone().unwrap_or_default();
@@ -47,6 +51,7 @@ impl Worker {
             };
             let job = PrintJob::resume(&self.core, &self.id, order)?;
             job.fail_permanent(&message).instrument(span).await?;
+            crate::stats::failed(&message, false);
             n += 1;
         }
         Ok(n)
