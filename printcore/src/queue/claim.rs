@@ -610,7 +610,11 @@ impl PrintCore {
                 .find(query.filter.clone())
                 .sort(query.sort.clone())
                 .limit(limit)
-                .projection(doc! { "_id": 1, SKIP_FIELD: 1, "printPriority": 1 });
+                .projection(doc! { "_id": 1, SKIP_FIELD: 1, "printPriority": 1 })
+                // From the primary, whatever the connection string prefers: a secondary behind it would
+                // not show an order just paid, and a caller takes a read that saw nothing to mean nothing
+                // waits (a worker then claims again only on the next event).
+                .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary));
             async move {
                 let cursor = if hinted { action.hint(Hint::Name(query.index.to_owned())).await } else { action.await }?;
                 cursor.try_collect::<Vec<Document>>().await
