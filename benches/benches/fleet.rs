@@ -314,17 +314,11 @@ struct Row {
     /// Commands per printed order in the drain, by name.
     drain_by_name: BTreeMap<String, f64>,
     arrivals: usize,
-    arrival: (f64, f64),
-    arrival_claim: (f64, f64),
-    arrival_after_claim: (f64, f64),
-    arrival_cpu: CpuUse,
-    /// Commands per paid order while orders arrive, by name.
-    arrival_by_name: BTreeMap<String, f64>,
+    /// The orders arriving right after the drain.
+    arrival: Arrival,
     /// The database server's CPU per write (ms) before the fleet started (no change stream open) and
     /// with the fleet idle (its change streams open).
     write_cost: Option<(f64, f64)>,
-    /// Orders paid while arriving that were not printed by the deadline.
-    arrival_unprinted: usize,
     /// How long the database server took to go quiet after the first arrival phase (`None`: it did not
     /// within 180 s), and the same arrivals measured then.
     quiet_after: Option<Duration>,
@@ -441,9 +435,7 @@ async fn run_fleet(n: usize, plan: &Plan, wire: &WireCounter, url: &str) -> Row 
     let m = plan.rate * plan.arrival_secs as usize;
     row.arrivals = m;
     let pids = fleet.pids();
-    let after = arrive(&core, &db, &mut fleet, wire, url, n, plan, "A", plan.orders, db_pid, &pids).await;
-    (row.arrival, row.arrival_claim, row.arrival_after_claim) = (after.paper, after.claim, after.after_claim);
-    (row.arrival_cpu, row.arrival_by_name, row.arrival_unprinted) = (after.cpu, after.by_name, after.unprinted);
+    row.arrival = arrive(&core, &db, &mut fleet, wire, url, n, plan, "A", plan.orders, db_pid, &pids).await;
     let quiet_from = Instant::now();
     row.quiet_after = server_quiet(db_pid, Duration::from_secs(180)).await.then(|| quiet_from.elapsed());
     // What a write costs the server now, the fleet idle again: against `write_cost` before the drain, it
@@ -541,6 +533,18 @@ async fn arrive(
     }
 }
 
+impl Arrival {
+    /// Payment -> printer p50 / p99, saying when some orders were not printed (a lower bound then).
+    fn p50_p99(&self, arrivals: usize) -> String {
+        let (p50, p99) = self.paper;
+        if self.unprinted > 0 {
+            format!("{p50:.0} / {p99:.0} ms or more ({} of {arrivals} not printed after 300 s)", self.unprinted)
+        } else {
+            format!("{p50:.0} / {p99:.0} ms")
+        }
+    }
+}
+
 /// How long the server took to go quiet, in words.
 fn quiet_words(after: Option<Duration>) -> String {
     match after {
@@ -550,6 +554,7 @@ fn quiet_words(after: Option<Duration>) -> String {
 }
 
 /// What one arrival phase measured.
+#[derive(Default)]
 struct Arrival {
     paper: (f64, f64),
     claim: (f64, f64),
@@ -659,8 +664,8 @@ fn draw_chart(path: &Path, rows: &[Row], orders: usize, rate: usize) -> Result<(
             format!("{rate} orders/s arriving: payment to printer"),
             "ms",
             vec![
-                ("p50", BLUE, pts(&|r| r.arrival.0)),
-                ("p99", RED, pts(&|r| r.arrival.1)),
+                ("p50", BLUE, pts(&|r| r.arrival.paper.0)),
+                ("p99", RED, pts(&|r| r.arrival.paper.1)),
                 ("goal p99 at N=50", gray, pts(&|_| 1000.0)),
             ],
         ),
@@ -753,8 +758,8 @@ async fn main() {
             r.drain.1,
             r.wasted,
             plan.rate,
-            r.arrival.0,
-            r.arrival.1,
+            r.arrival.paper.0,
+            r.arrival.paper.1,
             quiet_words(r.quiet_after),
             r.arrival_quiet.as_ref().map_or(f64::NAN, |q| q.paper.0),
             r.arrival_quiet.as_ref().map_or(f64::NAN, |q| q.paper.1)
@@ -777,8 +782,8 @@ async fn main() {
             r.drain.0,
             r.drain.1,
             r.wasted,
-            r.arrival.0,
-            r.arrival.1
+            r.arrival.paper.0,
+            r.arrival.paper.1
         );
     }
     println!(
@@ -824,26 +829,20 @@ async fn main() {
         println!("  drain commands per printed order: {}", largest_first(&r.drain_by_name));
         println!(
             "  {}/s stages p50/p99: payment -> claim {:.0}/{:.0} ms, claim -> printer {:.0}/{:.0} ms",
-            plan.rate, r.arrival_claim.0, r.arrival_claim.1, r.arrival_after_claim.0, r.arrival_after_claim.1
+            plan.rate, r.arrival.claim.0, r.arrival.claim.1, r.arrival.after_claim.0, r.arrival.after_claim.1
         );
-        println!("  {}/s CPU: {}", plan.rate, r.arrival_cpu.describe(FLEET_BENCH));
-        println!("  {}/s commands per paid order: {}", plan.rate, largest_first(&r.arrival_by_name));
+        println!("  {}/s CPU: {}", plan.rate, r.arrival.cpu.describe(FLEET_BENCH));
+        println!("  {}/s commands per paid order: {}", plan.rate, largest_first(&r.arrival.by_name));
         if let Some(q) = &r.arrival_quiet {
             if let Some(w) = r.write_cost_quiet {
                 println!("  one write then cost the database server {w:.2} ms of CPU, the fleet idle again");
             }
             println!(
-                "  {}/s again, once the server was quiet ({}): payment -> printer p50/p99 {:.0}/{:.0} ms{}; \
+                "  {}/s again, once the server was quiet ({}): payment -> printer p50/p99 {}; \
                  payment -> claim {:.0}/{:.0} ms, claim -> printer {:.0}/{:.0} ms",
                 plan.rate,
                 quiet_words(r.quiet_after),
-                q.paper.0,
-                q.paper.1,
-                if q.unprinted > 0 {
-                    format!(" or more ({} not printed after 300 s)", q.unprinted)
-                } else {
-                    String::new()
-                },
+                q.p50_p99(r.arrivals),
                 q.claim.0,
                 q.claim.1,
                 q.after_claim.0,
@@ -910,18 +909,11 @@ async fn main() {
     let at50 = rows.iter().find(|r| r.n == 50).unwrap_or(last);
     item(
         &format!("25.2 fleet payment -> printer at N={}, {} orders/s arriving, p50 / p99", at50.n, plan.rate),
-        &if at50.arrival_unprinted > 0 {
-            format!(
-                "{:.0} / {:.0} ms or more ({} of {} not printed after 300 s)",
-                at50.arrival.0, at50.arrival.1, at50.arrival_unprinted, at50.arrivals
-            )
-        } else {
-            format!("{:.0} / {:.0} ms", at50.arrival.0, at50.arrival.1)
-        },
+        &at50.arrival.p50_p99(at50.arrivals),
         "-",
         "-",
         "p99 < 1 s at N=50",
-        Some(at50.arrival.1 < 1000.0),
+        Some(at50.arrival.paper.1 < 1000.0),
     );
 
     if let Some(q) = &at50.arrival_quiet {
@@ -932,11 +924,7 @@ async fn main() {
                 plan.rate,
                 quiet_words(at50.quiet_after)
             ),
-            &if q.unprinted > 0 {
-                format!("{:.0} / {:.0} ms or more ({} not printed after 300 s)", q.paper.0, q.paper.1, q.unprinted)
-            } else {
-                format!("{:.0} / {:.0} ms", q.paper.0, q.paper.1)
-            },
+            &q.p50_p99(at50.arrivals),
             "-",
             "-",
             "p99 < 1 s at N=50",
@@ -966,15 +954,15 @@ async fn main() {
             last.wasted
         );
     }
-    if at50.arrival.1 >= 1000.0 {
+    if at50.arrival.paper.1 >= 1000.0 {
         println!(
             "{}/s NOT met at N={}: p99 {:.0} ms = payment -> claim p99 {:.0} ms and claim -> printer p99 {:.0} ms; {}",
             plan.rate,
             at50.n,
-            at50.arrival.1,
-            at50.arrival_claim.1,
-            at50.arrival_after_claim.1,
-            at50.arrival_cpu.describe(FLEET_BENCH)
+            at50.arrival.paper.1,
+            at50.arrival.claim.1,
+            at50.arrival.after_claim.1,
+            at50.arrival.cpu.describe(FLEET_BENCH)
         );
     }
     match draw_chart(&svg, &rows, plan.orders, plan.rate) {

@@ -43,6 +43,18 @@ fn intervals(claim_fallback: Duration) -> Intervals {
     }
 }
 
+/// A printer of a print PC in these tests, named after its id.
+fn identity(id: &str) -> PrinterIdentity {
+    PrinterIdentity {
+        printer_id: id.into(),
+        name: format!("Printer {id}"),
+        printer_name: id.into(),
+        driver_name: None,
+        system_name: Some("Linux".into()),
+        connection_type: None,
+    }
+}
+
 /// A print PC: a running worker with two folder printers of one kind.
 struct Pc {
     worker: Arc<Worker>,
@@ -56,16 +68,8 @@ fn start_pc(core: &PrintCore, name: &str, claim_fallback: Duration) -> Pc {
     let slots = (0..2)
         .map(|p| {
             let id = format!("{name}-{p}");
-            let identity = PrinterIdentity {
-                printer_id: id.clone(),
-                name: format!("Printer {id}"),
-                printer_name: id.clone(),
-                driver_name: None,
-                system_name: Some("Linux".into()),
-                connection_type: None,
-            };
             let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path().join(&id), mono_a4()));
-            Arc::new(PrinterSlot::new(identity, printer, None, 1))
+            Arc::new(PrinterSlot::new(identity(&id), printer, None, 1))
         })
         .collect();
     let (trigger, shutdown) = printworker::shutdown::channel();
@@ -208,25 +212,30 @@ async fn four_print_pcs_cost_the_database_per_order_what_one_costs_plus_the_fall
 /// same capabilities, so the others still count it as a peer.
 async fn record_stopped_pc(core: &PrintCore, name: &str) {
     for p in 0..2 {
-        core.record_printer_health(&PrinterHealth {
-            printer_id: format!("{name}-{p}"),
-            name: format!("Printer {name}-{p}"),
-            printer_name: format!("{name}-{p}"),
-            status: PrinterStatus::Online,
-            queue_length: Some(0),
-            error_message: None,
-            driver_name: None,
-            system_name: Some("Linux".into()),
-            connection_type: None,
-            capabilities: Some(mono_a4()),
-            worker_id: name.to_owned(),
-            reachable: true,
-            last_successful_print_at: None,
-            state_reasons: Vec::new(),
-        })
-        .await
-        .unwrap();
+        record_stopped_printer(core, name, &format!("{name}-{p}"), mono_a4()).await;
     }
+}
+
+/// Records one printer of the stopped print PC `worker`: its last health write says online, taking `caps`.
+async fn record_stopped_printer(core: &PrintCore, worker: &str, printer_id: &str, caps: PrinterCapabilities) {
+    core.record_printer_health(&PrinterHealth {
+        printer_id: printer_id.to_owned(),
+        name: format!("Printer {printer_id}"),
+        printer_name: printer_id.to_owned(),
+        status: PrinterStatus::Online,
+        queue_length: Some(0),
+        error_message: None,
+        driver_name: None,
+        system_name: Some("Linux".into()),
+        connection_type: None,
+        capabilities: Some(caps),
+        worker_id: worker.to_owned(),
+        reachable: true,
+        last_successful_print_at: None,
+        state_reasons: Vec::new(),
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,35 +420,9 @@ async fn a_fallback_look_that_finds_its_orders_printer_busy_leaves_the_order_to_
     let files = FileServer::start().await;
     files.route("/a.pdf", Route::pdf(pdf(1, A4)));
     // A stopped PC with the same two kinds of printer: a peer, first in the turns of some orders.
-    for (p, caps) in [("ghost-mono", mono_a4()), ("ghost-colour", colour_a4())] {
-        core.record_printer_health(&PrinterHealth {
-            printer_id: p.into(),
-            name: p.into(),
-            printer_name: p.into(),
-            status: PrinterStatus::Online,
-            queue_length: Some(0),
-            error_message: None,
-            driver_name: None,
-            system_name: Some("Linux".into()),
-            connection_type: None,
-            capabilities: Some(caps),
-            worker_id: "ghost".into(),
-            reachable: true,
-            last_successful_print_at: None,
-            state_reasons: Vec::new(),
-        })
-        .await
-        .unwrap();
-    }
+    record_stopped_printer(&core, "ghost", "ghost-mono", mono_a4()).await;
+    record_stopped_printer(&core, "ghost", "ghost-colour", colour_a4()).await;
     let out = tempfile::tempdir().unwrap();
-    let identity = |id: &str| PrinterIdentity {
-        printer_id: id.into(),
-        name: format!("Printer {id}"),
-        printer_name: id.into(),
-        driver_name: None,
-        system_name: Some("Linux".into()),
-        connection_type: None,
-    };
     let mono: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path().join("mono"), mono_a4()));
     let held = Arc::new(HeldFolder {
         inner: FilePrinter::new(out.path().join("colour"), colour_a4()),

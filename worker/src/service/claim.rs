@@ -82,10 +82,7 @@ impl Worker {
         loop {
             let mut slots = Vec::new();
             let mut targets = Vec::new();
-            let claiming = self
-                .slots
-                .iter()
-                .filter(|s| s.reading().is_some_and(|r| r.may_claim()) && !done.contains(&s.identity.printer_id));
+            let claiming = self.slots.iter().filter(|s| s.may_claim() && !done.contains(&s.identity.printer_id));
             for slot in claiming {
                 while let Ok(permit) = slot.permits.clone().try_acquire_owned() {
                     targets.push(slot.claim_target());
@@ -133,18 +130,14 @@ impl Worker {
     /// a printer was left unasked, its slots full (orders may wait behind the ones taken) or a claim failed.
     /// With no printer ready, as it was: a printer that becomes ready claims anyway.
     fn after_claims(&self, mark: u64, found_nothing: &[String], failed: bool) {
-        let kind = |slot: &PrinterSlot| printcore::queue::claim_query(slot.claim_target().capabilities.as_ref());
-        let ready: Vec<&Arc<PrinterSlot>> =
-            self.slots.iter().filter(|s| s.reading().is_some_and(|r| r.may_claim())).collect();
+        let ready: Vec<&Arc<PrinterSlot>> = self.slots.iter().filter(|s| s.may_claim()).collect();
         if ready.is_empty() {
             return;
         }
-        let looked: Vec<&Arc<PrinterSlot>> =
-            ready.iter().copied().filter(|s| found_nothing.contains(&s.identity.printer_id)).collect();
-        let covered = |slot: &PrinterSlot| {
-            found_nothing.contains(&slot.identity.printer_id) || looked.iter().any(|l| kind(l) == kind(slot))
-        };
-        if !failed && ready.iter().all(|s| covered(s)) {
+        // The orders the printers that found nothing take: none of them waits.
+        let looked: Vec<printcore::queue::ClaimQuery> =
+            ready.iter().filter(|s| found_nothing.contains(&s.identity.printer_id)).map(|s| s.claim_query()).collect();
+        if !failed && ready.iter().all(|s| looked.contains(&s.claim_query())) {
             self.claims_owed.settle(mark);
         } else {
             self.owe_claim();

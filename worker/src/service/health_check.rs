@@ -79,7 +79,7 @@ impl Worker {
         let last_success = *slot.last_success.lock().unwrap();
         match tracker.check(slot.printer.as_ref(), &self.core, &self.id, last_success).await {
             Ok(reading) => {
-                let was_ready = slot.reading().is_some_and(|r| r.may_claim());
+                let was_ready = slot.may_claim();
                 let ready = reading.may_claim();
                 *slot.reading.lock().unwrap() = Some(reading);
                 if ready && !was_ready {

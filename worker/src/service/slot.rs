@@ -75,6 +75,16 @@ impl PrinterSlot {
         self.configured.clone().or_else(|| self.reading().and_then(|r| r.capabilities))
     }
 
+    /// Whether the printer may take orders now (its last reading: ready, switched on).
+    pub(super) fn may_claim(&self) -> bool {
+        self.reading().is_some_and(|r| r.may_claim())
+    }
+
+    /// Which orders the printer takes: printers with the same claim query take the same orders.
+    pub(super) fn claim_query(&self) -> printcore::queue::ClaimQuery {
+        printcore::queue::claim_query(self.capabilities().as_ref())
+    }
+
     /// What a claim for this printer is for: its id, its name and what it can take.
     pub(super) fn claim_target(&self) -> printcore::ClaimTarget {
         printcore::ClaimTarget {

@@ -133,16 +133,16 @@ impl Worker {
     async fn claim_order(self: &Arc<Self>, order: ObjectId) -> bool {
         let mut tried: Vec<printcore::queue::ClaimQuery> = Vec::new();
         for slot in &self.slots {
-            if !slot.reading().is_some_and(|r| r.may_claim()) {
+            if !slot.may_claim() {
                 continue;
             }
-            let target = slot.claim_target();
-            let kind = printcore::queue::claim_query(target.capabilities.as_ref());
+            let kind = slot.claim_query();
             if tried.contains(&kind) {
                 continue;
             }
             let Ok(permit) = slot.permits.clone().try_acquire_owned() else { continue };
             tried.push(kind);
+            let target = slot.claim_target();
             let claiming = Instant::now();
             let result = self.core.claim_order(&self.id, &target, &order).await;
             self.claim_took(claiming.elapsed());
@@ -162,10 +162,7 @@ impl Worker {
         }
         // A printer that could not look (its slots full) and takes other orders than those that did may
         // be the one this order waits for: its job's end claims.
-        let unasked = self.slots.iter().any(|slot| {
-            slot.reading().is_some_and(|r| r.may_claim())
-                && !tried.contains(&printcore::queue::claim_query(slot.claim_target().capabilities.as_ref()))
-        });
+        let unasked = self.slots.iter().any(|slot| slot.may_claim() && !tried.contains(&slot.claim_query()));
         if unasked {
             self.owe_claim();
         }
@@ -190,6 +187,6 @@ impl Worker {
 
     /// Whether a printer that may take orders has a free job slot.
     fn has_free_slot(&self) -> bool {
-        self.slots.iter().any(|s| s.reading().is_some_and(|r| r.may_claim()) && s.permits.available_permits() > 0)
+        self.slots.iter().any(|s| s.may_claim() && s.permits.available_permits() > 0)
     }
 }
