@@ -469,9 +469,11 @@ async fn arrive(
 ) -> Arrival {
     let orders = db.collection::<Document>("orders");
     let m = plan.rate * plan.arrival_secs as usize;
+    // Created one by one before they are paid, a millisecond apart, as a website creates them.
+    let base = DateTime::now();
     let docs: Vec<Document> = (0..m)
         .map(|k| {
-            let mut d = paid_order(&format!("F{n}-{tag}{k}"), DateTime::now(), 0);
+            let mut d = paid_order(&format!("F{n}-{tag}{k}"), base, (m - k) as i64);
             for f in ["printStatus", "printAttempt", "printPriority"] {
                 d.remove(f);
             }
