@@ -412,7 +412,7 @@ fn metrics(worker: &Worker, queue: Option<(Duration, printcore::monitor::QueueDe
         "1 while the worker may claim orders for a printer (online, active, auto-print on).",
     );
     for slot in &worker.slots {
-        let yes = slot.reading().is_some_and(|r| r.may_claim());
+        let yes = slot.may_claim();
         let _ = writeln!(
             o,
             "printcore_printer_accepting_orders{{printer=\"{}\"}} {}",

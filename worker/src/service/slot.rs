@@ -76,7 +76,7 @@ impl PrinterSlot {
     }
 
     /// Whether the printer may take orders now (its last reading: ready, switched on).
-    pub(super) fn may_claim(&self) -> bool {
+    pub fn may_claim(&self) -> bool {
         self.reading().is_some_and(|r| r.may_claim())
     }
 
