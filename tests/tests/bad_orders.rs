@@ -4,6 +4,7 @@
 //! binary, ippeveprinter and a local file server.
 
 use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
+use mongodb::Database;
 use printcore::{AdminIdentity, ClaimTarget, CoreConfig, Error, MigrateOptions, Order, PrintCore, WorkerId};
 use printcore_tests::db::{fresh_database, server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
@@ -651,7 +652,7 @@ async fn a_worker_that_dies_on_one_order_every_time_ends_the_loop_and_prints_the
 /// The website's oddly typed orders with the real worker: the readable ones print, each other one ends
 /// failed naming its field, the good orders print, and the worker never stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_real_worker_prints_readable_orders_and_fails_malformed_ones_naming_the_field() {
+async fn the_real_worker_prints_readable_orders_and_fails_malformed_and_oversized_ones_naming_why() {
     let db = fresh_database(Mode::ReplicaSet, "malformed-e2e").await;
     let core: PrintCore = core(&db).await;
     core.migrate(&Default::default()).await.unwrap();
@@ -671,6 +672,16 @@ async fn the_real_worker_prints_readable_orders_and_fails_malformed_ones_naming_
     for i in 0..3 {
         let mut d = paid_order(&format!("GOOD-{i}"), base, 10 - i);
         d.insert("fileURL", url.clone());
+        docs.push(d);
+    }
+    // Two orders at MongoDB's size limit, older than the rest: one the claim's own write cannot take, one
+    // claimed with no room for printcore's record of its print.
+    let limit = printcore::queue::size::MAX_DOCUMENT_BYTES;
+    for (id, short) in [("BIG-REFUSED", 200), ("BIG-CLAIMED", 20_000)] {
+        let mut d = paid_order(id, base, 2_000_000);
+        d.insert("fileURL", url.clone());
+        let now = bson::to_vec(&d).unwrap().len() + "preview".len() + 2 + 4 + 1;
+        d.insert("preview", "x".repeat(limit - short - now));
         docs.push(d);
     }
     let n = docs.len() as u64;
@@ -703,6 +714,17 @@ async fn the_real_worker_prints_readable_orders_and_fails_malformed_ones_naming_
         assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}");
         let error = o.get_str("printError").unwrap();
         assert!(error.contains(field) && error.contains(&format!("order {id}")), "{id}: {error}");
+    }
+    for id in ["BIG-REFUSED", "BIG-CLAIMED"] {
+        let o = orders.find_one(doc! { "orderId": id }).projection(doc! { "preview": 0 }).await.unwrap().unwrap();
+        assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}: {o}");
+        assert!(o.get_str("printJobId").map_or(true, |job| eve.copies_of(job) == 0), "{id} never reached the printer");
+        let reasons: Vec<String> = log_entries(&db, doc! { "orderId": id })
+            .await
+            .iter()
+            .filter_map(|e| e.get_str("reason").ok().map(str::to_owned))
+            .collect();
+        assert!(reasons.iter().any(|r| r.contains("16,711,680 bytes")), "{id}: {reasons:?}");
     }
     assert!(worker.is_running(), "the worker never stopped");
     assert_eq!(worker.pid(), pid);
@@ -853,4 +875,137 @@ async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every
     }
     let next = core.check_waiting(&worker, &mut walk, 5, WaitingChecks::ALL, 1).await.unwrap();
     assert!(next.malformed.is_empty() && next.rejected.is_empty(), "{next:?}");
+}
+
+/// Orders of generated sizes up to MongoDB's 16 MB limit, the largest at the head of the queue, and good
+/// orders behind them: claimed by one printer (`claim`) or by two printers of one kind together (`claim_all`,
+/// a round's one write). Returns, per order, its final status, and the claims' errors.
+async fn drain_oversized(db: &Database, together: bool) -> (Vec<(String, usize, String)>, Vec<String>) {
+    let core = core(db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let base = DateTime::now();
+    let limit = printcore::queue::size::MAX_DOCUMENT_BYTES;
+    // Bytes short of the limit: the claim's own write refused (a few hundred), the claim taken but no room
+    // for the failure (about a thousand), room for the failure but not for printcore's headroom, and one
+    // that fits (70,000 > the 64 KiB headroom). Oldest first, so they are at the head.
+    let shorts = [90usize, 300, 700, 1_100, 1_600, 2_500, 6_000, 30_000, 70_000];
+    let mut docs = Vec::new();
+    let mut sizes = Vec::new();
+    for (k, short) in shorts.iter().enumerate() {
+        let id = format!("BIG-{short}");
+        let mut d = paid_order(&id, base, 1_000_000 - k as i64);
+        let now = bson::to_vec(&d).unwrap().len() + "preview".len() + 2 + 4 + 1;
+        d.insert("preview", "x".repeat(limit - short - now));
+        let size = bson::to_vec(&d).unwrap().len();
+        assert_eq!(size, limit - short, "the generated order has the size it was made for");
+        sizes.push((id, size));
+        docs.push(d);
+    }
+    for i in 0..4 {
+        let id = format!("GOOD-{i}");
+        sizes.push((id.clone(), 0));
+        docs.push(paid_order(&id, base, 10 - i));
+    }
+    let orders = db.collection::<Document>("orders");
+    for d in docs {
+        orders.insert_one(d).await.expect("MongoDB takes a document up to 16 MB");
+    }
+    let worker = WorkerId::generate();
+    let second = ClaimTarget { printer_id: "back".into(), printer_name: "Back office".into(), capabilities: None };
+    let mut errors = Vec::new();
+    // Bounded: each pass takes an order or fails one; a claim that errors is tried again, as the worker does.
+    for _ in 0..60 {
+        let results = if together {
+            core.claim_all(&worker, &[target(), second.clone()]).await
+        } else {
+            vec![core.claim(&worker, &target()).await]
+        };
+        let mut took = false;
+        for r in results {
+            match r {
+                Ok(Some(job)) => {
+                    took = true;
+                    match job.order.blocking_problem() {
+                        Some(problem) => job.fail_permanent(&problem).await.expect("an oversized order is failed"),
+                        None => {
+                            job.mark_sending().await.unwrap();
+                            job.mark_submitted("1").await.unwrap();
+                            job.complete().await.unwrap();
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let waiting = orders.count_documents(doc! { "printStatus": { "$in": ["pending", "printing"] } }).await.unwrap();
+        if !took && waiting == 0 {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for (id, size) in sizes {
+        let status = orders
+            .find_one(doc! { "orderId": &id })
+            .projection(doc! { "printStatus": 1 })
+            .await
+            .unwrap()
+            .unwrap()
+            .get_str("printStatus")
+            .unwrap()
+            .to_owned();
+        out.push((id, size, status));
+    }
+    (out, errors)
+}
+
+#[tokio::test]
+async fn an_order_too_large_to_record_its_print_is_failed_naming_its_size_and_the_orders_behind_it_print() {
+    for together in [false, true] {
+        let db = fresh_database(Mode::ReplicaSet, if together { "oversized_round" } else { "oversized" }).await;
+        let (orders, errors) = drain_oversized(&db, together).await;
+        assert!(errors.is_empty(), "no claim fails on an oversized order (together: {together}): {errors:?}");
+        let max = printcore::queue::size::MAX_ORDER_BYTES;
+        for (id, size, status) in &orders {
+            let expected = if *size > max { "failed" } else { "printed" };
+            assert_eq!(status, expected, "{id} of {size} bytes (together: {together})");
+            if *size > max {
+                // The reason is in the audit log whatever room the order had; in printError when it fit.
+                let reasons: Vec<String> = log_entries(&db, doc! { "orderId": id })
+                    .await
+                    .iter()
+                    .filter_map(|e| e.get_str("reason").ok().map(str::to_owned))
+                    .collect();
+                assert!(
+                    reasons.iter().any(|r| r.contains(id.as_str()) && r.contains("16,711,680 bytes")),
+                    "{id}: the log names the order and the size it may have: {reasons:?}"
+                );
+                let stored = raw_order(&db, id).await;
+                if let Ok(error) = stored.get_str("printError") {
+                    assert!(error.contains("too large") || error.contains("bytes"), "{id}: {error}");
+                }
+            }
+        }
+        // Each way an oversized order meets the database was met: the claim's write refused (failed by the
+        // claim), a failure with no room for its error (the status alone), and one written whole.
+        let mut ways = std::collections::BTreeSet::new();
+        for (id, size, _) in orders.iter().filter(|(_, size, _)| *size > max) {
+            let refused = log_entries(&db, doc! { "orderId": id, "action": "rejected" }).await;
+            let stored = raw_order(&db, id).await;
+            let way = match (refused.is_empty(), stored.contains_key("printError")) {
+                (false, true) => "refused by the claim, failed whole",
+                (false, false) => "refused by the claim, status alone",
+                (true, true) => "claimed, failed whole",
+                (true, false) => "claimed, status alone",
+            };
+            println!("{id} ({size} bytes): {way}");
+            ways.insert(way);
+        }
+        assert!(ways.contains("refused by the claim, status alone"), "{ways:?}");
+        assert!(ways.contains("claimed, status alone"), "{ways:?}");
+        assert!(ways.contains("claimed, failed whole"), "{ways:?}");
+        let failed = orders.iter().filter(|(_, _, s)| s == "failed").count();
+        assert_eq!(failed, 8, "every order past the headroom failed, and only those: {orders:?}");
+        let _ = db.drop().await;
+    }
 }

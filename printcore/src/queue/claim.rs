@@ -228,6 +228,11 @@ fn candidates_for(targets: usize) -> i64 {
     (targets * 2) as i64
 }
 
+/// How many times a ranged claim refused for an order at the size limit looks past the refused orders
+/// ([`PrintCore::claim_ranged`]), and how many orders at the head it tries one by one each time.
+const REFUSED_ROUNDS: usize = 4;
+const REFUSED_WINDOW: i64 = 8;
+
 /// A worker with peers reads this many times more candidates at most ([`PrintCore::claim_all_in_turns`]):
 /// enough that peers claiming together mostly find orders of their own turn, few enough that a claim's
 /// read stays small (8 printers: 128 `_id`s).
@@ -307,11 +312,11 @@ impl PrintCore {
         let now = self.now();
         let released = self.release_if_due(started, now).await?;
         let write = self.claim_write(worker, target, now, started);
-        let mut claimed = self.claim_hinted(&write.query, &write.update).await?;
+        let mut claimed = self.claim_ranged(worker, &write).await?;
         // Nothing else to print: a scheduled order whose time has come goes now rather than at the next
         // periodic release.
         if claimed.is_none() && !released && self.release_if_idle(started).await? {
-            claimed = self.claim_hinted(&write.query, &write.update).await?;
+            claimed = self.claim_ranged(worker, &write).await?;
         }
         self.take_claimed(worker, write, claimed).await
     }
@@ -351,24 +356,79 @@ impl PrintCore {
     ) -> Result<Option<PrintJob>> {
         let started = clock::monotonic_ms();
         let write = self.claim_write(worker, target, self.now(), started);
-        let claimed = self.point_claim(&write, order).await?;
+        let claimed = self.point_claim(worker, &write, order).await?;
         self.take_claimed(worker, write, claimed).await
     }
 
     /// `write` applied to the order with `_id` `order` alone, with the claim's whole filter: the claimed
-    /// document, or `None` when the order was taken, changed, or is not for this printer.
-    async fn point_claim(&self, write: &ClaimWrite, order: &bson::oid::ObjectId) -> Result<Option<Document>> {
+    /// document, or `None` when the order was taken, changed, or is not for this printer. An order the
+    /// database refuses to add the claim's fields to (at its size limit) is failed where it stands, naming
+    /// why, and `None` returned: it never holds up the orders behind it (`size.rs`).
+    async fn point_claim(
+        &self,
+        worker: &WorkerId,
+        write: &ClaimWrite,
+        order: &bson::oid::ObjectId,
+    ) -> Result<Option<Document>> {
         let mut point = write.query.filter.clone();
         point.insert("_id", order);
-        let claimed = self
+        let claimed = match self
             .inner
             .orders
             .find_one_and_update(point, write.update.clone())
             .return_document(ReturnDocument::After)
             .await
-            .map_err(Error::db(format!("claiming order {order}")))?;
+        {
+            Ok(claimed) => claimed,
+            Err(e) if super::size::is_too_large(&e) => {
+                self.inner.claim_stats.count(1, 0);
+                self.fail_refused(worker, order).await;
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::db(format!("claiming order {order}"))(e)),
+        };
         self.inner.claim_stats.count(1, claimed.is_some() as usize);
         Ok(claimed)
+    }
+
+    /// The ranged claim ([`PrintCore::claim_hinted`]). When the database refuses it because an order it
+    /// would take is at its size limit, the orders at the head are claimed one by one instead
+    /// ([`PrintCore::point_claim`], which fails the refused one), and the ranged claim runs again if none
+    /// was taken; after [`REFUSED_ROUNDS`] such rounds the refusal is returned (the next claim goes on).
+    async fn claim_ranged(&self, worker: &WorkerId, write: &ClaimWrite) -> Result<Option<Document>> {
+        for _ in 0..REFUSED_ROUNDS {
+            match self.claim_hinted(&write.query, &write.update).await {
+                Err(Error::Database { source, .. }) if super::size::is_too_large(&source) => {
+                    for c in self.claim_candidates(&write.query, REFUSED_WINDOW).await? {
+                        if let Some(doc) = self.point_claim(worker, write, &c.id).await? {
+                            return Ok(Some(doc));
+                        }
+                    }
+                }
+                other => return other,
+            }
+        }
+        self.claim_hinted(&write.query, &write.update).await
+    }
+
+    /// Fails the waiting order with `_id` `order`, which the database refused to add a claim's fields to,
+    /// with a message naming why (`printError` when it fits, and the audit log).
+    async fn fail_refused(&self, worker: &WorkerId, order: &bson::oid::ObjectId) {
+        let order_id = match self.inner.orders.find_one(doc! { "_id": order }).projection(doc! { "orderId": 1 }).await {
+            Ok(Some(d)) => match d.get("orderId") {
+                Some(Bson::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => format!("(no orderId, _id {order})"),
+            },
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(%order, "an order too large to claim could not be read to fail it: {e}");
+                return;
+            }
+        };
+        let actor = Actor::Worker(worker.to_string());
+        let message = super::size::refused_message(&order_id);
+        self.fail_waiting(&actor, Bson::ObjectId(*order), order_id, message, doc! { "tooLarge": true }).await;
     }
 
     /// [`PrintCore::claim_all`] for a worker with peers (`turns`): its claims spread over the head of the
@@ -496,7 +556,7 @@ impl PrintCore {
                     return self.take_claimed(worker, write, doc).await;
                 }
                 for id in tries {
-                    let claimed = self.point_claim(&write, &id).await?;
+                    let claimed = self.point_claim(worker, &write, &id).await?;
                     if claimed.is_some() {
                         return self.take_claimed(worker, write, claimed).await;
                     }
@@ -505,7 +565,7 @@ impl PrintCore {
                     return Ok(None);
                 }
                 // Every candidate went to another claim: the ranged claim, as `claim` makes it.
-                let claimed = self.claim_hinted(&write.query, &write.update).await?;
+                let claimed = self.claim_ranged(worker, &write).await?;
                 self.take_claimed(worker, write, claimed).await
             }
         });
@@ -697,8 +757,12 @@ impl PrintCore {
         claimed: Option<Document>,
     ) -> Result<Option<PrintJob>> {
         let Some(mut doc) = claimed else { return Ok(None) };
+        // An order that leaves no room for printcore's record of the print: the print flow fails it, naming
+        // its size, before anything is downloaded (`size.rs`).
+        let bytes = super::size::document_bytes(&doc);
         let outbox = doc.remove(crate::audit::OUTBOX_FIELD);
-        let order = parse_order(doc)?;
+        let mut order = parse_order(doc)?;
+        order.problems.extend(super::size::size_problem(bytes));
         // The outbox as the claim left it: its own entry, and those it takes over (what the transitions that
         // queued the order left there, already copied by their writers as a rule: a second copy is refused as
         // a duplicate), all pulled together, in the same write to this order. Only entries printcore wrote

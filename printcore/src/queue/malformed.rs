@@ -52,8 +52,9 @@ impl PrintCore {
 
     /// Fails one paid, pending order of the checks of the waiting orders with `message` (`printError`
     /// and a `rejected` log entry with `metadata`), fenced on its being still paid and pending. Returns
-    /// (orderId, message) when it was failed. One order the database will not write (a document at its
-    /// size limit) is logged and left for the next round, never stopping the others.
+    /// (orderId, message) when it was failed. An order at MongoDB's size limit gets its status alone, the
+    /// message going to the audit log only (`PrintCore::apply_all`); one whose write fails otherwise is
+    /// logged and left for the next round, never stopping the others.
     pub(crate) async fn fail_waiting(
         &self,
         actor: &Actor,

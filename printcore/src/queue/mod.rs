@@ -37,6 +37,7 @@ pub mod recovery;
 mod retry;
 mod schedule;
 mod send;
+pub mod size;
 pub mod turn;
 pub mod waiting;
 pub mod watch;
@@ -208,8 +209,24 @@ impl PrintCore {
         mut update: Document,
         entries: Vec<Document>,
     ) -> Result<bool> {
+        let plain = update.clone();
         push_entries(&mut update, &entries);
-        let result = self.inner.orders.update_one(filter, update).await.map_err(Error::db("updating an order"))?;
+        let result = match self.inner.orders.update_one(filter.clone(), update).await {
+            Ok(r) => r,
+            // An order at MongoDB's size limit (`size.rs`): a failure is written as the status alone, and its
+            // log entries go to the audit log straight away (no room for them in the order's outbox).
+            Err(e) if size::is_too_large(&e) => match status_alone(&plain, &entries) {
+                Some(alone) => {
+                    tracing::warn!(
+                        filter = %filter,
+                        "the order is too large for the whole failure: writing its status alone, the reason in print_logs"
+                    );
+                    self.inner.orders.update_one(filter, alone).await.map_err(Error::db("updating an order"))?
+                }
+                None => return Err(Error::db("updating an order")(e)),
+            },
+            Err(e) => return Err(Error::db("updating an order")(e)),
+        };
         if result.matched_count == 0 {
             return Ok(false);
         }
@@ -244,6 +261,23 @@ impl PrintCore {
 
 pub(crate) fn unset_attempt_fields() -> Document {
     ATTEMPT_FIELDS.iter().map(|f| (f.to_string(), Bson::String(String::new()))).collect()
+}
+
+/// For a failure (`entries` ending in `failed`) refused because the order is at MongoDB's size limit:
+/// `update` reduced to its new `printStatus` and what it removes, which never makes a document larger
+/// ("failed" is shorter than "pending" and "printing"). None for any other transition: a send mark or a
+/// job's reference must be written whole or not at all.
+fn status_alone(update: &Document, entries: &[Document]) -> Option<Document> {
+    let failed = entries.last().is_some_and(|e| e.get_str("newStatus") == Ok(PrintStatus::Failed.as_str()));
+    let status = update.get_document("$set").ok()?.get_str("printStatus").ok()?;
+    if !failed || status != PrintStatus::Failed.as_str() {
+        return None;
+    }
+    let mut alone = doc! { "$set": { "printStatus": status } };
+    if let Ok(unset) = update.get_document("$unset") {
+        alone.insert("$unset", unset.clone());
+    }
+    Some(alone)
 }
 
 #[cfg(test)]
