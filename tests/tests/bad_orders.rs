@@ -880,7 +880,7 @@ async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every
 /// Orders of generated sizes up to MongoDB's 16 MB limit, the largest at the head of the queue, and good
 /// orders behind them: claimed by one printer (`claim`) or by two printers of one kind together (`claim_all`,
 /// a round's one write). Returns, per order, its final status, and the claims' errors.
-async fn drain_oversized(db: &Database, together: bool) -> (Vec<(String, usize, String)>, Vec<String>) {
+async fn drain_oversized(db: &Database, together: bool) -> (Vec<(String, usize, String)>, Vec<String>, u64) {
     let core = core(db).await;
     core.migrate(&Default::default()).await.unwrap();
     let base = DateTime::now();
@@ -956,14 +956,14 @@ async fn drain_oversized(db: &Database, together: bool) -> (Vec<(String, usize, 
             .to_owned();
         out.push((id, size, status));
     }
-    (out, errors)
+    (out, errors, core.claim_stats().refused)
 }
 
 #[tokio::test]
 async fn an_order_too_large_to_record_its_print_is_failed_naming_its_size_and_the_orders_behind_it_print() {
     for together in [false, true] {
         let db = fresh_database(Mode::ReplicaSet, if together { "oversized_round" } else { "oversized" }).await;
-        let (orders, errors) = drain_oversized(&db, together).await;
+        let (orders, errors, refused) = drain_oversized(&db, together).await;
         assert!(errors.is_empty(), "no claim fails on an oversized order (together: {together}): {errors:?}");
         let max = printcore::queue::size::MAX_ORDER_BYTES;
         for (id, size, status) in &orders {
@@ -989,6 +989,7 @@ async fn an_order_too_large_to_record_its_print_is_failed_naming_its_size_and_th
         // Each way an oversized order meets the database was met: the claim's write refused (failed by the
         // claim), a failure with no room for its error (the status alone), and one written whole.
         let mut ways = std::collections::BTreeSet::new();
+        let mut refused_by_claim = 0;
         for (id, size, _) in orders.iter().filter(|(_, size, _)| *size > max) {
             let refused = log_entries(&db, doc! { "orderId": id, "action": "rejected" }).await;
             let stored = raw_order(&db, id).await;
@@ -999,9 +1000,14 @@ async fn an_order_too_large_to_record_its_print_is_failed_naming_its_size_and_th
                 (true, false) => "claimed, status alone",
             };
             println!("{id} ({size} bytes): {way}");
+            refused_by_claim += u64::from(way.starts_with("refused"));
             ways.insert(way);
         }
         assert!(ways.contains("refused by the claim, status alone"), "{ways:?}");
+        assert_eq!(
+            refused, refused_by_claim,
+            "the claim counts the orders it failed (the worker's /metrics shows them)"
+        );
         assert!(ways.contains("claimed, status alone"), "{ways:?}");
         assert!(ways.contains("claimed, failed whole"), "{ways:?}");
         let failed = orders.iter().filter(|(_, _, s)| s == "failed").count();

@@ -361,12 +361,16 @@ fn metrics(worker: &Worker, queue: Option<(Duration, printcore::monitor::QueueDe
         &mut o,
         "printcore_order_failures_total",
         "counter",
-        "Orders the worker failed or handed back since it started (print attempts, the checks of the waiting orders, recovery and the 30-minute stuck check: orders whose worker stopped before sending them, crash loops, jobs settled with the printer), by reason; outcome retry: back to the queue, failed: for a person.",
+        "Orders the worker failed or handed back since it started (print attempts, the checks of the waiting orders, orders too large to print that a claim failed, recovery and the 30-minute stuck check: orders whose worker stopped before sending them, crash loops, jobs settled with the printer), by reason; outcome retry: back to the queue, failed: for a person.",
     );
     let failures = s.failures();
     for reason in FailureReason::ALL {
         for (transient, outcome) in [(true, "retry"), (false, "failed")] {
-            let n = failures.get(&(reason, transient)).copied().unwrap_or(0);
+            let mut n = failures.get(&(reason, transient)).copied().unwrap_or(0);
+            // Orders a claim failed where they waited, too large to take the claim's fields.
+            if reason == FailureReason::Malformed && !transient {
+                n += tries.refused;
+            }
             let _ = writeln!(
                 o,
                 "printcore_order_failures_total{{reason=\"{}\",outcome=\"{outcome}\"}} {n}",

@@ -129,6 +129,7 @@ pub(crate) struct Inner {
 pub(crate) struct ClaimCounters {
     tried: AtomicU64,
     taken: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl ClaimCounters {
@@ -143,6 +144,15 @@ impl ClaimCounters {
     pub(crate) fn read(&self) -> (u64, u64) {
         let taken = self.taken.load(Ordering::Acquire);
         (self.tried.load(Ordering::Relaxed), taken)
+    }
+
+    /// An order a claim failed where it waited: the database refused to add the claim's fields to it.
+    pub(crate) fn count_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 }
 

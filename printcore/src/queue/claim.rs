@@ -248,6 +248,9 @@ pub struct ClaimStats {
     /// Of those, the orders taken. `tried - taken` is the claim's wasted work: a ranged claim that found
     /// nothing, or an order another claimer took first.
     pub taken: u64,
+    /// Orders a claim failed where they waited because the database refused to add the claim's fields to
+    /// them (too large: [`crate::queue::size`]). The worker counts them as malformed failures.
+    pub refused: u64,
 }
 
 /// What a round's one write took ([`PrintCore::claim_batch`]).
@@ -302,7 +305,7 @@ impl PrintCore {
     /// claim's wasted work is the difference (the worker's `/metrics`, the fleet benchmark).
     pub fn claim_stats(&self) -> ClaimStats {
         let (tried, taken) = self.inner.claim_stats.read();
-        ClaimStats { tried, taken }
+        ClaimStats { tried, taken, refused: self.inner.claim_stats.refused() }
     }
 
     /// Claims the next order `target` can print, in one atomic `findOneAndUpdate`: highest `printPriority`
@@ -428,7 +431,13 @@ impl PrintCore {
         };
         let actor = Actor::Worker(worker.to_string());
         let message = super::size::refused_message(&order_id);
-        self.fail_waiting(&actor, Bson::ObjectId(*order), order_id, message, doc! { "tooLarge": true }).await;
+        if self
+            .fail_waiting(&actor, Bson::ObjectId(*order), order_id, message, doc! { "tooLarge": true })
+            .await
+            .is_some()
+        {
+            self.inner.claim_stats.count_refused();
+        }
     }
 
     /// [`PrintCore::claim_all`] for a worker with peers (`turns`): its claims spread over the head of the
