@@ -225,6 +225,20 @@ impl Delivery {
         Delivery { mode, orders, logs, tx }
     }
 
+    /// Copies entries that are in no outbox (their order had no room for them: `queue/size.rs`) into
+    /// `print_logs` before it returns, whatever the mode, trying twice: nothing else holds them.
+    pub(crate) async fn deliver_now(&self, entries: Vec<Document>) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = copy(&self.logs, entries.clone()).await {
+            tracing::warn!(error = %e, "print log entries with no room in their order: copying again");
+            if let Err(e) = copy(&self.logs, entries).await {
+                tracing::warn!(error = %e, "print log entries with no room in their order could not be copied: lost");
+            }
+        }
+    }
+
     /// Hands entries already committed in their orders' outboxes to `print_logs`.
     ///
     /// Inline: the copy into `print_logs` is made before this returns (the entry is readable when the

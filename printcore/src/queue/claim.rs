@@ -417,7 +417,13 @@ impl PrintCore {
     /// Fails the waiting order with `_id` `order`, which the database refused to add a claim's fields to,
     /// with a message naming why (`printError` when it fits, and the audit log).
     async fn fail_refused(&self, worker: &WorkerId, order: &bson::oid::ObjectId) {
-        let order_id = match self.inner.orders.find_one(doc! { "_id": order }).projection(doc! { "orderId": 1 }).await {
+        let read = self
+            .inner
+            .orders
+            .find_one(doc! { "_id": order })
+            .projection(doc! { "orderId": 1 })
+            .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary));
+        let order_id = match read.await {
             Ok(Some(d)) => match d.get("orderId") {
                 Some(Bson::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
@@ -632,7 +638,9 @@ impl PrintCore {
                 true
             }
         };
-        self.inner.claim_stats.count(batch.len(), 0);
+        // A write that failed tried only the orders it took (read back below); the others are tried again
+        // one by one, and counted there.
+        let tried_here = batch.len();
         // On the primary with local read concern whatever the connection string asks: the orders this
         // write just took must be seen, or they would wait for their lease to run out with no job. The
         // documents may have changed since the write (an admin's cancel request); the print task's
@@ -665,7 +673,7 @@ impl PrintCore {
                 Some((k, doc))
             })
             .collect();
-        self.inner.claim_stats.count(0, taken.len());
+        self.inner.claim_stats.count(if write_failed { taken.len() } else { tried_here }, taken.len());
         Ok(BatchClaim { taken, write_failed })
     }
 

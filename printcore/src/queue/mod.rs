@@ -213,15 +213,21 @@ impl PrintCore {
         push_entries(&mut update, &entries);
         let result = match self.inner.orders.update_one(filter.clone(), update).await {
             Ok(r) => r,
-            // An order at MongoDB's size limit (`size.rs`): a failure is written as the status alone, and its
-            // log entries go to the audit log straight away (no room for them in the order's outbox).
+            // An order at MongoDB's size limit (`size.rs`): a failure, or a job's order back to the queue, is
+            // written as the status alone, and its log entries go to the audit log at once (no room for them
+            // in the order's outbox).
             Err(e) if size::is_too_large(&e) => match status_alone(&plain, &entries) {
                 Some(alone) => {
                     tracing::warn!(
                         filter = %filter,
-                        "the order is too large for the whole failure: writing its status alone, the reason in print_logs"
+                        "the order is too large for the whole transition: writing its status alone, the reason in print_logs"
                     );
-                    self.inner.orders.update_one(filter, alone).await.map_err(Error::db("updating an order"))?
+                    let r =
+                        self.inner.orders.update_one(filter, alone).await.map_err(Error::db("updating an order"))?;
+                    if r.matched_count > 0 {
+                        self.inner.delivery.deliver_now(entries).await;
+                    }
+                    return Ok(r.matched_count > 0);
                 }
                 None => return Err(Error::db("updating an order")(e)),
             },
@@ -263,25 +269,69 @@ pub(crate) fn unset_attempt_fields() -> Document {
     ATTEMPT_FIELDS.iter().map(|f| (f.to_string(), Bson::String(String::new()))).collect()
 }
 
-/// For a failure (`entries` ending in `failed`) refused because the order is at MongoDB's size limit:
-/// `update` reduced to its new `printStatus` and what it removes, which never makes a document larger
-/// ("failed" is shorter than "pending" and "printing"). None for any other transition: a send mark or a
-/// job's reference must be written whole or not at all.
+/// For a transition refused because the order is at MongoDB's size limit: `update` reduced to its new
+/// `printStatus` and what it removes (and a `printError` an earlier attempt left, which would otherwise
+/// stand for this transition's reason), which never makes a document larger ("failed" and "pending" are
+/// shorter than "printing"). Only for a failure, and for an order going back to the queue from a job
+/// (`printing` -> `pending`: recovery, a release, a retry): such an order is then claimed and failed as too
+/// large. None for anything else: a send mark or a job's reference is written whole or not at all, and a
+/// website's or an admin's write (a payment, a reprint) must not be cut short.
 fn status_alone(update: &Document, entries: &[Document]) -> Option<Document> {
-    let failed = entries.last().is_some_and(|e| e.get_str("newStatus") == Ok(PrintStatus::Failed.as_str()));
+    let last = entries.last()?;
+    let (new, previous) = (last.get_str("newStatus").ok()?, last.get_str("previousStatus").ok());
+    let allowed = new == PrintStatus::Failed.as_str()
+        || (new == PrintStatus::Pending.as_str() && previous == Some(PrintStatus::Printing.as_str()));
     let status = update.get_document("$set").ok()?.get_str("printStatus").ok()?;
-    if !failed || status != PrintStatus::Failed.as_str() {
+    if !allowed || status != new {
         return None;
     }
-    let mut alone = doc! { "$set": { "printStatus": status } };
-    if let Ok(unset) = update.get_document("$unset") {
-        alone.insert("$unset", unset.clone());
-    }
-    Some(alone)
+    let mut unset = update.get_document("$unset").cloned().unwrap_or_default();
+    unset.insert("printError", "");
+    Some(doc! { "$set": { "printStatus": status }, "$unset": unset })
 }
 
 #[cfg(test)]
 mod tests {
+    fn entry(previous: Option<&str>, new: &str) -> Document {
+        let mut e = doc! { "action": "x", "newStatus": new };
+        if let Some(p) = previous {
+            e.insert("previousStatus", p);
+        }
+        e
+    }
+
+    #[test]
+    fn only_a_failure_or_a_jobs_return_to_the_queue_is_cut_to_its_status() {
+        let failure = doc! {
+            "$set": { "printStatus": "failed", "printError": "order X cannot be printed", "printCompletedAt": 1 },
+            "$unset": { "printLeaseUntil": "" },
+        };
+        assert_eq!(
+            status_alone(&failure, &[entry(Some("printing"), "failed")]),
+            Some(doc! { "$set": { "printStatus": "failed" }, "$unset": { "printLeaseUntil": "", "printError": "" } })
+        );
+        assert!(status_alone(&failure, &[entry(Some("pending"), "failed")]).is_some(), "a waiting order failed");
+        let back = doc! { "$set": { "printStatus": "pending", "printNotBefore": 5 }, "$inc": { "printAttempt": -1 } };
+        assert_eq!(
+            status_alone(&back, &[entry(Some("printing"), "pending")]),
+            Some(doc! { "$set": { "printStatus": "pending" }, "$unset": { "printError": "" } })
+        );
+        // A payment (no status before), an admin's reprint of a failed order: never cut short.
+        let paid = doc! { "$set": { "printStatus": "pending", "paymentStatus": "completed" } };
+        assert_eq!(status_alone(&paid, &[entry(None, "pending")]), None);
+        assert_eq!(status_alone(&back, &[entry(Some("failed"), "pending")]), None);
+        // The send mark, the job's reference, printed, cancelled: written whole or not at all.
+        let mark = doc! { "$set": { "printSendingAt": 1 } };
+        assert_eq!(status_alone(&mark, &[entry(Some("printing"), "printing")]), None);
+        let printed = doc! { "$set": { "printStatus": "printed", "printCompletedAt": 1 } };
+        assert_eq!(status_alone(&printed, &[entry(Some("printing"), "printed")]), None);
+        let cancelled = doc! { "$set": { "printStatus": "cancelled" } };
+        assert_eq!(status_alone(&cancelled, &[entry(Some("pending"), "cancelled")]), None);
+        // The update and its entry disagree: nothing.
+        assert_eq!(status_alone(&back, &[entry(Some("printing"), "failed")]), None);
+        assert_eq!(status_alone(&failure, &[]), None);
+    }
+
     use super::*;
 
     #[test]

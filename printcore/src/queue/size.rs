@@ -7,9 +7,10 @@
 //! So an order is printed only when it leaves [`ORDER_HEADROOM_BYTES`] for printcore's record: one larger,
 //! once claimed, has a blocking problem naming its size (the print flow fails it before anything is
 //! downloaded or sent); one so large that the claim's own write is refused is failed by the claim where
-//! it stands, and the claim goes on to the next order. A failure of an order at the limit is written as
-//! its status alone when the whole failure does not fit (`PrintCore::apply_all`): the error and the log
-//! entry then go to the audit log only.
+//! it stands (its message says it is too large; its size is not known then), and the claim goes on to the
+//! next order. A failure, or a job's order going back to the queue (recovery, a release), that does not
+//! fit whole is written as its status alone (`PrintCore::apply_all`): the reason and the log entry then go
+//! to the audit log only. The size is measured on the order as claimed, printcore's claim fields included.
 
 use crate::model::FieldProblem;
 use bson::Document;
