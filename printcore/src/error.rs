@@ -149,8 +149,9 @@ pub enum Error {
     #[error("{0} was aborted by the caller; a write may or may not have been applied")]
     Aborted(String),
 
-    /// The database could not be reached or refused the operation. Usually transient: try again.
-    #[error("database error{}: {source}", context_suffix(.context))]
+    /// The database could not be reached or refused the operation. Usually transient: try again; not when
+    /// the order document is at MongoDB's 16 MB limit (the message says what to do).
+    #[error("database error{}: {source}{}", context_suffix(.context), too_large_hint(.source))]
     Database {
         /// What printcore was doing ("claiming an order"); empty when there is nothing to add.
         context: String,
@@ -169,6 +170,17 @@ fn context_suffix(c: &str) -> String {
         String::new()
     } else {
         format!(" while {c}")
+    }
+}
+
+/// What to do when the database refused a write because the document would pass its 16 MB limit.
+fn too_large_hint(source: &mongodb::error::Error) -> &'static str {
+    if crate::queue::size::is_too_large(source) {
+        "; the order document is too large for printcore's fields (MongoDB keeps at most 16 MB in a document, \
+         and printcore needs 64 KB of it): make the order smaller in the website's database (keep large data \
+         such as previews out of it), then try again"
+    } else {
+        ""
     }
 }
 
@@ -202,6 +214,10 @@ impl Error {
 
     /// Whether trying the same thing again later may succeed.
     pub fn is_transient(&self) -> bool {
+        // A document at MongoDB's size limit stays at it: trying again cannot help.
+        if matches!(self, Error::Database { source, .. } if crate::queue::size::is_too_large(source)) {
+            return false;
+        }
         matches!(
             self,
             Error::Database { .. }

@@ -1066,3 +1066,34 @@ async fn recovery_hands_back_an_oversized_order_left_by_a_dead_worker_and_goes_o
     assert_eq!(big.get_str("printStatus").unwrap(), "failed", "{big}");
     assert_eq!(core.claim_stats().refused, 1);
 }
+
+/// A website call on an order at MongoDB's size limit (the payment) fails with a message saying what to
+/// do, and not as transient: a caller that retries transient errors would try for ever.
+#[tokio::test]
+async fn a_payment_on_an_order_at_the_size_limit_fails_saying_what_to_do_and_not_as_transient() {
+    let db = fresh_database(Mode::ReplicaSet, "oversized_payment").await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.unwrap();
+    let mut unpaid = doc! { "orderId": "BIG-UNPAID", "paymentStatus": "pending", "createdAt": DateTime::now() };
+    let limit = printcore::queue::size::MAX_DOCUMENT_BYTES;
+    let now = bson::to_vec(&unpaid).unwrap().len() + "preview".len() + 2 + 4 + 1;
+    unpaid.insert("preview", "x".repeat(limit - 50 - now));
+    db.collection::<Document>("orders").insert_one(unpaid).await.unwrap();
+    let e = core.mark_paid("BIG-UNPAID", &printcore::MarkPaid::default()).await.expect_err("no room for the payment");
+    assert_eq!(e.code(), "DATABASE");
+    assert!(!e.is_transient(), "trying again cannot help: {e}");
+    let message = e.to_string();
+    assert!(
+        message.contains("too large for printcore's fields") && message.contains("make the order smaller"),
+        "{message}"
+    );
+    let stored = db
+        .collection::<Document>("orders")
+        .find_one(doc! { "orderId": "BIG-UNPAID" })
+        .projection(doc! { "preview": 0 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.get_str("paymentStatus").unwrap(), "pending", "nothing half-written: {stored}");
+    assert!(!stored.contains_key("printStatus"), "{stored}");
+}
