@@ -173,9 +173,24 @@ fn context_suffix(c: &str) -> String {
     }
 }
 
+/// Whether the database refused a write because the document would exceed its size limit
+/// (`BSONObjectTooLarge`, 10334; an update's result too large, 17419; a replacement too large, 17420):
+/// an order at MongoDB's 16 MB limit (`queue/size.rs`).
+pub(crate) fn document_too_large(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    const CODES: [i32; 3] = [10334, 17419, 17420];
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => CODES.contains(&c.code) || c.code_name == "BSONObjectTooLarge",
+        ErrorKind::Write(WriteFailure::WriteError(w)) => {
+            CODES.contains(&w.code) || w.code_name.as_deref() == Some("BSONObjectTooLarge")
+        }
+        _ => false,
+    }
+}
+
 /// What to do when the database refused a write because the document would pass its 16 MB limit.
 fn too_large_hint(source: &mongodb::error::Error) -> &'static str {
-    if crate::queue::size::is_too_large(source) {
+    if document_too_large(source) {
         "; the order document is too large for printcore's fields (MongoDB keeps at most 16 MB in a document, \
          and printcore needs 64 KB of it): make the order smaller in the website's database (keep large data \
          such as previews out of it), then try again"
@@ -215,7 +230,7 @@ impl Error {
     /// Whether trying the same thing again later may succeed.
     pub fn is_transient(&self) -> bool {
         // A document at MongoDB's size limit stays at it: trying again cannot help.
-        if matches!(self, Error::Database { source, .. } if crate::queue::size::is_too_large(source)) {
+        if matches!(self, Error::Database { source, .. } if document_too_large(source)) {
             return false;
         }
         matches!(

@@ -55,17 +55,9 @@ pub(crate) fn refused_message(order_id: &str) -> String {
 }
 
 /// Whether the database refused a write because the document would exceed its size limit
-/// (`BSONObjectTooLarge`, 10334; an update's result too large, 17419; a replacement too large, 17420).
+/// ([`crate::error::document_too_large`], where the error's layer can use it too).
 pub(crate) fn is_too_large(e: &mongodb::error::Error) -> bool {
-    use mongodb::error::{ErrorKind, WriteFailure};
-    const CODES: [i32; 3] = [10334, 17419, 17420];
-    match e.kind.as_ref() {
-        ErrorKind::Command(c) => CODES.contains(&c.code) || c.code_name == "BSONObjectTooLarge",
-        ErrorKind::Write(WriteFailure::WriteError(w)) => {
-            CODES.contains(&w.code) || w.code_name.as_deref() == Some("BSONObjectTooLarge")
-        }
-        _ => false,
-    }
+    crate::error::document_too_large(e)
 }
 
 #[cfg(test)]
