@@ -122,3 +122,15 @@ pub fn loopback_fetcher() -> printcore::files::FileFetcher {
     })
     .expect("the loopback file policy")
 }
+
+/// A printer of a print PC in the worker tests, named after its id (a Linux printer, nothing else known).
+pub fn printer_identity(id: &str) -> printworker::health::PrinterIdentity {
+    printworker::health::PrinterIdentity {
+        printer_id: id.into(),
+        name: format!("Printer {id}"),
+        printer_name: id.into(),
+        driver_name: None,
+        system_name: Some("Linux".into()),
+        connection_type: None,
+    }
+}

@@ -23,6 +23,39 @@ fn admin() -> AdminIdentity {
     AdminIdentity::new("admin-1", "admin@shop.example").unwrap()
 }
 
+/// A paid order a worker (`owner`) claimed and left `printing`, its lease run out at `expired`, nothing sent.
+fn left_printing(id: &str, base: DateTime, age_ms: i64, owner: &str, expired: DateTime) -> Document {
+    let mut d = paid_order(id, base, age_ms);
+    d.insert("printStatus", "printing");
+    d.insert("printingBy", owner);
+    d.insert("printJobId", uuid::Uuid::new_v4().to_string());
+    d.insert("printLeaseUntil", expired);
+    d.insert("printAttempt", 1);
+    d
+}
+
+/// Pads `d` with a `preview` string (a website's large data) to exactly `bytes` bytes as stored; returns them.
+fn pad_to(d: &mut Document, bytes: usize) -> usize {
+    // The field: its type byte, "preview\0", the string's length and its closing 0.
+    let field = 1 + "preview".len() + 1 + 4 + 1;
+    let now = bson::to_vec(d).unwrap().len();
+    d.insert("preview", "x".repeat(bytes - now - field));
+    let size = bson::to_vec(d).unwrap().len();
+    assert_eq!(size, bytes, "the generated order has the size it was made for");
+    size
+}
+
+/// An order as stored, without its `preview` padding.
+async fn without_preview(db: &Database, order_id: &str) -> Document {
+    let orders = db.collection::<Document>("orders");
+    orders
+        .find_one(doc! { "orderId": order_id })
+        .projection(doc! { "preview": 0 })
+        .await
+        .unwrap()
+        .expect("order exists")
+}
+
 /// The website's oddly typed orders from the issue, by what is wrong, each otherwise a paid pending order.
 fn odd_orders(base: DateTime) -> Vec<(&'static str, Document)> {
     let mut out = Vec::new();
@@ -368,12 +401,7 @@ async fn recovery_shutdown_release_and_admin_actions_survive_a_malformed_order()
     let expired = DateTime::from_millis(base.timestamp_millis() - 60_000);
     let mut docs = Vec::new();
     for (id, bad) in [("STUCK-BAD", true), ("STUCK-GOOD", false)] {
-        let mut d = paid_order(id, base, 0);
-        d.insert("printStatus", "printing");
-        d.insert("printingBy", "gone-worker");
-        d.insert("printJobId", uuid::Uuid::new_v4().to_string());
-        d.insert("printLeaseUntil", expired);
-        d.insert("printAttempt", 1);
+        let mut d = left_printing(id, base, 0, "gone-worker", expired);
         if bad {
             d.insert("printingOptions", doc! { "copies": { "n": 2 }, "color": "yes" });
             d.insert("createdAt", "yesterday");
@@ -680,8 +708,7 @@ async fn the_real_worker_prints_readable_orders_and_fails_malformed_and_oversize
     for (id, short) in [("BIG-REFUSED", 200), ("BIG-CLAIMED", 20_000)] {
         let mut d = paid_order(id, base, 2_000_000);
         d.insert("fileURL", url.clone());
-        let now = bson::to_vec(&d).unwrap().len() + "preview".len() + 2 + 4 + 1;
-        d.insert("preview", "x".repeat(limit - short - now));
+        pad_to(&mut d, limit - short);
         docs.push(d);
     }
     let n = docs.len() as u64;
@@ -716,7 +743,7 @@ async fn the_real_worker_prints_readable_orders_and_fails_malformed_and_oversize
         assert!(error.contains(field) && error.contains(&format!("order {id}")), "{id}: {error}");
     }
     for id in ["BIG-REFUSED", "BIG-CLAIMED"] {
-        let o = orders.find_one(doc! { "orderId": id }).projection(doc! { "preview": 0 }).await.unwrap().unwrap();
+        let o = without_preview(&db, id).await;
         assert_eq!(o.get_str("printStatus").unwrap(), "failed", "{id}: {o}");
         assert!(o.get_str("printJobId").map_or(true, |job| eve.copies_of(job) == 0), "{id} never reached the printer");
         // The worker copies its log entries to print_logs in batches, within about a second.
@@ -894,10 +921,7 @@ async fn drain_oversized(db: &Database, together: bool) -> (Vec<(String, usize, 
     for (k, short) in shorts.iter().enumerate() {
         let id = format!("BIG-{short}");
         let mut d = paid_order(&id, base, 1_000_000 - k as i64);
-        let now = bson::to_vec(&d).unwrap().len() + "preview".len() + 2 + 4 + 1;
-        d.insert("preview", "x".repeat(limit - short - now));
-        let size = bson::to_vec(&d).unwrap().len();
-        assert_eq!(size, limit - short, "the generated order has the size it was made for");
+        let size = pad_to(&mut d, limit - short);
         sizes.push((id, size));
         docs.push(d);
     }
@@ -1030,21 +1054,11 @@ async fn recovery_hands_back_an_oversized_order_left_by_a_dead_worker_and_goes_o
     let base = DateTime::now();
     let dead = WorkerId::generate();
     let expired = DateTime::from_millis(base.timestamp_millis() - 60_000);
-    let left = |id: &str, age: i64| {
-        let mut d = paid_order(id, base, age);
-        d.insert("printStatus", "printing");
-        d.insert("printingBy", dead.as_str());
-        d.insert("printJobId", format!("job-{id}"));
-        d.insert("printLeaseUntil", expired);
-        d.insert("printStartedAt", expired);
-        d.insert("printAttempt", 1);
-        d
-    };
+    let left = |id: &str, age: i64| left_printing(id, base, age, dead.as_str(), expired);
     let limit = printcore::queue::size::MAX_DOCUMENT_BYTES;
     let mut big = left("BIG-LEFT", 3_000);
-    let now = bson::to_vec(&big).unwrap().len() + "preview".len() + 2 + 4 + 1;
     // So close to the limit that the hand-back's log entry does not fit in the order's outbox.
-    big.insert("preview", "x".repeat(limit - 100 - now));
+    pad_to(&mut big, limit - 100);
     let orders = db.collection::<Document>("orders");
     orders.insert_one(big).await.unwrap();
     orders.insert_one(left("SMALL-LEFT", 2_000)).await.unwrap();
@@ -1055,14 +1069,14 @@ async fn recovery_hands_back_an_oversized_order_left_by_a_dead_worker_and_goes_o
     returned.sort();
     assert_eq!(returned, ["BIG-LEFT", "SMALL-LEFT"], "{report:?}");
     assert_eq!(raw_order(&db, "SMALL-LEFT").await.get_str("printStatus").unwrap(), "pending");
-    let big = orders.find_one(doc! { "orderId": "BIG-LEFT" }).projection(doc! { "preview": 0 }).await.unwrap().unwrap();
+    let big = without_preview(&db, "BIG-LEFT").await;
     assert_eq!(big.get_str("printStatus").unwrap(), "pending", "{big}");
     assert_eq!(log_actions(&db, "BIG-LEFT").await, ["lease_expired"], "its hand-back is in the log");
 
     // The next claims: the big one is failed as too large where it waits, the small one is taken.
     let job = core.claim(&live, &target()).await.expect("no claim fails").expect("the small order");
     assert_eq!(job.order.order_id, "SMALL-LEFT");
-    let big = orders.find_one(doc! { "orderId": "BIG-LEFT" }).projection(doc! { "preview": 0 }).await.unwrap().unwrap();
+    let big = without_preview(&db, "BIG-LEFT").await;
     assert_eq!(big.get_str("printStatus").unwrap(), "failed", "{big}");
     assert_eq!(core.claim_stats().refused, 1);
 }
@@ -1076,8 +1090,7 @@ async fn a_payment_on_an_order_at_the_size_limit_fails_saying_what_to_do_and_not
     core.migrate(&Default::default()).await.unwrap();
     let mut unpaid = doc! { "orderId": "BIG-UNPAID", "paymentStatus": "pending", "createdAt": DateTime::now() };
     let limit = printcore::queue::size::MAX_DOCUMENT_BYTES;
-    let now = bson::to_vec(&unpaid).unwrap().len() + "preview".len() + 2 + 4 + 1;
-    unpaid.insert("preview", "x".repeat(limit - 50 - now));
+    pad_to(&mut unpaid, limit - 50);
     db.collection::<Document>("orders").insert_one(unpaid).await.unwrap();
     let e = core.mark_paid("BIG-UNPAID", &printcore::MarkPaid::default()).await.expect_err("no room for the payment");
     assert_eq!(e.code(), "DATABASE");
@@ -1087,13 +1100,7 @@ async fn a_payment_on_an_order_at_the_size_limit_fails_saying_what_to_do_and_not
         message.contains("too large for printcore's fields") && message.contains("make the order smaller"),
         "{message}"
     );
-    let stored = db
-        .collection::<Document>("orders")
-        .find_one(doc! { "orderId": "BIG-UNPAID" })
-        .projection(doc! { "preview": 0 })
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = without_preview(&db, "BIG-UNPAID").await;
     assert_eq!(stored.get_str("paymentStatus").unwrap(), "pending", "nothing half-written: {stored}");
     assert!(!stored.contains_key("printStatus"), "{stored}");
 }

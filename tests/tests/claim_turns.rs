@@ -8,11 +8,10 @@ use mongodb::Database;
 use printcore::{CoreConfig, PrintCore, PrinterCapabilities, PrinterHealth, PrinterStatus, WorkerId};
 use printcore_tests::db::{counted_database, server, CommandCounts, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{core_with, loopback_fetcher, paid_order};
+use printcore_tests::fixtures::{core_with, loopback_fetcher, paid_order, printer_identity};
 use printcore_tests::pdfgen::{pdf, A4};
 use printcore_tests::wait_for;
 use printworker::backends::FilePrinter;
-use printworker::health::PrinterIdentity;
 use printworker::service::{Intervals, PrinterSlot, Worker};
 use printworker::shutdown::ShutdownTrigger;
 use printworker::Printer;
@@ -43,18 +42,6 @@ fn intervals(claim_fallback: Duration) -> Intervals {
     }
 }
 
-/// A printer of a print PC in these tests, named after its id.
-fn identity(id: &str) -> PrinterIdentity {
-    PrinterIdentity {
-        printer_id: id.into(),
-        name: format!("Printer {id}"),
-        printer_name: id.into(),
-        driver_name: None,
-        system_name: Some("Linux".into()),
-        connection_type: None,
-    }
-}
-
 /// A print PC: a running worker with two folder printers of one kind.
 struct Pc {
     worker: Arc<Worker>,
@@ -69,7 +56,7 @@ fn start_pc(core: &PrintCore, name: &str, claim_fallback: Duration) -> Pc {
         .map(|p| {
             let id = format!("{name}-{p}");
             let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path().join(&id), mono_a4()));
-            Arc::new(PrinterSlot::new(identity(&id), printer, None, 1))
+            Arc::new(PrinterSlot::new(printer_identity(&id), printer, None, 1))
         })
         .collect();
     let (trigger, shutdown) = printworker::shutdown::channel();
@@ -430,8 +417,8 @@ async fn a_fallback_look_that_finds_its_orders_printer_busy_leaves_the_order_to_
     });
     let colour: Arc<dyn Printer> = held.clone();
     let slots = vec![
-        Arc::new(PrinterSlot::new(identity("pc-mono"), mono, None, 1)),
-        Arc::new(PrinterSlot::new(identity("pc-colour"), colour, None, 1)),
+        Arc::new(PrinterSlot::new(printer_identity("pc-mono"), mono, None, 1)),
+        Arc::new(PrinterSlot::new(printer_identity("pc-colour"), colour, None, 1)),
     ];
     let (trigger, shutdown) = printworker::shutdown::channel();
     let fallback = Duration::from_millis(500);

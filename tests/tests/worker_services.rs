@@ -6,7 +6,9 @@ use printcore::files::FileFetcher;
 use printcore::{ClaimTarget, CoreConfig, LogDelivery, PrintCore, PrinterCapabilities, WorkerId};
 use printcore_tests::db::{fresh_database, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{core_with, insert_orders, log_actions, loopback_fetcher, paid_order, raw_order};
+use printcore_tests::fixtures::{
+    core_with, insert_orders, log_actions, loopback_fetcher, paid_order, printer_identity, raw_order,
+};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A3, A4};
 use printcore_tests::wait_for;
@@ -31,17 +33,6 @@ fn intervals() -> Intervals {
         change_stream_wait: Duration::from_secs(1),
         health_record: Duration::ZERO,
         claim_fallback: Duration::from_millis(500),
-    }
-}
-
-fn identity(id: &str) -> PrinterIdentity {
-    PrinterIdentity {
-        printer_id: id.into(),
-        name: format!("Printer {id}"),
-        printer_name: id.into(),
-        driver_name: None,
-        system_name: Some("Linux".into()),
-        connection_type: None,
     }
 }
 
@@ -89,7 +80,7 @@ async fn one_pass_of_each_loop_prints_an_order_and_records_metrics() {
     insert_orders(&db, vec![order]).await;
     let out = tempfile::tempdir().unwrap();
     let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
-    let worker = worker_with(&core, vec![(identity("folder"), printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("folder"), printer)]).await;
 
     assert_eq!(worker.claim_once().await, 0, "no claims before the printer's health is known");
     assert_eq!(worker.health_once().await, 1);
@@ -127,7 +118,7 @@ async fn an_order_no_active_printer_can_take_fails_with_what_each_printer_offers
     insert_orders(&db, vec![big, fits]).await;
     let out = tempfile::tempdir().unwrap();
     let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
-    let worker = worker_with(&core, vec![(identity("mono"), printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("mono"), printer)]).await;
     assert_eq!(worker.reject_once().await, 0, "no judgement before any printer's capabilities are known");
     worker.health_once().await;
     assert_eq!(worker.reject_once().await, 1);
@@ -151,7 +142,7 @@ async fn an_order_no_active_printer_can_take_fails_with_what_each_printer_offers
         out.path().join("big"),
         PrinterCapabilities { page_sizes: vec!["A3".into()], color: true, duplex: false, max_copies: 5 },
     ));
-    let other = worker_with(&core, vec![(identity("colour"), big_printer)]).await;
+    let other = worker_with(&core, vec![(printer_identity("colour"), big_printer)]).await;
     other.health_once().await;
     assert_eq!(worker.reject_once().await, 0);
     assert_eq!(raw_order(&db, "BIG-2").await.get_str("printStatus").unwrap(), "pending");
@@ -175,12 +166,12 @@ async fn a_file_this_printer_cannot_take_goes_to_a_printer_that_can() {
     }
     let out = tempfile::tempdir().unwrap();
     let small: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path().join("small"), mono_a4()));
-    let a4 = worker_with(&core, vec![(identity("small"), small)]).await;
+    let a4 = worker_with(&core, vec![(printer_identity("small"), small)]).await;
     let big: Arc<dyn Printer> = Arc::new(FilePrinter::new(
         out.path().join("big"),
         PrinterCapabilities { page_sizes: vec!["A3".into(), "A4".into()], color: false, duplex: false, max_copies: 9 },
     ));
-    let a3 = worker_with(&core, vec![(identity("big"), big)]).await;
+    let a3 = worker_with(&core, vec![(printer_identity("big"), big)]).await;
     a4.health_once().await;
     a3.health_once().await;
     // The A4 printer claims it, reads the file, and gives it back.
@@ -288,9 +279,12 @@ async fn recovery_settles_a_dead_workers_sent_orders_with_the_printer() {
     let live_core = core_with(&db, CoreConfig::default()).await;
     let printer: Arc<dyn Printer> = folder.clone();
     // The folder keeps every job: its history is known (configured), so not listing a job proves something.
-    let worker =
-        worker_with_history(&live_core, vec![(identity("folder"), printer.clone())], Some(Duration::from_secs(3600)))
-            .await;
+    let worker = worker_with_history(
+        &live_core,
+        vec![(printer_identity("folder"), printer.clone())],
+        Some(Duration::from_secs(3600)),
+    )
+    .await;
     // The dead worker's leases run out (recovery_once reads the server clock, so move the leases instead).
     db.collection::<Document>("orders")
         .update_many(doc! {}, doc! { "$set": { "printLeaseUntil": DateTime::from_millis(0) } })
@@ -321,7 +315,7 @@ async fn recovery_settles_a_dead_workers_sent_orders_with_the_printer() {
         .update_one(doc! { "orderId": "CMD" }, doc! { "$set": { "printLeaseUntil": DateTime::from_millis(0) } })
         .await
         .unwrap();
-    let cmd_worker = worker_with(&live_core, vec![(identity("folder"), cmd)]).await;
+    let cmd_worker = worker_with(&live_core, vec![(printer_identity("folder"), cmd)]).await;
     let counts = cmd_worker.recovery_once().await.unwrap();
     assert_eq!(counts.failed_unknown, 1, "{counts:?}");
     assert!(raw_order(&db, "CMD").await.get_str("printError").unwrap().contains("cannot look jobs up"));
@@ -336,7 +330,7 @@ async fn recovery_settles_a_dead_workers_sent_orders_with_the_printer() {
         )
         .await
         .unwrap();
-    let unknown = worker_with(&live_core, vec![(identity("folder"), printer)]).await;
+    let unknown = worker_with(&live_core, vec![(printer_identity("folder"), printer)]).await;
     for _ in 0..30 {
         unknown.recovery_once().await.unwrap();
         if raw_order(&db, "UNKNOWN-HISTORY").await.get_str("printStatus").unwrap() != "printing" {
@@ -361,7 +355,7 @@ async fn the_stuck_check_takes_back_the_workers_own_hung_orders_without_reprinti
     .await;
     let out = tempfile::tempdir().unwrap();
     let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
-    let worker = worker_with(&core, vec![(identity("folder"), printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("folder"), printer)]).await;
     let target = ClaimTarget { printer_id: "folder".into(), printer_name: "Folder".into(), capabilities: None };
     let sent = core.claim(&worker.id, &target).await.unwrap().unwrap();
     assert_eq!(sent.order_id(), "HUNG-SENT");
@@ -460,7 +454,8 @@ async fn lost_answer_run_with(name: &str, id: &str, restart: bool, until: &str, 
     let inner = IppPrinter::new(&eve.uri(), Duration::from_millis(800)).unwrap().with_create_job(Some(false));
     let printer: Arc<dyn Printer> = Arc::new(LostAnswer { inner, eve: eve.clone(), restart });
     // ippeveprinter keeps a completed job listed for 60 s, and shows its name.
-    let worker = worker_with_history(&core, vec![(identity("eve"), printer)], Some(Duration::from_secs(60))).await;
+    let worker =
+        worker_with_history(&core, vec![(printer_identity("eve"), printer)], Some(Duration::from_secs(60))).await;
     worker.health_once().await;
     assert_eq!(worker.claim_once().await, 1);
     wait_for(&format!("the order {until}"), Duration::from_secs(60), || async {
@@ -514,7 +509,8 @@ async fn recovery_never_resends_an_unacknowledged_job_once_the_printer_restarted
     let printer: Arc<dyn Printer> = ipp.clone();
     // ippeveprinter keeps a completed job listed for 60 s, and shows its name.
     let worker =
-        worker_with_history(&live_core, vec![(identity("folder"), printer)], Some(Duration::from_secs(60))).await;
+        worker_with_history(&live_core, vec![(printer_identity("folder"), printer)], Some(Duration::from_secs(60)))
+            .await;
     let orders = db.collection::<Document>("orders");
     let expire = || async {
         orders
@@ -560,7 +556,7 @@ async fn no_order_is_rejected_while_a_printer_of_the_worker_has_not_reported() {
     let eve = IppEve::start(IppEveOptions::default());
     eve.freeze();
     let slow: Arc<dyn Printer> = Arc::new(IppPrinter::new(&eve.uri(), Duration::from_millis(500)).unwrap());
-    let worker = worker_with(&core, vec![(identity("mono"), mono), (identity("colour"), slow)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("mono"), mono), (printer_identity("colour"), slow)]).await;
     // One health pass: the mono printer reports; the colour one does not answer in time.
     worker.health_once().await;
     assert!(worker.slots[0].reading().and_then(|r| r.capabilities).is_some());
@@ -585,7 +581,7 @@ async fn configured_capabilities_are_the_ones_recorded_for_the_rejection_pass() 
     // The folder backend reports mono A4; the shop configured it as an A3 colour printer.
     let printer: Arc<dyn Printer> = Arc::new(FilePrinter::new(out.path(), mono_a4()));
     let configured = PrinterCapabilities { page_sizes: vec!["A3".into()], color: true, duplex: false, max_copies: 3 };
-    let slot = Arc::new(PrinterSlot::new(identity("cfg"), printer, Some(configured.clone()), 1));
+    let slot = Arc::new(PrinterSlot::new(printer_identity("cfg"), printer, Some(configured.clone()), 1));
     let (_trigger, shutdown) = printworker::shutdown::channel();
     let worker = Worker::new(core.clone(), WorkerId::generate(), fetcher(), vec![slot], intervals(), shutdown);
     let mut a3 = paid_order("A3-COLOUR", DateTime::now(), 10);
@@ -651,7 +647,7 @@ async fn recovery_of_an_order_sent_in_part_fails_it_for_a_person() {
         .await
         .unwrap();
     let printer: Arc<dyn Printer> = ipp.clone();
-    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("eve"), printer)]).await;
     let counts = worker.recovery_once().await.unwrap();
     assert_eq!(counts.failed_unknown, 1, "{counts:?}");
     let o = raw_order(&db, "PART").await;
@@ -674,7 +670,7 @@ async fn a_job_still_at_the_printer_when_the_ceiling_passes_is_waited_for() {
     // A long job: the printer holds it well past the moment the ceiling is checked.
     let eve = IppEve::start(IppEveOptions { job_seconds: 6.0, ..IppEveOptions::default() });
     let printer: Arc<dyn Printer> = Arc::new(IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap());
-    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("eve"), printer)]).await;
     worker.health_once().await;
     assert_eq!(worker.claim_once().await, 1);
     // Submitted, not only created: `printerJobRef` is stored after Create-Job and before the document
@@ -771,7 +767,7 @@ async fn a_folder_printers_order_costs_three_writes_and_a_printer_that_reports_j
         let printer: Arc<dyn Printer> =
             if complete_once_taken { Arc::new(folder) } else { Arc::new(ReportsItsJobs(folder)) };
         assert_eq!(printer.complete_when_taken(), complete_once_taken);
-        let worker = worker_with(&core, vec![(identity(label), printer)]).await;
+        let worker = worker_with(&core, vec![(printer_identity(label), printer)]).await;
         assert_eq!(worker.health_once().await, 1);
         core.flush_logs().await;
         commands.lock().unwrap().clear();
@@ -851,7 +847,7 @@ async fn a_job_whose_document_is_still_being_sent_when_the_ceiling_passes_is_wai
         inner: IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap(),
         gate: tokio::sync::Semaphore::new(0),
     });
-    let worker = worker_with(&core, vec![(identity("eve"), printer.clone() as Arc<dyn Printer>)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("eve"), printer.clone() as Arc<dyn Printer>)]).await;
     worker.health_once().await;
     assert_eq!(worker.claim_once().await, 1);
     // Created at the printer and marked as being sent; the document has not gone.
@@ -933,7 +929,7 @@ async fn the_printers_answer_is_recorded_once_the_database_is_back() {
     let eve = IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() });
     let inner = IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap();
     let printer: Arc<dyn Printer> = Arc::new(DatabaseGoesAway { inner, db: server.clone() });
-    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("eve"), printer)]).await;
     worker.health_once().await;
     assert_eq!(worker.claim_once().await, 1);
     wait_for("the job at the printer", Duration::from_secs(30), || async { (eve.spooled().len() == 1).then_some(()) })
@@ -1023,7 +1019,7 @@ async fn a_being_sent_mark_the_database_could_not_make_durable_sends_nothing_and
         stopped: std::sync::atomic::AtomicBool::new(false),
     });
     let as_printer: Arc<dyn Printer> = printer.clone();
-    let worker = worker_with(&core, vec![(identity("eve"), as_printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("eve"), as_printer)]).await;
     worker.health_once().await;
     assert_eq!(worker.claim_once().await, 1);
     wait_for("claims paused", Duration::from_secs(90), || async { worker.claims_paused().then_some(()) }).await;
@@ -1068,7 +1064,7 @@ async fn an_admin_cancel_or_reset_of_an_order_at_the_printer_cancels_the_job_the
     let eve = IppEve::start(IppEveOptions { job_seconds: 6.0, ..IppEveOptions::default() });
     let ipp = Arc::new(IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap());
     let printer: Arc<dyn Printer> = ipp.clone();
-    let worker = worker_with(&core, vec![(identity("eve"), printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("eve"), printer)]).await;
     worker.health_once().await;
     // The cancel service, as the worker's run loop drives it.
     let service = {
@@ -1209,7 +1205,7 @@ async fn a_printer_answer_kept_in_the_journal_is_recorded_at_start_and_never_pri
     assert!(raw_order(&db, "JOURNAL").await.get("printerJobRef").is_none());
 
     let printer: Arc<dyn Printer> = folder.clone();
-    let worker = worker_with(&core, vec![(identity("folder"), printer)]).await;
+    let worker = worker_with(&core, vec![(printer_identity("folder"), printer)]).await;
     worker.set_journal(printworker::journal::Journal::open(&journal_path).unwrap());
     assert_eq!(worker.replay_journal().await.unwrap(), 1);
     assert_eq!(raw_order(&db, "JOURNAL").await.get_str("printerJobRef").unwrap(), job_ref);
@@ -1239,7 +1235,7 @@ async fn an_order_paid_after_a_busy_reading_is_claimed_as_soon_as_the_printer_is
     let eve = IppEve::start(IppEveOptions { job_seconds: 3.0, ..IppEveOptions::default() });
     let printer: Arc<dyn Printer> = Arc::new(IppPrinter::new(&eve.uri(), Duration::from_secs(5)).unwrap());
     let (_trigger, shutdown) = printworker::shutdown::channel();
-    let slot = Arc::new(PrinterSlot::new(identity("eve"), printer, None, 1));
+    let slot = Arc::new(PrinterSlot::new(printer_identity("eve"), printer, None, 1));
     let hour = Duration::from_secs(3600);
     let slow = Intervals {
         poll: hour,

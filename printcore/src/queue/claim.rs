@@ -383,7 +383,7 @@ impl PrintCore {
             .await
         {
             Ok(claimed) => claimed,
-            Err(e) if super::size::is_too_large(&e) => {
+            Err(e) if crate::error::document_too_large(&e) => {
                 self.inner.claim_stats.count(1, 0);
                 self.fail_refused(worker, order).await;
                 return Ok(None);
@@ -401,7 +401,7 @@ impl PrintCore {
     async fn claim_ranged(&self, worker: &WorkerId, write: &ClaimWrite) -> Result<Option<Document>> {
         for _ in 0..REFUSED_ROUNDS {
             match self.claim_hinted(&write.query, &write.update).await {
-                Err(Error::Database { source, .. }) if super::size::is_too_large(&source) => {
+                Err(Error::Database { source, .. }) if crate::error::document_too_large(&source) => {
                     for c in self.claim_candidates(&write.query, REFUSED_WINDOW).await? {
                         if let Some(doc) = self.point_claim(worker, write, &c.id).await? {
                             return Ok(Some(doc));
@@ -423,12 +423,9 @@ impl PrintCore {
             .find_one(doc! { "_id": order })
             .projection(doc! { "orderId": 1 })
             .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary));
+        let id = Bson::ObjectId(*order);
         let order_id = match read.await {
-            Ok(Some(d)) => match d.get("orderId") {
-                Some(Bson::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => format!("(no orderId, _id {order})"),
-            },
+            Ok(Some(d)) => super::malformed::order_id_of(&d, &id),
             Ok(None) => return,
             Err(e) => {
                 tracing::warn!(%order, "an order too large to claim could not be read to fail it: {e}");
@@ -437,11 +434,7 @@ impl PrintCore {
         };
         let actor = Actor::Worker(worker.to_string());
         let message = super::size::refused_message(&order_id);
-        if self
-            .fail_waiting(&actor, Bson::ObjectId(*order), order_id, message, doc! { "tooLarge": true })
-            .await
-            .is_some()
-        {
+        if self.fail_waiting(&actor, id, order_id, message, doc! { "tooLarge": true }).await.is_some() {
             self.inner.claim_stats.count_refused();
         }
     }
@@ -638,9 +631,6 @@ impl PrintCore {
                 true
             }
         };
-        // A write that failed tried only the orders it took (read back below); the others are tried again
-        // one by one, and counted there.
-        let tried_here = batch.len();
         // On the primary with local read concern whatever the connection string asks: the orders this
         // write just took must be seen, or they would wait for their lease to run out with no job. The
         // documents may have changed since the write (an admin's cancel request); the print task's
@@ -673,7 +663,9 @@ impl PrintCore {
                 Some((k, doc))
             })
             .collect();
-        self.inner.claim_stats.count(if write_failed { taken.len() } else { tried_here }, taken.len());
+        // A write that failed tried only the orders it took; the others are tried again one by one, and
+        // counted there.
+        self.inner.claim_stats.count(if write_failed { taken.len() } else { batch.len() }, taken.len());
         Ok(BatchClaim { taken, write_failed })
     }
 

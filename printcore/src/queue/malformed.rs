@@ -29,11 +29,7 @@ impl PrintCore {
         let mut failed = Vec::new();
         for raw in docs {
             let Some(id) = raw.get("_id").cloned() else { continue };
-            let order_id = match raw.get("orderId") {
-                Some(Bson::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => format!("(no orderId, _id {})", describe_value(&id)),
-            };
+            let order_id = order_id_of(&raw, &id);
             let message = match Order::from_document(raw) {
                 Ok(order) => match order.blocking_problem() {
                     Some(m) => m,
@@ -87,5 +83,15 @@ impl PrintCore {
                 None
             }
         }
+    }
+}
+
+/// The `orderId` of a stored order `raw` (with `_id` `id`) as a log entry and a message name it, whatever
+/// its type: an order printcore fails may be one whose fields the website wrote wrongly.
+pub(crate) fn order_id_of(raw: &Document, id: &Bson) -> String {
+    match raw.get("orderId") {
+        Some(Bson::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => format!("(no orderId, _id {})", describe_value(id)),
     }
 }

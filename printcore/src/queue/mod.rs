@@ -209,14 +209,14 @@ impl PrintCore {
         mut update: Document,
         entries: Vec<Document>,
     ) -> Result<bool> {
-        let plain = update.clone();
+        // What to write instead if the order is at MongoDB's size limit (`size.rs`): a failure, or a job's
+        // order back to the queue, as the status alone, its log entries going to the audit log at once (no
+        // room for them in the order's outbox). None for every other transition, at no cost.
+        let alone = status_alone(&update, &entries);
         push_entries(&mut update, &entries);
         let result = match self.inner.orders.update_one(filter.clone(), update).await {
             Ok(r) => r,
-            // An order at MongoDB's size limit (`size.rs`): a failure, or a job's order back to the queue, is
-            // written as the status alone, and its log entries go to the audit log at once (no room for them
-            // in the order's outbox).
-            Err(e) if size::is_too_large(&e) => match status_alone(&plain, &entries) {
+            Err(e) if crate::error::document_too_large(&e) => match alone {
                 Some(alone) => {
                     tracing::warn!(
                         filter = %filter,
@@ -281,8 +281,11 @@ fn status_alone(update: &Document, entries: &[Document]) -> Option<Document> {
     let (new, previous) = (last.get_str("newStatus").ok()?, last.get_str("previousStatus").ok());
     let allowed = new == PrintStatus::Failed.as_str()
         || (new == PrintStatus::Pending.as_str() && previous == Some(PrintStatus::Printing.as_str()));
+    if !allowed {
+        return None;
+    }
     let status = update.get_document("$set").ok()?.get_str("printStatus").ok()?;
-    if !allowed || status != new {
+    if status != new {
         return None;
     }
     let mut unset = update.get_document("$unset").cloned().unwrap_or_default();

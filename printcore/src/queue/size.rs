@@ -11,6 +11,7 @@
 //! next order. A failure, or a job's order going back to the queue (recovery, a release), that does not
 //! fit whole is written as its status alone (`PrintCore::apply_all`): the reason and the log entry then go
 //! to the audit log only. The size is measured on the order as claimed, printcore's claim fields included.
+//! Which database errors mean "too large": `crate::error::document_too_large` (the error's layer needs it too).
 
 use crate::model::FieldProblem;
 use bson::Document;
@@ -52,12 +53,6 @@ pub(crate) fn refused_message(order_id: &str) -> String {
          its print (MongoDB refused to add the claim's fields; expected {EXPECTED}); make the order smaller in the \
          website's database and reprint it"
     )
-}
-
-/// Whether the database refused a write because the document would exceed its size limit
-/// ([`crate::error::document_too_large`], where the error's layer can use it too).
-pub(crate) fn is_too_large(e: &mongodb::error::Error) -> bool {
-    crate::error::document_too_large(e)
 }
 
 #[cfg(test)]
