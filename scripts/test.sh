@@ -7,6 +7,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/printcore/target}"
 export CARGO_TERM_COLOR=never
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 
+# Free disk, where the builds and the test servers write. A disk that fills mid-run shows up as a
+# storage-engine panic of the test database (WT_PANIC) and every later test of that binary failing, so the
+# summary repeats this figure when a step failed. A fresh machine needs about 28 GB (docs/guide: Developing).
+free_disk() { df -h "$CARGO_TARGET_DIR" "${TMPDIR:-/tmp}" 2>/dev/null | awk 'NR > 1 { print "  " $6 ": " $4 " free of " $2 }' | sort -u; }
+mkdir -p "$CARGO_TARGET_DIR"
+echo "== free disk at the start"
+free_disk
+
 status=0
 # Every step that fails names itself here; the list is printed with the summary, at the end of the output
 # (the part of a long log a CI page shows).
@@ -143,6 +151,8 @@ if [ ${#failed_steps[@]} -gt 0 ]; then
   echo "Failed steps:"
   printf '  - %s\n' "${failed_steps[@]}"
   [ -z "$cargo_test_errors" ] || { echo "cargo test said:"; echo "$cargo_test_errors"; }
+  echo "Free disk now (a full disk fails the test database with WT_PANIC):"
+  free_disk
 fi
 echo "Summary: ${passed:-0} passed, ${failed:-0} failed"
 exit $status

@@ -9,6 +9,15 @@ pub async fn core(db: &Database) -> PrintCore {
     core_with(db, CoreConfig::default()).await
 }
 
+/// A fresh database of the replica-set test server (named after `tag`), migrated, with a [`core`] on it:
+/// where most tests start.
+pub async fn migrated_core(tag: &str) -> (Database, PrintCore) {
+    let db = crate::db::fresh_database(crate::db::Mode::ReplicaSet, tag).await;
+    let core = core(&db).await;
+    core.migrate(&Default::default()).await.expect("the migration on a fresh test database");
+    (db, core)
+}
+
 pub async fn core_with(db: &Database, config: CoreConfig) -> PrintCore {
     PrintCore::with_database(db.clone(), config).await.expect("printcore on the test database")
 }

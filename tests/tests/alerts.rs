@@ -3,8 +3,8 @@
 //! of the test's own, e-mail by an SMTP listener of the test's own speaking real SMTP to lettre.
 
 use bson::{doc, DateTime, Document};
-use printcore_tests::db::{fresh_database, server, Mode};
-use printcore_tests::fixtures::{core, insert_orders, paid_order};
+use printcore_tests::db::{server, Mode};
+use printcore_tests::fixtures::{insert_orders, migrated_core, paid_order};
 use printcore_tests::wait_for;
 use printcore_tests::worker_proc::WorkerProcess;
 use printworker::alerts::{AlertsConfig, EmailConfig, Message, Notifier, WebhookConfig};
@@ -114,8 +114,7 @@ capabilities = {{ page_sizes = ["A4"], color = false, duplex = false, max_copies
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_printer_out_of_paper_is_told_once_and_resolved_once_with_two_workers() {
-    let db = fresh_database(Mode::ReplicaSet, "alerts_paper").await;
-    core(&db).await.migrate(&Default::default()).await.unwrap();
+    let (db, _core) = migrated_core("alerts_paper").await;
     let dir = tempfile::tempdir().unwrap();
     let status = dir.path().join("status.json");
     std::fs::write(&status, r#"{"status": "error", "reasons": ["media-empty-error"], "message": "Out of paper"}"#)
@@ -169,9 +168,7 @@ async fn a_printer_out_of_paper_is_told_once_and_resolved_once_with_two_workers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_orders_are_told_once_each_and_a_storm_in_one_summary() {
-    let db = fresh_database(Mode::ReplicaSet, "alerts_failed").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("alerts_failed").await;
     let dir = tempfile::tempdir().unwrap();
     let status = dir.path().join("status.json");
     std::fs::write(&status, r#"{"status": "online"}"#).unwrap();

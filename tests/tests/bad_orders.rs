@@ -325,9 +325,7 @@ async fn the_claims_guard_is_the_exact_negation_of_the_malformed_conditions() {
 
 #[tokio::test]
 async fn malformed_orders_are_never_claimed_and_are_failed_naming_the_field_while_the_others_print() {
-    let db = fresh_database(Mode::ReplicaSet, "malformed").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("malformed").await;
     let base = DateTime::now();
     let mut docs: Vec<Document> = odd_orders(base).into_iter().map(|(_, d)| d).collect();
     // Good orders, younger than the bad ones (the bad ones would be claimed first if claimable).
@@ -392,9 +390,7 @@ async fn malformed_orders_are_never_claimed_and_are_failed_naming_the_field_whil
 
 #[tokio::test]
 async fn recovery_shutdown_release_and_admin_actions_survive_a_malformed_order() {
-    let db = fresh_database(Mode::ReplicaSet, "malformed-rec").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("malformed-rec").await;
     let base = DateTime::now();
     let worker = WorkerId::generate();
     // Orders left printing by an older version with an expired lease: one malformed, one fine.
@@ -763,9 +759,7 @@ async fn the_real_worker_prints_readable_orders_and_fails_malformed_and_oversize
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every_order_within_a_round() {
     use printcore::queue::{WaitingChecks, WaitingWalk};
-    let db = fresh_database(Mode::ReplicaSet, "waiting-walk").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("waiting-walk").await;
     let printer = |id: &str| printcore::PrinterHealth {
         printer_id: id.into(),
         name: format!("Printer {id}"),
@@ -1052,9 +1046,7 @@ async fn an_order_too_large_to_record_its_print_is_failed_as_such_and_the_orders
 /// expired orders after it are recovered in the same pass, and the next claim fails it as too large.
 #[tokio::test]
 async fn recovery_hands_back_an_oversized_order_left_by_a_dead_worker_and_goes_on() {
-    let db = fresh_database(Mode::ReplicaSet, "oversized_recovery").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("oversized_recovery").await;
     let base = DateTime::now();
     let dead = WorkerId::generate();
     let expired = DateTime::from_millis(base.timestamp_millis() - 60_000);
@@ -1089,9 +1081,7 @@ async fn recovery_hands_back_an_oversized_order_left_by_a_dead_worker_and_goes_o
 /// do, and not as transient: a caller that retries transient errors would try for ever.
 #[tokio::test]
 async fn a_payment_on_an_order_at_the_size_limit_fails_saying_what_to_do_and_not_as_transient() {
-    let db = fresh_database(Mode::ReplicaSet, "oversized_payment").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("oversized_payment").await;
     let mut unpaid = doc! { "orderId": "BIG-UNPAID", "paymentStatus": "pending", "createdAt": DateTime::now() };
     let limit = printcore::queue::size::MAX_DOCUMENT_BYTES;
     pad_to(&mut unpaid, limit - 50);

@@ -17,9 +17,7 @@ fn admin() -> AdminIdentity {
 
 #[tokio::test]
 async fn a_worker_whose_lease_ran_out_cannot_mark_the_order_as_being_sent() {
-    let db = fresh_database(Mode::ReplicaSet, "paused").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("paused").await;
     insert_orders(&db, vec![paid_order("PAUSED", DateTime::now(), 0)]).await;
     let worker = WorkerId::generate();
     let job = core.claim(&worker, &target()).await.unwrap().unwrap();
@@ -41,9 +39,7 @@ async fn a_worker_whose_lease_ran_out_cannot_mark_the_order_as_being_sent() {
 
 #[tokio::test]
 async fn a_repeated_payment_webhook_changes_only_what_it_passes() {
-    let db = fresh_database(Mode::ReplicaSet, "webhook").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("webhook").await;
     let mut d = paid_order("HOOK", DateTime::now(), 0);
     d.remove("printStatus");
     d.insert("paymentStatus", "pending");
@@ -71,9 +67,7 @@ async fn a_repeated_payment_webhook_changes_only_what_it_passes() {
 
 #[tokio::test]
 async fn a_reprint_of_an_order_whose_payment_is_not_completed_is_refused() {
-    let db = fresh_database(Mode::ReplicaSet, "unpaid").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("unpaid").await;
     let mut d = paid_order("REFUNDED", DateTime::now(), 0);
     d.insert("printStatus", "failed");
     d.insert("paymentStatus", "failed");

@@ -3,9 +3,9 @@
 //! worker process, never restarted, prints every good order around them exactly once.
 
 use bson::{doc, DateTime, Document};
-use printcore_tests::db::{fresh_database, server, Mode};
+use printcore_tests::db::{server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{core, insert_orders, paid_order};
+use printcore_tests::fixtures::{insert_orders, migrated_core, paid_order};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::*;
 use printcore_tests::wait_for;
@@ -93,9 +93,7 @@ fn peak_mb(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_files_fail_their_orders_while_the_same_worker_prints_the_rest() {
-    let db = fresh_database(Mode::ReplicaSet, "hostile").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, _core) = migrated_core("hostile").await;
     let files = FileServer::start().await;
     files.route("/good.pdf", Route::pdf(pdf(1, A4)));
     files.route("/self.pdf", Route::pdf(object_stream_pointing_at_itself()));
@@ -174,9 +172,7 @@ async fn hostile_files_fail_their_orders_while_the_same_worker_prints_the_rest()
 /// never restarted and never above 1 GB, prints the good orders around them once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_validation_and_the_order_checks_fail_only_their_orders() {
-    let db = fresh_database(Mode::ReplicaSet, "hostile_inproc").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, _core) = migrated_core("hostile_inproc").await;
     let files = FileServer::start().await;
     let good_pdf = pdf(1, A4);
     files.route("/good.pdf", Route::pdf(good_pdf.clone()));

@@ -7,9 +7,9 @@
 
 use bson::{doc, DateTime, Document};
 use printcore_tests::cups::{Cups, CupsOptions};
-use printcore_tests::db::{fresh_database, server, Mode};
+use printcore_tests::db::{server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{core, insert_orders, paid_order};
+use printcore_tests::fixtures::{insert_orders, migrated_core, paid_order};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A4};
 use printcore_tests::wait_for;
@@ -142,9 +142,7 @@ fn discover_lists_the_queues_of_a_cups_server_with_hostile_descriptions_shown_sa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_yes_writes_a_configuration_that_worker_check_passes_and_that_prints_an_order() {
-    let db = fresh_database(Mode::ReplicaSet, "init").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, _core) = migrated_core("init").await;
     let files = FileServer::start().await;
     files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
     let announced = IppEve::start(IppEveOptions { job_seconds: 0.1, ..IppEveOptions::default() });

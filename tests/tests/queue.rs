@@ -73,9 +73,7 @@ async fn eight_claimers_take_each_of_2000_orders_exactly_once_in_priority_then_a
 
 #[tokio::test]
 async fn a_single_claimer_follows_priority_then_age_exactly() {
-    let db = fresh_database(Mode::ReplicaSet, "claim1").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("claim1").await;
     let base = DateTime::now();
     let mut a = paid_order("old-low", base, 50_000);
     a.insert("printPriority", 0);
@@ -572,9 +570,7 @@ fn mono_a4() -> ClaimTarget {
 
 #[tokio::test]
 async fn the_claim_reads_no_order_it_must_skip_however_many_wait_ahead() {
-    let db = fresh_database(Mode::ReplicaSet, "claimkeys").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("claimkeys").await;
     let base = DateTime::now();
     let tomorrow = DateTime::from_millis(core.now().timestamp_millis() + 86_400_000);
     // 2,400 orders ahead of the first one a mono A4 printer can take: scheduled for tomorrow, or needing
@@ -809,9 +805,7 @@ async fn printers_of_one_kind_share_one_read_and_one_write_and_take_the_next_ord
 
 #[tokio::test]
 async fn a_printer_that_cannot_take_a_candidate_leaves_it_to_the_others_in_the_same_round() {
-    let db = fresh_database(Mode::ReplicaSet, "claimallskip").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("claimallskip").await;
     let base = DateTime::now();
     let mut x = paid_order("x", base, 20_000);
     x.insert(printcore::queue::SKIP_FIELD, vec!["m1"]);
@@ -901,9 +895,7 @@ async fn two_workers_claiming_side_by_side_take_each_order_exactly_once() {
 async fn the_worker_stream_names_the_order_and_says_what_each_change_asks_without_reading_it() {
     use futures::StreamExt;
     use printcore::WorkerEvent;
-    let db = fresh_database(Mode::ReplicaSet, "watchworker").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("watchworker").await;
     let mut events = core.watch_worker(Duration::from_secs(1)).await.unwrap();
     let orders = db.collection::<Document>("orders");
     macro_rules! next {
@@ -955,9 +947,7 @@ async fn an_order_whose_attempt_count_is_not_a_number_is_claimed_and_counts_from
     // `printAttempt` is printcore's field, but a website's schema may default it to null, or a script write
     // it as text. An update's `$inc` refuses such an order, at every claim: it would stay at the head of the
     // queue, and a printer alone (the ranged claim) would find it first and fail, every time.
-    let db = fresh_database(Mode::ReplicaSet, "attempttype").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, core) = migrated_core("attempttype").await;
     let base = DateTime::now();
     let mut docs = Vec::new();
     for (id, age, attempt) in [

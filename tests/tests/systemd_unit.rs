@@ -17,7 +17,7 @@
 use bson::{doc, DateTime, Document};
 use printcore_tests::db::{fresh_database, server, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{core, insert_orders, paid_order};
+use printcore_tests::fixtures::{insert_orders, migrated_core, paid_order};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A4};
 use printcore_tests::process::spawn_until_ready;
@@ -401,9 +401,7 @@ async fn order_status(db: &mongodb::Database, id: &str) -> Option<String> {
 /// unit's stop signal ends it cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_unit_as_shipped_prints_an_order_as_its_dynamic_user() {
-    let db = fresh_database(Mode::ReplicaSet, "systemd_unit").await;
-    let core = core(&db).await;
-    core.migrate(&Default::default()).await.unwrap();
+    let (db, _core) = migrated_core("systemd_unit").await;
     let files = FileServer::start().await;
     files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
     let eve = IppEve::start(IppEveOptions::default());
