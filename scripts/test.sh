@@ -9,7 +9,7 @@ bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 
 # Free disk, where the builds and the test servers write. A disk that fills mid-run shows up as a
 # storage-engine panic of the test database (WT_PANIC) and every later test of that binary failing, so the
-# summary repeats this figure when a step failed. A fresh machine needs about 28 GB (docs/guide: Developing).
+# summary repeats this figure when a step failed. A fresh machine needs about 16 GB (docs/guide: Developing).
 free_disk() { df -h "$CARGO_TARGET_DIR" "${TMPDIR:-/tmp}" 2>/dev/null | awk 'NR > 1 { print "  " $6 ": " $4 " free of " $2 }' | sort -u; }
 mkdir -p "$CARGO_TARGET_DIR"
 echo "== free disk at the start"
