@@ -901,9 +901,11 @@ async fn the_checks_of_the_waiting_orders_read_one_window_a_pass_and_judge_every
 /// Orders of generated sizes up to MongoDB's 16 MB limit, the largest at the head of the queue, and good
 /// orders behind them: claimed by one printer (`claim`) or by two printers of one kind together (`claim_all`,
 /// a round's one write). Returns, per order, its final status, and the claims' errors.
-async fn drain_oversized(db: &Database, together: bool) -> (Vec<(String, usize, String)>, Vec<String>, u64) {
-    let core = core(db).await;
-    core.migrate(&Default::default()).await.unwrap();
+async fn drain_oversized(
+    db: &Database,
+    core: &PrintCore,
+    together: bool,
+) -> (Vec<(String, usize, String)>, Vec<String>, u64) {
     let base = DateTime::now();
     let limit = printcore::queue::size::MAX_DOCUMENT_BYTES;
     // Bytes short of the limit: the claim's own write refused (a few hundred), the claim taken but no room
@@ -982,8 +984,8 @@ async fn drain_oversized(db: &Database, together: bool) -> (Vec<(String, usize, 
 #[tokio::test]
 async fn an_order_too_large_to_record_its_print_is_failed_as_such_and_the_orders_behind_it_print() {
     for together in [false, true] {
-        let db = fresh_database(Mode::ReplicaSet, if together { "oversized_round" } else { "oversized" }).await;
-        let (orders, errors, refused) = drain_oversized(&db, together).await;
+        let (db, core) = migrated_core(if together { "oversized_round" } else { "oversized" }).await;
+        let (orders, errors, refused) = drain_oversized(&db, &core, together).await;
         assert!(errors.is_empty(), "no claim fails on an oversized order (together: {together}): {errors:?}");
         let max = printcore::queue::size::MAX_ORDER_BYTES;
         for (id, size, status) in &orders {

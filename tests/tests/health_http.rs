@@ -3,9 +3,9 @@
 //! are read with a Prometheus text-format parser, as Prometheus would.
 
 use bson::{doc, DateTime, Document};
-use printcore_tests::db::{fresh_database, server, start_secantus_on, Mode};
+use printcore_tests::db::{server, start_secantus_on, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
-use printcore_tests::fixtures::{core, insert_orders, paid_order};
+use printcore_tests::fixtures::{insert_orders, migrated_core, paid_order};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A4};
 use printcore_tests::process::free_port;
@@ -93,8 +93,7 @@ async fn order_field(db: &mongodb::Database, id: &str) -> Document {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_metrics_and_status_follow_the_orders_and_the_printer() {
-    let db = fresh_database(Mode::ReplicaSet, "health").await;
-    core(&db).await.migrate(&Default::default()).await.unwrap();
+    let (db, _core) = migrated_core("health").await;
     let files = FileServer::start().await;
     files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
     // Each job "prints" for 3 s, so one order is at the printer while the next waits for it.
