@@ -24,7 +24,7 @@ for b in $benches; do
   echo "== bench $b"
   cargo bench -q -p printcore-benches --bench "$b" 2>/dev/null | tee "$tmp/$b.txt"
 done
-server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= -f2) (MongoDB-compatible, single node)"
+server="SecantusDB $(grep -o 'VERSION=.*' scripts/install-secantus.sh | cut -d= -f2) (MongoDB-compatible, single node; the harness's flags, tests/src/db.rs: a checkpoint every 5 s since 2026-12-07, 60 s in the runs before)"
 [ -n "${MONGODB_URI:-}" ] && server="MONGODB_URI (password hidden): $(echo "$MONGODB_URI" | sed -E 's#//([^:/@]+):[^@]*@#//\1:****@#')"
 {
   echo "# Benchmarks"
