@@ -164,39 +164,25 @@ pub fn spawn_kept(mut cmd: Command) -> Child {
 
 /// Runs `cmd` to completion, at most `deadline` (panics naming it when it did not finish).
 ///
-/// A wine program can start processes that outlive it (the prefix's wineserver, services.exe) and inherit
-/// its output pipes, which then never reach their end: the output is what arrived by the time the program
-/// exited, plus a moment.
+/// Its output goes to files, not pipes: a wine program can start processes that outlive it (the prefix's
+/// wineserver, services.exe) and inherit its standard handles, so a pipe may never reach its end, while a
+/// file holds everything the program wrote by the time it exited.
 pub fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Output {
-    use std::sync::{Arc, Mutex};
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let program = format!("{:?} {:?}", cmd.get_program(), cmd.get_args().collect::<Vec<_>>());
+    let out = tempfile::tempfile().expect("a file for the standard output");
+    let err = tempfile::tempfile().expect("a file for the standard error");
+    cmd.stdout(out.try_clone().unwrap()).stderr(err.try_clone().unwrap());
     let mut child = spawn_kept(cmd);
-    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let read = |mut r: Box<dyn std::io::Read + Send>| {
-        let got: Arc<Mutex<(Vec<u8>, bool)>> = Arc::default();
-        let g = got.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            loop {
-                match r.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => g.lock().unwrap().0.extend_from_slice(&buf[..n]),
-                }
-            }
-            g.lock().unwrap().1 = true;
-        });
-        got
-    };
-    let (out, err) = (read(Box::new(out)), read(Box::new(err)));
     let status = wait_with_deadline(&mut child, deadline)
         .unwrap_or_else(|| panic!("{program} did not finish within {deadline:?}"));
-    let exited = Instant::now();
-    while !(out.lock().unwrap().1 && err.lock().unwrap().1) && exited.elapsed() < Duration::from_millis(500) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let take = |g: &Arc<Mutex<(Vec<u8>, bool)>>| std::mem::take(&mut g.lock().unwrap().0);
-    Output { status, stdout: take(&out), stderr: take(&err) }
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut got = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).expect("rewind an output file");
+        f.read_to_end(&mut got).expect("read an output file");
+        got
+    };
+    Output { status, stdout: read(out), stderr: read(err) }
 }
 
 /// Waits for `child` at most `deadline`; kills it and returns `None` when it is still running.
@@ -218,4 +204,9 @@ pub fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitS
 /// stdout and stderr of `out` as text, for assertions.
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// What a failed check shows of a run: how it ended, then its output.
+pub fn said(out: &Output) -> String {
+    format!("({}) {}", out.status, text(out))
 }

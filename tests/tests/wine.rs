@@ -17,7 +17,7 @@ use printcore_tests::fixtures::{insert_orders, log_actions, paid_order};
 use printcore_tests::ippeve::{IppEve, IppEveOptions};
 use printcore_tests::pdfgen::{pdf, A3, A4};
 use printcore_tests::wait_for;
-use printcore_tests::wine::{text, wait_with_deadline, Wine};
+use printcore_tests::wine::{said, text, wait_with_deadline, Wine};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -164,16 +164,18 @@ fn mode(path: &Path) -> u32 {
 fn help_version_and_the_exit_codes_of_check() {
     let wine = Wine::from_env();
     let help = wine.worker(&["--help"], SHORT);
-    assert!(help.status.success(), "{}", text(&help));
+    assert!(help.status.success(), "{}", said(&help));
     let shown = text(&help);
     for command in ["run", "check", "printers", "migrate", "service"] {
         assert!(shown.contains(command), "--help lists {command}: {shown}");
     }
     let service_help = wine.worker(&["service", "--help"], SHORT);
+    assert!(service_help.status.success(), "{}", said(&service_help));
     for action in ["install", "uninstall", "start", "stop", "status"] {
-        assert!(text(&service_help).contains(action), "{}", text(&service_help));
+        assert!(text(&service_help).contains(action), "{}", said(&service_help));
     }
-    assert!(text(&wine.worker(&["--version"], SHORT)).contains("worker "));
+    let version = wine.worker(&["--version"], SHORT);
+    assert!(version.status.success() && text(&version).contains("worker "), "{}", said(&version));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(fresh_database(Mode::ReplicaSet, "wine_check"));
@@ -192,7 +194,7 @@ fn help_version_and_the_exit_codes_of_check() {
     // file and the command that locks it, although the database and printers answer.
     set_mode(&dir.join("worker.toml"), 0o644);
     let out = wine.worker(&["--config", &cfg, "check"], SHORT);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     let shown = text(&out);
     assert!(
         shown.contains(&format!(
@@ -206,18 +208,18 @@ fn help_version_and_the_exit_codes_of_check() {
 
     // A configuration path in Windows' form, checked end to end: 0.
     let out = wine.worker(&["--config", &cfg, "check"], SHORT);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("all checks passed"), "{}", text(&out));
-    assert!(text(&out).contains("status: online"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(text(&out).contains("all checks passed"), "{}", said(&out));
+    assert!(text(&out).contains("status: online"), "{}", said(&out));
 
     // A file that is not there, or not valid: 2, naming it.
     let out = wine.worker(&["--config", &format!(r"{windir}\missing.toml"), "check"], SHORT);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("missing.toml"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(text(&out).contains("missing.toml"), "{}", said(&out));
     std::fs::write(dir.join("typo.toml"), good.replace("poll_interval_secs", "poll_intervall_secs")).unwrap();
     let out = wine.worker(&["--config", &format!(r"{windir}\typo.toml"), "check"], SHORT);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("poll_intervall_secs"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(text(&out).contains("poll_intervall_secs"), "{}", said(&out));
 
     // A database that does not answer: 1.
     let unreachable = good.replace(
@@ -226,19 +228,19 @@ fn help_version_and_the_exit_codes_of_check() {
     );
     std::fs::write(dir.join("nodb.toml"), unreachable).unwrap();
     let out = wine.worker(&["--config", &format!(r"{windir}\nodb.toml"), "check"], SHORT);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("cannot reach the database"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(text(&out).contains("cannot reach the database"), "{}", said(&out));
 
     // A printer that is off: 1, saying which.
     eve.kill();
     let out = wine.worker(&["--config", &cfg, "check"], SHORT);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("a printer is not ready"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(text(&out).contains("a printer is not ready"), "{}", said(&out));
 
     // The service's entry point, started by hand: 2, pointing at `worker run`.
     let out = wine.worker(&["--config", &cfg, "service", "run"], SHORT);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("worker run"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(text(&out).contains("worker run"), "{}", said(&out));
 }
 
 #[test]
@@ -261,7 +263,7 @@ fn prints_to_ippeveprinter_and_to_a_folder_with_json_logs_and_stops_on_ctrl_c() 
     // Registers both printers with their capabilities before anything is claimed (as a shop runs
     // `worker migrate` once).
     let migrated = wine.worker(&["--config", &format!(r"{windir}\worker.toml"), "migrate"], SHORT);
-    assert!(migrated.status.success(), "{}", text(&migrated));
+    assert!(migrated.status.success(), "{}", said(&migrated));
 
     let log = dir.join("console.log");
     let mut worker = wine.spawn_worker(&["--config", &format!(r"{windir}\worker.toml"), "--log-json", "run"], &log);
@@ -383,17 +385,17 @@ fn the_windows_service_installs_starts_at_boot_stops_gracefully_and_uninstalls()
     )
     .unwrap();
     let out = wine.worker(&["--config", &format!(r"{windir}\noduri.toml"), "service", "install"], SHORT);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("[database] uri"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(text(&out).contains("[database] uri"), "{}", said(&out));
 
     // Before install the configuration is every user's to read; install runs the service as its own
     // account and gives the folder and its files lists of their own (under wine: the modes they map to).
     set_mode(&dir.join("worker.toml"), 0o644);
     let out = wine.worker(&["--config", &cfg, "check"], SHORT);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("REFUSED: Everyone can read it"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(text(&out).contains("REFUSED: Everyone can read it"), "{}", said(&out));
     let out = wine.worker(&["--config", &cfg, "service", "install"], SHORT);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", said(&out));
     let shown = text(&out);
     assert!(shown.contains("installed service \"printcore-worker\""), "{shown}");
     assert!(shown.contains(r"runs as NT SERVICE\printcore-worker"), "{shown}");
@@ -412,22 +414,22 @@ fn the_windows_service_installs_starts_at_boot_stops_gracefully_and_uninstalls()
         assert_eq!(mode & 0o007, 0, "{file:?}: nothing for Everyone ({mode:o})");
     }
     let out = wine.worker(&["--config", &cfg, "check"], SHORT);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let shown = text(&out);
     assert!(!shown.contains("REFUSED") && shown.contains("all checks passed"), "{shown}");
     assert!(shown.contains(r#"service: "printcore-worker" runs as NT SERVICE\printcore-worker"#), "{shown}");
     let out = wine.worker(&["--config", &cfg, "service", "install"], SHORT);
     assert!(text(&out).contains("already installed"), "installing twice says so: {}", text(&out));
     let query = sc(&["query", "printcore-worker"]);
-    assert!(text(&query).contains("STOPPED"), "{}", text(&query));
+    assert!(text(&query).contains("STOPPED"), "{}", said(&query));
     let out = status(&wine);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("automatically at boot"), "{}", text(&out));
-    assert!(text(&out).contains(r"as: NT SERVICE\printcore-worker"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(text(&out).contains("automatically at boot"), "{}", said(&out));
+    assert!(text(&out).contains(r"as: NT SERVICE\printcore-worker"), "{}", said(&out));
 
     // `net start` (the service manager starts worker.exe service run): it logs beside the configuration.
     let out = net(&["start", "printcore-worker"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", said(&out));
     rt.block_on(wait_for("the service's log", Duration::from_secs(60), || async {
         read(&log).contains("worker started").then_some(())
     }));
@@ -442,7 +444,7 @@ fn the_windows_service_installs_starts_at_boot_stops_gracefully_and_uninstalls()
         rt_order_has(&db, &slow[0], "printerJobRef").await.then_some(())
     }));
     let out = net(&["stop", "printcore-worker"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", said(&out));
     rt.block_on(wait_for("the service stopped", Duration::from_secs(60), || async {
         read(&log).contains("the service has stopped").then_some(())
     }));
@@ -456,9 +458,9 @@ fn the_windows_service_installs_starts_at_boot_stops_gracefully_and_uninstalls()
 
     // Our own start and stop.
     let out = wine.worker(&["--config", &cfg, "service", "start"], SHORT);
-    assert!(out.status.success() && text(&out).contains("is running"), "{}", text(&out));
+    assert!(out.status.success() && text(&out).contains("is running"), "{}", said(&out));
     let out = wine.worker(&["--config", &cfg, "service", "stop"], SHORT);
-    assert!(out.status.success() && text(&out).contains("has stopped"), "{}", text(&out));
+    assert!(out.status.success() && text(&out).contains("has stopped"), "{}", said(&out));
 
     // "Boot": a new wine session starts the service manager, which starts auto-start services.
     wine.keep_server();
@@ -468,11 +470,11 @@ fn the_windows_service_installs_starts_at_boot_stops_gracefully_and_uninstalls()
         (read(&log).matches("running as a Windows service").count() >= 3).then_some(())
     }));
     let query = sc(&["query", "printcore-worker"]);
-    assert!(text(&query).contains("RUNNING"), "{}", text(&query));
+    assert!(text(&query).contains("RUNNING"), "{}", said(&query));
 
     let out = wine.worker(&["--config", &cfg, "service", "uninstall"], SHORT);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("removed"), "{}", text(&out));
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(text(&out).contains("removed"), "{}", said(&out));
     assert!(!sc(&["query", "printcore-worker"]).status.success(), "the service is gone");
     assert_eq!(status(&wine).status.code(), Some(4));
     drop(cleanup);
@@ -503,7 +505,7 @@ fn a_spooler_printer_state_and_printing_through_the_command() {
     let name = format!("printcore-wine-{}", std::process::id());
     let port = format!("|cat > {}/job-$$.prn", out_dir.display());
     let added = wine.run_helper("spoolsetup.exe", &["add", &name, &port]);
-    assert!(added.status.success(), "{}", text(&added));
+    assert!(added.status.success(), "{}", said(&added));
     let _printer = RemovePrinter(wine.clone(), name.clone());
 
     let printer = format!(
@@ -524,21 +526,21 @@ capabilities = {{ page_sizes = ["A4"], color = false, duplex = false, max_copies
 
     // The state and queue come from GetPrinter.
     let out = wine.worker(&["--config", &cfg, "printers"], SHORT);
-    assert!(text(&out).contains("status: online") && text(&out).contains("queue: 0"), "{}", text(&out));
-    assert!(text(&out).contains("Windows spooler"), "{}", text(&out));
+    assert!(text(&out).contains("status: online") && text(&out).contains("queue: 0"), "{}", said(&out));
+    assert!(text(&out).contains("Windows spooler"), "{}", said(&out));
     // "Use Printer Offline" set in the spooler: offline, and `check` says no.
     assert!(wine.run_helper("spoolsetup.exe", &["offline", &name, "1"]).status.success());
     let out = wine.worker(&["--config", &cfg, "check"], SHORT);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("status: offline") && text(&out).contains("Use Printer Offline"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(text(&out).contains("status: offline") && text(&out).contains("Use Printer Offline"), "{}", said(&out));
     assert!(wine.run_helper("spoolsetup.exe", &["offline", &name, "0"]).status.success());
     assert_eq!(wine.worker(&["--config", &cfg, "check"], SHORT).status.code(), Some(0));
 
     // A printer name Windows does not have: offline, naming the ones it has.
     std::fs::write(dir.join("typo.toml"), config(&db, "", "", &printer.replace(&name, "No Such Printer"))).unwrap();
     let out = wine.worker(&["--config", &format!(r"{windir}\typo.toml"), "check"], SHORT);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("Windows has no printer of that name") && text(&out).contains(&name), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(text(&out).contains("Windows has no printer of that name") && text(&out).contains(&name), "{}", said(&out));
 
     // Printing: the command hands the file, named after the job, to the spooler, which prints it.
     let ids = rt.block_on(orders(&db, &files, "usb", 2, "A4"));
@@ -577,13 +579,13 @@ fn discovery_lists_the_spoolers_printers_and_init_proposes_them() {
     let name = format!("printcore-discover-{}", std::process::id());
     let port = format!("|cat > {}/job-$$.prn", dir.display());
     let added = wine.run_helper("spoolsetup.exe", &["add", &name, &port]);
-    assert!(added.status.success(), "{}", text(&added));
+    assert!(added.status.success(), "{}", said(&added));
     let _printer = RemovePrinter(wine.clone(), name.clone());
 
     let out = wine.worker(&["printers", "--discover", "--dnssd-secs", "0", "--no-cups", "--only", &name], SHORT);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains(&format!("{name} [Windows spooler]")), "{}", text(&out));
-    assert!(text(&out).contains(&format!("Windows printer: {name}")), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(text(&out).contains(&format!("{name} [Windows spooler]")), "{}", said(&out));
+    assert!(text(&out).contains(&format!("Windows printer: {name}")), "{}", said(&out));
 
     let cfg = format!(r"{windir}\init.toml");
     let out = wine.worker(
@@ -602,7 +604,7 @@ fn discovery_lists_the_spoolers_printers_and_init_proposes_them() {
         ],
         SHORT,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let written = std::fs::read_to_string(dir.join("init.toml")).unwrap();
     let c = printworker::config::Config::from_toml(&written).unwrap();
     assert_eq!(c.printers.len(), 1, "{written}");
