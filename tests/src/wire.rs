@@ -18,8 +18,8 @@ const OP_MSG: i32 = 2013;
 /// A message longer than this is not parsed for its name (it is still relayed whole).
 const MAX_MESSAGE: usize = 48 * 1024 * 1024;
 
-/// Each command the clients sent: when, and its name.
-type Seen = Arc<Mutex<Vec<(Instant, String)>>>;
+/// Each command the clients sent: when, its name, and the collection it names (when it names one).
+type Seen = Arc<Mutex<Vec<(Instant, String, Option<String>)>>>;
 
 /// A proxy on a free loopback port to a database server, counting the commands relayed to it.
 pub struct WireCounter {
@@ -89,7 +89,7 @@ impl WireCounter {
     /// Commands sent since `since`, by name.
     pub fn counts_since(&self, since: Instant) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
-        for (at, name) in self.seen.lock().unwrap().iter() {
+        for (at, name, _) in self.seen.lock().unwrap().iter() {
             if *at >= since {
                 *out.entry(name.clone()).or_default() += 1;
             }
@@ -97,9 +97,25 @@ impl WireCounter {
         out
     }
 
+    /// Commands sent since `since`, in order: seconds after `since`, then the name and the collection
+    /// (`find orders`). What a count is made of, to show when a budget is missed.
+    pub fn timeline_since(&self, since: Instant) -> Vec<(f64, String)> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|(at, _, _)| *at >= since)
+            .map(|(at, name, target)| {
+                let what = match target {
+                    Some(t) => format!("{name} {t}"),
+                    None => name.clone(),
+                };
+                ((*at - since).as_secs_f64(), what)
+            })
+            .collect()
+    }
+
     /// How many commands were sent since `since`.
     pub fn total_since(&self, since: Instant) -> usize {
-        self.seen.lock().unwrap().iter().filter(|(at, _)| *at >= since).count()
+        self.seen.lock().unwrap().iter().filter(|(at, _, _)| *at >= since).count()
     }
 
     /// Forgets what was counted so far.
@@ -148,8 +164,8 @@ async fn relay(client: TcpStream, server: TcpStream, seen: Seen) {
             if cr.read_exact(&mut body).await.is_err() {
                 break;
             }
-            let name = command_name(op, &body).unwrap_or_else(|| format!("opcode {op}"));
-            seen.lock().unwrap().push((Instant::now(), name));
+            let (name, target) = command_of(op, &body).unwrap_or_else(|| (format!("opcode {op}"), None));
+            seen.lock().unwrap().push((Instant::now(), name, target));
             if sw.write_all(&header).await.is_err() || sw.write_all(&body).await.is_err() {
                 break;
             }
@@ -165,6 +181,12 @@ async fn relay(client: TcpStream, server: TcpStream, seen: Seen) {
 
 /// The command a client message carries: the first key of its body document.
 pub fn command_name(op: i32, body: &[u8]) -> Option<String> {
+    command_of(op, body).map(|(name, _)| name)
+}
+
+/// The command a client message carries and the collection it names: the first key of its body document
+/// and that key's value when it is a string (`find: "orders"`).
+fn command_of(op: i32, body: &[u8]) -> Option<(String, Option<String>)> {
     let doc = match op {
         // flagBits, then sections; kind 0 is the body.
         OP_MSG => {
@@ -186,16 +208,17 @@ pub fn command_name(op: i32, body: &[u8]) -> Option<String> {
             let size = i32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize;
             body.get(at..at + size)?
         }
-        OP_COMPRESSED => return Some("compressed".into()),
+        OP_COMPRESSED => return Some(("compressed".into(), None)),
         _ => return None,
     };
     let doc = bson::Document::from_reader(doc).ok()?;
-    let first = doc.keys().next()?.clone();
     // A legacy query may wrap its command: {$query: {hello: 1}, ...}.
-    if first == "$query" {
-        return doc.get_document("$query").ok()?.keys().next().cloned();
-    }
-    Some(first)
+    let doc = match doc.get_document("$query") {
+        Ok(inner) if doc.keys().next().map(String::as_str) == Some("$query") => inner.clone(),
+        _ => doc,
+    };
+    let (first, value) = doc.iter().next()?;
+    Some((first.clone(), value.as_str().map(str::to_owned)))
 }
 
 #[cfg(test)]
