@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import { MongoClient } from 'mongodb'
-import { startDb, dbName, waitFor } from './harness.mjs'
+import { startDb, dbName, feedOpen, waitFor } from './harness.mjs'
 
 const require = createRequire(import.meta.url)
 const { PrintCore, PrintCoreError, ERROR_CODES } = require('..')
@@ -146,7 +146,11 @@ test('ten watch subscribers share one feed: two change streams on the server (or
   const idle = await cursors()
   const seen = Array.from({ length: 10 }, () => [])
   const subs = seen.map((list) => core.watch((e) => list.push(e)))
-  await new Promise((r) => setTimeout(r, 700))
+  await feedOpen(
+    (i) => client.db(name).collection('orders').insertOne(order(`H-open-${i}`)),
+    () => seen.every((l) => l.some((e) => e.id.startsWith('H-open-'))),
+  )
+  // Every subscriber has had an event: whatever the feed opens is open.
   assert.equal((await cursors()) - idle, 2, 'one change stream on orders and one on printers')
   await client.db(name).collection('orders').insertOne(order('H-1'))
   await core.markPaid('H-1')
@@ -183,12 +187,25 @@ test('events() is an async iterator of the live feed; leaving the loop unsubscri
   const core = await PrintCore.connect(db.uri, { dbName: name })
   await core.migrate()
   await client.db(name).collection('orders').insertOne(order('I-1'))
+  // The loop ends at the first event for I-1: I-1 is paid, then written again every 500 ms, until the
+  // feed, which opens in the background and misses what came before, reports one.
   const ac = new AbortController()
-  setTimeout(() => core.markPaid('I-1'), 500)
+  const giveUp = setTimeout(() => ac.abort(new Error('no event for I-1 in 30 s')), 30_000)
+  let round = 0
+  const pay = setInterval(async () => {
+    round++
+    if (round === 1) await core.markPaid('I-1')
+    else await client.db(name).collection('orders').updateOne({ orderId: 'I-1' }, { $set: { printError: `round ${round}` } })
+  }, 500)
   const got = []
-  for await (const event of core.events({ signal: ac.signal })) {
-    got.push(event)
-    if (event.id === 'I-1') break
+  try {
+    for await (const event of core.events({ signal: ac.signal })) {
+      got.push(event)
+      if (event.id === 'I-1') break
+    }
+  } finally {
+    clearInterval(pay)
+    clearTimeout(giveUp)
   }
   assert.equal(got.at(-1).kind, 'order')
   assert.ok(['update', 'change'].includes(got.at(-1).change))

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { MongoClient } from 'mongodb'
-import { startDb, dbName, waitFor } from './harness.mjs'
+import { startDb, dbName, feedOpen, waitFor } from './harness.mjs'
 
 const require = createRequire(import.meta.url)
 const { PrintCore, PrintCoreError } = require('..')
@@ -154,7 +154,10 @@ test('watch delivers an event within 1 s of a change with change streams', async
   await orders.insertOne(order('W-1'))
   const events = []
   const sub = core.watch((e) => events.push({ ...e, at: Date.now() }))
-  await new Promise((r) => setTimeout(r, 500)) // the change stream opens
+  await feedOpen(
+    (i) => orders.insertOne(order(`W-open-${i}`)),
+    () => events.some((x) => x.id.startsWith('W-open-')),
+  )
   const changedAt = Date.now()
   await core.markPaid('W-1')
   const e = await waitFor('an event for W-1', 1000, () => events.find((x) => x.kind === 'order' && x.id === 'W-1'))
@@ -173,7 +176,16 @@ test('watch falls back to polling on a standalone server and delivers within 4 s
     await sa.db(name).collection('orders').insertOne(order('PL-1'))
     const events = []
     const sub = core.watch((e) => events.push({ ...e, at: Date.now() }))
-    await new Promise((r) => setTimeout(r, 300))
+    // The first poll's snapshot is what later polls are compared with: open once a later poll saw an order
+    // (a paid one: the monitor's snapshot leaves out orders not paid).
+    await feedOpen(
+      async (i) => {
+        await sa.db(name).collection('orders').insertOne(order(`PL-open-${i}`))
+        await core.markPaid(`PL-open-${i}`)
+      },
+      () => events.some((x) => x.id.startsWith('PL-open-')),
+      3000,
+    )
     const changedAt = Date.now()
     await core.markPaid('PL-1')
     const e = await waitFor('a polled event for PL-1', 4000, () => events.find((x) => x.id === 'PL-1'))

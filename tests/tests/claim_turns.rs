@@ -6,7 +6,7 @@ use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 use mongodb::Database;
 use printcore::{CoreConfig, PrintCore, PrinterCapabilities, PrinterHealth, PrinterStatus, WorkerId};
-use printcore_tests::db::{counted_database, server, CommandCounts, Mode};
+use printcore_tests::db::{server, watched_database, CommandCounts, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::fixtures::{core_with, loopback_fetcher, paid_order, printer_identity};
 use printcore_tests::pdfgen::{pdf, A4};
@@ -131,16 +131,29 @@ fn count(c: &CommandCounts, name: &str) -> usize {
 }
 
 /// A database for one test: the print PCs' handle, whose commands are counted, and the test's own.
+/// A `find` is counted as `find` when it reads `orders` (a claim's read of the queue) and under
+/// `find <collection>` otherwise: the rejection pass reads `printers` at most every `intervals.poll`,
+/// whether or not an order came, and falls inside a trickle or not by how long it took.
 async fn databases(tag: &str) -> (PrintCore, CommandCounts, Database) {
-    let (counted, counts) = counted_database(Mode::ReplicaSet, tag).await;
+    let counts = CommandCounts::default();
+    let seen = counts.clone();
+    let counted = watched_database(Mode::ReplicaSet, tag, move |s| {
+        let name = match s.command.get_str("find") {
+            Ok(coll) if s.command_name == "find" && coll != "orders" => format!("find {coll}"),
+            _ => s.command_name.clone(),
+        };
+        *seen.lock().unwrap().entry(name).or_default() += 1;
+    })
+    .await;
+    counts.lock().unwrap().clear();
     let core = core_with(&counted, CoreConfig::default()).await;
     core.migrate(&Default::default()).await.unwrap();
     let client = mongodb::Client::with_uri_str(&server(Mode::ReplicaSet).uri).await.unwrap();
     (core, counts, client.database(counted.name()))
 }
 
-/// `pcs` print PCs print `orders` orders paid one after another; returns (`findAndModify`, `find`) per
-/// order the print PCs sent and how many PCs printed at least one.
+/// `pcs` print PCs print `orders` orders paid one after another; returns (`findAndModify`, `find` of
+/// `orders`) per order the print PCs sent and how many PCs printed at least one.
 async fn trickle(pcs: usize, orders: usize, tag: &str) -> (f64, f64, usize) {
     let (core, counts, db) = databases(tag).await;
     let files = FileServer::start().await;
