@@ -393,18 +393,23 @@ async fn an_admin_cancel_or_reset_follows_what_the_printer_said() {
 async fn an_admin_request_outlives_its_caller_and_is_always_settled() {
     let db = fresh_database(Mode::ReplicaSet, "cancelabandoned").await;
     let config = printcore::CoreConfig {
-        printer_cancel_wait: std::time::Duration::from_secs(1),
+        printer_cancel_wait: std::time::Duration::from_secs(3),
         ..printcore::CoreConfig::default()
     };
     let core = core_with(&db, config).await;
     at_printer(&db, &core, "ABANDONED").await;
-    // The admin's call is cut off while it waits for the printer's worker.
-    let cut = tokio::time::timeout(
-        std::time::Duration::from_millis(300),
-        core.reset_state("ABANDONED", &admin(), "stuck at the counter"),
-    )
+    // The admin's call is cut off while it waits for the printer's worker: once its request is written.
+    let call = {
+        let core = core.clone();
+        tokio::spawn(async move { core.reset_state("ABANDONED", &admin(), "stuck at the counter").await })
+    };
+    printcore_tests::wait_for("the request written", std::time::Duration::from_secs(10), || async {
+        raw_order(&db, "ABANDONED").await.get("printCancelRequest").is_some().then_some(())
+    })
     .await;
-    assert!(cut.is_err(), "the call was cut off");
+    assert!(!call.is_finished(), "the call waits for the printer's worker");
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled(), "the call was cut off");
     assert!(raw_order(&db, "ABANDONED").await.get("printCancelRequest").is_some(), "the request stays");
     // Another admin's action says what it waits for instead of a bare conflict, and writes nothing.
     match core.force_printed("ABANDONED", &admin(), "it came out").await {

@@ -270,7 +270,11 @@ async fn an_order_whose_first_turns_are_stopped_print_pcs_is_claimed_by_the_next
         pay(&db, &files, &name, id).await;
         tokio::time::sleep_until((paid + fallback * stopped as u32 - fallback / 2).into()).await;
         let o = db.collection::<Document>("orders").find_one(doc! { "_id": id }).await.unwrap().unwrap();
-        assert_eq!(o.get_str("printStatus"), Ok("pending"), "{name} claimed before its turn: {o}");
+        // What the read saw is from before the turn when its answer came back before it (a loaded machine
+        // may wake this task late: a later read may rightly see the order taken).
+        if paid.elapsed() < fallback * stopped as u32 {
+            assert_eq!(o.get_str("printStatus"), Ok("pending"), "{name} claimed before its turn: {o}");
+        }
         let o = printed(&db, &name, id).await;
         let waited = paid.elapsed();
         let printer = o.get_str("printerId").unwrap();

@@ -96,8 +96,9 @@ async fn healthz_metrics_and_status_follow_the_orders_and_the_printer() {
     let (db, _core) = migrated_core("health").await;
     let files = FileServer::start().await;
     files.route("/doc.pdf", Route::pdf(pdf(1, A4)));
-    // Each job "prints" for 3 s, so one order is at the printer while the next waits for it.
-    let eve = IppEve::start(IppEveOptions { job_seconds: 3.0, ..IppEveOptions::default() });
+    // Each job "prints" for 8 s, so one order is at the printer while the next waits for it, for as long
+    // as `worker status` (a process of its own, on a loaded machine) takes to read them.
+    let eve = IppEve::start(IppEveOptions { job_seconds: 8.0, ..IppEveOptions::default() });
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config =

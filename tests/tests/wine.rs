@@ -550,11 +550,14 @@ capabilities = {{ page_sizes = ["A4"], color = false, duplex = false, max_copies
     sigint(&worker);
     let status = wait_with_deadline(&mut worker, Duration::from_secs(60)).expect("the worker stops");
     assert_eq!(status.code(), Some(0), "{}", read(&log));
-    let jobs: Vec<_> = std::fs::read_dir(&out_dir).unwrap().flatten().collect();
-    assert_eq!(jobs.len(), 2, "two jobs came out of the spooler's port");
-    for j in jobs {
-        assert!(std::fs::read(j.path()).unwrap().starts_with(b"%PDF"), "the PDF went through the spooler");
-    }
+    // The port's `cat` may still be writing when the command that handed over the job has exited.
+    let whole = |bytes: &[u8]| bytes.starts_with(b"%PDF") && bytes.trim_ascii_end().ends_with(b"%%EOF");
+    let jobs = rt.block_on(wait_for("two whole PDFs out of the spooler's port", Duration::from_secs(60), || async {
+        let jobs: Vec<Vec<u8>> =
+            std::fs::read_dir(&out_dir).unwrap().flatten().filter_map(|j| std::fs::read(j.path()).ok()).collect();
+        (jobs.len() >= 2 && jobs.iter().all(|j| whole(j))).then_some(jobs)
+    }));
+    assert_eq!(jobs.len(), 2, "two jobs came out of the spooler's port, each the whole PDF");
     // What wine cannot: its EnumJobs is a stub, so the worker says it cannot follow jobs and counts the
     // command's zero exit (as without a spooler).
     assert!(read(&log).contains("the print spooler cannot list jobs"), "{}", read(&log));
