@@ -508,10 +508,15 @@ export interface SnapshotCounts {
 }
 
 /**
- * One item of a live feed: an event, an error (then the end follows for a broken change stream), or
- * the end.
+ * One item of a live feed: the feed is open (first, once), an event, an error (then the end follows
+ * for a broken change stream), or the end.
  */
 export interface WatchItem {
+  /**
+   * The feed is open: every change from now on is reported; read the snapshot now (a change made
+   * before may not have been).
+   */
+  open: boolean
   event?: MonitorEvent
   error?: ErrorInfo
   end: boolean

@@ -577,6 +577,11 @@ export interface WatchOptions {
   onError?: (error: PrintCoreError) => void
   /** Called once when the feed ends: after an error, or after `close()`. */
   onEnd?: () => void
+  /**
+   * Called once, before any event, when the feed is open: every change from then on reaches the listener.
+   * A change made before it may not have: a monitor reads its snapshot now (and says it is live).
+   */
+  onOpen?: () => void
   /** Closes the subscription when aborted (e.g. `request.signal`). */
   signal?: AbortSignal
 }

@@ -176,14 +176,16 @@ class PrintCore {
   }
 
   watch(listener, options) {
-    const { pollMs, onError, onEnd, signal } = options ?? {}
+    const { pollMs, onError, onEnd, onOpen, signal } = options ?? {}
     if (typeof listener !== 'function') throw new PrintCoreError('watch needs a listener function', 'INVALID_ARGUMENT', false)
     let ended = false
     const sub = new Subscription(
       this.#native.watch(
         (item) => {
           if (item.event) listener(item.event)
-          else if (item.error) {
+          else if (item.open) {
+            if (onOpen) onOpen()
+          } else if (item.error) {
             const error = new PrintCoreError(item.error.message, item.error.code, item.error.transient)
             if (onError) onError(error)
             else process.emitWarning(`printcore watch: ${error.message}`, { code: error.code })

@@ -40,24 +40,6 @@ export function dbName(prefix) {
 }
 
 /** Waits until `check()` returns a truthy value, polling every 25 ms, at most `ms`. */
-/**
- * Waits until a live feed is open: a feed opens in the background and never reports a change made before
- * it opened, so `insert(i)` (an order written with a name of its own, i = 0, 1, ...) is called again every
- * `everyMs` until `seen()` says the feed reported one of them; at most 30 s.
- */
-export async function feedOpen(insert, seen, everyMs = 500) {
-  const start = Date.now()
-  for (let i = 0; ; i++) {
-    await insert(i)
-    const until = Date.now() + everyMs
-    while (Date.now() < until) {
-      if (seen()) return
-      await new Promise((r) => setTimeout(r, 25))
-    }
-    if (Date.now() - start > 30_000) throw new Error(`the feed reported none of ${i + 1} orders written in 30 s`)
-  }
-}
-
 export async function waitFor(what, ms, check) {
   const start = Date.now()
   for (;;) {

@@ -120,6 +120,7 @@ export async function usage(uri: string, signal: AbortSignal): Promise<void> {
   const indexes: string[] = migration.indexes
   const sub: Subscription = core.watch((e: MonitorEvent) => console.log(e.kind, e.id, e.change, e.source), {
     pollMs: 2500,
+    onOpen: () => console.log('open: read the snapshot now'),
     onError: (e: PrintCoreError) => console.error(e.code, e.transient),
     onEnd: () => console.log('ended'),
     signal,

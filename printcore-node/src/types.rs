@@ -522,10 +522,13 @@ pub struct LogPage {
     pub next: Option<String>,
 }
 
-/// One item of a live feed: an event, an error (then the end follows for a broken change stream), or
-/// the end.
+/// One item of a live feed: the feed is open (first, once), an event, an error (then the end follows
+/// for a broken change stream), or the end.
 #[napi(object)]
 pub struct WatchItem {
+    /// The feed is open: every change from now on is reported; read the snapshot now (a change made
+    /// before may not have been).
+    pub open: bool,
     pub event: Option<MonitorEvent>,
     pub error: Option<ErrorInfo>,
     pub end: bool,

@@ -1,5 +1,6 @@
 //! Live monitor subscriptions: a subscriber of the connection's shared feed (printcore's `MonitorHub`),
-//! delivered to a JS listener as `{ event }`, then at most one `{ error }`, then `{ end: true }`.
+//! delivered to a JS listener as `{ open: true }` once the feed is open, `{ event }`, then at most one
+//! `{ error }`, then `{ end: true }`.
 
 use crate::types::{ErrorInfo, MonitorEvent, WatchItem};
 use napi::bindgen_prelude::*;
@@ -33,16 +34,17 @@ impl Subscription {
 }
 
 fn item(i: FeedItem) -> WatchItem {
+    let none = WatchItem { open: false, event: None, error: None, end: false };
     match i {
+        FeedItem::Open => WatchItem { open: true, ..none },
         FeedItem::Event(e) => WatchItem {
             event: Some(MonitorEvent { kind: e.kind, id: e.id, change: e.change, source: e.source }),
-            error: None,
-            end: false,
+            ..none
         },
         FeedItem::Error { code, message, transient } => {
-            WatchItem { event: None, error: Some(ErrorInfo { code: code.into(), message, transient }), end: false }
+            WatchItem { error: Some(ErrorInfo { code: code.into(), message, transient }), ..none }
         }
-        FeedItem::End => WatchItem { event: None, error: None, end: true },
+        FeedItem::End => WatchItem { end: true, ..none },
     }
 }
 

@@ -126,6 +126,9 @@ async function browserSignIn(page) {
   await page.fill('input[name=password]', ADMIN.password)
   await Promise.all([page.waitForURL('**/admin/printer-monitor'), page.click('button[type=submit]')])
   await page.getByTestId('live').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 })
+  // The page reads its snapshot again when the feed opens: done before a test ends the session under it
+  // (a read after that goes to the login page).
+  await page.waitForFunction(() => (window.__monitorTimings?.updates.length ?? 0) >= 1, null, { timeout: 15_000 })
 }
 
 test('the session cookie is HttpOnly, SameSite=Lax and Secure in production', async () => {

@@ -13,7 +13,7 @@ export interface LiveEvent {
 
 type Message = { type: 'event'; event?: LiveEvent } | { type: 'status'; live: boolean } | { type: 'ask' }
 
-/** Calls `onEvent` for each live event (what changed: an order or a printer, by id) and `onStatus` when the stream connects or drops; returns a stop function. */
+/** Calls `onEvent` for each live event (what changed: an order or a printer, by id; none: read everything again) and `onStatus` when the server's feed opens or the stream drops; returns a stop function. */
 export function subscribeLive(onEvent: (event?: LiveEvent) => void, onStatus: (live: boolean) => void): () => void {
   const channel = new BroadcastChannel(CHANNEL)
   const stop = new AbortController()
@@ -35,7 +35,14 @@ export function subscribeLive(onEvent: (event?: LiveEvent) => void, onStatus: (l
         channel.postMessage({ type: 'status', live } satisfies Message)
       }
       source = new EventSource('/api/monitor/events')
-      source.onopen = () => status(true)
+      // Live once the server's feed is open (not when the connection is): every change from then on comes
+      // as an event, and what changed before it (while connecting, or while the stream was down) is read
+      // now, in every tab.
+      source.addEventListener('feed-open', () => {
+        status(true)
+        onEvent(undefined)
+        channel.postMessage({ type: 'event' } satisfies Message)
+      })
       source.onerror = () => status(false)
       source.onmessage = (m: MessageEvent<string>) => {
         let event: LiveEvent | undefined

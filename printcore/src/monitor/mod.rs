@@ -227,6 +227,10 @@ fn event_for(key: &str, change: &str) -> MonitorEvent {
 /// What a live monitor subscriber receives: events, then at most one error and the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedItem {
+    /// The feed is open: every change from now on is reported. A change made before it may not be, so a
+    /// monitor reads its snapshot (again) now. Each subscriber receives it once, first, also when it joins
+    /// a feed that opened earlier.
+    Open,
     /// Something changed: read the snapshot (or the order) again.
     Event(MonitorEvent),
     /// The feed broke (a change stream failed, or polling could not read): `code` and `transient` as
@@ -253,11 +257,13 @@ impl FeedItem {
 impl PrintCore {
     /// Live monitor events like [`PrintCore::watch_monitor`], with failures said: a change stream that
     /// breaks yields one [`FeedItem::Error`] and ends; a failed poll yields an error and polling goes on.
+    /// The first item is [`FeedItem::Open`] once the change streams are open on the server (polling: once
+    /// the first snapshot, which later polls are compared with, was read).
     pub async fn monitor_feed(&self, poll: Duration) -> BoxStream<'static, FeedItem> {
         match self.watch_all().await {
             Ok(stream) => {
                 let core = self.clone();
-                stream
+                let changes = stream
                     .then(move |e| {
                         let core = core.clone();
                         async move {
@@ -295,8 +301,8 @@ impl PrintCore {
                             *ended = true;
                         }
                         futures::future::ready(out)
-                    })
-                    .boxed()
+                    });
+                futures::stream::once(async { FeedItem::Open }).chain(changes).boxed()
             }
             Err(e) if e.code() == "UNSUPPORTED" => self.poll_feed(poll),
             Err(e) => futures::stream::iter([FeedItem::error(&e), FeedItem::End]).boxed(),
@@ -305,8 +311,9 @@ impl PrintCore {
 
     fn poll_feed(&self, poll: Duration) -> BoxStream<'static, FeedItem> {
         let core = self.clone();
-        let state: (HashMap<String, String>, bool) = (HashMap::new(), false);
-        futures::stream::unfold((core, state), move |(core, (mut seen, started))| async move {
+        // What the last snapshot read held, whether a poll was made, and whether one succeeded (open).
+        let state: (HashMap<String, String>, bool, bool) = (HashMap::new(), false, false);
+        futures::stream::unfold((core, state), move |(core, (mut seen, started, mut open))| async move {
             if started {
                 tokio::time::sleep(poll).await;
             }
@@ -314,7 +321,7 @@ impl PrintCore {
             match core.snapshot().await {
                 Ok(snap) => {
                     let now = signatures(&snap);
-                    if started {
+                    if open {
                         for (k, sig) in &now {
                             if seen.get(k) != Some(sig) {
                                 items.push(FeedItem::Event(event_for(k, "change")));
@@ -325,12 +332,16 @@ impl PrintCore {
                                 items.push(FeedItem::Event(event_for(k, "gone")));
                             }
                         }
+                    } else {
+                        // Later polls are compared with this one: a change from now on is reported.
+                        items.push(FeedItem::Open);
+                        open = true;
                     }
                     seen = now;
                 }
                 Err(e) => items.push(FeedItem::error(&e)),
             }
-            Some((futures::stream::iter(items), (core, (seen, true))))
+            Some((futures::stream::iter(items), (core, (seen, true, open))))
         })
         .flatten()
         .boxed()
@@ -369,6 +380,8 @@ struct Generation {
     tx: tokio::sync::broadcast::Sender<FeedItem>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     subscribers: std::sync::atomic::AtomicUsize,
+    /// The feed sent [`FeedItem::Open`]: a subscriber joining now receives its own.
+    open: std::sync::atomic::AtomicBool,
 }
 
 /// One subscriber of a [`MonitorHub`]; dropping it unsubscribes.
@@ -376,6 +389,10 @@ pub struct HubSubscription {
     hub: std::sync::Arc<MonitorHub>,
     generation: std::sync::Arc<Generation>,
     rx: tokio::sync::broadcast::Receiver<FeedItem>,
+    /// [`FeedItem::Open`] is still to be returned (the feed was open when this subscriber joined).
+    open_due: bool,
+    /// [`FeedItem::Open`] was returned: the feed's own, which may follow, is not returned again.
+    opened: bool,
     ended: bool,
 }
 
@@ -397,12 +414,17 @@ impl MonitorHub {
                     tx,
                     task: std::sync::Mutex::new(None),
                     subscribers: std::sync::atomic::AtomicUsize::new(0),
+                    open: std::sync::atomic::AtomicBool::new(false),
                 });
                 let (core, poll, feed_tx, hub, gen) =
                     (self.core.clone(), self.poll, g.tx.clone(), std::sync::Arc::downgrade(self), g.clone());
                 let task = tokio::spawn(async move {
                     let mut feed = core.monitor_feed(poll).await;
                     while let Some(item) = feed.next().await {
+                        if item == FeedItem::Open {
+                            // Before the send: a subscriber that reads the flag unset receives the send.
+                            gen.open.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
                         let end = item == FeedItem::End;
                         let _ = feed_tx.send(item);
                         if end {
@@ -423,8 +445,10 @@ impl MonitorHub {
             }
         };
         generation.subscribers.fetch_add(1, Ordering::SeqCst);
+        // Receiving before reading the flag: a feed that opens in between is heard by one or the other.
         let rx = generation.tx.subscribe();
-        HubSubscription { hub: self.clone(), generation, rx, ended: false }
+        let open_due = generation.open.load(Ordering::SeqCst);
+        HubSubscription { hub: self.clone(), generation, rx, open_due, opened: false, ended: false }
     }
 
     /// How many subscribers the running feed has (0 when none runs).
@@ -456,9 +480,15 @@ impl HubSubscription {
         if self.ended {
             return FeedItem::End;
         }
+        if std::mem::take(&mut self.open_due) {
+            self.opened = true;
+            return FeedItem::Open;
+        }
         loop {
             match self.rx.recv().await {
+                Ok(FeedItem::Open) if self.opened => continue,
                 Ok(item) => {
+                    self.opened |= item == FeedItem::Open;
                     self.ended = item == FeedItem::End;
                     return item;
                 }

@@ -2,6 +2,7 @@
 // printcore's one shared feed in this server process (one change stream per collection, or one poll).
 // When the feed breaks, the stream ends and the browser's EventSource reconnects, which subscribes anew.
 // The events name what changed (an order or printer id), nothing more: the page re-reads the data.
+// `feed-open` comes first, once the feed is open (also after a reconnection): the page re-reads then.
 import { printcore } from '@/lib/printcore'
 import { errorResponse } from '@/lib/errors'
 import { sessionFrom } from '@/lib/auth'
@@ -44,6 +45,9 @@ export async function GET(request: NextRequest) {
       send(': connected\n\n')
       const subscription = core.watch((event) => send(`data: ${JSON.stringify(event)}\n\n`), {
         signal: request.signal,
+        // The feed opened: from now on every change is sent; the page reads its snapshot again and says
+        // it is live (a change made between its last read and now was not sent).
+        onOpen: () => send('event: feed-open\ndata: {}\n\n'),
         onError: (e) => send(`event: feed-error\ndata: ${JSON.stringify({ code: e.code, message: redactText(e.message) })}\n\n`),
         onEnd: end,
       })
