@@ -1,6 +1,6 @@
 //! Live monitor subscriptions: a subscriber of the connection's shared feed (printcore's `MonitorHub`),
-//! delivered to a JS listener as `{ open: true }` once the feed is open, `{ event }`, then at most one
-//! `{ error }`, then `{ end: true }`.
+//! delivered to a JS listener as `{ open: true }` once the feed is open (before any event), `{ event }`s,
+//! `{ error }`s (one before the end for a broken change stream), then `{ end: true }`.
 
 use crate::types::{ErrorInfo, MonitorEvent, WatchItem};
 use napi::bindgen_prelude::*;

@@ -224,12 +224,14 @@ fn event_for(key: &str, change: &str) -> MonitorEvent {
     MonitorEvent { kind: kind.into(), id: id.into(), change: change.into(), source: "poll".into() }
 }
 
-/// What a live monitor subscriber receives: events, then at most one error and the end.
+/// What a live monitor subscriber receives: that the feed is open, events, and the end. A change stream
+/// that breaks sends one error before the end; polling sends an error for each failed read and goes on
+/// (a failed first read comes before the open).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedItem {
     /// The feed is open: every change from now on is reported. A change made before it may not be, so a
-    /// monitor reads its snapshot (again) now. Each subscriber receives it once, first, also when it joins
-    /// a feed that opened earlier.
+    /// monitor reads its snapshot (again) now. Each subscriber receives it once, before any event, also
+    /// when it joins a feed that opened earlier.
     Open,
     /// Something changed: read the snapshot (or the order) again.
     Event(MonitorEvent),
@@ -257,8 +259,8 @@ impl FeedItem {
 impl PrintCore {
     /// Live monitor events like [`PrintCore::watch_monitor`], with failures said: a change stream that
     /// breaks yields one [`FeedItem::Error`] and ends; a failed poll yields an error and polling goes on.
-    /// The first item is [`FeedItem::Open`] once the change streams are open on the server (polling: once
-    /// the first snapshot, which later polls are compared with, was read).
+    /// [`FeedItem::Open`] comes before any event, once the change streams are open on the server (polling:
+    /// once a first snapshot, which later polls are compared with, was read).
     pub async fn monitor_feed(&self, poll: Duration) -> BoxStream<'static, FeedItem> {
         match self.watch_all().await {
             Ok(stream) => {
@@ -419,6 +421,16 @@ impl MonitorHub {
                 let (core, poll, feed_tx, hub, gen) =
                     (self.core.clone(), self.poll, g.tx.clone(), std::sync::Arc::downgrade(self), g.clone());
                 let task = tokio::spawn(async move {
+                    // Ended: the next subscriber starts a new feed. Under the hub's lock, and before the
+                    // end is sent: a subscriber joins this feed before it (and receives the end) or a new one.
+                    let retire = || {
+                        if let Some(hub) = hub.upgrade() {
+                            let mut current = hub.current.lock().unwrap();
+                            if current.as_ref().is_some_and(|c| std::sync::Arc::ptr_eq(c, &gen)) {
+                                *current = None;
+                            }
+                        }
+                    };
                     let mut feed = core.monitor_feed(poll).await;
                     while let Some(item) = feed.next().await {
                         if item == FeedItem::Open {
@@ -426,18 +438,16 @@ impl MonitorHub {
                             gen.open.store(true, std::sync::atomic::Ordering::SeqCst);
                         }
                         let end = item == FeedItem::End;
+                        if end {
+                            retire();
+                        }
                         let _ = feed_tx.send(item);
                         if end {
-                            break;
+                            return;
                         }
                     }
-                    // Ended: the next subscriber starts a new feed.
-                    if let Some(hub) = hub.upgrade() {
-                        let mut current = hub.current.lock().unwrap();
-                        if current.as_ref().is_some_and(|c| std::sync::Arc::ptr_eq(c, &gen)) {
-                            *current = None;
-                        }
-                    }
+                    retire();
+                    let _ = feed_tx.send(FeedItem::End);
                 });
                 *g.task.lock().unwrap() = Some(task);
                 *current = Some(g.clone());
@@ -492,7 +502,13 @@ impl HubSubscription {
                     self.ended = item == FeedItem::End;
                     return item;
                 }
-                Err(RecvError::Lagged(_)) => continue,
+                // Too slow: what was missed is skipped, but never the open (the feed opened meanwhile).
+                Err(RecvError::Lagged(_)) => {
+                    if !self.opened && self.generation.open.load(std::sync::atomic::Ordering::SeqCst) {
+                        self.opened = true;
+                        return FeedItem::Open;
+                    }
+                }
                 Err(RecvError::Closed) => {
                     self.ended = true;
                     return FeedItem::End;
@@ -505,9 +521,11 @@ impl HubSubscription {
 impl Drop for HubSubscription {
     fn drop(&mut self) {
         use std::sync::atomic::Ordering;
+        // Under the hub's lock, as `subscribe` counts: a subscriber joining now either keeps this feed
+        // running or, once it is stopped, starts a new one; never joins a feed being stopped.
+        let mut current = self.hub.current.lock().unwrap();
         if self.generation.subscribers.fetch_sub(1, Ordering::SeqCst) == 1 {
             // The last subscriber left: stop the feed (its change streams close on the server).
-            let mut current = self.hub.current.lock().unwrap();
             if current.as_ref().is_some_and(|c| std::sync::Arc::ptr_eq(c, &self.generation)) {
                 *current = None;
             }

@@ -49,14 +49,19 @@ export default function Monitor() {
   const openRef = useRef<string | null>(null)
   openRef.current = openId
 
+  // Reads overlap (the first load, the read when the live feed opens, an event's): only the latest shows.
+  const reads = useRef(0)
   const refresh = useCallback(async () => {
+    const read = ++reads.current
     const r = await fetch('/api/monitor/snapshot', { cache: 'no-store' })
     if (r.status === 401) {
       window.location.href = '/login'
       return
     }
-    if (r.ok) setSnap(await r.json())
-    else setMessage(`The monitor could not be read: ${(await r.json()).message}`)
+    const body = await r.json()
+    if (read !== reads.current) return
+    if (r.ok) setSnap(body)
+    else setMessage(`The monitor could not be read: ${body.message}`)
   }, [])
 
   const loadDetail = useCallback(async (orderId: string) => {
@@ -86,9 +91,10 @@ export default function Monitor() {
       // Coalesce bursts of events into one snapshot.
       clearTimeout(pending.current)
       pending.current = setTimeout(refresh, 100)
+      // No event: the feed (re)opened, and anything may have changed before it.
       const open = openRef.current
-      if (open && event && (event.id === open || event.kind === 'printer')) loadDetail(open)
-      if (event && event.kind === 'order' && search.current?.ids().includes(event.id)) search.current.reload()
+      if (open && (!event || event.id === open || event.kind === 'printer')) loadDetail(open)
+      if (!event || (event.kind === 'order' && search.current?.ids().includes(event.id))) search.current?.reload()
     }, setLive)
     return () => {
       stop()
