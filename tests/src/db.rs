@@ -159,12 +159,21 @@ pub fn server(mode: Mode) -> &'static DbServer {
 /// Commands a client sent, by name, counted on the wire (the driver's command monitoring).
 pub type CommandCounts = std::sync::Arc<Mutex<std::collections::BTreeMap<String, usize>>>;
 
-/// Like [`fresh_database`], through a client of its own that counts every command it sends.
+/// Like [`fresh_database`], through a client of its own that counts every command it sends, by name.
 pub async fn counted_database(mode: Mode, prefix: &str) -> (Database, CommandCounts) {
+    counted_database_by(mode, prefix, |s| s.command_name.clone()).await
+}
+
+/// Like [`counted_database`], counting each command under the key `key` gives it.
+pub async fn counted_database_by(
+    mode: Mode,
+    prefix: &str,
+    key: impl Fn(&mongodb::event::command::CommandStartedEvent) -> String + Send + Sync + 'static,
+) -> (Database, CommandCounts) {
     let counts = CommandCounts::default();
     let seen = counts.clone();
     let db = watched_database(mode, prefix, move |s| {
-        *seen.lock().unwrap().entry(s.command_name.clone()).or_default() += 1;
+        *seen.lock().unwrap().entry(key(s)).or_default() += 1;
     })
     .await;
     counts.lock().unwrap().clear();

@@ -97,19 +97,13 @@ impl WireCounter {
         out
     }
 
-    /// Commands sent since `since`, in order: seconds after `since`, then the name and the collection
-    /// (`find orders`). What a count is made of, to show when a budget is missed.
-    pub fn timeline_since(&self, since: Instant) -> Vec<(f64, String)> {
+    /// Commands sent since `since`, in order: seconds after `since`, the name, and the collection it names.
+    /// What a count is made of, to show when a budget is missed.
+    pub fn timeline_since(&self, since: Instant) -> Vec<(f64, String, Option<String>)> {
         let seen = self.seen.lock().unwrap();
         seen.iter()
             .filter(|(at, _, _)| *at >= since)
-            .map(|(at, name, target)| {
-                let what = match target {
-                    Some(t) => format!("{name} {t}"),
-                    None => name.clone(),
-                };
-                ((*at - since).as_secs_f64(), what)
-            })
+            .map(|(at, name, target)| ((*at - since).as_secs_f64(), name.clone(), target.clone()))
             .collect()
     }
 

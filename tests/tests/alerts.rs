@@ -224,7 +224,7 @@ async fn failed_orders_are_told_once_each_and_a_storm_in_one_summary() {
     let before = hooks.all().len();
     let storm: Vec<String> = (1..=9).map(|i| format!("ORD-STORM-{i}")).collect();
     insert_orders(&db, storm.iter().map(|id| a3(id)).collect()).await;
-    fail_together(&core, storm.len()).await;
+    fail_all(&core, storm.len()).await;
     let told = wait_for("every failed order of the storm told", Duration::from_secs(60), || {
         let new: Vec<Value> = hooks.all().into_iter().skip(before).collect();
         let count: usize = new
@@ -251,25 +251,10 @@ async fn failed_orders_are_told_once_each_and_a_storm_in_one_summary() {
     drop(workers);
 }
 
-/// Claims `n` orders for a printer of the test's own and fails each, as a worker does with a bad file.
+/// Claims `n` orders for a printer of the test's own, then fails them all at once, as a worker does with
+/// a bad file: their failures fall within milliseconds of each other (in one pass's window of the alerts,
+/// unless its edge falls among them).
 async fn fail_all(core: &printcore::PrintCore, n: usize) {
-    let me = printcore::WorkerId::from_string("test/bench").unwrap();
-    let target =
-        printcore::ClaimTarget { printer_id: "bench".into(), printer_name: "Bench".into(), capabilities: None };
-    for _ in 0..n {
-        match core.claim(&me, &target).await.unwrap() {
-            Some(job) => job
-                .fail_permanent("the file is not a PDF (it is a web page); ask the customer for A3 PDF")
-                .await
-                .unwrap(),
-            None => break,
-        }
-    }
-}
-
-/// Claims `n` orders as [`fail_all`] does, then fails them all at once, so their failures fall within
-/// milliseconds of each other (in one pass's window, unless its edge falls among them).
-async fn fail_together(core: &printcore::PrintCore, n: usize) {
     let me = printcore::WorkerId::from_string("test/bench").unwrap();
     let target =
         printcore::ClaimTarget { printer_id: "bench".into(), printer_name: "Bench".into(), capabilities: None };

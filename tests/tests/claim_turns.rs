@@ -6,7 +6,7 @@ use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 use mongodb::Database;
 use printcore::{CoreConfig, PrintCore, PrinterCapabilities, PrinterHealth, PrinterStatus, WorkerId};
-use printcore_tests::db::{server, watched_database, CommandCounts, Mode};
+use printcore_tests::db::{counted_database_by, server, CommandCounts, Mode};
 use printcore_tests::fileserver::{FileServer, Route};
 use printcore_tests::fixtures::{core_with, loopback_fetcher, paid_order, printer_identity};
 use printcore_tests::pdfgen::{pdf, A4};
@@ -135,17 +135,11 @@ fn count(c: &CommandCounts, name: &str) -> usize {
 /// `find <collection>` otherwise: the rejection pass reads `printers` at most every `intervals.poll`,
 /// whether or not an order came, and falls inside a trickle or not by how long it took.
 async fn databases(tag: &str) -> (PrintCore, CommandCounts, Database) {
-    let counts = CommandCounts::default();
-    let seen = counts.clone();
-    let counted = watched_database(Mode::ReplicaSet, tag, move |s| {
-        let name = match s.command.get_str("find") {
-            Ok(coll) if s.command_name == "find" && coll != "orders" => format!("find {coll}"),
-            _ => s.command_name.clone(),
-        };
-        *seen.lock().unwrap().entry(name).or_default() += 1;
+    let (counted, counts) = counted_database_by(Mode::ReplicaSet, tag, |s| match s.command.get_str("find") {
+        Ok(coll) if s.command_name == "find" && coll != "orders" => format!("find {coll}"),
+        _ => s.command_name.clone(),
     })
     .await;
-    counts.lock().unwrap().clear();
     let core = core_with(&counted, CoreConfig::default()).await;
     core.migrate(&Default::default()).await.unwrap();
     let client = mongodb::Client::with_uri_str(&server(Mode::ReplicaSet).uri).await.unwrap();

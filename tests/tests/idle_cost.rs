@@ -27,7 +27,7 @@ struct Run {
     per_minute: f64,
     counts: std::collections::BTreeMap<String, usize>,
     /// Each command of the window: seconds into it, name and collection.
-    timeline: Vec<(f64, String)>,
+    timeline: Vec<(f64, String, Option<String>)>,
 }
 
 /// One worker process with `printers` ippeveprinters and the shop's default intervals, idle for
@@ -79,11 +79,11 @@ async fn idle_worker(mode: Mode, printers: usize, tag: &str) -> Run {
         (Instant::now() >= until).then_some(())
     })
     .await;
-    let timeline: Vec<(f64, String)> =
-        wire.timeline_since(from).into_iter().filter(|(s, _)| *s < WINDOW.as_secs_f64()).collect();
+    let timeline: Vec<_> =
+        wire.timeline_since(from).into_iter().filter(|(s, _, _)| *s < WINDOW.as_secs_f64()).collect();
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for (_, command) in &timeline {
-        *counts.entry(command.split(' ').next().unwrap_or_default().to_owned()).or_default() += 1;
+    for (_, name, _) in &timeline {
+        *counts.entry(name.clone()).or_default() += 1;
     }
     let total = timeline.len();
     drop(worker);
@@ -91,7 +91,11 @@ async fn idle_worker(mode: Mode, printers: usize, tag: &str) -> Run {
 }
 
 fn check(run: &Run, budget: f64, what: &str) {
-    let timeline: Vec<String> = run.timeline.iter().map(|(s, c)| format!("{s:6.1}s {c}")).collect();
+    let timeline: Vec<String> = run
+        .timeline
+        .iter()
+        .map(|(s, name, coll)| format!("{s:6.1}s {name} {}", coll.as_deref().unwrap_or("")))
+        .collect();
     let timeline = timeline.join("\n");
     eprintln!("{what}: {:.1} commands a minute (budget {budget}): {:?}\n{timeline}", run.per_minute, run.counts);
     assert!(

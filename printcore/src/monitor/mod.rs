@@ -391,8 +391,6 @@ pub struct HubSubscription {
     hub: std::sync::Arc<MonitorHub>,
     generation: std::sync::Arc<Generation>,
     rx: tokio::sync::broadcast::Receiver<FeedItem>,
-    /// [`FeedItem::Open`] is still to be returned (the feed was open when this subscriber joined).
-    open_due: bool,
     /// [`FeedItem::Open`] was returned: the feed's own, which may follow, is not returned again.
     opened: bool,
     ended: bool,
@@ -455,10 +453,10 @@ impl MonitorHub {
             }
         };
         generation.subscribers.fetch_add(1, Ordering::SeqCst);
-        // Receiving before reading the flag: a feed that opens in between is heard by one or the other.
+        // Receiving from here on; `next` reads the open flag after this: a feed that opens in between is
+        // heard by one or the other.
         let rx = generation.tx.subscribe();
-        let open_due = generation.open.load(Ordering::SeqCst);
-        HubSubscription { hub: self.clone(), generation, rx, open_due, opened: false, ended: false }
+        HubSubscription { hub: self.clone(), generation, rx, opened: false, ended: false }
     }
 
     /// How many subscribers the running feed has (0 when none runs).
@@ -490,11 +488,13 @@ impl HubSubscription {
         if self.ended {
             return FeedItem::End;
         }
-        if std::mem::take(&mut self.open_due) {
-            self.opened = true;
-            return FeedItem::Open;
-        }
         loop {
+            // The feed opened before this subscriber joined, or while it lagged: its own open, first (the
+            // events of the feed all come after its open).
+            if !self.opened && self.generation.open.load(std::sync::atomic::Ordering::SeqCst) {
+                self.opened = true;
+                return FeedItem::Open;
+            }
             match self.rx.recv().await {
                 Ok(FeedItem::Open) if self.opened => continue,
                 Ok(item) => {
@@ -502,13 +502,8 @@ impl HubSubscription {
                     self.ended = item == FeedItem::End;
                     return item;
                 }
-                // Too slow: what was missed is skipped, but never the open (the feed opened meanwhile).
-                Err(RecvError::Lagged(_)) => {
-                    if !self.opened && self.generation.open.load(std::sync::atomic::Ordering::SeqCst) {
-                        self.opened = true;
-                        return FeedItem::Open;
-                    }
-                }
+                // Too slow: what was missed is skipped (but not the open, above).
+                Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => {
                     self.ended = true;
                     return FeedItem::End;
